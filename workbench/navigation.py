@@ -1,0 +1,21 @@
+"""The app's pages, in menu order: (file under workbench/pages, title, icon, roles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str
+    title: str
+    icon: str
+    # Who may open the page; "public" pages need no log-in.
+    roles: tuple[str, ...] = ("admin",)
+    default: bool = False
+
+
+PAGES: list[PageSpec] = [
+    PageSpec("home.py", "Home", ":material/home:", ("public", "admin", "rater"), default=True),
+    PageSpec("benchmarks.py", "Benchmarks", ":material/dataset:", ("admin",)),
+]
