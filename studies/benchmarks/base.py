@@ -1,0 +1,159 @@
+"""What every benchmark loader returns, and the checks loaders share.
+
+A loader reads one dataset layout into `CaseRecord`s and a list of `RowProblem`s; it writes
+nothing. The importer decides what reaches the store (nothing, when there are problems and
+skip_bad is off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from studies.media import MediaPathError, resolve_media
+
+SPLITS = ("train", "val", "test")
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+MAX_PROBLEMS_SHOWN = 20
+
+
+@dataclass
+class CaseRecord:
+    """One case as a loader read it; media paths are relative to the benchmark root."""
+
+    case_key: str
+    split: str
+    modality: str  # image | video | frames
+    media: list[str]
+    references: list[str]
+    question: str | None = None
+    findings: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One bad row: the file, the row (1-based data row or line, None for the whole file)."""
+
+    file: str
+    row: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file}, row {self.row}"
+        return f"{where}: {self.message}"
+
+
+class BenchmarkImportError(ValueError):
+    """A dataset that cannot be imported as it is; lists the first problems."""
+
+    def __init__(self, problems: list[RowProblem], hint: str = "") -> None:
+        self.problems = problems
+        shown = "\n".join(f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
+        more = len(problems) - MAX_PROBLEMS_SHOWN
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        hint_line = f"\n{hint}" if hint else ""
+        super().__init__(f"{len(problems)} problem(s) in the dataset:\n{shown}{tail}{hint_line}")
+
+
+@dataclass
+class LoadResult:
+    records: list[CaseRecord]
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+class BenchmarkLoader(Protocol):
+    """A dataset layout. `name` is the registry key shown by `medvision benchmarks list`."""
+
+    name: str
+    task: str  # report | vqa | cxr-report | video-report
+    synthetic: bool
+    description: str
+
+    def load(self, root: Path, options: dict[str, Any]) -> LoadResult: ...
+
+
+def normalise_split(value: object) -> str | None:
+    """The canonical split name, or None when the value is not a known split."""
+    if value is None:
+        return None
+    return SPLIT_ALIASES.get(str(value).strip().lower())
+
+
+def check_media_path(root: Path, relative: str) -> Path:
+    """Resolve a relative media path under root; raises ValueError with a clear message."""
+    try:
+        path = resolve_media(root, relative)
+    except MediaPathError as exc:
+        raise ValueError(str(exc)) from exc
+    if not path.exists():
+        raise ValueError(f"missing file {relative!r}")
+    return path
+
+
+def check_image(path: Path) -> None:
+    """Raise ValueError when `path` is not a readable image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"unreadable image {path.name!r}: {exc}") from exc
+
+
+def check_video(path: Path) -> int:
+    """Decode the first frame of a video; return its frame count (0 when unknown)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for _frame in container.decode(stream):
+                break
+            else:
+                raise ValueError(f"video {path.name!r} has no decodable frame")
+            return int(stream.frames or 0)
+    except (av.error.FFmpegError, IndexError, OSError) as exc:
+        raise ValueError(f"corrupt or unreadable video {path.name!r}: {exc}") from exc
+
+
+def check_frame_folder(path: Path) -> int:
+    """Raise ValueError unless `path` is a folder of readable images; return the count."""
+    if not path.is_dir():
+        raise ValueError(f"frame folder {path.name!r} is missing")
+    frames = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not frames:
+        raise ValueError(f"frame folder {path.name!r} holds no images")
+    check_image(frames[0])
+    check_image(frames[-1])
+    return len(frames)
+
+
+def duplicate_problems(
+    file: str, keys: Iterable[tuple[int, str]], what: str = "id"
+) -> list[RowProblem]:
+    """RowProblems for every repeated key; `keys` are (row, key) pairs."""
+    seen: dict[str, int] = {}
+    problems: list[RowProblem] = []
+    for row, key in keys:
+        if key in seen:
+            problems.append(
+                RowProblem(file, row, f"duplicate {what} {key!r} (first seen in row {seen[key]})")
+            )
+        else:
+            seen[key] = row
+    return problems

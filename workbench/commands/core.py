@@ -1,0 +1,92 @@
+"""`medvision demo`, `medvision serve`, `medvision db upgrade`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from studies.db import get_store, upgrade
+from studies.environment import describe_database
+from studies.settings import get_settings
+
+APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
+db_app = typer.Typer(help="The workbench database.", no_args_is_help=True)
+
+
+def serve_app(host: str, port: int) -> int:
+    """Run the Streamlit app in the foreground; returns its exit code."""
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_FILE),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    env = dict(os.environ)
+    # The app imports the project packages; make sure they resolve from any folder.
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(APP_FILE.parent.parent), env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    settings = get_settings()
+    upgrade(settings.url)
+    typer.echo(f"Database is up to date: {describe_database(settings.url)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+
+    @app.command()
+    def demo(
+        host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+        port: int = typer.Option(8501, help="Port to serve on."),
+        seed_only: bool = typer.Option(False, "--seed-only", help="Seed, do not serve."),
+    ) -> None:
+        """Seed the synthetic demo data (idempotent) and serve the app."""
+        from studies.demo import seed_demo
+
+        settings = get_settings()
+        store = get_store(settings.url)
+        typer.echo("Med-Vision Workbench demo - research software, not a medical device.")
+        typer.echo(f"Database: {describe_database(settings.url)}")
+        logins = seed_demo(store, settings, typer.echo)
+        if seed_only:
+            for line in logins:
+                typer.echo(line)
+            return
+        typer.echo(f"\nOpen http://{host}:{port} in a browser.")
+        for line in logins:
+            typer.echo(line)
+        raise typer.Exit(serve_app(host, port))
+
+    @app.command()
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+        port: int = typer.Option(8501, help="Port to serve on."),
+    ) -> None:
+        """Serve the app (migrates the database first)."""
+        settings = get_settings()
+        upgrade(settings.url)
+        typer.echo(f"Database: {describe_database(settings.url)}")
+        typer.echo(f"Open http://{host}:{port} in a browser.")
+        raise typer.Exit(serve_app(host, port))

@@ -1,0 +1,49 @@
+"""Home: what this workbench holds, where, and on which device."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studies.catalog import benchmark_summaries, store_counts, system_names
+from studies.environment import describe_database, describe_device
+from studies.settings import get_settings
+from workbench.ui import DISCLAIMER, store
+
+settings = get_settings()
+st.title("Med-Vision Workbench")
+st.error(DISCLAIMER, icon=":material/medical_information:")
+st.markdown(
+    "Evaluate AI-written colonoscopy reports against baselines, score them with text and "
+    "clinical-finding metrics, run blinded reader studies with gastroenterologists, and turn "
+    "their judgments into significance tables and DPO preference data."
+)
+
+workbench_store = store()
+counts = store_counts(workbench_store)
+device = describe_device(settings.device)
+left, right = st.columns(2)
+left.metric("Benchmarks", counts["benchmarks"])
+left.metric("Cases", counts["cases"])
+right.metric("Systems", counts["systems"])
+right.metric("Generated reports", counts["generations"])
+
+st.subheader("Set-up")
+st.markdown(
+    f"- **Database:** {describe_database(settings.url)}\n"
+    f"- **Device:** {device.device} ({device.detail})\n"
+    f"- **Data folder:** `{settings.data_dir}`\n"
+    f"- **Default model:** `{settings.model}`"
+)
+
+st.subheader("Benchmarks")
+summaries = benchmark_summaries(workbench_store)
+if not summaries:
+    st.info("No benchmark imported yet: run `medvision benchmarks import LOADER FOLDER`.")
+for summary in summaries:
+    tag = " · **SYNTHETIC**" if summary.synthetic else ""
+    splits = ", ".join(f"{k}: {v}" for k, v in summary.splits.items())
+    st.markdown(f"- **{summary.name}** ({summary.task}, {splits}){tag}")
+
+st.subheader("Systems")
+names = system_names(workbench_store)
+st.markdown("\n".join(f"- {name}" for name in names) if names else "No system registered yet.")
