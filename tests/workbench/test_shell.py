@@ -1,0 +1,84 @@
+"""The app shell and the core CLI: Home and Benchmarks pages, `benchmarks list|import|show`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from studies.benchmarks import loader_names
+from studies.db import get_store
+from workbench.cli import app
+
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+runner = CliRunner()
+
+
+@pytest.fixture
+def demo_home(tmp_home: Path) -> Path:
+    result = runner.invoke(app, ["demo", "--seed-only"])
+    assert result.exit_code == 0, result.output
+    return tmp_home
+
+
+def test_benchmarks_list_prints_every_loader_name_first(tmp_home: Path) -> None:
+    result = runner.invoke(app, ["benchmarks", "list"])
+    assert result.exit_code == 0, result.output
+    first_words = [line.split("\t")[0] for line in result.output.strip().splitlines()]
+    assert first_words == loader_names()
+    assert "synthetic-colon" in first_words
+
+
+def test_db_upgrade_creates_the_database(tmp_home: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_home / "workbench.db").exists()
+
+
+def test_demo_seed_is_idempotent(demo_home: Path) -> None:
+    again = runner.invoke(app, ["demo", "--seed-only"])
+    assert again.exit_code == 0, again.output
+    assert "0 added, 0 updated" in again.output
+    shown = runner.invoke(app, ["benchmarks", "show", "synthetic-colon", "--limit", "3"])
+    assert shown.exit_code == 0, shown.output
+    assert "SYNTHETIC" in shown.output
+
+
+def test_import_of_a_missing_folder_says_so_and_writes_nothing(tmp_home: Path) -> None:
+    result = runner.invoke(app, ["benchmarks", "import", "polyp-reports", "/no/such/folder"])
+    assert result.exit_code == 1
+    assert "does not exist" in result.output
+    assert get_store().engine.dialect.name == "sqlite"
+
+
+def test_import_with_unknown_loader_lists_the_known(tmp_home: Path) -> None:
+    result = runner.invoke(app, ["benchmarks", "import", "nope", str(tmp_home)])
+    assert result.exit_code == 2
+    assert "polyp-reports" in result.output
+
+
+def test_home_page_shows_disclaimer_database_and_benchmarks(demo_home: Path) -> None:
+    page = AppTest.from_file(APP, default_timeout=60).run()
+    assert not page.exception
+    text = " ".join(e.value for e in page.markdown) + " ".join(e.value for e in page.error)
+    assert "Not a medical device" in text
+    assert "SQLite" in text
+    assert "synthetic-colon" in text
+    assert "SYNTHETIC" in text
+
+
+def test_benchmarks_page_filters_by_split_and_finding(demo_home: Path) -> None:
+    page = AppTest.from_file(APP, default_timeout=60).run()
+    page.switch_page(str(Path(APP).parent / "pages" / "benchmarks.py")).run()
+    assert not page.exception
+    assert any("SYNTHETIC" in w.value for w in page.warning)
+    split = page.selectbox(key="split")
+    assert "test" in split.options
+    split.set_value("test").run()
+    assert not page.exception
+    captions = " ".join(c.value for c in page.caption)
+    assert "matching cases" in captions
+    shown = [m.value for m in page.markdown if "· test ·" in m.value]
+    assert shown and all("· test ·" in value for value in shown)
