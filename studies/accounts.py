@@ -1,0 +1,551 @@
+"""Accounts (admin, rater), passwords, invites, log-in sessions and lockout.
+
+Passwords are hashed with scrypt (memory-hard) with a per-password salt; the parameters
+travel inside the stored hash so they can be raised later without breaking old accounts.
+Invite and session tokens are random, handed out once, and stored only as sha256 hashes,
+so a copy of the database does not let anyone log in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from studies.audit import record
+from studies.db import Store
+from studies.schema import Account, AuthSession, Invite, Study, StudyRater
+from studies.settings import Settings
+
+ROLES = ("admin", "rater")
+MIN_PASSWORD_LENGTH = 10
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+INVITE_HOURS = 72.0
+# scrypt cost: 2**14 x 8 x 128 bytes = 16 MiB per hash, about 50 ms on one core.
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+
+
+class AccountError(ValueError):
+    """Bad account input (username taken, weak password, unknown role): nothing changed."""
+
+
+class AuthError(PermissionError):
+    """A failed log-in, an expired or revoked session, a used or expired invite."""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """An account as pages and commands see it (never the password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    email: str | None
+    role: str
+    active: bool
+    locked_until: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is stored in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _info(account: Account) -> AccountInfo:
+    return AccountInfo(
+        id=account.id,
+        username=account.username,
+        display_name=account.display_name or "",
+        email=account.email,
+        role=account.role,
+        active=account.active,
+        locked_until=aware(account.locked_until),
+    )
+
+
+# --- passwords ----------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$hash` (base64) of `password` with a fresh 16-byte salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
+    )
+    encode = base64.b64encode
+    return (
+        f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
+    )
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """True when `password` matches `stored` (constant-time comparison)."""
+    if not stored:
+        return False
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(base64.b64decode(expected)),
+            maxmem=256 * 1024 * 1024,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(digest, base64.b64decode(expected))
+
+
+def check_password_strength(password: str, username: str = "") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password: use at least {MIN_PASSWORD_LENGTH} characters")
+    if username and password.lower() == username.lower():
+        raise AccountError("password: must differ from the username")
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def normalise_username(username: str) -> str:
+    name = (username or "").strip().lower()
+    if not _USERNAME.match(name):
+        raise AccountError(
+            f"username {username!r}: use 2-63 characters a-z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+# --- accounts -----------------------------------------------------------------------
+
+
+def _create_account(
+    session: Session,
+    username: str,
+    role: str,
+    password: str | None,
+    *,
+    display_name: str = "",
+    email: str | None = None,
+    actor_id: int | None = None,
+) -> Account:
+    name = normalise_username(username)
+    if role not in ROLES:
+        raise AccountError(f"role {role!r}: use one of {', '.join(ROLES)}")
+    if password is not None:
+        check_password_strength(password, name)
+    if session.scalar(select(Account.id).where(Account.username == name)) is not None:
+        raise AccountError(f"username {name!r} is taken; pick another")
+    account = Account(
+        username=name,
+        role=role,
+        display_name=display_name.strip(),
+        email=(email or "").strip().lower() or None,
+        password_hash=hash_password(password) if password is not None else None,
+    )
+    session.add(account)
+    session.flush()
+    record(session, actor_id, "account.create", "account", account.id, {"role": role})
+    return account
+
+
+def create_account(
+    store: Store,
+    username: str,
+    role: str,
+    password: str | None,
+    *,
+    display_name: str = "",
+    email: str | None = None,
+    actor_id: int | None = None,
+) -> AccountInfo:
+    """A new account; `password=None` makes an SSO-only account (log-in via OIDC)."""
+    with store.session() as session:
+        return _info(
+            _create_account(
+                session,
+                username,
+                role,
+                password,
+                display_name=display_name,
+                email=email,
+                actor_id=actor_id,
+            )
+        )
+
+
+def set_password(
+    store: Store, account_id: int, password: str, *, actor_id: int | None = None
+) -> None:
+    """Replace a password; clears lockout and revokes every open session of the account."""
+    with store.session() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise AccountError(f"no account with id {account_id}")
+        check_password_strength(password, account.username)
+        account.password_hash = hash_password(password)
+        account.failed_logins = 0
+        account.locked_until = None
+        _revoke_all(session, account.id)
+        record(session, actor_id, "account.password", "account", account.id)
+
+
+def set_active(store: Store, account_id: int, active: bool, *, actor_id: int | None = None) -> None:
+    with store.session() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise AccountError(f"no account with id {account_id}")
+        account.active = active
+        if not active:
+            _revoke_all(session, account.id)
+        record(
+            session,
+            actor_id,
+            "account.activate" if active else "account.deactivate",
+            "account",
+            account.id,
+        )
+
+
+def list_accounts(store: Store, role: str | None = None) -> list[AccountInfo]:
+    with store.session() as session:
+        query = select(Account).order_by(Account.username)
+        if role is not None:
+            query = query.where(Account.role == role)
+        return [_info(a) for a in session.scalars(query)]
+
+
+def get_account(store: Store, username: str) -> AccountInfo | None:
+    with store.session() as session:
+        account = session.scalar(
+            select(Account).where(Account.username == username.strip().lower())
+        )
+        return _info(account) if account else None
+
+
+# --- sessions -----------------------------------------------------------------------
+
+
+def _new_session(session: Session, account_id: int, hours: float) -> str:
+    token = new_token()
+    session.add(
+        AuthSession(
+            token_hash=token_hash(token),
+            account_id=account_id,
+            expires_at=now_utc() + timedelta(hours=hours),
+        )
+    )
+    return token
+
+
+def _revoke_all(session: Session, account_id: int) -> None:
+    for row in session.scalars(
+        select(AuthSession).where(
+            AuthSession.account_id == account_id, AuthSession.revoked_at.is_(None)
+        )
+    ):
+        row.revoked_at = now_utc()
+
+
+def log_in(store: Store, username: str, password: str, *, session_hours: float = 12.0) -> str:
+    """A new session token for a correct username/password; AuthError otherwise.
+
+    Failed attempts are counted even though the call raises; after MAX_FAILED_LOGINS the
+    account is locked for LOCKOUT, and a correct password does not open it earlier.
+    """
+    failure: str | None = None
+    token: str | None = None
+    name = (username or "").strip().lower()
+    with store.session() as session:
+        account = session.scalar(select(Account).where(Account.username == name))
+        moment = now_utc()
+        if account is None or not account.active:
+            # Spend the same time as a real check so usernames cannot be probed by timing.
+            verify_password(password, hash_password("x" * MIN_PASSWORD_LENGTH))
+            failure = "Wrong username or password."
+        elif (locked := aware(account.locked_until)) is not None and locked > moment:
+            failure = (
+                f"This account is locked after {MAX_FAILED_LOGINS} failed log-ins; "
+                f"try again after {locked:%H:%M} UTC or ask an admin."
+            )
+            record(session, account.id, "auth.login_locked", "account", account.id)
+        elif not verify_password(password, account.password_hash):
+            account.failed_logins = (account.failed_logins or 0) + 1
+            failure = "Wrong username or password."
+            if account.failed_logins >= MAX_FAILED_LOGINS:
+                account.locked_until = moment + LOCKOUT
+                account.failed_logins = 0
+                failure = (
+                    f"Too many failed log-ins: the account is locked until "
+                    f"{account.locked_until:%H:%M} UTC."
+                )
+                record(session, None, "auth.lockout", "account", account.id)
+            else:
+                record(session, None, "auth.login_failed", "account", account.id)
+        else:
+            account.failed_logins = 0
+            account.locked_until = None
+            token = _new_session(session, account.id, session_hours)
+            record(session, account.id, "auth.login", "account", account.id)
+    if failure is not None or token is None:
+        raise AuthError(failure or "Wrong username or password.")
+    return token
+
+
+def open_session(store: Store, account_id: int, *, session_hours: float = 12.0) -> str:
+    """A session for an account authenticated elsewhere (single sign-on)."""
+    with store.session() as session:
+        account = session.get(Account, account_id)
+        if account is None or not account.active:
+            raise AuthError("This account does not exist or is deactivated.")
+        token = _new_session(session, account.id, session_hours)
+        record(session, account.id, "auth.login_sso", "account", account.id)
+        return token
+
+
+def session_account(session: Session, token: str | None) -> Account | None:
+    """The active account behind an unexpired, unrevoked session token (or None)."""
+    if not token:
+        return None
+    row = session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+    if row is None or row.revoked_at is not None or aware(row.expires_at) <= now_utc():
+        return None
+    account = session.get(Account, row.account_id)
+    if account is None or not account.active:
+        return None
+    return account
+
+
+def resolve_session(store: Store, token: str | None) -> AccountInfo | None:
+    """The account of a valid session token; None when missing, expired or revoked."""
+    if not token:
+        return None
+    with store.session() as session:
+        account = session_account(session, token)
+        return _info(account) if account else None
+
+
+def log_out(store: Store, token: str | None) -> None:
+    if not token:
+        return
+    with store.session() as session:
+        row = session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = now_utc()
+            record(session, row.account_id, "auth.logout", "account", row.account_id)
+
+
+def account_for_email(store: Store, email: str | None) -> AccountInfo | None:
+    """The active account registered with `email` (for single sign-on)."""
+    if not email:
+        return None
+    with store.session() as session:
+        account = session.scalar(
+            select(Account).where(
+                func.lower(Account.email) == email.strip().lower(), Account.active.is_(True)
+            )
+        )
+        return _info(account) if account else None
+
+
+# --- invites ------------------------------------------------------------------------
+
+
+def create_invite(
+    store: Store,
+    *,
+    role: str = "rater",
+    username: str | None = None,
+    study_id: int | None = None,
+    created_by: int | None = None,
+    hours: float = INVITE_HOURS,
+) -> str:
+    """A single-use invite token (shown once; only its hash is stored)."""
+    if role not in ROLES:
+        raise AccountError(f"role {role!r}: use one of {', '.join(ROLES)}")
+    if hours <= 0:
+        raise AccountError("invite lifetime: hours must be positive")
+    name = normalise_username(username) if username else None
+    token = new_token()
+    with store.session() as session:
+        if name and session.scalar(select(Account.id).where(Account.username == name)):
+            raise AccountError(f"username {name!r} already has an account")
+        if study_id is not None and session.get(Study, study_id) is None:
+            raise AccountError(f"no study with id {study_id}")
+        invite = Invite(
+            token_hash=token_hash(token),
+            role=role,
+            username=name,
+            study_id=study_id,
+            created_by=created_by,
+            expires_at=now_utc() + timedelta(hours=hours),
+        )
+        session.add(invite)
+        session.flush()
+        record(
+            session,
+            created_by,
+            "invite.create",
+            "invite",
+            invite.id,
+            {"role": role, "study_id": study_id, "hours": hours},
+        )
+    return token
+
+
+@dataclass(frozen=True)
+class InviteInfo:
+    role: str
+    username: str | None
+    study_name: str | None
+    expires_at: datetime
+
+
+def _usable_invite(session: Session, token: str) -> Invite:
+    invite = session.scalar(select(Invite).where(Invite.token_hash == token_hash(token or "")))
+    if invite is None:
+        raise AuthError("This invite link is not valid; ask the study admin for a new one.")
+    if invite.used_at is not None:
+        raise AuthError("This invite link has already been used; log in instead.")
+    if aware(invite.expires_at) <= now_utc():
+        raise AuthError("This invite link has expired; ask the study admin for a new one.")
+    return invite
+
+
+def inspect_invite(store: Store, token: str) -> InviteInfo:
+    """What an invite is for (AuthError when unknown, used or expired)."""
+    with store.session() as session:
+        invite = _usable_invite(session, token)
+        study = session.get(Study, invite.study_id) if invite.study_id else None
+        return InviteInfo(
+            role=invite.role,
+            username=invite.username,
+            study_name=study.name if study else None,
+            expires_at=aware(invite.expires_at),
+        )
+
+
+def accept_invite(
+    store: Store,
+    token: str,
+    username: str,
+    password: str,
+    *,
+    display_name: str = "",
+    email: str | None = None,
+    session_hours: float = 12.0,
+) -> tuple[AccountInfo, str]:
+    """Create the invited account (and enrol it in the invite's study); returns a session.
+
+    All in one transaction: a second use of the same link, even a concurrent one, fails.
+    """
+    with store.session() as session:
+        invite = _usable_invite(session, token)
+        # Claim the invite first with a conditional update: only one caller can win it.
+        claimed = session.execute(
+            Invite.__table__.update()
+            .where(Invite.id == invite.id, Invite.used_at.is_(None))
+            .values(used_at=now_utc())
+        ).rowcount
+        if claimed != 1:
+            raise AuthError("This invite link has already been used; log in instead.")
+        if invite.username and normalise_username(username) != invite.username:
+            raise AccountError(f"username: this invite is for {invite.username!r}")
+        account = _create_account(
+            session,
+            username,
+            invite.role,
+            password,
+            display_name=display_name,
+            email=email,
+            actor_id=invite.created_by,
+        )
+        session.execute(
+            Invite.__table__.update().where(Invite.id == invite.id).values(used_by=account.id)
+        )
+        if invite.study_id is not None:
+            from studies.reader_study import enrol_rater_in_session
+
+            enrol_rater_in_session(session, invite.study_id, account.id, actor_id=account.id)
+        record(session, account.id, "invite.accept", "invite", invite.id)
+        token_out = _new_session(session, account.id, session_hours)
+        return _info(account), token_out
+
+
+# --- the first admin ----------------------------------------------------------------
+
+
+def ensure_admin(store: Store, settings: Settings, echo=print) -> str | None:  # noqa: ANN001
+    """Make sure an admin exists. Returns the generated password when one was made.
+
+    The first admin is 'admin' with MEDVISION_ADMIN_PASSWORD, or with a random password
+    printed once here (it is not stored anywhere in clear text).
+    """
+    password = settings.admin_password
+    generated = password is None
+    if generated:
+        password = generate_password()
+    try:
+        with store.session() as session:
+            if session.scalar(select(Account.id).where(Account.role == "admin").limit(1)):
+                return None
+            if session.scalar(select(Account.id).where(Account.username == "admin")):
+                raise AccountError("an account named 'admin' exists but is not an admin")
+            _create_account(session, "admin", "admin", password, display_name="Administrator")
+    except IntegrityError:
+        # Another process created it at the same moment: that one prints the password.
+        return None
+    if generated:
+        echo(
+            "Created the admin account 'admin' with password "
+            f"{password} (shown once; set MEDVISION_ADMIN_PASSWORD to choose it)."
+        )
+        return password
+    echo("Created the admin account 'admin' with the password from MEDVISION_ADMIN_PASSWORD.")
+    return None
+
+
+def is_enrolled(session: Session, study_id: int, account_id: int) -> bool:
+    return (
+        session.scalar(
+            select(StudyRater.id).where(
+                StudyRater.study_id == study_id, StudyRater.account_id == account_id
+            )
+        )
+        is not None
+    )

@@ -1,0 +1,144 @@
+"""Accounts on both backends: scrypt hashes, lockout, expiring sessions, single-use invites."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from studies import accounts
+from studies.accounts import AccountError, AuthError
+from studies.audit import events
+from studies.db import Store
+from studies.schema import Account, AuthSession, Invite
+from studies.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+
+def test_password_hash_is_salted_scrypt_with_parameters() -> None:
+    first = accounts.hash_password(PASSWORD)
+    second = accounts.hash_password(PASSWORD)
+    assert first != second  # a fresh salt each time
+    scheme, n, r, p, _salt, _digest = first.split("$")
+    assert (scheme, int(n), int(r), int(p)) == ("scrypt", accounts.SCRYPT_N, 8, 1)
+    assert accounts.verify_password(PASSWORD, first)
+    assert not accounts.verify_password(PASSWORD + "!", first)
+    assert not accounts.verify_password(PASSWORD, "garbage")
+    assert not accounts.verify_password(PASSWORD, None)
+
+
+def test_create_account_checks_input(store: Store) -> None:
+    info = accounts.create_account(store, "Dr.Ada", "rater", PASSWORD, display_name="Ada")
+    assert info.username == "dr.ada" and info.role == "rater"
+    with pytest.raises(AccountError, match="taken"):
+        accounts.create_account(store, "dr.ada", "rater", PASSWORD)
+    with pytest.raises(AccountError, match="at least"):
+        accounts.create_account(store, "bob", "rater", "short")
+    with pytest.raises(AccountError, match="role"):
+        accounts.create_account(store, "carol", "superuser", PASSWORD)
+    with pytest.raises(AccountError, match="username"):
+        accounts.create_account(store, "no spaces allowed", "rater", PASSWORD)
+    assert [a.username for a in accounts.list_accounts(store)] == ["dr.ada"]
+    with store.session() as session:
+        stored = session.scalar(select(Account.password_hash))
+    assert PASSWORD not in stored and stored.startswith("scrypt$")
+
+
+def test_log_in_session_and_log_out(store: Store) -> None:
+    info = accounts.create_account(store, "rater1", "rater", PASSWORD)
+    token = accounts.log_in(store, "rater1", PASSWORD)
+    assert accounts.resolve_session(store, token).id == info.id
+    with store.session() as session:
+        hashes = list(session.scalars(select(AuthSession.token_hash)))
+    assert token not in hashes and accounts.token_hash(token) in hashes
+    accounts.log_out(store, token)
+    assert accounts.resolve_session(store, token) is None
+    assert accounts.resolve_session(store, "made-up-token") is None
+
+
+def test_session_expires(store: Store) -> None:
+    accounts.create_account(store, "rater1", "rater", PASSWORD)
+    token = accounts.log_in(store, "rater1", PASSWORD, session_hours=1)
+    with store.session() as session:
+        session.execute(
+            update(AuthSession).values(expires_at=accounts.now_utc() - timedelta(seconds=1))
+        )
+    assert accounts.resolve_session(store, token) is None
+
+
+def test_lockout_after_repeated_failures(store: Store) -> None:
+    accounts.create_account(store, "rater1", "rater", PASSWORD)
+    for _ in range(accounts.MAX_FAILED_LOGINS - 1):
+        with pytest.raises(AuthError, match="Wrong username or password"):
+            accounts.log_in(store, "rater1", "not the password")
+    with pytest.raises(AuthError, match="locked"):
+        accounts.log_in(store, "rater1", "not the password")
+    # Locked: even the right password is refused until the lock runs out.
+    with pytest.raises(AuthError, match="locked"):
+        accounts.log_in(store, "rater1", PASSWORD)
+    with store.session() as session:
+        session.execute(
+            update(Account).values(locked_until=accounts.now_utc() - timedelta(seconds=1))
+        )
+        actions = [e.action for e in events(session, entity="account")]
+    assert "auth.lockout" in actions
+    assert accounts.log_in(store, "rater1", PASSWORD)
+
+
+def test_unknown_user_and_inactive_account(store: Store) -> None:
+    with pytest.raises(AuthError, match="Wrong username or password"):
+        accounts.log_in(store, "nobody", PASSWORD)
+    info = accounts.create_account(store, "rater1", "rater", PASSWORD)
+    token = accounts.log_in(store, "rater1", PASSWORD)
+    accounts.set_active(store, info.id, False)
+    assert accounts.resolve_session(store, token) is None
+    with pytest.raises(AuthError):
+        accounts.log_in(store, "rater1", PASSWORD)
+
+
+def test_invite_is_single_use_and_expires(store: Store) -> None:
+    admin = accounts.create_account(store, "admin", "admin", PASSWORD)
+    token = accounts.create_invite(store, role="rater", username="ada", created_by=admin.id)
+    with store.session() as session:
+        assert session.scalar(select(Invite.token_hash)) == accounts.token_hash(token)
+    assert accounts.inspect_invite(store, token).username == "ada"
+    with pytest.raises(AccountError, match="this invite is for 'ada'"):
+        accounts.accept_invite(store, token, "someone-else", PASSWORD)
+    info, session_token = accounts.accept_invite(store, token, "ada", PASSWORD)
+    assert info.role == "rater"
+    assert accounts.resolve_session(store, session_token).username == "ada"
+    with pytest.raises(AuthError, match="already been used"):
+        accounts.accept_invite(store, token, "ada2", PASSWORD)
+
+    late = accounts.create_invite(store, role="rater", hours=1)
+    with store.session() as session:
+        session.execute(
+            update(Invite)
+            .where(Invite.used_at.is_(None))
+            .values(expires_at=accounts.now_utc() - timedelta(minutes=1))
+        )
+    with pytest.raises(AuthError, match="expired"):
+        accounts.accept_invite(store, late, "bob", PASSWORD)
+    with pytest.raises(AuthError, match="not valid"):
+        accounts.accept_invite(store, "tampered", "bob", PASSWORD)
+    assert accounts.get_account(store, "bob") is None
+
+
+def test_ensure_admin_from_setting_or_printed_once(store: Store, tmp_path) -> None:
+    printed: list[str] = []
+    settings = replace(Settings(home=tmp_path), admin_password=None)
+    password = accounts.ensure_admin(store, settings, echo=printed.append)
+    assert password and password in printed[0]
+    assert accounts.log_in(store, "admin", password)
+    assert accounts.ensure_admin(store, settings, echo=printed.append) is None
+    assert len(printed) == 1
+
+
+def test_ensure_admin_uses_configured_password(store: Store, tmp_path) -> None:
+    settings = replace(Settings(home=tmp_path), admin_password="configured-secret-1")
+    assert accounts.ensure_admin(store, settings, echo=lambda _line: None) is None
+    assert accounts.log_in(store, "admin", "configured-secret-1")
+    assert accounts.get_account(store, "admin").role == "admin"
