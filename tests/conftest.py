@@ -79,3 +79,20 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database URL."""
     yield from _pg_database()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Qwen3-VL folder (built once per test session, offline)."""
+    from model.tiny import build_tiny_qwen3_vl
+
+    return build_tiny_qwen3_vl(tmp_path_factory.mktemp("tiny-qwen3-vl") / "model", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter for the tiny model whose weights change its output (built once)."""
+    from model.tiny import build_tiny_lora_adapter
+
+    folder = tmp_path_factory.mktemp("tiny-lora") / "adapter"
+    return build_tiny_lora_adapter(tiny_model_dir, folder, seed=0)
