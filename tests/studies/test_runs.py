@@ -1,0 +1,243 @@
+"""Runs through the generation cache: cache hits, resume after interruption, baselines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from model.systems import SystemSpec
+from studies.db import Store
+from studies.media import sha256_file
+from studies.runs import (
+    RunError,
+    _insert_ignoring_duplicates,
+    case_outputs,
+    generation_count,
+    list_runs,
+    run_system,
+    start_run_job,
+)
+from studies.schema import Benchmark, Case, Generation, Run
+from studies.systems import register_system
+
+COLOURS = [(200, 60, 60), (60, 200, 60), (60, 60, 200), (200, 200, 60), (60, 200, 200)]
+REPORTS = [
+    "Findings: sessile polyp 6 mm in the sigmoid colon, Paris 0-Is, NICE 2. "
+    "Impression: adenoma. Recommendation: cold snare polypectomy.",
+    "Findings: normal mucosa, no polyps. Impression: normal colonoscopy. "
+    "Recommendation: surveillance in 10 years.",
+    "Findings: pedunculated polyp 15 mm in the descending colon, Paris 0-Ip. "
+    "Impression: adenoma. Recommendation: hot snare polypectomy.",
+]
+
+
+def make_benchmark(
+    store: Store,
+    root: Path,
+    *,
+    name: str = "tiny-colon",
+    task: str = "report",
+    n_train: int = 4,
+    n_test: int = 5,
+) -> None:
+    """A small image-report benchmark written straight into the store (SYNTHETIC)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with store.session() as session:
+        benchmark = Benchmark(
+            name=name, loader="polyp-reports", root=str(root), task=task, synthetic=True
+        )
+        session.add(benchmark)
+        session.flush()
+        index = 0
+        for split, count in (("train", n_train), ("test", n_test)):
+            for _ in range(count):
+                path = root / f"{split}-{index:02d}.png"
+                Image.new("RGB", (64, 64), COLOURS[index % len(COLOURS)]).save(path)
+                label = "adenoma" if index % 3 != 1 else "normal"
+                session.add(
+                    Case(
+                        benchmark_id=benchmark.id,
+                        case_key=f"{split}-{index:02d}",
+                        split=split,
+                        modality="image",
+                        media=[{"path": path.name, "sha256": sha256_file(path), "kind": "image"}],
+                        references=[REPORTS[index % len(REPORTS)]],
+                        question="Is there a polyp?" if task == "vqa" else None,
+                        meta={"label": label},
+                        content_hash=f"{index:064d}",
+                    )
+                )
+                index += 1
+
+
+@pytest.fixture
+def bench(store: Store, tmp_path: Path) -> Store:
+    make_benchmark(store, tmp_path / "bench")
+    register_system(store, "reference", SystemSpec(kind="reference", batch_size=2))
+    return store
+
+
+def _generations(store: Store, system_id: int | None = None) -> list[tuple[int, str]]:
+    with store.session() as session:
+        query = select(Generation.case_id, Generation.text).order_by(Generation.case_id)
+        return [tuple(row) for row in session.execute(query)]
+
+
+def _run_statuses(store: Store) -> list[str]:
+    with store.session() as session:
+        return list(session.scalars(select(Run.status).order_by(Run.id)))
+
+
+def test_rerun_hits_the_cache(bench: Store) -> None:
+    seen: list[tuple[int, int]] = []
+    first = run_system(bench, "tiny-colon", "reference", progress=lambda d, t: seen.append((d, t)))
+    assert (first.status, first.n_cases, first.n_cached, first.n_generated) == ("done", 5, 0, 5)
+    assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
+    texts = [text for _, text in _generations(bench)]
+    assert texts == [REPORTS[i % 3] for i in range(4, 9)]
+
+    again = run_system(bench, "tiny-colon", "reference")
+    assert (again.status, again.n_cached, again.n_generated) == ("done", 5, 0)
+    assert generation_count(bench) == 5
+    assert _run_statuses(bench) == ["done", "done"]
+    runs = list_runs(bench)
+    assert [(r.system, r.n_done, r.n_cases) for r in runs] == [("reference", 5, 5)] * 2
+
+
+def test_cancel_mid_run_then_resume_without_loss_or_duplicates(bench: Store) -> None:
+    chunks: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        chunks.append(done)
+
+    # Cancel once the first chunk (batch size 2) is committed.
+    cancelled = run_system(
+        bench, "tiny-colon", "reference", progress=progress, cancel=lambda: len(chunks) >= 2
+    )
+    assert cancelled.status == "cancelled" and cancelled.n_generated == 2
+    assert generation_count(bench) == 2
+    resumed = run_system(bench, "tiny-colon", "reference")
+    assert (resumed.n_cached, resumed.n_generated, resumed.status) == (2, 3, "done")
+    rows = _generations(bench)
+    assert len(rows) == 5 and len({case_id for case_id, _ in rows}) == 5
+    assert _run_statuses(bench) == ["cancelled", "done"]
+
+
+def test_exception_mid_run_keeps_committed_chunks_and_resumes(bench: Store) -> None:
+    def explode(done: int, total: int) -> None:
+        if done == 4:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        run_system(bench, "tiny-colon", "reference", progress=explode)
+    assert generation_count(bench) == 4
+    with bench.session() as session:
+        failed = session.scalars(select(Run)).one()
+        assert failed.status == "failed" and "killed" in failed.error
+        assert failed.n_done == 4 and failed.finished_at is not None
+    resumed = run_system(bench, "tiny-colon", "reference")
+    assert (resumed.n_cached, resumed.n_generated) == (4, 1)
+    assert len({case_id for case_id, _ in _generations(bench)}) == 5 == generation_count(bench)
+
+
+def test_keyboard_interrupt_marks_the_run_cancelled(bench: Store) -> None:
+    def interrupt(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_system(bench, "tiny-colon", "reference", progress=interrupt)
+    assert _run_statuses(bench) == ["cancelled"]
+    assert run_system(bench, "tiny-colon", "reference").n_generated == 3
+
+
+def test_every_baseline_produces_output(bench: Store) -> None:
+    register_system(bench, "retrieval-baseline", SystemSpec(kind="retrieval"))
+    register_system(bench, "template-baseline", SystemSpec(kind="template"))
+    for name in ("retrieval-baseline", "template-baseline", "reference"):
+        report = run_system(bench, "tiny-colon", name)
+        assert (report.status, report.n_generated) == ("done", 5), report.summary()
+        assert generation_count(bench, name) == 5
+    with bench.session() as session:
+        case_id = session.scalar(select(Case.id).where(Case.case_key == "test-04"))
+        train_reports = set(REPORTS)
+    outputs = {o.system: o for o in case_outputs(bench, case_id)}
+    assert set(outputs) == {"retrieval-baseline", "template-baseline", "reference"}
+    assert all(o.current and o.text.strip() for o in outputs.values())
+    # Both trained baselines answer with a report of the train split.
+    assert outputs["retrieval-baseline"].text in train_reports
+    assert outputs["template-baseline"].text in train_reports
+    assert outputs["reference"].text == REPORTS[4 % 3]
+
+
+def test_limit_runs_the_first_cases_only(bench: Store) -> None:
+    report = run_system(bench, "tiny-colon", "reference", limit=3)
+    assert (report.n_cases, report.n_generated) == (3, 3)
+    assert run_system(bench, "tiny-colon", "reference").n_cached == 3
+
+
+def test_the_same_system_on_another_task_is_cached_apart(bench: Store, tmp_path: Path) -> None:
+    make_benchmark(bench, tmp_path / "vqa", name="tiny-vqa", task="vqa", n_train=0, n_test=2)
+    report = run_system(bench, "tiny-colon", "reference")
+    vqa = run_system(bench, "tiny-vqa", "reference")
+    assert vqa.n_generated == 2
+    assert vqa.prompt_hash != report.prompt_hash and vqa.fingerprint != report.fingerprint
+
+
+def test_runs_that_cannot_start_say_why_and_write_nothing(bench: Store, tmp_path: Path) -> None:
+    register_system(bench, "retrieval-baseline", SystemSpec(kind="retrieval"))
+    make_benchmark(bench, tmp_path / "no-train", name="no-train", n_train=0, n_test=2)
+    problems = [
+        (("nope", "reference", "test"), "unknown benchmark 'nope'; imported benchmarks: no-train"),
+        (("tiny-colon", "nope", "test"), "unknown system 'nope'; registered systems: reference"),
+        (("tiny-colon", "reference", "dev"), "unknown split 'dev'"),
+        (("tiny-colon", "reference", "val"), "has no val cases"),
+        (("no-train", "retrieval-baseline", "test"), "needs the train split"),
+    ]
+    for (benchmark, system, split), message in problems:
+        with pytest.raises(RunError, match=message):
+            run_system(bench, benchmark, system, split=split)
+    (tmp_path / "bench" / "test-06.png").unlink()
+    with pytest.raises(RunError, match="case 'test-06': media file 'test-06.png' is missing"):
+        run_system(bench, "tiny-colon", "reference")
+    assert _run_statuses(bench) == [] and generation_count(bench) == 0
+
+
+def test_conflicting_inserts_are_ignored(bench: Store) -> None:
+    with bench.session() as session:
+        case_id = session.scalar(select(Case.id).limit(1))
+    row = {
+        "system_fingerprint": "f" * 64,
+        "case_id": case_id,
+        "prompt_hash": "p" * 64,
+        "text": "first",
+    }
+    with bench.session() as session:
+        assert _insert_ignoring_duplicates(session, [row]) == 1
+    with bench.session() as session:
+        assert _insert_ignoring_duplicates(session, [dict(row, text="second")]) == 0
+    with bench.session() as session:
+        texts = session.scalars(select(Generation.text)).all()
+        assert texts == ["first"]
+        assert session.scalar(select(func.count()).select_from(Generation)) == 1
+
+
+def test_background_job_runs_several_systems_and_can_be_cancelled(bench: Store) -> None:
+    register_system(bench, "template-baseline", SystemSpec(kind="template", batch_size=1))
+    job = start_run_job(bench, "tiny-colon", ["reference", "template-baseline"])
+    assert job.wait(120)
+    assert job.error is None
+    assert [r.status for r in job.reports] == ["done", "done"]
+    assert generation_count(bench) == 10
+
+    cancelled = start_run_job(bench, "tiny-colon", ["reference"])
+    cancelled.cancel()
+    assert cancelled.wait(120)
+    assert all(r.status in ("done", "cancelled") for r in cancelled.reports)
+    assert generation_count(bench) == 10
+
+    with pytest.raises(RunError, match="at least one system"):
+        start_run_job(bench, "tiny-colon", [])
