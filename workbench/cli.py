@@ -18,6 +18,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "workbench.commands.core",
     "workbench.commands.benchmarks",
+    "workbench.commands.runs",
 )
 
 for _module in COMMAND_MODULES:
