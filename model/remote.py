@@ -1,0 +1,233 @@
+"""A report generator that calls an OpenAI-compatible chat-completions server (vLLM, SGLang).
+
+Images travel as base64 data URLs; a video travels as its sampled frames (images) with their
+timestamps in the text, which every OpenAI-compatible vision server accepts. Requests run with
+bounded concurrency (a thread pool), a per-request timeout, and retries with exponential
+backoff on timeouts, connection errors, 429 and 5xx answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from model.prompts import PromptTemplate
+from model.requests import ReportRequest, ReportResult
+from model.systems import SystemSpec
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+class RemoteError(RuntimeError):
+    """A remote server that failed for good; the message names the case and the server."""
+
+
+def _png_data_url(image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def image_data_url(path: Path, max_pixels: int | None = None, key: str = "?") -> str:
+    """A data URL for an image file: the original bytes for JPEG/PNG, else re-encoded PNG."""
+    from PIL import Image
+
+    from model.generation import load_image
+
+    image = load_image(path, max_pixels, key)  # validates and, if asked, downscales
+    with Image.open(path) as original:
+        fmt = (original.format or "").upper()
+        resized = original.size != image.size
+    if not resized and fmt in ("JPEG", "PNG"):
+        mime = "image/jpeg" if fmt == "JPEG" else "image/png"
+        return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return _png_data_url(image)
+
+
+def build_chat_messages(
+    request: ReportRequest, prompt: PromptTemplate, spec: SystemSpec
+) -> tuple[list[dict], dict]:
+    """OpenAI chat messages for one request, and meta about what was sent."""
+    from PIL import Image
+
+    from model.generation import MediaReadError
+    from model.video import sample_video
+
+    if not request.images and request.video is None:
+        raise MediaReadError(f"case {request.key}: no image or video to report on")
+    content: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {}
+    for path in request.images:
+        url = image_data_url(path, spec.image_max_pixels, request.key)
+        content.append({"type": "image_url", "image_url": {"url": url}})
+    text = prompt.user_text(request.question)
+    if request.video is not None:
+        try:
+            clip = sample_video(Path(request.video), spec.video_fps, spec.video_max_frames)
+        except ValueError as exc:
+            raise MediaReadError(f"case {request.key}: {exc}") from exc
+        stamps = [round(i / clip.fps, 2) for i in clip.frame_indices]
+        for frame in clip.frames:
+            url = _png_data_url(Image.fromarray(frame))
+            content.append({"type": "image_url", "image_url": {"url": url}})
+        listed = ", ".join(f"{s:g} s" for s in stamps)
+        text = f"The images are frames of one video clip at {listed}.\n{text}"
+        meta.update(frame_indices=clip.frame_indices, video_fps=clip.fps, video_as="frames")
+    content.append({"type": "text", "text": text})
+    messages: list[dict[str, Any]] = []
+    if prompt.system:
+        messages.append({"role": "system", "content": prompt.system})
+    messages.append({"role": "user", "content": content})
+    return messages, meta
+
+
+class RemoteGenerator:
+    """A `ReportGenerator` for kind "remote"."""
+
+    def __init__(self, spec: SystemSpec, client: httpx.Client | None = None) -> None:
+        if spec.kind != "remote" or not spec.remote_url or not spec.remote_model:
+            raise ValueError("a remote system needs kind 'remote', 'remote_url' and 'remote_model'")
+        self.spec = spec
+        self.url = spec.remote_url.rstrip("/") + "/chat/completions"
+        headers = {"Content-Type": "application/json"}
+        if spec.remote_api_key_env:
+            key = os.environ.get(spec.remote_api_key_env)
+            if not key:
+                raise ValueError(
+                    f"the environment variable {spec.remote_api_key_env} (the remote API key) "
+                    "is not set"
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        limits = httpx.Limits(max_connections=spec.remote_concurrency)
+        self.client = client or httpx.Client(
+            headers=headers, timeout=httpx.Timeout(spec.remote_timeout_s), limits=limits
+        )
+        self.backoff_base_s = BACKOFF_BASE_S
+
+    @property
+    def device(self) -> str:
+        return f"remote:{self.spec.remote_url}"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _backoff(self, attempt: int, response: httpx.Response | None) -> float:
+        if response is not None:
+            retry_after = response.headers.get("Retry-After")
+            if retry_after and retry_after.replace(".", "", 1).isdigit():
+                return min(float(retry_after), BACKOFF_MAX_S)
+        return min(self.backoff_base_s * (2**attempt), BACKOFF_MAX_S)
+
+    def _post(self, request: ReportRequest, body: dict) -> tuple[dict, int]:
+        """POST with retries; returns the JSON answer and the number of retries used."""
+        last_error = ""
+        for attempt in range(self.spec.remote_retries + 1):
+            response = None
+            try:
+                response = self.client.post(self.url, json=body)
+            except httpx.TimeoutException:
+                last_error = f"no answer within {self.spec.remote_timeout_s:g} s"
+            except httpx.TransportError as exc:
+                last_error = f"connection error: {exc}"
+            else:
+                if response.status_code == 200:
+                    try:
+                        return response.json(), attempt
+                    except ValueError:
+                        last_error = "the answer is not JSON"
+                elif response.status_code in RETRY_STATUS:
+                    last_error = f"HTTP {response.status_code}: {response.text[:200]}"
+                else:
+                    raise RemoteError(
+                        f"case {request.key}: {self.url} answered HTTP {response.status_code}: "
+                        f"{response.text[:300]}"
+                    )
+            if attempt < self.spec.remote_retries:
+                delay = self._backoff(attempt, response)
+                log.warning(
+                    "case %s: %s (attempt %d); retrying in %.2f s",
+                    request.key,
+                    last_error,
+                    attempt + 1,
+                    delay,
+                )
+                time.sleep(delay)
+        raise RemoteError(
+            f"case {request.key}: {self.url} failed after {self.spec.remote_retries + 1} "
+            f"attempt(s): {last_error}"
+        )
+
+    def _one(self, request: ReportRequest, prompt: PromptTemplate) -> ReportResult:
+        messages, meta = build_chat_messages(request, prompt, self.spec)
+        body = {
+            "model": self.spec.remote_model,
+            "messages": messages,
+            "max_tokens": self.spec.max_new_tokens,
+            # Greedy, as the local path: temperature 0, one choice.
+            "temperature": 0.0,
+            "top_p": 1.0,
+            "n": 1,
+        }
+        started = time.perf_counter()
+        answer, retries = self._post(request, body)
+        latency = time.perf_counter() - started
+        try:
+            choice = answer["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as exc:
+            raise RemoteError(
+                f"case {request.key}: {self.url} answered without choices[0].message.content"
+            ) from exc
+        usage = answer.get("usage") or {}
+        meta.update(
+            retries=retries,
+            finish_reason=choice.get("finish_reason"),
+            remote_model=answer.get("model", self.spec.remote_model),
+        )
+        return ReportResult(
+            text=text.strip(),
+            latency_s=latency,
+            prompt_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            device=self.device,
+            meta=meta,
+        )
+
+    def generate(
+        self,
+        requests: list[ReportRequest],
+        prompt: PromptTemplate,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[ReportResult]:
+        """Reports in input order; at most `remote_concurrency` requests in flight."""
+        results: list[ReportResult | None] = [None] * len(requests)
+        done = 0
+        lock = threading.Lock()
+        with ThreadPoolExecutor(max_workers=self.spec.remote_concurrency) as pool:
+            futures = {pool.submit(self._one, r, prompt): i for i, r in enumerate(requests)}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    with lock:
+                        done += 1
+                        if progress is not None:
+                            progress(done)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        return [r for r in results if r is not None]
