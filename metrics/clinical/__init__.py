@@ -1,0 +1,43 @@
+"""Clinical polyp-finding metric: extractor, surveillance table, finding-level scores."""
+
+from metrics.clinical.extract import (
+    FINDINGS_SCHEMA,
+    FINDINGS_SCHEMA_VERSION,
+    extract_findings,
+    size_class_of,
+)
+from metrics.clinical.scoring import (
+    CLINICAL_SIGNATURE,
+    ERROR_KINDS,
+    CaseClinicalScore,
+    ClinicalResult,
+    FindingError,
+    aggregate_counts,
+    normalize_findings,
+    score_clinical,
+    score_findings,
+)
+from metrics.clinical.surveillance import (
+    ROWS,
+    SurveillanceRecommendation,
+    surveillance_interval,
+)
+
+__all__ = [
+    "CLINICAL_SIGNATURE",
+    "ERROR_KINDS",
+    "FINDINGS_SCHEMA",
+    "FINDINGS_SCHEMA_VERSION",
+    "ROWS",
+    "CaseClinicalScore",
+    "ClinicalResult",
+    "FindingError",
+    "SurveillanceRecommendation",
+    "aggregate_counts",
+    "extract_findings",
+    "normalize_findings",
+    "score_clinical",
+    "score_findings",
+    "size_class_of",
+    "surveillance_interval",
+]

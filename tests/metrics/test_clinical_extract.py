@@ -1,0 +1,460 @@
+"""Hand-written report sentences and the structured findings they must yield."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from metrics.clinical import FINDINGS_SCHEMA_VERSION, extract_findings
+
+LESION_KEYS = (
+    "size_mm",
+    "size_class",
+    "location",
+    "paris",
+    "lst",
+    "nice",
+    "jnet",
+    "kudo",
+    "histology",
+    "dysplasia",
+)
+
+
+def L(**attrs: Any) -> dict[str, Any]:  # noqa: N802 - short name keeps the table readable
+    return {key: attrs.get(key) for key in LESION_KEYS}
+
+
+def expected(
+    *lesions: dict[str, Any],
+    no_polyps: bool = False,
+    count: int | None | str = "auto",
+    bbps: int | None = None,
+    resection: list[str] | None = None,
+    years: float | None = None,
+) -> dict[str, Any]:
+    if count == "auto":
+        count = len(lesions) if lesions else (0 if no_polyps else None)
+    return {
+        "no_polyps": no_polyps,
+        "polyp_count": count,
+        "lesions": list(lesions),
+        "bbps_total": bbps,
+        "resection": resection or [],
+        "surveillance_years": years,
+    }
+
+
+CASES: list[tuple[str, dict[str, Any]]] = [
+    # --- negations and normal examinations
+    ("No polyps.", expected(no_polyps=True)),
+    ("No evidence of polyps or masses.", expected(no_polyps=True)),
+    ("Normal colonoscopy.", expected(no_polyps=True)),
+    ("Normal colonoscopy to the cecum; BBPS 9.", expected(no_polyps=True, bbps=9)),
+    ("The colon was examined to the caecum. No polyps were seen.", expected(no_polyps=True)),
+    ("Polyps were not identified.", expected(no_polyps=True)),
+    (
+        "Colonoscopy was unremarkable. Repeat colonoscopy in 10 years.",
+        expected(no_polyps=True, years=10),
+    ),
+    ("Without any polyps or lesions throughout the colon.", expected(no_polyps=True)),
+    (
+        "Negative for polyps. Boston Bowel Preparation Scale 3-3-3.",
+        expected(no_polyps=True, bbps=9),
+    ),
+    (
+        "No polyps in the rectum. A 4 mm sessile polyp in the cecum.",
+        expected(L(size_mm=4, size_class="diminutive", location="cecum", paris="0-Is")),
+    ),
+    (
+        "A 6 mm polyp in the sigmoid colon. No other polyps.",
+        expected(L(size_mm=6, size_class="small", location="sigmoid")),
+    ),
+    ("No masses, no polyps, normal mucosa.", expected(no_polyps=True)),
+    # --- single lesions, sizes in mm and cm
+    (
+        "A 5 mm sessile polyp was found in the ascending colon.",
+        expected(L(size_mm=5, size_class="diminutive", location="ascending", paris="0-Is")),
+    ),
+    (
+        "1.2 cm pedunculated polyp in the sigmoid.",
+        expected(L(size_mm=12, size_class="large", location="sigmoid", paris="0-Ip")),
+    ),
+    (
+        "There is a 0.8 cm polyp at the hepatic flexure.",
+        expected(L(size_mm=8, size_class="small", location="hepatic_flexure")),
+    ),
+    (
+        "Single 3mm polyp, rectum, cold forceps.",
+        expected(
+            L(size_mm=3, size_class="diminutive", location="rectum"), resection=["cold_forceps"]
+        ),
+    ),
+    (
+        "A 10 mm subpedunculated polyp in the transverse colon was removed by hot snare.",
+        expected(
+            L(size_mm=10, size_class="large", location="transverse", paris="0-Isp"),
+            resection=["hot_snare"],
+        ),
+    ),
+    (
+        "An 8-10 mm flat elevated lesion at the splenic flexure.",
+        expected(L(size_mm=10, size_class="large", location="splenic_flexure", paris="0-IIa")),
+    ),
+    (
+        "Descending colon: 7 mm polyp, semi-pedunculated.",
+        expected(L(size_mm=7, size_class="small", location="descending", paris="0-Isp")),
+    ),
+    (
+        "A 2 cm polyp in the caecum.",
+        expected(L(size_mm=20, size_class="large", location="cecum")),
+    ),
+    (
+        "A 15 x 10 mm sessile polyp in the rectum.",
+        expected(L(size_mm=15, size_class="large", location="rectum", paris="0-Is")),
+    ),
+    (
+        "A diminutive polyp was seen in the sigmoid colon.",
+        expected(L(size_class="diminutive", location="sigmoid")),
+    ),
+    (
+        "A large pedunculated polyp in the descending colon.",
+        expected(L(size_class="large", location="descending", paris="0-Ip")),
+    ),
+    (
+        "Asc. colon: 9 mm slightly elevated polyp.",
+        expected(L(size_mm=9, size_class="small", location="ascending", paris="0-IIa")),
+    ),
+    (
+        "Rectal polyp measuring approximately 4 mm.",
+        expected(L(size_mm=4, size_class="diminutive", location="rectum")),
+    ),
+    (
+        "A polyp of 1.5cm at the ileocecal valve.",
+        expected(L(size_mm=15, size_class="large", location="cecum")),
+    ),
+    (
+        "Sessile polyp 6 millimeters in the transverse colon.",
+        expected(L(size_mm=6, size_class="small", location="transverse", paris="0-Is")),
+    ),
+    # --- several lesions
+    (
+        "A 5 mm sessile polyp in the cecum and a 12 mm pedunculated polyp in the sigmoid colon.",
+        expected(
+            L(size_mm=5, size_class="diminutive", location="cecum", paris="0-Is"),
+            L(size_mm=12, size_class="large", location="sigmoid", paris="0-Ip"),
+        ),
+    ),
+    (
+        "Two 4 mm polyps in the rectum, removed with cold snare.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="rectum"),
+            L(size_mm=4, size_class="diminutive", location="rectum"),
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "Three polyps (3 mm, 6 mm and 11 mm) in the transverse colon.",
+        expected(
+            L(size_mm=3, size_class="diminutive", location="transverse"),
+            L(size_mm=6, size_class="small", location="transverse"),
+            L(size_mm=11, size_class="large", location="transverse"),
+        ),
+    ),
+    (
+        "3 diminutive polyps in the sigmoid.",
+        expected(*[L(size_class="diminutive", location="sigmoid")] * 3),
+    ),
+    (
+        "Cecum: 4 mm sessile polyp. Sigmoid: 7 mm pedunculated polyp.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="cecum", paris="0-Is"),
+            L(size_mm=7, size_class="small", location="sigmoid", paris="0-Ip"),
+        ),
+    ),
+    (
+        "A 3 mm polyp in the rectum, a 5 mm polyp in the descending colon and another 8 mm "
+        "polyp in the transverse colon.",
+        expected(
+            L(size_mm=3, size_class="diminutive", location="rectum"),
+            L(size_mm=5, size_class="diminutive", location="descending"),
+            L(size_mm=8, size_class="small", location="transverse"),
+        ),
+    ),
+    (
+        "Five polyps were removed from the colon.",
+        expected(*[L()] * 5),
+    ),
+    (
+        "Multiple small polyps in the rectosigmoid.",
+        expected(L(location="sigmoid"), count=None),
+    ),
+    (
+        "Twelve adenomas throughout the colon were removed.",
+        expected(*[L(histology="adenoma")] * 12),
+    ),
+    (
+        "A pair of 2-3 mm polyps in the cecum.",
+        expected(*[L(size_mm=3, size_class="diminutive", location="cecum")] * 2),
+    ),
+    # --- Paris, LST and optical classifications
+    (
+        "Paris 0-IIa+IIc lesion, 15x10 mm, at the hepatic flexure.",
+        expected(L(size_mm=15, size_class="large", location="hepatic_flexure", paris="0-IIa+IIc")),
+    ),
+    (
+        "A 6 mm polyp, Paris Is, in the ascending colon.",
+        expected(L(size_mm=6, size_class="small", location="ascending", paris="0-Is")),
+    ),
+    (
+        "Paris classification 0-Ip polyp of 14 mm in the sigmoid.",
+        expected(L(size_mm=14, size_class="large", location="sigmoid", paris="0-Ip")),
+    ),
+    (
+        "A depressed lesion (0-IIc), 8 mm, in the transverse colon.",
+        expected(L(size_mm=8, size_class="small", location="transverse", paris="0-IIc")),
+    ),
+    (
+        "A 4 mm flat polyp in the descending colon.",
+        expected(L(size_mm=4, size_class="diminutive", location="descending", paris="0-IIb")),
+    ),
+    (
+        "An excavated lesion in the rectum.",
+        expected(L(location="rectum", paris="0-III")),
+    ),
+    (
+        "1.2 cm LST-G-H in the ascending colon, removed by EMR.",
+        expected(
+            L(size_mm=12, size_class="large", location="ascending", lst="LST-G-H"),
+            resection=["emr"],
+        ),
+    ),
+    (
+        "A 25 mm laterally spreading tumor, non-granular pseudo-depressed type, in the cecum.",
+        expected(L(size_mm=25, size_class="large", location="cecum", lst="LST-NG-PD")),
+    ),
+    (
+        "A 30 mm granular nodular mixed laterally spreading lesion in the rectum, removed by ESD.",
+        expected(
+            L(size_mm=30, size_class="large", location="rectum", lst="LST-G-NM"), resection=["esd"]
+        ),
+    ),
+    (
+        "LST-NG-FE of 20 mm at the splenic flexure; piecemeal EMR.",
+        expected(
+            L(size_mm=20, size_class="large", location="splenic_flexure", lst="LST-NG-FE"),
+            resection=["piecemeal", "emr"],
+        ),
+    ),
+    (
+        "A 6 mm polyp in the sigmoid, NICE type II.",
+        expected(L(size_mm=6, size_class="small", location="sigmoid", nice="2")),
+    ),
+    (
+        "A 4 mm rectal polyp, NICE 1, left in situ.",
+        expected(L(size_mm=4, size_class="diminutive", location="rectum", nice="1")),
+    ),
+    (
+        "A 12 mm polyp in the transverse colon, JNET type 2B, Kudo pit pattern VI.",
+        expected(L(size_mm=12, size_class="large", location="transverse", jnet="2B", kudo="VI")),
+    ),
+    (
+        "Cecal polyp 7 mm, JNET IIA, Kudo IIIL.",
+        expected(L(size_mm=7, size_class="small", location="cecum", jnet="2A", kudo="IIIL")),
+    ),
+    (
+        "A 9 mm polyp with pit pattern type IV in the descending colon, NICE III.",
+        expected(L(size_mm=9, size_class="small", location="descending", kudo="IV", nice="3")),
+    ),
+    (
+        "A 5 mm polyp, Kudo type II, NICE type I, in the rectum.",
+        expected(L(size_mm=5, size_class="diminutive", location="rectum", kudo="II", nice="1")),
+    ),
+    # --- histology
+    (
+        "A 4 mm tubular adenoma in the ascending colon.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="ascending", histology="tubular_adenoma")
+        ),
+    ),
+    (
+        "A 15 mm tubulovillous adenoma with high-grade dysplasia in the sigmoid.",
+        expected(
+            L(
+                size_mm=15,
+                size_class="large",
+                location="sigmoid",
+                histology="tubulovillous_adenoma",
+                dysplasia="high_grade",
+            )
+        ),
+    ),
+    (
+        "An 8 mm sessile serrated lesion in the transverse colon.",
+        expected(
+            L(
+                size_mm=8,
+                size_class="small",
+                location="transverse",
+                histology="sessile_serrated_lesion",
+            )
+        ),
+    ),
+    (
+        "Two 3 mm hyperplastic polyps in the rectum.",
+        expected(
+            *[L(size_mm=3, size_class="diminutive", location="rectum", histology="hyperplastic")]
+            * 2
+        ),
+    ),
+    (
+        "A 6 mm polyp in the cecum. Pathology: sessile serrated adenoma.",
+        expected(
+            L(
+                size_mm=6,
+                size_class="small",
+                location="cecum",
+                histology="sessile_serrated_lesion",
+            )
+        ),
+    ),
+    (
+        "Two 4 mm polyps in the rectum. Pathology: tubular adenomas.",
+        expected(
+            *[L(size_mm=4, size_class="diminutive", location="rectum", histology="tubular_adenoma")]
+            * 2
+        ),
+    ),
+    (
+        "A 7 mm polyp in the cecum and a 5 mm polyp in the sigmoid. Histology showed a tubular "
+        "adenoma and a hyperplastic polyp.",
+        expected(
+            L(size_mm=7, size_class="small", location="cecum", histology="tubular_adenoma"),
+            L(size_mm=5, size_class="diminutive", location="sigmoid", histology="hyperplastic"),
+        ),
+    ),
+    (
+        "A 3 cm ulcerated mass in the rectum, biopsied; suspicious for adenocarcinoma.",
+        expected(
+            L(size_mm=30, size_class="large", location="rectum", histology="carcinoma"),
+            resection=["biopsy"],
+        ),
+    ),
+    (
+        "A 12 mm traditional serrated adenoma in the sigmoid colon.",
+        expected(
+            L(
+                size_mm=12,
+                size_class="large",
+                location="sigmoid",
+                histology="traditional_serrated_adenoma",
+            )
+        ),
+    ),
+    (
+        "Villous adenoma, 25 mm, rectum.",
+        expected(L(size_mm=25, size_class="large", location="rectum", histology="villous_adenoma")),
+    ),
+    (
+        "Asc colon 6 mm SSA/P, cold snare.",
+        expected(
+            L(
+                size_mm=6,
+                size_class="small",
+                location="ascending",
+                histology="sessile_serrated_lesion",
+            ),
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "5 mm TA in the transverse colon, CSP.",
+        expected(
+            L(
+                size_mm=5,
+                size_class="diminutive",
+                location="transverse",
+                histology="tubular_adenoma",
+            ),
+            resection=["cold_snare"],
+        ),
+    ),
+    # --- preparation, resection and surveillance statements
+    (
+        "BBPS 2-3-3. A 4 mm polyp in the rectum was removed with cold snare. Repeat colonoscopy "
+        "in 7-10 years.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="rectum"),
+            bbps=8,
+            resection=["cold_snare"],
+            years=7,
+        ),
+    ),
+    (
+        "No polyps. Boston bowel preparation scale total of 6. Next colonoscopy in ten years.",
+        expected(no_polyps=True, bbps=6, years=10),
+    ),
+    (
+        "A 25 mm LST-G in the cecum was removed piecemeal by EMR. Surveillance colonoscopy in "
+        "6 months.",
+        expected(
+            L(size_mm=25, size_class="large", location="cecum", lst="LST-G"),
+            resection=["piecemeal", "emr"],
+            years=0.5,
+        ),
+    ),
+    (
+        "A 5 mm polyp in the sigmoid was biopsied. Follow-up in 3 yrs.",
+        expected(
+            L(size_mm=5, size_class="diminutive", location="sigmoid"),
+            resection=["biopsy"],
+            years=3,
+        ),
+    ),
+    (
+        "A 6 mm polyp in the descending colon, no biopsy taken.",
+        expected(L(size_mm=6, size_class="small", location="descending")),
+    ),
+    (
+        "A 7 mm sessile polyp in the transverse colon was removed with a snare.",
+        expected(
+            L(size_mm=7, size_class="small", location="transverse", paris="0-Is"),
+            resection=["snare"],
+        ),
+    ),
+    (
+        "Hot snare polypectomy of a 14 mm pedunculated polyp in the sigmoid; recall in 3 years.",
+        expected(
+            L(size_mm=14, size_class="large", location="sigmoid", paris="0-Ip"),
+            resection=["hot_snare"],
+            years=3,
+        ),
+    ),
+]
+
+
+def test_there_are_at_least_sixty_sentences() -> None:
+    assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize(("text", "want"), CASES, ids=[c[0][:50] for c in CASES])
+def test_extract_findings(text: str, want: dict[str, Any]) -> None:
+    assert extract_findings(text) == want
+
+
+def test_lesions_keep_text_order() -> None:
+    found = extract_findings(
+        "A polyp in the rectum. A polyp in the cecum. A polyp at the splenic flexure."
+    )
+    assert [x["location"] for x in found["lesions"]] == ["rectum", "cecum", "splenic_flexure"]
+
+
+def test_schema_version_and_type_errors() -> None:
+    assert FINDINGS_SCHEMA_VERSION == "1"
+    with pytest.raises(TypeError):
+        extract_findings(None)  # type: ignore[arg-type]
+
+
+def test_empty_text_states_nothing() -> None:
+    assert extract_findings("") == expected()
