@@ -88,6 +88,9 @@ def import_benchmark(
     """
     loader = get_loader(loader_name)
     root_path = Path(root).expanduser().resolve()
+    if not root_path.exists() and getattr(loader, "creates_root", False):
+        # A generating loader (synthetic-colon) fills a new, empty folder.
+        root_path.mkdir(parents=True)
     if not root_path.is_dir():
         raise BenchmarkImportError(
             [RowProblem(str(root_path), None, "dataset folder does not exist")]

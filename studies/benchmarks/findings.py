@@ -1,0 +1,309 @@
+"""Structured colonoscopy findings as benchmarks store them (the schema of metrics.clinical).
+
+Loaders meet many spellings of the same finding ("Sigmoid colon", "Is", "TA", "SSA/P");
+these functions map them onto the one vocabulary and raise ValueError, with the word and
+what is allowed, when a value cannot be mapped, so a loader can name the bad row.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+LOCATIONS = (
+    "cecum",
+    "ascending",
+    "hepatic_flexure",
+    "transverse",
+    "splenic_flexure",
+    "descending",
+    "sigmoid",
+    "rectum",
+)
+PARIS = ("0-Ip", "0-Isp", "0-Is", "0-IIa", "0-IIb", "0-IIc", "0-III")
+LST = ("LST-G-H", "LST-G-NM", "LST-NG-FE", "LST-NG-PD", "LST-G", "LST-NG")
+NICE = ("1", "2", "3")
+JNET = ("1", "2A", "2B", "3")
+KUDO = ("I", "II", "IIIS", "IIIL", "IV", "VI", "VN")
+HISTOLOGY = (
+    "hyperplastic",
+    "adenoma",
+    "tubular_adenoma",
+    "tubulovillous_adenoma",
+    "villous_adenoma",
+    "sessile_serrated_lesion",
+    "traditional_serrated_adenoma",
+    "carcinoma",
+)
+RESECTION = ("cold_snare", "hot_snare", "cold_forceps", "emr", "esd", "biopsy")
+LESION_FIELDS = (
+    "size_mm",
+    "size_class",
+    "location",
+    "paris",
+    "lst",
+    "nice",
+    "jnet",
+    "kudo",
+    "histology",
+)
+
+_LOCATION_WORDS = {
+    "cecum": "cecum",
+    "caecum": "cecum",
+    "cecal": "cecum",
+    "caecal": "cecum",
+    "ileocecal valve": "cecum",
+    "appendiceal orifice": "cecum",
+    "ascending": "ascending",
+    "ascending colon": "ascending",
+    "right colon": "ascending",
+    "hepatic flexure": "hepatic_flexure",
+    "hepatic_flexure": "hepatic_flexure",
+    "transverse": "transverse",
+    "transverse colon": "transverse",
+    "splenic flexure": "splenic_flexure",
+    "splenic_flexure": "splenic_flexure",
+    "descending": "descending",
+    "descending colon": "descending",
+    "left colon": "descending",
+    "sigmoid": "sigmoid",
+    "sigmoid colon": "sigmoid",
+    "rectosigmoid": "sigmoid",
+    "rectosigmoid junction": "sigmoid",
+    "rectum": "rectum",
+    "rectal": "rectum",
+}
+_HISTOLOGY_WORDS = {
+    "hyperplastic": "hyperplastic",
+    "hyperplastic polyp": "hyperplastic",
+    "hp": "hyperplastic",
+    "adenoma": "adenoma",
+    "adenomatous": "adenoma",
+    "adenomatous polyp": "adenoma",
+    "tubular adenoma": "tubular_adenoma",
+    "tubular_adenoma": "tubular_adenoma",
+    "ta": "tubular_adenoma",
+    "tubulovillous adenoma": "tubulovillous_adenoma",
+    "tubulovillous_adenoma": "tubulovillous_adenoma",
+    "tva": "tubulovillous_adenoma",
+    "villous adenoma": "villous_adenoma",
+    "villous_adenoma": "villous_adenoma",
+    "va": "villous_adenoma",
+    "sessile serrated lesion": "sessile_serrated_lesion",
+    "sessile_serrated_lesion": "sessile_serrated_lesion",
+    "sessile serrated adenoma": "sessile_serrated_lesion",
+    "sessile serrated adenoma/polyp": "sessile_serrated_lesion",
+    "sessile serrated polyp": "sessile_serrated_lesion",
+    "ssl": "sessile_serrated_lesion",
+    "ssa": "sessile_serrated_lesion",
+    "ssa/p": "sessile_serrated_lesion",
+    "ssp": "sessile_serrated_lesion",
+    "traditional serrated adenoma": "traditional_serrated_adenoma",
+    "traditional_serrated_adenoma": "traditional_serrated_adenoma",
+    "tsa": "traditional_serrated_adenoma",
+    "carcinoma": "carcinoma",
+    "adenocarcinoma": "carcinoma",
+    "cancer": "carcinoma",
+    "invasive carcinoma": "carcinoma",
+}
+_ROMAN = {"i": "1", "ii": "2", "iii": "3"}
+_MISSING = {"", "na", "n/a", "nan", "none", "null", "-", "unknown"}
+
+
+def is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return str(value).strip().lower() in _MISSING
+
+
+def _fail(field: str, value: object, allowed: tuple[str, ...]) -> ValueError:
+    return ValueError(f"unknown {field} {value!r}; use one of {', '.join(allowed)}")
+
+
+def size_class(size_mm: float | None) -> str | None:
+    """diminutive <= 5 mm, small 6-9 mm, large >= 10 mm."""
+    if size_mm is None:
+        return None
+    if size_mm <= 5:
+        return "diminutive"
+    if size_mm < 10:
+        return "small"
+    return "large"
+
+
+def normalise_size_mm(value: object) -> int | float | None:
+    """A size in mm from 8, "8", "8 mm", "1.2 cm" or "8-10 mm" (the upper bound)."""
+    if is_missing(value):
+        return None
+    if isinstance(value, int | float):
+        size = float(value)
+    else:
+        text = str(value).strip().lower().replace(",", ".")
+        match = re.fullmatch(
+            r"(?:<|>|~|approx\.?\s*)?(\d+(?:\.\d+)?)(?:\s*(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(mm|cm)?",
+            text,
+        )
+        if not match:
+            raise ValueError(f"size {value!r} is not a number of mm (e.g. 8, '8 mm', '1.2 cm')")
+        size = float(match.group(2) or match.group(1))
+        if match.group(3) == "cm":
+            size *= 10
+    if size <= 0 or size > 200:
+        raise ValueError(f"size {value!r} mm is outside 0-200 mm")
+    return int(size) if float(size).is_integer() else round(size, 1)
+
+
+def normalise_location(value: object) -> str | None:
+    if is_missing(value):
+        return None
+    key = re.sub(r"\s+", " ", str(value).strip().lower().replace("-", " "))
+    if key in _LOCATION_WORDS:
+        return _LOCATION_WORDS[key]
+    key = key.removesuffix(" colon").strip()
+    if key in _LOCATION_WORDS:
+        return _LOCATION_WORDS[key]
+    raise _fail("location", value, LOCATIONS)
+
+
+def normalise_paris(value: object) -> str | None:
+    """'0-Is', 'Is', '0-IIa+IIc', 'IIa + IIc' and 'pedunculated'-style words."""
+    if is_missing(value):
+        return None
+    text = str(value).strip()
+    words = {
+        "pedunculated": "0-Ip",
+        "subpedunculated": "0-Isp",
+        "semipedunculated": "0-Isp",
+        "sessile": "0-Is",
+        "flat elevated": "0-IIa",
+        "slightly elevated": "0-IIa",
+        "flat": "0-IIb",
+        "depressed": "0-IIc",
+        "excavated": "0-III",
+    }
+    if text.lower() in words:
+        return words[text.lower()]
+    parts = [p.strip() for p in re.split(r"\s*\+\s*", re.sub(r"^(paris\s*)?0\s*-?\s*", "", text))]
+    canonical = {p.removeprefix("0-").lower(): p.removeprefix("0-") for p in PARIS}
+    out = []
+    for part in parts:
+        key = part.replace(" ", "").lower()
+        if key not in canonical:
+            raise _fail("Paris class", value, PARIS)
+        out.append(canonical[key])
+    return "0-" + "+".join(out)
+
+
+def normalise_nice(value: object) -> str | None:
+    if is_missing(value):
+        return None
+    key = re.sub(r"^(nice\s*)?(type\s*)?", "", str(value).strip().lower()).strip()
+    key = key.removesuffix(".0")
+    key = _ROMAN.get(key, key)
+    if key in NICE:
+        return key
+    raise _fail("NICE class", value, NICE)
+
+
+def normalise_jnet(value: object) -> str | None:
+    if is_missing(value):
+        return None
+    key = re.sub(r"^(jnet\s*)?(type\s*)?", "", str(value).strip().lower()).strip().upper()
+    key = key.replace(" ", "").removesuffix(".0")
+    for roman, arabic in (("III", "3"), ("II", "2"), ("I", "1")):
+        if key.startswith(roman):
+            key = arabic + key[len(roman) :]
+            break
+    if key in JNET:
+        return key
+    raise _fail("JNET class", value, JNET)
+
+
+def normalise_kudo(value: object) -> str | None:
+    if is_missing(value):
+        return None
+    key = re.sub(r"^(kudo\s*)?(pit\s*pattern\s*)?(type\s*)?", "", str(value).strip().lower())
+    key = key.replace(" ", "").replace("-", "").upper()
+    key = {"1": "I", "2": "II", "3S": "IIIS", "3L": "IIIL", "4": "IV", "5I": "VI", "5N": "VN"}.get(
+        key, key
+    )
+    if key in KUDO:
+        return key
+    raise _fail("Kudo pit pattern", value, KUDO)
+
+
+def normalise_lst(value: object) -> str | None:
+    if is_missing(value):
+        return None
+    key = str(value).strip().upper().replace(" ", "-").replace("_", "-")
+    key = key if key.startswith("LST-") else "LST-" + key
+    if key in LST:
+        return key
+    raise _fail("LST type", value, LST)
+
+
+def normalise_histology(value: object) -> str | None:
+    if is_missing(value):
+        return None
+    key = re.sub(r"\s+", " ", str(value).strip().lower().replace("_", " "))
+    key = re.sub(r"\s*\(.*?\)\s*", "", key).strip()
+    if key in _HISTOLOGY_WORDS:
+        return _HISTOLOGY_WORDS[key]
+    key = key.removesuffix("s")
+    if key in _HISTOLOGY_WORDS:
+        return _HISTOLOGY_WORDS[key]
+    raise _fail("histology", value, HISTOLOGY)
+
+
+_NORMALISERS = {
+    "size_mm": normalise_size_mm,
+    "location": normalise_location,
+    "paris": normalise_paris,
+    "lst": normalise_lst,
+    "nice": normalise_nice,
+    "jnet": normalise_jnet,
+    "kudo": normalise_kudo,
+    "histology": normalise_histology,
+}
+
+
+def make_lesion(**values: object) -> dict[str, Any]:
+    """A lesion in the findings schema from loosely spelled values (ValueError on bad ones)."""
+    lesion: dict[str, Any] = {name: None for name in LESION_FIELDS}
+    for name, value in values.items():
+        if name not in _NORMALISERS:
+            continue
+        try:
+            lesion[name] = _NORMALISERS[name](value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+    lesion["size_class"] = size_class(lesion["size_mm"])
+    return lesion
+
+
+def make_findings(
+    lesions: list[dict[str, Any]],
+    *,
+    no_polyps: bool | None = None,
+    polyp_count: int | None = None,
+    bbps_total: int | None = None,
+    resection: list[str] | None = None,
+    surveillance_years: float | None = None,
+) -> dict[str, Any]:
+    """A findings object; no_polyps and polyp_count follow from the lesions when not given."""
+    if no_polyps is None:
+        no_polyps = not lesions
+    if polyp_count is None:
+        polyp_count = 0 if no_polyps else len(lesions)
+    return {
+        "no_polyps": bool(no_polyps),
+        "polyp_count": polyp_count,
+        "lesions": lesions,
+        "bbps_total": bbps_total,
+        "resection": list(resection or []),
+        "surveillance_years": surveillance_years,
+    }
