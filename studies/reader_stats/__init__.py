@@ -1,0 +1,68 @@
+"""Reader statistics: pure functions over the judgments DataFrame (no database access,
+except `study_judgments`, which reads a study's current judgments into that DataFrame)."""
+
+from studies.reader_stats.agreement import (
+    cohen_kappa_pairs,
+    fleiss_kappa,
+    gold_accuracy,
+    icc_oneway,
+    intra_rater,
+    krippendorff_alpha,
+    position_bias,
+    rushed_flags,
+)
+from studies.reader_stats.bradley_terry import BTResult, bradley_terry, ci_aware_ranks
+from studies.reader_stats.data import (
+    CRITERIA,
+    JudgmentsError,
+    load_judgments_file,
+    prepare_judgments,
+    simulate_judgments,
+    study_judgments,
+)
+from studies.reader_stats.likert import (
+    harm_noninferiority,
+    likert_means,
+    mixed_model,
+    ordinal_model,
+    paired_differences,
+)
+from studies.reader_stats.metric_agreement import metric_agreement
+from studies.reader_stats.pairwise import (
+    adjust_pvalues,
+    sign_test,
+    wilson_interval,
+    win_rate_matrix,
+    win_tie_loss,
+)
+
+__all__ = [
+    "CRITERIA",
+    "BTResult",
+    "JudgmentsError",
+    "adjust_pvalues",
+    "bradley_terry",
+    "ci_aware_ranks",
+    "cohen_kappa_pairs",
+    "fleiss_kappa",
+    "gold_accuracy",
+    "harm_noninferiority",
+    "icc_oneway",
+    "intra_rater",
+    "krippendorff_alpha",
+    "likert_means",
+    "load_judgments_file",
+    "metric_agreement",
+    "mixed_model",
+    "ordinal_model",
+    "paired_differences",
+    "position_bias",
+    "prepare_judgments",
+    "rushed_flags",
+    "sign_test",
+    "simulate_judgments",
+    "study_judgments",
+    "win_rate_matrix",
+    "wilson_interval",
+    "win_tie_loss",
+]

@@ -1,0 +1,454 @@
+"""Agreement between and within raters, and checks of rating quality.
+
+Preferences are coded on an ordinal scale b < tie (and both unacceptable) < a, in the
+canonical orientation of each pair. Likert agreement uses each report's rating (item, side).
+Bootstrap intervals resample rated units (items); they are vectorised because every
+statistic here is a function of per-unit count tables summed over units.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from studies.reader_stats.pairwise import adjust_pvalues, wilson_interval
+
+PREFERENCE_CODE = {"b": 0, "tie": 1, "both_bad": 1, "a": 2}
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(low), float(high)
+
+
+def _unit_weights(n_units: int, n_resamples: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), n_resamples).astype(float)
+
+
+def ratings_matrix(
+    judgments: pd.DataFrame, ratings: str = "preference"
+) -> tuple[pd.DataFrame, list[float]]:
+    """Raters x units table of ratings (NaN where not rated) and the value domain.
+
+    `ratings` is "preference" (units: items) or a Likert criterion (units: item and side).
+    Gold items and repeat readings are left out; a rater's first reading counts.
+    """
+    frame = judgments[~judgments["is_gold"] & ~judgments["is_duplicate"]]
+    if ratings == "preference":
+        long = pd.DataFrame(
+            {
+                "rater": frame["rater"],
+                "unit": frame["item"],
+                "value": frame["winner"].map(PREFERENCE_CODE).astype(float),
+            }
+        )
+        domain = [0.0, 1.0, 2.0]
+    else:
+        parts = [
+            pd.DataFrame(
+                {
+                    "rater": frame["rater"],
+                    "unit": frame["item"] + "|" + side,
+                    "value": frame[f"likert_{side}_{ratings}"].astype(float),
+                }
+            )
+            for side in ("a", "b")
+        ]
+        long = pd.concat(parts, ignore_index=True)
+        domain = [1.0, 2.0, 3.0, 4.0, 5.0]
+    long = long[long["value"].notna()].drop_duplicates(["rater", "unit"], keep="first")
+    table = long.pivot(index="rater", columns="unit", values="value")
+    return table, domain
+
+
+def weighted_kappa(
+    first: np.ndarray, second: np.ndarray, domain: list[float], weights: str | None = "linear"
+) -> float:
+    """Cohen's kappa with linear/quadratic disagreement weights (None: unweighted)."""
+    onehot = _pair_onehot(np.asarray(first), np.asarray(second), domain)
+    return float(_kappa_from_counts(onehot.sum(axis=0)[None, :], len(domain), weights)[0])
+
+
+def _pair_onehot(first: np.ndarray, second: np.ndarray, domain: list[float]) -> np.ndarray:
+    index = {v: i for i, v in enumerate(domain)}
+    v = len(domain)
+    rows = np.array([index[x] for x in first]) * v + np.array([index[x] for x in second])
+    onehot = np.zeros((len(first), v * v))
+    onehot[np.arange(len(first)), rows] = 1.0
+    return onehot
+
+
+def _kappa_from_counts(counts: np.ndarray, v: int, weights: str | None) -> np.ndarray:
+    """Batch of flattened v x v confusion tables -> weighted kappa per table."""
+    table = counts.reshape(-1, v, v)
+    grid = np.abs(np.arange(v)[:, None] - np.arange(v)[None, :]).astype(float)
+    if weights is None or weights == "none":
+        w = (grid > 0).astype(float)
+    elif weights == "linear":
+        w = grid
+    elif weights == "quadratic":
+        w = grid**2
+    else:
+        raise ValueError(f"weights must be linear, quadratic or none, not {weights!r}")
+    n = table.sum(axis=(1, 2))
+    expected = table.sum(axis=2)[:, :, None] * table.sum(axis=1)[:, None, :] / n[:, None, None]
+    observed_disagreement = (w * table).sum(axis=(1, 2))
+    expected_disagreement = (w * expected).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 - observed_disagreement / expected_disagreement
+
+
+def cohen_kappa_pairs(
+    judgments: pd.DataFrame,
+    *,
+    ratings: str = "preference",
+    weights: str | None = "linear",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    min_units: int = 2,
+) -> pd.DataFrame:
+    """Weighted Cohen's kappa for every pair of raters who rated at least `min_units` units."""
+    table, domain = ratings_matrix(judgments, ratings)
+    records = []
+    for pair_index, (r1, r2) in enumerate(combinations(table.index, 2)):
+        both = table.loc[[r1, r2]].dropna(axis=1)
+        if both.shape[1] < min_units:
+            continue
+        onehot = _pair_onehot(both.loc[r1].to_numpy(), both.loc[r2].to_numpy(), domain)
+        kappa = _kappa_from_counts(onehot.sum(axis=0)[None, :], len(domain), weights)[0]
+        low = high = float("nan")
+        if n_resamples > 0:
+            w = _unit_weights(both.shape[1], n_resamples, seed + pair_index)
+            boot = _kappa_from_counts(w @ onehot, len(domain), weights)
+            low, high = _interval(boot, level)
+        records.append(
+            {
+                "ratings": ratings,
+                "rater_1": r1,
+                "rater_2": r2,
+                "n_units": both.shape[1],
+                "kappa": float(kappa),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    columns = ["ratings", "rater_1", "rater_2", "n_units", "kappa", "ci_low", "ci_high"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _fleiss_from_counts(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Fleiss' kappa for a units x categories table (all units rated m times), batched."""
+    m = counts.sum(axis=1)[0]
+    n_units = weights.sum(axis=1)
+    p_category = (weights @ counts) / (n_units * m)[:, None]
+    agreement = ((counts**2).sum(axis=1) - m) / (m * (m - 1))
+    p_bar = (weights @ agreement) / n_units
+    p_expected = (p_category**2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (p_bar - p_expected) / (1.0 - p_expected)
+
+
+def fleiss_counts(judgments: pd.DataFrame, ratings: str = "preference") -> np.ndarray:
+    """Units x categories counts over the units rated by the most common number (>= 2) of raters."""
+    table, domain = ratings_matrix(judgments, ratings)
+    raters_per_unit = table.notna().sum(axis=0)
+    eligible = raters_per_unit[raters_per_unit >= 2]
+    if eligible.empty:
+        return np.zeros((0, len(domain)))
+    m = int(eligible.mode().max())
+    units = table.loc[:, raters_per_unit == m]
+    return np.stack([(units == v).sum(axis=0).to_numpy() for v in domain], axis=1).astype(float)
+
+
+def fleiss_kappa(
+    judgments: pd.DataFrame,
+    *,
+    ratings: str = "preference",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    counts = fleiss_counts(judgments, ratings)
+    if len(counts) < 2:
+        return {
+            "ratings": ratings,
+            "n_units": len(counts),
+            "raters_per_unit": float("nan"),
+            "kappa": float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+        }
+    kappa = float(_fleiss_from_counts(counts, np.ones((1, len(counts))))[0])
+    low = high = float("nan")
+    if n_resamples > 0:
+        boot = _fleiss_from_counts(counts, _unit_weights(len(counts), n_resamples, seed))
+        low, high = _interval(boot, level)
+    return {
+        "ratings": ratings,
+        "n_units": len(counts),
+        "raters_per_unit": float(counts.sum(axis=1)[0]),
+        "kappa": kappa,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
+def _coincidences(table: pd.DataFrame, domain: list[float]) -> np.ndarray:
+    """Units x (V*V) coincidence contributions of the units with two or more ratings."""
+    values = table.to_numpy(dtype=float)
+    counts = np.stack([(values == v).sum(axis=0) for v in domain], axis=1).astype(float)
+    m = counts.sum(axis=1)
+    keep = m >= 2
+    counts, m = counts[keep], m[keep]
+    v = len(domain)
+    outer = counts[:, :, None] * counts[:, None, :]
+    outer[:, np.arange(v), np.arange(v)] -= counts
+    return (outer / (m - 1)[:, None, None]).reshape(len(counts), v * v)
+
+
+def _alpha_from_coincidences(o: np.ndarray, domain: list[float], level: Level) -> np.ndarray:
+    v = len(domain)
+    o = o.reshape(-1, v, v)
+    marginal = o.sum(axis=2)
+    n = marginal.sum(axis=1)
+    values = np.asarray(domain, dtype=float)
+    if level == "nominal":
+        delta = np.broadcast_to(1.0 - np.eye(v), o.shape)
+    elif level == "interval":
+        delta = np.broadcast_to((values[:, None] - values[None, :]) ** 2, o.shape)
+    elif level == "ratio":
+        total = values[:, None] + values[None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(total == 0, 0.0, (values[:, None] - values[None, :]) / total)
+        delta = np.broadcast_to(ratio**2, o.shape)
+    elif level == "ordinal":
+        cumulative = np.cumsum(marginal, axis=1)
+        low = np.minimum(np.arange(v)[:, None], np.arange(v)[None, :])
+        high = np.maximum(np.arange(v)[:, None], np.arange(v)[None, :])
+        # sum_{g=low}^{high} n_g - (n_low + n_high) / 2, per batch
+        between = cumulative[:, high] - cumulative[:, low] + marginal[:, low]
+        delta = (between - (marginal[:, low] + marginal[:, high]) / 2.0) ** 2
+    else:
+        raise ValueError(f"level must be nominal, ordinal, interval or ratio, not {level!r}")
+    observed = (o * delta).sum(axis=(1, 2))
+    expected = (marginal[:, :, None] * marginal[:, None, :] * delta).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 - (n - 1.0) * observed / expected
+
+
+def krippendorff_alpha(
+    judgments: pd.DataFrame,
+    *,
+    ratings: str = "preference",
+    level: Level = "ordinal",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+) -> dict[str, float | str]:
+    """Krippendorff's alpha (missing ratings allowed) with a unit-bootstrap interval."""
+    table, domain = ratings_matrix(judgments, ratings)
+    contributions = _coincidences(table, domain)
+    result: dict[str, float | str] = {
+        "ratings": ratings,
+        "level": level,
+        "n_units": len(contributions),
+        "alpha": float("nan"),
+        "ci_low": float("nan"),
+        "ci_high": float("nan"),
+    }
+    if len(contributions) < 2:
+        return result
+    result["alpha"] = float(
+        _alpha_from_coincidences(contributions.sum(axis=0)[None, :], domain, level)[0]
+    )
+    if n_resamples > 0:
+        weights = _unit_weights(len(contributions), n_resamples, seed)
+        boot = _alpha_from_coincidences(weights @ contributions, domain, level)
+        result["ci_low"], result["ci_high"] = _interval(boot, ci_level)
+    return result
+
+
+def _icc_from_sums(
+    n: np.ndarray, total: np.ndarray, squares: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    units = weights.sum(axis=1)
+    big_n = weights @ n
+    ss_between = weights @ (total**2 / n) - (weights @ total) ** 2 / big_n
+    ss_within = weights @ (squares - total**2 / n)
+    ms_between = ss_between / (units - 1)
+    ms_within = ss_within / (big_n - units)
+    n0 = (big_n - (weights @ n**2) / big_n) / (units - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ms_between - ms_within) / (ms_between + (n0 - 1) * ms_within)
+
+
+def icc_oneway(
+    judgments: pd.DataFrame,
+    criterion: str,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float | str]:
+    """ICC(1,1): one-way random effects, single rating, for unbalanced overlap designs.
+
+    Units are reports (item and side) rated by two or more raters.
+    """
+    table, _ = ratings_matrix(judgments, criterion)
+    values = table.to_numpy(dtype=float)
+    n = np.sum(~np.isnan(values), axis=0).astype(float)
+    keep = n >= 2
+    values, n = values[:, keep], n[keep]
+    result: dict[str, float | str] = {
+        "criterion": criterion,
+        "n_units": int(keep.sum()),
+        "icc": float("nan"),
+        "ci_low": float("nan"),
+        "ci_high": float("nan"),
+    }
+    if len(n) < 3:
+        return result
+    total = np.nansum(values, axis=0)
+    squares = np.nansum(values**2, axis=0)
+    result["icc"] = float(_icc_from_sums(n, total, squares, np.ones((1, len(n))))[0])
+    if n_resamples > 0:
+        boot = _icc_from_sums(n, total, squares, _unit_weights(len(n), n_resamples, seed))
+        result["ci_low"], result["ci_high"] = _interval(boot, level)
+    return result
+
+
+def intra_rater(judgments: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+    """Agreement of each rater with themselves on duplicate items (and all raters pooled)."""
+    originals = judgments[~judgments["is_duplicate"] & ~judgments["is_gold"]]
+    repeats = judgments[judgments["is_duplicate"]]
+    merged = repeats.merge(
+        originals.drop_duplicates(["rater", "item"]),
+        on=["rater", "item"],
+        suffixes=("_repeat", "_first"),
+    )
+    columns = ["rater", "n_pairs", "same_answer", "share_same", "ci_low", "ci_high", "kappa"]
+    if merged.empty:
+        return pd.DataFrame(columns=columns)
+    merged["same"] = merged["winner_repeat"] == merged["winner_first"]
+    records = []
+    groups = [(r, g) for r, g in merged.groupby("rater", sort=True)] + [("all", merged)]
+    for rater, group in groups:
+        same = int(group["same"].sum())
+        low, high = wilson_interval(same, len(group), level)
+        first = group["winner_first"].map(PREFERENCE_CODE).to_numpy(dtype=float)
+        repeat = group["winner_repeat"].map(PREFERENCE_CODE).to_numpy(dtype=float)
+        kappa = weighted_kappa(first, repeat, [0.0, 1.0, 2.0]) if len(group) >= 2 else np.nan
+        records.append(
+            {
+                "rater": rater,
+                "n_pairs": len(group),
+                "same_answer": same,
+                "share_same": same / len(group),
+                "ci_low": float(low),
+                "ci_high": float(high),
+                "kappa": float(kappa),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def gold_accuracy(judgments: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+    """Share of gold items each rater answered as the gold answer, with Wilson intervals."""
+    gold = judgments[judgments["is_gold"] & judgments["gold_answer"].notna()]
+    columns = ["rater", "n_gold", "correct", "accuracy", "ci_low", "ci_high"]
+    if gold.empty:
+        return pd.DataFrame(columns=columns)
+    records = []
+    for rater, group in gold.groupby("rater", sort=True):
+        correct = int((group["winner"] == group["gold_answer"]).sum())
+        low, high = wilson_interval(correct, len(group), level)
+        records.append(
+            {
+                "rater": rater,
+                "n_gold": len(group),
+                "correct": correct,
+                "accuracy": correct / len(group),
+                "ci_low": float(low),
+                "ci_high": float(high),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def position_bias(
+    judgments: pd.DataFrame, *, level: float = 0.95, correction: str = "holm"
+) -> pd.DataFrame:
+    """Is the report on the left preferred more (or less) than half the time?
+
+    Decided judgments only (a or b); an exact two-sided binomial test against 0.5, for all
+    raters together ("all") and per rater (p adjusted over raters with `correction`).
+    """
+    frame = judgments[~judgments["is_gold"] & judgments["winner"].isin(["a", "b"])]
+    frame = frame[frame["left"].isin(["a", "b"])]
+    columns = ["rater", "n_decided", "left_preferred", "share_left", "ci_low", "ci_high", "p"]
+    if frame.empty:
+        return pd.DataFrame(columns=[*columns, "p_adj"])
+    left_won = frame["winner"] == frame["left"]
+    records = []
+    groups = [("all", left_won)] + [(r, g) for r, g in left_won.groupby(frame["rater"], sort=True)]
+    for rater, group in groups:
+        k, n = int(group.sum()), len(group)
+        low, high = wilson_interval(k, n, level)
+        records.append(
+            {
+                "rater": rater,
+                "n_decided": n,
+                "left_preferred": k,
+                "share_left": k / n,
+                "ci_low": float(low),
+                "ci_high": float(high),
+                "p": float(stats.binomtest(k, n, 0.5).pvalue),
+            }
+        )
+    table = pd.DataFrame.from_records(records, columns=columns)
+    table["p_adj"] = table["p"]
+    per_rater = table["rater"] != "all"
+    table.loc[per_rater, "p_adj"] = adjust_pvalues(table.loc[per_rater, "p"], correction)
+    return table
+
+
+def rushed_flags(
+    judgments: pd.DataFrame,
+    *,
+    min_seconds: float = 10.0,
+    relative: float = 0.25,
+    max_share: float = 0.2,
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Judgments answered faster than max(min_seconds, relative x median time) are rushed.
+
+    Returns (a boolean flag per judgment, a per-rater summary whose `flagged` marks raters
+    with more than `max_share` rushed answers). Judgments without a time are never rushed.
+    """
+    seconds = judgments["time_on_task_s"].astype(float)
+    median = float(seconds.median()) if seconds.notna().any() else float("nan")
+    threshold = max(min_seconds, relative * median) if np.isfinite(median) else min_seconds
+    rushed = (seconds < threshold).fillna(False).astype(bool)
+    summary = (
+        pd.DataFrame({"rater": judgments["rater"], "seconds": seconds, "rushed": rushed})
+        .groupby("rater", sort=True)
+        .agg(
+            n=("rushed", "size"),
+            median_seconds=("seconds", "median"),
+            n_rushed=("rushed", "sum"),
+        )
+        .reset_index()
+    )
+    summary["share_rushed"] = summary["n_rushed"] / summary["n"]
+    summary["threshold_s"] = threshold
+    summary["flagged"] = summary["share_rushed"] > max_share
+    return rushed, summary

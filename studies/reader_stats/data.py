@@ -1,0 +1,467 @@
+"""The judgments table: its columns, loading from files or a study, checks and simulation.
+
+Every analysis in this package takes one pandas DataFrame with the columns below (the
+contract with the collection side). Rows are put in canonical orientation
+(system_a < system_b) once, here, so that the analyses never need to flip anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from studies.db import Store
+
+CRITERIA: tuple[str, ...] = ("accuracy", "completeness", "safety")
+WINNERS: tuple[str, ...] = ("a", "b", "tie", "both_bad")
+REQUIRED_COLUMNS: tuple[str, ...] = ("rater", "case", "system_a", "system_b", "winner")
+LIKERT_COLUMNS: tuple[str, ...] = tuple(
+    f"likert_{side}_{criterion}" for criterion in CRITERIA for side in ("a", "b")
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "left",
+    *LIKERT_COLUMNS,
+    "time_on_task_s",
+    "is_gold",
+    "gold_answer",
+    "is_duplicate",
+    "item",
+    "submitted_at",
+    "len_a",
+    "len_b",
+)
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+class JudgmentsError(ValueError):
+    """Judgments that cannot be analysed; the message names the rows and columns to fix."""
+
+
+def _rows_text(rows: list[int], limit: int = 8) -> str:
+    shown = ", ".join(str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _as_bool(series: pd.Series, column: str, source: str, problems: list[str]) -> pd.Series:
+    def convert(value: Any) -> bool | None:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return False
+        if isinstance(value, bool | np.bool_):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE or text == "nan":
+            return False
+        return None
+
+    converted = series.map(convert)
+    bad = [int(i) + 1 for i in np.flatnonzero(converted.isna().to_numpy())]
+    if bad:
+        problems.append(f"{source}: column '{column}' {_rows_text(bad)}: expected true or false")
+    return converted.fillna(False).astype(bool)
+
+
+def prepare_judgments(frame: pd.DataFrame, *, source: str = "judgments") -> pd.DataFrame:
+    """Check `frame` against the judgments contract and return a clean, oriented copy.
+
+    Raises JudgmentsError listing every problem (column, rows) at once; rows are numbered
+    from 1 in the order given.
+    """
+    frame = frame.reset_index(drop=True)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise JudgmentsError(
+            f"{source}: missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(c) for c in missing)} (required: {', '.join(REQUIRED_COLUMNS)})"
+        )
+    if frame.empty:
+        raise JudgmentsError(f"{source}: no judgments")
+    problems: list[str] = []
+    out = pd.DataFrame(index=frame.index)
+    for column in ("rater", "case", "system_a", "system_b"):
+        values = frame[column]
+        empty = values.isna() | (values.astype(str).str.strip() == "")
+        if empty.any():
+            rows = [int(i) + 1 for i in np.flatnonzero(empty.to_numpy())]
+            problems.append(f"{source}: column '{column}' is empty in {_rows_text(rows)}")
+        out[column] = values.astype(object).where(~empty, "").map(lambda v: str(v).strip())
+    same = out["system_a"] == out["system_b"]
+    if same.any():
+        rows = [int(i) + 1 for i in np.flatnonzero(same.to_numpy())]
+        problems.append(f"{source}: system_a equals system_b in {_rows_text(rows)}")
+    winner = (
+        frame["winner"]
+        .astype(object)
+        .map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    )
+    winner = winner.str.strip().str.lower().str.replace(" ", "_").str.replace("-", "_")
+    bad = ~winner.isin(WINNERS)
+    if bad.any():
+        rows = [int(i) + 1 for i in np.flatnonzero(bad.to_numpy())]
+        examples = ", ".join(sorted({repr(frame["winner"].iloc[r - 1]) for r in rows[:5]}))
+        problems.append(
+            f"{source}: column 'winner' in {_rows_text(rows)} has {examples}; "
+            f"expected one of {', '.join(WINNERS)}"
+        )
+    out["winner"] = winner
+
+    if "left" in frame.columns:
+        left = (
+            frame["left"]
+            .astype(object)
+            .map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        )
+        left = left.str.strip().str.lower()
+        bad = left.notna() & ~left.isin(["a", "b"])
+        if bad.any():
+            rows = [int(i) + 1 for i in np.flatnonzero(bad.to_numpy())]
+            problems.append(f"{source}: column 'left' in {_rows_text(rows)}: expected a or b")
+        out["left"] = left.where(left.isin(["a", "b"]), None)
+    else:
+        out["left"] = None
+
+    for column in LIKERT_COLUMNS:
+        if column not in frame.columns:
+            out[column] = np.nan
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        given = frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+        bad = given & (values.isna() | (values < 1) | (values > 5) | (values % 1 != 0))
+        if bad.any():
+            rows = [int(i) + 1 for i in np.flatnonzero(bad.to_numpy())]
+            problems.append(
+                f"{source}: column '{column}' in {_rows_text(rows)}: expected a whole number 1-5"
+            )
+        out[column] = values.where(~bad).astype(float)
+
+    for column in ("time_on_task_s", "len_a", "len_b"):
+        if column not in frame.columns:
+            out[column] = np.nan
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        given = frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+        bad = given & (values.isna() | (values < 0))
+        if bad.any():
+            rows = [int(i) + 1 for i in np.flatnonzero(bad.to_numpy())]
+            problems.append(
+                f"{source}: column '{column}' in {_rows_text(rows)}: expected a number >= 0"
+            )
+        out[column] = values.where(~bad).astype(float)
+
+    for column in ("is_gold", "is_duplicate"):
+        if column in frame.columns:
+            out[column] = _as_bool(frame[column], column, source, problems)
+        else:
+            out[column] = False
+
+    if "gold_answer" in frame.columns:
+        gold = (
+            frame["gold_answer"]
+            .astype(object)
+            .map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        )
+        gold = gold.str.strip().str.lower()
+        bad = gold.notna() & (gold != "") & ~gold.isin(WINNERS)
+        if bad.any():
+            rows = [int(i) + 1 for i in np.flatnonzero(bad.to_numpy())]
+            problems.append(
+                f"{source}: column 'gold_answer' in {_rows_text(rows)}: "
+                f"expected one of {', '.join(WINNERS)}"
+            )
+        out["gold_answer"] = gold.where(gold.isin(WINNERS), None)
+    else:
+        out["gold_answer"] = None
+    if problems:
+        raise JudgmentsError("\n".join(problems))
+
+    if "item" in frame.columns and frame["item"].notna().all():
+        out["item"] = frame["item"].astype(str)
+    else:
+        pair = np.where(
+            out["system_a"] < out["system_b"],
+            out["system_a"] + "|" + out["system_b"],
+            out["system_b"] + "|" + out["system_a"],
+        )
+        derived = out["case"] + "|" + pd.Series(pair, index=out.index)
+        if "item" in frame.columns:
+            out["item"] = frame["item"].astype(object).where(frame["item"].notna(), derived)
+            out["item"] = out["item"].astype(str)
+        else:
+            out["item"] = derived
+    if "submitted_at" in frame.columns:
+        out["submitted_at"] = pd.to_datetime(frame["submitted_at"], errors="coerce", utc=True)
+    else:
+        out["submitted_at"] = pd.NaT
+    return orient(out)
+
+
+def orient(frame: pd.DataFrame) -> pd.DataFrame:
+    """Swap sides where system_a > system_b so every comparison has one orientation."""
+    frame = frame.copy()
+    flip = (frame["system_a"] > frame["system_b"]).to_numpy()
+    if not flip.any():
+        return frame
+    swap_side = {"a": "b", "b": "a"}
+    frame.loc[flip, ["system_a", "system_b"]] = frame.loc[flip, ["system_b", "system_a"]].to_numpy()
+    for column in ("winner", "left", "gold_answer"):
+        if column in frame.columns:
+            frame.loc[flip, column] = frame.loc[flip, column].map(
+                lambda v: swap_side.get(v, v) if isinstance(v, str) else v
+            )
+    pairs = [(f"likert_a_{c}", f"likert_b_{c}") for c in CRITERIA] + [("len_a", "len_b")]
+    for first, second in pairs:
+        if first in frame.columns and second in frame.columns:
+            frame.loc[flip, [first, second]] = frame.loc[flip, [second, first]].to_numpy()
+    return frame
+
+
+def load_judgments_file(path: str | Path) -> pd.DataFrame:
+    """Read judgments from a .csv or .jsonl file and check them (JudgmentsError if bad)."""
+    path = Path(path)
+    if not path.exists():
+        raise JudgmentsError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=True, comment="#")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise JudgmentsError(f"{path}: not a readable CSV file ({exc})") from exc
+    elif suffix in (".jsonl", ".ndjson"):
+        records: list[dict[str, Any]] = []
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise JudgmentsError(f"{path}: line {number} is not JSON ({exc.msg})") from exc
+                if not isinstance(record, dict):
+                    raise JudgmentsError(f"{path}: line {number} is not a JSON object")
+                records.append(record)
+        frame = pd.DataFrame.from_records(records)
+    else:
+        raise JudgmentsError(f"{path}: expected a .csv or .jsonl file, not '{suffix or path.name}'")
+    synthetic = False
+    if "synthetic" in frame.columns:
+        synthetic = frame["synthetic"].astype(str).str.strip().str.lower().isin(_TRUE).any()
+    prepared = prepare_judgments(frame, source=str(path.name))
+    prepared.attrs["synthetic"] = bool(synthetic)
+    prepared.attrs["source"] = str(path)
+    return prepared
+
+
+def is_synthetic(frame: pd.DataFrame) -> bool:
+    return bool(frame.attrs.get("synthetic", False))
+
+
+def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
+    """The current (non-superseded) judgments of study `study_name`, in the judgments contract.
+
+    Raises JudgmentsError when there is no such study or it has no judgments yet.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import aliased
+
+    from studies.schema import (
+        Account,
+        Assignment,
+        Benchmark,
+        Case,
+        Generation,
+        Judgment,
+        Study,
+        StudyItem,
+        System,
+    )
+
+    system_a, system_b = aliased(System), aliased(System)
+    generation_a, generation_b = aliased(Generation), aliased(Generation)
+    newer = aliased(Judgment)
+    with store.session() as session:
+        study = session.scalar(select(Study).where(Study.name == study_name))
+        if study is None:
+            known = session.scalars(select(Study.name).order_by(Study.name)).all()
+            hint = f" (studies: {', '.join(known)})" if known else " (there are no studies yet)"
+            raise JudgmentsError(f"no study named {study_name!r}{hint}")
+        superseded = select(newer.supersedes_id).where(newer.supersedes_id.is_not(None))
+        query = (
+            select(
+                Judgment.id,
+                Account.username,
+                Case.case_key,
+                system_a.name,
+                system_b.name,
+                Judgment.winner,
+                Assignment.a_on_left,
+                Judgment.likert,
+                Judgment.time_on_task_s,
+                StudyItem.kind,
+                StudyItem.gold_answer,
+                Assignment.is_duplicate,
+                StudyItem.id,
+                Judgment.submitted_at,
+                generation_a.text,
+                generation_b.text,
+                Benchmark.synthetic,
+            )
+            .join(Assignment, Judgment.assignment_id == Assignment.id)
+            .join(StudyItem, Assignment.item_id == StudyItem.id)
+            .join(Account, Judgment.rater_id == Account.id)
+            .join(Case, StudyItem.case_id == Case.id)
+            .join(Benchmark, Case.benchmark_id == Benchmark.id)
+            .join(system_a, StudyItem.system_a_id == system_a.id)
+            .join(system_b, StudyItem.system_b_id == system_b.id)
+            .join(generation_a, StudyItem.generation_a_id == generation_a.id)
+            .join(generation_b, StudyItem.generation_b_id == generation_b.id)
+            .where(Assignment.study_id == study.id, Judgment.id.not_in(superseded))
+            .order_by(Judgment.id)
+        )
+        rows = session.execute(query).all()
+    if not rows:
+        raise JudgmentsError(f"study {study_name!r} has no judgments yet")
+    records = []
+    synthetic = False
+    for row in rows:
+        (jid, rater, case, sys_a, sys_b, winner, a_on_left, likert, seconds, kind, gold) = row[:11]
+        (duplicate, item_id, submitted, text_a, text_b, bench_synthetic) = row[11:]
+        synthetic = synthetic or bool(bench_synthetic)
+        likert = likert or {}
+        record: dict[str, Any] = {
+            "judgment_id": jid,
+            "rater": rater,
+            "case": case,
+            "system_a": sys_a,
+            "system_b": sys_b,
+            "winner": winner,
+            "left": "a" if a_on_left else "b",
+            "time_on_task_s": seconds,
+            "is_gold": kind == "gold",
+            "gold_answer": gold,
+            "is_duplicate": bool(duplicate),
+            "item": str(item_id),
+            "submitted_at": submitted,
+            "len_a": len((text_a or "").split()),
+            "len_b": len((text_b or "").split()),
+        }
+        for side in ("a", "b"):
+            scores = likert.get(side) or {}
+            for criterion in CRITERIA:
+                record[f"likert_{side}_{criterion}"] = scores.get(criterion)
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    prepared = prepare_judgments(frame, source=f"study {study_name}")
+    prepared["judgment_id"] = frame["judgment_id"].to_numpy()
+    prepared.attrs["synthetic"] = synthetic
+    prepared.attrs["source"] = f"study {study_name}"
+    prepared.attrs["study"] = study_name
+    prepared.attrs["config_hash"] = study.config_hash
+    return prepared
+
+
+def simulate_judgments(
+    strengths: dict[str, float],
+    *,
+    n_cases: int = 40,
+    raters: int = 4,
+    raters_per_item: int = 2,
+    tie_nu: float = 0.0,
+    both_bad_rate: float = 0.0,
+    position_bias: float = 0.0,
+    rater_noise: float = 0.0,
+    gold_per_rater: int = 0,
+    duplicates_per_rater: int = 0,
+    likert: bool = True,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Synthetic judgments from known Bradley-Terry strengths (log scale), labelled synthetic.
+
+    Every case is read for every pair of systems by `raters_per_item` raters. Ties follow
+    Davidson's model with tie parameter `tie_nu` (0: no ties). `position_bias` adds to the
+    log-odds of the left report; `rater_noise` is each rater's random shift of the log-odds.
+    """
+    rng = np.random.default_rng(seed)
+    systems = sorted(strengths)
+    rater_names = [f"rater{i + 1:02d}" for i in range(raters)]
+    rater_shift = dict(zip(rater_names, rng.normal(0.0, rater_noise, raters), strict=True))
+    case_names = [f"case{i + 1:03d}" for i in range(n_cases)]
+    case_effect = rng.normal(0.0, 0.4, n_cases)
+    quality = {s: strengths[s] for s in systems}
+    records: list[dict[str, Any]] = []
+
+    def judge(rater: str, case_index: int, a: str, b: str, left: str) -> dict[str, Any]:
+        d = quality[a] - quality[b] + rater_shift[rater]
+        d += position_bias if left == "a" else -position_bias
+        half = np.exp(d / 2.0)
+        denominator = half + 1.0 / half + tie_nu
+        p_a, p_tie = half / denominator, tie_nu / denominator
+        u = rng.random()
+        winner = "a" if u < p_a else ("tie" if u < p_a + p_tie else "b")
+        if winner == "tie" and rng.random() < both_bad_rate:
+            winner = "both_bad"
+        record: dict[str, Any] = {
+            "rater": rater,
+            "case": case_names[case_index],
+            "system_a": a,
+            "system_b": b,
+            "winner": winner,
+            "left": left,
+            "time_on_task_s": float(rng.lognormal(np.log(45.0), 0.5)),
+            "len_a": int(rng.integers(30, 120)),
+            "len_b": int(rng.integers(30, 120)),
+        }
+        if likert:
+            for side, system in (("a", a), ("b", b)):
+                base = 3.0 + 0.8 * quality[system] + case_effect[case_index]
+                for criterion in CRITERIA:
+                    score = base + rng.normal(0.0, 0.8) + rater_shift[rater] * 0.5
+                    record[f"likert_{side}_{criterion}"] = int(np.clip(np.rint(score), 1, 5))
+        return record
+
+    for case_index in range(n_cases):
+        for i, a in enumerate(systems):
+            for b in systems[i + 1 :]:
+                chosen = rng.choice(rater_names, size=min(raters_per_item, raters), replace=False)
+                for rater in chosen:
+                    left = "a" if rng.random() < 0.5 else "b"
+                    record = judge(str(rater), case_index, a, b, left)
+                    record["item"] = f"{case_names[case_index]}|{a}|{b}"
+                    records.append(record)
+    for rater in rater_names:
+        for g in range(gold_per_rater):
+            case_index = int(rng.integers(n_cases))
+            a, b = systems[0], systems[-1]
+            left = "a" if rng.random() < 0.5 else "b"
+            record = judge(rater, case_index, a, b, left)
+            # A gold item has an obvious answer (here: the stronger report); careful raters
+            # find it nine times out of ten.
+            answer = "a" if quality[a] >= quality[b] else "b"
+            wrong = "b" if answer == "a" else "a"
+            record["winner"] = answer if rng.random() < 0.9 else wrong
+            record.update(is_gold=True, item=f"gold{g}", gold_answer=answer)
+            records.append(record)
+        own = [i for i, r in enumerate(records) if r["rater"] == rater and not r.get("is_gold")]
+        for index in rng.choice(own, size=min(duplicates_per_rater, len(own)), replace=False):
+            original = records[int(index)]
+            again = judge(
+                rater,
+                case_names.index(original["case"]),
+                original["system_a"],
+                original["system_b"],
+                "b" if original["left"] == "a" else "a",
+            )
+            again.update(is_duplicate=True, item=original["item"])
+            records.append(again)
+    frame = pd.DataFrame.from_records(records)
+    prepared = prepare_judgments(frame, source="simulated judgments")
+    prepared.attrs["synthetic"] = True
+    prepared.attrs["source"] = f"simulated (seed {seed})"
+    return prepared

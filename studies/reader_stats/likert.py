@@ -1,0 +1,329 @@
+"""Likert ratings: means with CIs, paired Wilcoxon tests, mixed and ordinal models, harm
+non-inferiority. Higher is better on every criterion (safety: 5 = no potential for harm)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from studies.reader_stats.data import CRITERIA
+from studies.reader_stats.pairwise import adjust_pvalues, regular
+
+
+def likert_long(judgments: pd.DataFrame) -> pd.DataFrame:
+    """One row per (judgment, side, criterion) with a score: rater, case, item, system, score."""
+    frame = regular(judgments).reset_index(drop=True)
+    parts = []
+    for side in ("a", "b"):
+        for criterion in CRITERIA:
+            column = f"likert_{side}_{criterion}"
+            if column not in frame:
+                continue
+            part = pd.DataFrame(
+                {
+                    "judgment": frame.index,
+                    "rater": frame["rater"],
+                    "case": frame["case"],
+                    "item": frame["item"],
+                    "side": side,
+                    "system": frame[f"system_{side}"],
+                    "criterion": criterion,
+                    "score": frame[column],
+                }
+            )
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["judgment", "rater", "case", "item", "side", "system"])
+    long = pd.concat(parts, ignore_index=True)
+    return long[long["score"].notna()].reset_index(drop=True)
+
+
+def has_likert(judgments: pd.DataFrame) -> bool:
+    return not likert_long(judgments).empty
+
+
+def _t_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean()) if len(values) else float("nan")
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    se = values.std(ddof=1) / np.sqrt(len(values))
+    t = stats.t.ppf(1.0 - (1.0 - level) / 2.0, len(values) - 1)
+    return mean, mean - t * se, mean + t * se
+
+
+def likert_means(judgments: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+    """Mean score per criterion and system with a t interval over case-level means.
+
+    Scores are first averaged within each case, because the same case is read many times.
+    """
+    long = likert_long(judgments)
+    records = []
+    for (criterion, system), group in long.groupby(["criterion", "system"], sort=True):
+        per_case = group.groupby("case")["score"].mean().to_numpy()
+        mean, low, high = _t_interval(per_case, level)
+        records.append(
+            {
+                "criterion": criterion,
+                "system": system,
+                "n_ratings": len(group),
+                "n_cases": len(per_case),
+                "mean": float(group["score"].mean()),
+                "sd": float(group["score"].std(ddof=1)) if len(group) > 1 else float("nan"),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    columns = ["criterion", "system", "n_ratings", "n_cases", "mean", "sd", "ci_low", "ci_high"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def likert_distribution(judgments: pd.DataFrame) -> pd.DataFrame:
+    """Share of each score 1-5 per criterion and system (rows), for the distribution plot."""
+    long = likert_long(judgments)
+    if long.empty:
+        return pd.DataFrame()
+    counts = long.groupby(["criterion", "system"])["score"].value_counts().unstack(fill_value=0)
+    counts = counts.reindex(columns=[1.0, 2.0, 3.0, 4.0, 5.0], fill_value=0)
+    counts.columns = [str(int(c)) for c in counts.columns]
+    return counts.div(counts.sum(axis=1), axis=0)
+
+
+def _paired(judgments: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    frame = regular(judgments)
+    a, b = f"likert_a_{criterion}", f"likert_b_{criterion}"
+    frame = frame[frame[a].notna() & frame[b].notna()]
+    return frame.assign(diff=frame[a] - frame[b])
+
+
+def paired_differences(
+    judgments: pd.DataFrame, *, level: float = 0.95, correction: str = "holm"
+) -> pd.DataFrame:
+    """Per comparison and criterion: mean and median of a - b, Wilcoxon signed-rank test.
+
+    The family adjusted by `correction` is every (comparison, criterion) row.
+    """
+    records = []
+    for criterion in CRITERIA:
+        frame = _paired(judgments, criterion)
+        for (a, b), group in frame.groupby(["system_a", "system_b"], sort=True):
+            diff = group["diff"].to_numpy(dtype=float)
+            mean, low, high = _t_interval(diff, level)
+            if len(diff) and np.any(diff != 0):
+                p = float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
+            else:
+                p = float("nan") if len(diff) == 0 else 1.0
+            records.append(
+                {
+                    "criterion": criterion,
+                    "system_a": a,
+                    "system_b": b,
+                    "n": len(diff),
+                    "mean_diff": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "median_diff": float(np.median(diff)) if len(diff) else float("nan"),
+                    "p_wilcoxon": p,
+                }
+            )
+    columns = [
+        "criterion",
+        "system_a",
+        "system_b",
+        "n",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "median_diff",
+        "p_wilcoxon",
+    ]
+    table = pd.DataFrame.from_records(records, columns=columns)
+    table["p_adj"] = adjust_pvalues(table["p_wilcoxon"], correction)
+    return table
+
+
+@dataclass
+class ModelFit:
+    """Fixed effects of a system against the reference, plus variance components."""
+
+    criterion: str
+    model: str
+    reference: str
+    effects: pd.DataFrame  # term, estimate, ci_low, ci_high, p
+    variance: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    n: int = 0
+
+
+def _reference(long: pd.DataFrame, reference: str | None) -> str:
+    systems = sorted(long["system"].unique())
+    if reference is None:
+        return systems[0]
+    if reference not in systems:
+        raise ValueError(f"reference system {reference!r} is not in the study ({systems})")
+    return reference
+
+
+def mixed_model(
+    judgments: pd.DataFrame, criterion: str, *, reference: str | None = None, level: float = 0.95
+) -> ModelFit:
+    """Linear mixed model score ~ system + (1|rater) + (1|case), crossed variance components."""
+    import statsmodels.formula.api as smf
+
+    long = likert_long(judgments)
+    long = long[long["criterion"] == criterion].copy()
+    if long["system"].nunique() < 2:
+        raise ValueError(f"criterion {criterion!r}: need ratings of at least two systems")
+    reference = _reference(long, reference)
+    long["one"] = 1
+    long["rater"] = long["rater"].astype(str)
+    long["case"] = long["case"].astype(str)
+    formula = f"score ~ C(system, Treatment(reference={reference!r}))"
+    components = {"rater": "0 + C(rater)", "case": "0 + C(case)"}
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model = smf.mixedlm(formula, long, groups="one", re_formula="0", vc_formula=components)
+        result = model.fit(reml=True, method=["lbfgs", "powell"])
+        caught = sorted({str(w.message).split("\n")[0] for w in record})
+    intervals = result.conf_int(alpha=1.0 - level)
+    records = []
+    for term in result.fe_params.index:
+        if not term.startswith("C(system"):
+            continue
+        records.append(
+            {
+                "term": term.split("[T.")[-1].rstrip("]") + f" - {reference}",
+                "estimate": float(result.fe_params[term]),
+                "ci_low": float(intervals.loc[term, 0]),
+                "ci_high": float(intervals.loc[term, 1]),
+                "p": float(result.pvalues[term]),
+            }
+        )
+    variance = {name: float(v) for name, v in zip(model.exog_vc.names, result.vcomp, strict=True)}
+    variance["residual"] = float(result.scale)
+    return ModelFit(
+        criterion=criterion,
+        model="mixedlm",
+        reference=reference,
+        effects=pd.DataFrame.from_records(
+            records, columns=["term", "estimate", "ci_low", "ci_high", "p"]
+        ),
+        variance=variance,
+        warnings=caught,
+        n=len(long),
+    )
+
+
+def ordinal_model(
+    judgments: pd.DataFrame, criterion: str, *, reference: str | None = None, level: float = 0.95
+) -> ModelFit:
+    """Cumulative-logit (proportional odds) sensitivity analysis: log odds ratios vs reference."""
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    long = likert_long(judgments)
+    long = long[long["criterion"] == criterion]
+    if long["system"].nunique() < 2:
+        raise ValueError(f"criterion {criterion!r}: need ratings of at least two systems")
+    reference = _reference(long, reference)
+    others = [s for s in sorted(long["system"].unique()) if s != reference]
+    exog = pd.DataFrame({s: (long["system"] == s).astype(float) for s in others})
+    levels = sorted(long["score"].unique())
+    endog = pd.Series(pd.Categorical(long["score"], categories=levels, ordered=True))
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        result = OrderedModel(endog, exog.reset_index(drop=True), distr="logit").fit(
+            method="bfgs", disp=False, maxiter=500
+        )
+        caught = sorted({str(w.message).split("\n")[0] for w in record})
+    intervals = result.conf_int(alpha=1.0 - level)
+    records = [
+        {
+            "term": f"{s} - {reference}",
+            "estimate": float(result.params[s]),
+            "ci_low": float(intervals.loc[s, 0]),
+            "ci_high": float(intervals.loc[s, 1]),
+            "p": float(result.pvalues[s]),
+        }
+        for s in others
+    ]
+    return ModelFit(
+        criterion=criterion,
+        model="ordered_logit",
+        reference=reference,
+        effects=pd.DataFrame.from_records(
+            records, columns=["term", "estimate", "ci_low", "ci_high", "p"]
+        ),
+        warnings=caught,
+        n=len(long),
+    )
+
+
+def harm_noninferiority(
+    judgments: pd.DataFrame,
+    *,
+    comparator: str | None = None,
+    margin: float = 0.5,
+    level: float = 0.95,
+    criterion: str = "safety",
+    correction: str = "holm",
+) -> pd.DataFrame:
+    """Is each system's safety rating no worse than the comparator's by more than `margin`?
+
+    Paired differences (system - comparator) are averaged within each case first; the
+    one-sided t test is H0: mean difference <= -margin. Non-inferior when the lower bound of
+    the two-sided `level` interval lies above -margin (equivalently p < (1 - level) / 2).
+    Without a comparator every compared pair is tested in both directions.
+    """
+    if margin <= 0:
+        raise ValueError("the non-inferiority margin must be positive")
+    frame = _paired(judgments, criterion)
+    records = []
+    for (a, b), group in frame.groupby(["system_a", "system_b"], sort=True):
+        for candidate, reference, sign in ((a, b, 1.0), (b, a, -1.0)):
+            if comparator is not None and reference != comparator:
+                continue
+            per_case = (sign * group["diff"]).groupby(group["case"]).mean().to_numpy()
+            mean, low, high = _t_interval(per_case, level)
+            if len(per_case) >= 2 and per_case.std(ddof=1) > 0:
+                se = per_case.std(ddof=1) / np.sqrt(len(per_case))
+                p = float(stats.t.sf((mean + margin) / se, len(per_case) - 1))
+            elif len(per_case) >= 1:
+                p = 0.0 if mean > -margin else 1.0
+            else:
+                p = float("nan")
+            records.append(
+                {
+                    "system": candidate,
+                    "comparator": reference,
+                    "criterion": criterion,
+                    "n_cases": len(per_case),
+                    "n_pairs": len(group),
+                    "mean_diff": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "margin": margin,
+                    "p_noninferiority": p,
+                }
+            )
+    columns = [
+        "system",
+        "comparator",
+        "criterion",
+        "n_cases",
+        "n_pairs",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "margin",
+        "p_noninferiority",
+    ]
+    table = pd.DataFrame.from_records(records, columns=columns)
+    table["p_adj"] = adjust_pvalues(table["p_noninferiority"], correction)
+    table["non_inferior"] = table["ci_low"] > -margin
+    return table
