@@ -1,0 +1,216 @@
+"""The synthetic colonoscopy generator and the synthetic-colon loader."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import av
+import pytest
+from benchmark_layouts import (
+    SMALL_SYNTHETIC,
+    benchmark_row,
+    cases_of,
+    corrupt,
+    write_png,
+)
+from PIL import Image
+
+from studies.benchmarks.base import BenchmarkImportError
+from studies.benchmarks.findings import LESION_FIELDS, size_class
+from studies.benchmarks.importer import import_benchmark
+from studies.media import sha256_file
+from studies.synthetic import (
+    Lesion,
+    generate_synthetic_colon,
+    surveillance_interval,
+)
+
+FINDINGS_KEYS = {
+    "no_polyps",
+    "polyp_count",
+    "lesions",
+    "bbps_total",
+    "resection",
+    "surveillance_years",
+}
+
+
+def _rows(root: Path) -> list[dict]:
+    return [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in root.rglob("*") if p.is_file()}
+
+
+def test_generation_is_deterministic_for_a_seed(synthetic_colon_source: Path, tmp_path: Path):
+    again = tmp_path / "again"
+    generate_synthetic_colon(again, **SMALL_SYNTHETIC)
+    assert _hashes(again) == _hashes(synthetic_colon_source)
+    other = tmp_path / "other"
+    generate_synthetic_colon(other, **{**SMALL_SYNTHETIC, "seed": 4})
+    assert _hashes(other)["manifest.jsonl"] != _hashes(again)["manifest.jsonl"]
+    assert (
+        _hashes(other)["images/synth-img-0000.png"] != _hashes(again)["images/synth-img-0000.png"]
+    )
+
+
+def test_manifest_rows_are_synthetic_with_findings_that_match_the_report(
+    synthetic_colon_source: Path,
+):
+    rows = _rows(synthetic_colon_source)
+    assert len(rows) == SMALL_SYNTHETIC["n_images"] + SMALL_SYNTHETIC["n_videos"]
+    assert {row["split"] for row in rows} == {"train", "val", "test"}
+    for row in rows:
+        assert row["synthetic"] is True
+        assert row["seed"] == SMALL_SYNTHETIC["seed"]
+        findings = row["findings"]
+        assert set(findings) == FINDINGS_KEYS
+        assert findings["polyp_count"] == len(findings["lesions"]) == len(row["truth"])
+        assert findings["no_polyps"] == (not findings["lesions"])
+        assert findings["surveillance_years"] is not None
+        report = row["report"]
+        assert f"{findings['surveillance_years']:g} year" in report or "6 months" in report
+        for lesion in findings["lesions"]:
+            assert set(lesion) == set(LESION_FIELDS)
+            assert lesion["size_class"] == size_class(lesion["size_mm"])
+            mm, cm = lesion["size_mm"], lesion["size_mm"] / 10
+            assert re.search(rf"\b({mm} ?mm|{cm:g} cm)\b", report), (mm, report)
+            assert lesion["paris"].removeprefix("0-").split("+")[0] in report
+
+
+def test_generated_media_decode(synthetic_colon_source: Path):
+    rows = _rows(synthetic_colon_source)
+    size = SMALL_SYNTHETIC["image_size"]
+    for row in rows:
+        if row["modality"] == "image":
+            with Image.open(synthetic_colon_source / row["images"][0]) as image:
+                assert image.size == (size, size)
+                assert image.mode == "RGB"
+        else:
+            with av.open(str(synthetic_colon_source / row["video"])) as container:
+                frames = list(container.decode(video=0))
+            assert len(frames) == SMALL_SYNTHETIC["video_frames"]
+            assert frames[0].width == size
+
+
+def test_reports_vary_and_cover_the_vocabulary(tmp_path: Path):
+    root = tmp_path / "big"
+    generate_synthetic_colon(root, n_images=60, n_videos=0, seed=11, image_size=64)
+    rows = _rows(root)
+    reports = [row["report"] for row in rows]
+    text = " ".join(reports)
+    assert len(set(reports)) == len(reports)
+    for word in ("cm", "mm", "Paris", "NICE", "No ", "colonoscopy in"):
+        assert word in text, word
+    counts = {row["findings"]["polyp_count"] for row in rows}
+    assert counts == {0, 1, 2, 3}
+    pedunculated = [lesion for row in rows for lesion in row["truth"] if lesion["paris"] == "0-Ip"]
+    flat = [lesion for row in rows for lesion in row["truth"] if lesion["paris"] == "0-IIa"]
+    assert pedunculated and flat
+
+
+def test_surveillance_follows_the_task_force_table():
+    def lesion(size: int, histology: str, piecemeal: bool = False) -> Lesion:
+        return Lesion(
+            size, "sigmoid", "0-Is", histology, "2", "2A", "IIIL", None, "cold_snare", piecemeal
+        )
+
+    assert surveillance_interval([])[0] == 10
+    assert surveillance_interval([lesion(4, "hyperplastic")])[0] == 10
+    assert surveillance_interval([lesion(6, "tubular_adenoma")])[0] == 7
+    assert surveillance_interval([lesion(6, "sessile_serrated_lesion")])[0] == 5
+    assert surveillance_interval([lesion(4, "tubular_adenoma")] * 3)[0] == 3
+    assert surveillance_interval([lesion(12, "tubular_adenoma")])[0] == 3
+    assert surveillance_interval([lesion(25, "tubular_adenoma", piecemeal=True)])[0] == 0.5
+
+
+def test_import_marks_everything_synthetic_and_is_idempotent(store, synthetic_colon_root: Path):
+    first = import_benchmark(store, "synthetic-colon", synthetic_colon_root)
+    assert (first.added, first.updated) == (8, 0)
+    bench = benchmark_row(store, "synthetic-colon")
+    assert bench is not None and bench.synthetic is True and bench.task == "report"
+    cases = cases_of(store, "synthetic-colon")
+    assert all(case.meta["synthetic"] is True for case in cases.values())
+    video = cases["synth-vid-000"]
+    assert video.modality == "video" and video.media[0]["kind"] == "video"
+    assert cases["synth-img-0000"].findings["lesions"] is not None
+    second = import_benchmark(store, "synthetic-colon", synthetic_colon_root)
+    assert (second.added, second.updated, second.unchanged) == (0, 0, 8)
+
+
+def test_a_changed_image_updates_exactly_that_case(sqlite_store, synthetic_colon_root: Path):
+    import_benchmark(sqlite_store, "synthetic-colon", synthetic_colon_root)
+    before = cases_of(sqlite_store, "synthetic-colon")
+    write_png(synthetic_colon_root / "images/synth-img-0002.png", seed=99, size=96)
+    report = import_benchmark(sqlite_store, "synthetic-colon", synthetic_colon_root)
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 7)
+    after = cases_of(sqlite_store, "synthetic-colon")
+    changed = [key for key in after if after[key].content_hash != before[key].content_hash]
+    assert changed == ["synth-img-0002"]
+
+
+def test_an_empty_folder_is_generated_into_with_options(sqlite_store, tmp_path: Path):
+    root = tmp_path / "new-folder"
+    options = {"n_images": 3, "n_videos": 1, "seed": 5, "image_size": 64, "video_frames": 3}
+    report = import_benchmark(sqlite_store, "synthetic-colon", root, options=options)
+    assert report.added == 4
+    assert (root / "manifest.jsonl").exists() and (root / "README.txt").exists()
+    again = import_benchmark(sqlite_store, "synthetic-colon", root, options=options)
+    assert (again.added, again.updated) == (0, 0)
+    with pytest.raises(BenchmarkImportError, match="seed=6"):
+        import_benchmark(sqlite_store, "synthetic-colon", root, options={**options, "seed": 6})
+
+
+def test_a_folder_with_other_files_is_not_overwritten(sqlite_store, tmp_path: Path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(BenchmarkImportError, match="no manifest.jsonl"):
+        import_benchmark(sqlite_store, "synthetic-colon", folder)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+def test_corrupt_video_and_bad_rows_import_nothing_unless_skip_bad(
+    store, synthetic_colon_root: Path
+):
+    corrupt(synthetic_colon_root / "videos/synth-vid-001.mp4")
+    manifest = synthetic_colon_root / "manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    row = json.loads(lines[0])
+    row["split"] = "holdout"
+    lines[0] = json.dumps(row)
+    escaping = json.loads(lines[1])
+    escaping["images"] = ["../outside.png"]
+    lines[1] = json.dumps(escaping)
+    lines.append(lines[2])  # a duplicate case id
+    manifest.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BenchmarkImportError) as caught:
+        import_benchmark(store, "synthetic-colon", synthetic_colon_root)
+    message = str(caught.value)
+    assert "manifest.jsonl, row 1: unknown split 'holdout'" in message
+    assert "manifest.jsonl, row 2:" in message and "escapes the dataset root" in message
+    assert "manifest.jsonl, row 8:" in message and "corrupt or unreadable video" in message
+    assert "manifest.jsonl, row 9: duplicate case_id 'synth-img-0002'" in message
+    assert cases_of(store, "synthetic-colon") == {}
+    assert benchmark_row(store, "synthetic-colon") is None
+
+    report = import_benchmark(store, "synthetic-colon", synthetic_colon_root, skip_bad=True)
+    assert report.added == 5
+    assert len(report.skipped) == 4
+    assert set(cases_of(store, "synthetic-colon")) == {
+        "synth-img-0002",
+        "synth-img-0003",
+        "synth-img-0004",
+        "synth-img-0005",
+        "synth-vid-000",
+    }
+
+
+def test_a_manifest_that_is_not_utf8_is_named(sqlite_store, synthetic_colon_root: Path):
+    manifest = synthetic_colon_root / "manifest.jsonl"
+    manifest.write_bytes(manifest.read_bytes().replace(b"mm", "\u00b5m".encode("latin-1"), 1))
+    with pytest.raises(BenchmarkImportError, match=r"manifest.jsonl: the file is not UTF-8"):
+        import_benchmark(sqlite_store, "synthetic-colon", synthetic_colon_root)
