@@ -279,8 +279,11 @@ def dataset_hash(dataset) -> str:
     return digest.hexdigest()
 
 
-def _rows_to_dataset(rows: list[dict[str, Any]], base_dir: Path | None, source: str):
-    """Validated preference rows (images as file paths) to a Dataset with embedded images."""
+def preference_rows_to_dataset(rows: list[dict[str, Any]], base_dir: Path | None, source: str):
+    """Validated preference rows (images as file paths) to a Dataset with embedded images.
+
+    Raises TrainingDataError naming the source, the row and the field of the first bad row.
+    """
     from datasets import Dataset, Image, List
 
     if not rows:
@@ -361,7 +364,7 @@ def load_preference_dataset(source: Path | str | list[dict[str, Any]], split: st
     from datasets import Dataset, DatasetDict, load_from_disk
 
     if isinstance(source, list):
-        return _rows_to_dataset(source, None, "rows")
+        return preference_rows_to_dataset(source, None, "rows")
     path = Path(source)
     if not path.exists():
         raise TrainingDataError(f"preference data not found: {path}")
@@ -391,8 +394,10 @@ def load_preference_dataset(source: Path | str | list[dict[str, Any]], split: st
         return None
     rows = _read_jsonl(jsonl)
     if not rows:
-        return None if split != "train" else _rows_to_dataset(rows, jsonl.parent, str(jsonl))
-    return _rows_to_dataset(rows, jsonl.parent, str(jsonl))
+        return (
+            None if split != "train" else preference_rows_to_dataset(rows, jsonl.parent, str(jsonl))
+        )
+    return preference_rows_to_dataset(rows, jsonl.parent, str(jsonl))
 
 
 # --- model loading --------------------------------------------------------------------

@@ -1,0 +1,745 @@
+"""Preference harvesting: a study's judgments to DPO preference pairs in TRL's vision format.
+
+A study item is one case and two reports (system A, system B). Its current judgments (the
+ones no correction supersedes, one per rater: a rater's duplicate of an item counts once,
+with the latest answer) are aggregated into votes; a `HarvestPolicy` decides which items
+become pairs. Ties can be kept for an IPO-style loss (as both orderings, which pulls the
+margin towards zero); "both unacceptable" can pair the human reference as chosen against
+each report. Optional automatic cold-start pairs put the reference report against a
+generated report in which the clinical metric finds a significant error; they are always
+labelled `automatic`.
+
+Pairs are split into train / validation by case (no case in both) and exported as a Hugging
+Face `datasets` folder (`hf/`), as JSONL plus an image folder, with a data card (README.md)
+and a manifest (export.json) that say how the export was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from model.prompts import RESEARCH_NOTICE, get_prompt, prompt_for_task
+from model.training import assistant_message, preference_rows_to_dataset, prompt_messages
+from studies.db import Store
+from studies.media import MediaPathError, resolve_media
+from studies.schema import (
+    Assignment,
+    Benchmark,
+    Case,
+    Generation,
+    Judgment,
+    Study,
+    StudyItem,
+    System,
+)
+
+WINNERS = ("a", "b", "tie", "both_bad")
+REFERENCE_SYSTEM = "reference (human)"
+EXPORT_FORMAT_VERSION = "1"
+
+
+class PreferenceError(ValueError):
+    """A harvest or export that cannot be done; the message says what to fix."""
+
+
+@dataclass
+class HarvestPolicy:
+    """Which judged items become preference pairs; stored with every export."""
+
+    min_raters: int = 1
+    # Share of an item's raters that chose the winning outcome (the outcome must also be the
+    # unique most frequent one); 0 accepts any plurality, 1 demands unanimity.
+    min_agreement: float = 0.0
+    ties: str = "drop"  # drop | keep (both orderings, for an IPO-style loss)
+    both_bad: str = "drop"  # drop | reference (the human reference as chosen vs each report)
+    # Mean Likert difference (winner minus loser, averaged over criteria and raters) a pair
+    # must reach; None turns the filter off.
+    min_likert_margin: float | None = None
+    likert_criteria: list[str] | None = None  # None: every criterion the judgments hold
+    likert_lower_is_better: list[str] = field(default_factory=list)
+    include_gold: bool = False  # gold items are quality-control pairs, not new data
+    automatic: bool = False  # add automatic cold-start pairs (clinical metric errors)
+    validation_fraction: float = 0.1
+    seed: int = 0
+    prompt: str | None = None  # PROMPTS key; None: the benchmark task's prompt
+
+    def validate(self) -> None:
+        if self.min_raters < 1:
+            raise PreferenceError("min_raters must be at least 1")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise PreferenceError("min_agreement must be between 0 and 1")
+        if self.ties not in ("drop", "keep"):
+            raise PreferenceError(f"ties must be 'drop' or 'keep', not {self.ties!r}")
+        if self.both_bad not in ("drop", "reference"):
+            raise PreferenceError(f"both_bad must be 'drop' or 'reference', not {self.both_bad!r}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise PreferenceError("validation_fraction must be in [0, 1)")
+        if self.prompt is not None:
+            try:
+                get_prompt(self.prompt)
+            except ValueError as exc:
+                raise PreferenceError(str(exc)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HarvestPolicy:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise PreferenceError(f"unknown harvest policy field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @property
+    def hash(self) -> str:
+        payload = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class PreferencePair:
+    case_id: int
+    case_key: str
+    benchmark: str
+    images: list[Path]
+    question: str | None
+    prompt: list[dict[str, Any]]
+    chosen: str
+    rejected: str
+    chosen_system: str
+    rejected_system: str
+    source: str  # human | human+reference | automatic
+    label: str  # preferred | tie | both_bad | clinical_error
+    n_raters: int
+    agreement: float | None
+    votes: dict[str, int]
+    likert_margin: float | None = None
+    item_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    split: str = "train"
+
+    def provenance(self, study: str, policy: HarvestPolicy) -> dict[str, Any]:
+        return {
+            "study": study,
+            "benchmark": self.benchmark,
+            "case_id": self.case_id,
+            "case_key": self.case_key,
+            "item_id": self.item_id,
+            "chosen_system": self.chosen_system,
+            "rejected_system": self.rejected_system,
+            "source": self.source,
+            "automatic": self.source == "automatic",
+            "label": self.label,
+            "n_raters": self.n_raters,
+            "agreement": self.agreement,
+            "votes": self.votes,
+            "likert_margin": self.likert_margin,
+            "detail": self.detail,
+            "split": self.split,
+            "policy": policy.to_dict(),
+            "policy_hash": policy.hash,
+        }
+
+
+@dataclass
+class HarvestResult:
+    study: str
+    study_config_hash: str | None
+    policy: HarvestPolicy
+    pairs: list[PreferencePair]
+    counts: dict[str, Any]
+    synthetic: bool
+    benchmarks: list[str]
+
+    @property
+    def train(self) -> list[PreferencePair]:
+        return [p for p in self.pairs if p.split == "train"]
+
+    @property
+    def validation(self) -> list[PreferencePair]:
+        return [p for p in self.pairs if p.split == "validation"]
+
+    def preview(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Flat rows for a table: case, systems, label, agreement and the two texts."""
+        return [
+            {
+                "split": p.split,
+                "case": p.case_key,
+                "source": p.source,
+                "label": p.label,
+                "chosen_system": p.chosen_system,
+                "rejected_system": p.rejected_system,
+                "n_raters": p.n_raters,
+                "agreement": p.agreement,
+                "likert_margin": p.likert_margin,
+                "chosen": p.chosen,
+                "rejected": p.rejected,
+            }
+            for p in self.pairs[:limit]
+        ]
+
+
+@dataclass
+class ExportSummary:
+    out_dir: Path
+    n_train: int
+    n_validation: int
+    n_images: int
+    data_hash: str
+    manifest: dict[str, Any]
+
+
+# --- reading the judgments --------------------------------------------------------------
+
+
+@dataclass
+class _Vote:
+    rater_id: int
+    winner: str
+    likert: dict[str, Any]
+
+
+def _study(session, name: str) -> Study:
+    study = session.scalar(select(Study).where(Study.name == name))
+    if study is None:
+        known = sorted(session.scalars(select(Study.name)).all())
+        hint = ", ".join(known) if known else "none yet"
+        raise PreferenceError(f"unknown study {name!r}; studies: {hint}")
+    return study
+
+
+def _current_votes(session, study_id: int) -> dict[int, list[_Vote]]:
+    """item id -> one vote per rater from the current (non-superseded) judgments."""
+    superseded = set(
+        session.scalars(
+            select(Judgment.supersedes_id)
+            .join(Assignment, Assignment.id == Judgment.assignment_id)
+            .where(Assignment.study_id == study_id, Judgment.supersedes_id.is_not(None))
+        ).all()
+    )
+    rows = session.execute(
+        select(Judgment, Assignment.item_id)
+        .join(Assignment, Assignment.id == Judgment.assignment_id)
+        .where(Assignment.study_id == study_id)
+        .order_by(Judgment.submitted_at, Judgment.id)
+    ).all()
+    latest: dict[tuple[int, int], _Vote] = {}
+    for judgment, item_id in rows:
+        if judgment.id in superseded:
+            continue
+        if judgment.winner not in WINNERS:
+            continue
+        # Later rows win: a rater's duplicate of the same item counts once (latest answer).
+        latest[(item_id, judgment.rater_id)] = _Vote(
+            judgment.rater_id, judgment.winner, dict(judgment.likert or {})
+        )
+    by_item: dict[int, list[_Vote]] = defaultdict(list)
+    for (item_id, _rater), vote in latest.items():
+        by_item[item_id].append(vote)
+    return by_item
+
+
+def _mean_score(
+    scores: dict[str, Any], criteria: list[str] | None, invert: set[str]
+) -> float | None:
+    values = []
+    for name, value in scores.items():
+        if criteria is not None and name not in criteria:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        values.append(-float(value) if name in invert else float(value))
+    return sum(values) / len(values) if values else None
+
+
+def _likert_margin(votes: list[_Vote], winner: str, policy: HarvestPolicy) -> float | None:
+    loser = "b" if winner == "a" else "a"
+    invert = set(policy.likert_lower_is_better)
+    margins = []
+    for vote in votes:
+        win = _mean_score(vote.likert.get(winner) or {}, policy.likert_criteria, invert)
+        lose = _mean_score(vote.likert.get(loser) or {}, policy.likert_criteria, invert)
+        if win is not None and lose is not None:
+            margins.append(win - lose)
+    return sum(margins) / len(margins) if margins else None
+
+
+def _case_images(benchmark: Benchmark, case: Case) -> list[Path]:
+    if case.modality != "image":
+        raise PreferenceError(
+            f"case {case.case_key!r} is a {case.modality}; preference pairs hold images only"
+        )
+    paths = []
+    for entry in case.media:
+        try:
+            path = resolve_media(benchmark.root, entry["path"])
+        except MediaPathError as exc:
+            raise PreferenceError(f"case {case.case_key!r}: {exc}") from None
+        if not path.is_file():
+            raise PreferenceError(
+                f"case {case.case_key!r}: image {entry['path']!r} is missing under "
+                f"{benchmark.root}; restore it or re-import the benchmark"
+            )
+        paths.append(path)
+    return paths
+
+
+# --- harvesting -----------------------------------------------------------------------
+
+
+def harvest_preferences(
+    store: Store, study_name: str, policy: HarvestPolicy | None = None
+) -> HarvestResult:
+    """Preference pairs from a study's current judgments under `policy` (writes nothing)."""
+    policy = policy or HarvestPolicy()
+    policy.validate()
+    dropped: Counter[str] = Counter()
+    pairs: list[PreferencePair] = []
+    with store.session() as session:
+        study = _study(session, study_name)
+        votes_by_item = _current_votes(session, study.id)
+        items = session.scalars(
+            select(StudyItem).where(StudyItem.study_id == study.id).order_by(StudyItem.id)
+        ).all()
+        systems = {s.id: s.name for s in session.scalars(select(System)).all()}
+        cases: dict[int, Case] = {}
+        benchmarks: dict[int, Benchmark] = {}
+        generations: dict[int, Generation] = {}
+
+        def case_of(case_id: int) -> Case:
+            if case_id not in cases:
+                cases[case_id] = session.get(Case, case_id)
+            return cases[case_id]
+
+        def benchmark_of(case: Case) -> Benchmark:
+            if case.benchmark_id not in benchmarks:
+                benchmarks[case.benchmark_id] = session.get(Benchmark, case.benchmark_id)
+            return benchmarks[case.benchmark_id]
+
+        def text_of(generation_id: int) -> str:
+            if generation_id not in generations:
+                generations[generation_id] = session.get(Generation, generation_id)
+            return generations[generation_id].text
+
+        n_judged = 0
+        n_votes = 0
+        for item in items:
+            if item.kind == "gold" and not policy.include_gold:
+                if votes_by_item.get(item.id):
+                    dropped["gold_item"] += 1
+                continue
+            votes = votes_by_item.get(item.id, [])
+            if not votes:
+                continue
+            n_judged += 1
+            n_votes += len(votes)
+            if len(votes) < policy.min_raters:
+                dropped["too_few_raters"] += 1
+                continue
+            tally = Counter(v.winner for v in votes)
+            ranked = tally.most_common()
+            if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+                dropped["no_majority"] += 1
+                continue
+            outcome, count = ranked[0]
+            agreement = count / len(votes)
+            if agreement < policy.min_agreement:
+                dropped["low_agreement"] += 1
+                continue
+            case = case_of(item.case_id)
+            benchmark = benchmark_of(case)
+            if case.modality != "image":
+                dropped["not_an_image_case"] += 1
+                continue
+            images = _case_images(benchmark, case)
+            template = (
+                get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
+            )
+            prompt = prompt_messages(template, len(images), case.question)
+            text = {"a": text_of(item.generation_a_id), "b": text_of(item.generation_b_id)}
+            name = {
+                "a": systems.get(item.system_a_id, "?"),
+                "b": systems.get(item.system_b_id, "?"),
+            }
+            common = {
+                "case_id": case.id,
+                "case_key": case.case_key,
+                "benchmark": benchmark.name,
+                "images": images,
+                "question": case.question,
+                "prompt": prompt,
+                "n_raters": len(votes),
+                "agreement": round(agreement, 6),
+                "votes": {w: tally.get(w, 0) for w in WINNERS},
+                "item_id": item.id,
+            }
+            if outcome in ("a", "b"):
+                loser = "b" if outcome == "a" else "a"
+                margin = _likert_margin(votes, outcome, policy)
+                if policy.min_likert_margin is not None and (
+                    margin is None or margin < policy.min_likert_margin
+                ):
+                    dropped["likert_margin" if margin is not None else "no_likert"] += 1
+                    continue
+                pairs.append(
+                    PreferencePair(
+                        chosen=text[outcome],
+                        rejected=text[loser],
+                        chosen_system=name[outcome],
+                        rejected_system=name[loser],
+                        source="human",
+                        label="preferred",
+                        likert_margin=None if margin is None else round(margin, 6),
+                        **common,
+                    )
+                )
+            elif outcome == "tie":
+                if policy.ties == "drop":
+                    dropped["tie"] += 1
+                    continue
+                for first, second in (("a", "b"), ("b", "a")):
+                    pairs.append(
+                        PreferencePair(
+                            chosen=text[first],
+                            rejected=text[second],
+                            chosen_system=name[first],
+                            rejected_system=name[second],
+                            source="human",
+                            label="tie",
+                            **common,
+                        )
+                    )
+            else:  # both_bad
+                reference = case.references[0] if case.references else None
+                if policy.both_bad == "drop":
+                    dropped["both_bad"] += 1
+                    continue
+                if not reference:
+                    dropped["both_bad_without_reference"] += 1
+                    continue
+                for side in ("a", "b"):
+                    pairs.append(
+                        PreferencePair(
+                            chosen=reference,
+                            rejected=text[side],
+                            chosen_system=REFERENCE_SYSTEM,
+                            rejected_system=name[side],
+                            source="human+reference",
+                            label="both_bad",
+                            **common,
+                        )
+                    )
+        n_human = len(pairs)
+        if policy.automatic:
+            pairs.extend(
+                _automatic_pairs(
+                    session, items, policy, case_of, benchmark_of, text_of, systems, dropped
+                )
+            )
+        synthetic = any(b.synthetic for b in benchmarks.values())
+        benchmark_names = sorted(b.name for b in benchmarks.values())
+        config_hash = study.config_hash
+        name_of_study = study.name
+
+    pairs = _deduplicate(pairs, dropped)
+    _split_by_case(pairs, policy)
+    counts = {
+        "items": len(items),
+        "items_judged": n_judged,
+        "current_judgments": n_votes,
+        "pairs": len(pairs),
+        "human_pairs": sum(1 for p in pairs if p.source != "automatic"),
+        "automatic_pairs": sum(1 for p in pairs if p.source == "automatic"),
+        "human_candidates": n_human,
+        "train": sum(1 for p in pairs if p.split == "train"),
+        "validation": sum(1 for p in pairs if p.split == "validation"),
+        "cases_train": len({p.case_id for p in pairs if p.split == "train"}),
+        "cases_validation": len({p.case_id for p in pairs if p.split == "validation"}),
+        "dropped": dict(sorted(dropped.items())),
+    }
+    return HarvestResult(
+        study=name_of_study,
+        study_config_hash=config_hash,
+        policy=policy,
+        pairs=pairs,
+        counts=counts,
+        synthetic=synthetic,
+        benchmarks=benchmark_names,
+    )
+
+
+def _automatic_pairs(
+    session, items, policy, case_of, benchmark_of, text_of, systems, dropped
+) -> list[PreferencePair]:
+    """Reference (chosen) vs each study report with a clinically significant error."""
+    from metrics.clinical import score_findings
+
+    out: list[PreferencePair] = []
+    seen: set[tuple[int, int]] = set()
+    for item in items:
+        for generation_id, system_id in (
+            (item.generation_a_id, item.system_a_id),
+            (item.generation_b_id, item.system_b_id),
+        ):
+            if (item.case_id, generation_id) in seen:
+                continue
+            seen.add((item.case_id, generation_id))
+            case = case_of(item.case_id)
+            reference = case.references[0] if case.references else None
+            if not reference:
+                continue
+            benchmark = benchmark_of(case)
+            if benchmark.task not in ("report", "video-report") or case.modality != "image":
+                continue
+            report = text_of(generation_id)
+            truth = case.findings if case.findings else reference
+            try:
+                score = score_findings(report, truth)
+            except ValueError:
+                dropped["automatic_unscorable"] += 1
+                continue
+            if score.significant_errors < 1:
+                continue
+            images = _case_images(benchmark, case)
+            template = (
+                get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
+            )
+            out.append(
+                PreferencePair(
+                    case_id=case.id,
+                    case_key=case.case_key,
+                    benchmark=benchmark.name,
+                    images=images,
+                    question=case.question,
+                    prompt=prompt_messages(template, len(images), case.question),
+                    chosen=reference,
+                    rejected=report,
+                    chosen_system=REFERENCE_SYSTEM,
+                    rejected_system=systems.get(system_id, "?"),
+                    source="automatic",
+                    label="clinical_error",
+                    n_raters=0,
+                    agreement=None,
+                    votes={},
+                    item_id=item.id,
+                    detail={
+                        "significant_errors": score.significant_errors,
+                        "error_kinds": sorted({e.kind for e in score.errors if e.significant}),
+                        "against": "findings" if case.findings else "reference text",
+                    },
+                )
+            )
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _deduplicate(pairs: list[PreferencePair], dropped: Counter[str]) -> list[PreferencePair]:
+    """One pair per (case, chosen text, rejected text); human pairs win over automatic ones."""
+    ordered = sorted(pairs, key=lambda p: p.source == "automatic")
+    seen: set[tuple[int, str, str]] = set()
+    kept = []
+    for pair in ordered:
+        if _norm(pair.chosen) == _norm(pair.rejected):
+            dropped["identical_texts"] += 1
+            continue
+        key = (pair.case_id, _norm(pair.chosen), _norm(pair.rejected))
+        if key in seen:
+            dropped["duplicate"] += 1
+            continue
+        seen.add(key)
+        kept.append(pair)
+    return kept
+
+
+def _split_by_case(pairs: list[PreferencePair], policy: HarvestPolicy) -> None:
+    """Assign whole cases to validation (seeded); the rest, and every pair of them, train."""
+    case_ids = sorted({p.case_id for p in pairs})
+    n_validation = 0
+    if policy.validation_fraction > 0 and len(case_ids) >= 2:
+        n_validation = max(1, round(policy.validation_fraction * len(case_ids)))
+        n_validation = min(n_validation, len(case_ids) - 1)
+    rng = random.Random(policy.seed)
+    shuffled = case_ids[:]
+    rng.shuffle(shuffled)
+    validation = set(shuffled[:n_validation])
+    for pair in pairs:
+        pair.split = "validation" if pair.case_id in validation else "train"
+
+
+# --- export ---------------------------------------------------------------------------
+
+
+def _file_sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _data_card(manifest: dict[str, Any]) -> str:
+    counts = manifest["counts"]
+    policy = manifest["policy"]
+    lines = [
+        f"# Preference pairs from reader study `{manifest['study']}`",
+        "",
+        f"**{RESEARCH_NOTICE}** For research use only.",
+        "",
+    ]
+    if manifest["synthetic"]:
+        lines += ["**Synthetic data**: the cases and reports are synthetic.", ""]
+    lines += [
+        f"- Created: {manifest['created_at']}",
+        f"- Study configuration hash: `{manifest['study_config_hash']}`",
+        f"- Benchmarks: {', '.join(manifest['benchmarks']) or '-'}",
+        f"- Pairs: {counts['pairs']} ({counts['train']} train / {counts['validation']} "
+        f"validation; {counts['cases_train']} / {counts['cases_validation']} cases, no case in "
+        "both splits)",
+        f"- Human-judged pairs: {counts['human_pairs']}; automatic pairs: "
+        f"{counts['automatic_pairs']}",
+        f"- Judged items: {counts['items_judged']} of {counts['items']}; current judgments: "
+        f"{counts['current_judgments']}",
+        f"- Dropped: {json.dumps(counts['dropped'], sort_keys=True)}",
+        f"- Split seed: {policy['seed']}; data sha256: `{manifest['data_hash']}`",
+        "",
+        "## How the pairs were made",
+        "",
+        "Each study item's current judgments (superseded ones excluded, one per rater) are "
+        "aggregated; the unique most frequent outcome wins when the policy below accepts it. "
+        "`a`/`b` wins give the winning report as chosen. Ties, when kept, appear in both "
+        "orders (train these with `loss_type=ipo`). 'Both unacceptable', when paired with the "
+        "reference, gives the human reference as chosen against each report. Automatic pairs "
+        "(`provenance.automatic = true`) put the reference report against a generated report "
+        "in which the clinical metric found a clinically significant error; no clinician "
+        "judged them.",
+        "",
+        "```json",
+        json.dumps(policy, indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Format",
+        "",
+        "TRL's vision preference format: `prompt` (chat messages: system text, then the user "
+        'turn with one `{"type": "image"}` block per image followed by the instruction), '
+        "`chosen` and `rejected` (one assistant message each), `images` (list of image files).",
+        "",
+        "- `hf/`: a `datasets` DatasetDict (`datasets.load_from_disk`), images embedded, "
+        "`provenance` as a JSON string.",
+        "- `train.jsonl`, `validation.jsonl`: one row per pair, `images` relative to this "
+        "folder (`images/<sha256>.<ext>`), `provenance` as an object (study, case, systems, "
+        "number of raters, agreement, votes, policy).",
+        "",
+        "Train: `medvision train dpo --prefs THIS_FOLDER --model MODEL --out ADAPTER`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export_preferences(
+    result: HarvestResult, out_dir: Path | str, overwrite: bool = False
+) -> ExportSummary:
+    """Write the harvest as hf/ + JSONL + images/ + README.md + export.json.
+
+    The folder is written next to its destination and moved in place at the end, so a
+    failure leaves nothing half-written; an existing non-empty folder is refused unless
+    `overwrite`.
+    """
+    out = Path(out_dir)
+    if not result.pairs:
+        raise PreferenceError(
+            f"study {result.study!r} gives no preference pairs under this policy "
+            f"(dropped: {json.dumps(result.counts['dropped'], sort_keys=True)}); relax the policy"
+        )
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise PreferenceError(f"{out} exists and is not empty; choose another folder or overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        images_dir = staging / "images"
+        images_dir.mkdir()
+        copied: dict[Path, str] = {}
+        rows_by_split: dict[str, list[dict[str, Any]]] = {"train": [], "validation": []}
+        digest = hashlib.sha256()
+        for pair in result.pairs:
+            rel_images = []
+            for path in pair.images:
+                if path not in copied:
+                    sha = _file_sha(path)
+                    name = f"{sha}{path.suffix.lower() or '.png'}"
+                    if not (images_dir / name).exists():
+                        shutil.copyfile(path, images_dir / name)
+                    copied[path] = f"images/{name}"
+                rel_images.append(copied[path])
+            row = {
+                "prompt": pair.prompt,
+                "chosen": assistant_message(pair.chosen),
+                "rejected": assistant_message(pair.rejected),
+                "images": rel_images,
+                "provenance": pair.provenance(result.study, result.policy),
+            }
+            digest.update(
+                json.dumps(
+                    {k: row[k] for k in ("prompt", "chosen", "rejected", "images")}, sort_keys=True
+                ).encode()
+            )
+            rows_by_split[pair.split].append(row)
+        for split, rows in rows_by_split.items():
+            with (staging / f"{split}.jsonl").open("w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        from datasets import DatasetDict
+
+        splits = {
+            split: preference_rows_to_dataset(rows, staging, f"{split}.jsonl")
+            for split, rows in rows_by_split.items()
+            if rows
+        }
+        DatasetDict(splits).save_to_disk(str(staging / "hf"))
+        manifest = {
+            "format": "trl-vision-preference",
+            "format_version": EXPORT_FORMAT_VERSION,
+            "study": result.study,
+            "study_config_hash": result.study_config_hash,
+            "benchmarks": result.benchmarks,
+            "synthetic": result.synthetic,
+            "policy": result.policy.to_dict(),
+            "policy_hash": result.policy.hash,
+            "counts": result.counts,
+            "data_hash": digest.hexdigest(),
+            "n_images": len(set(copied.values())),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "research_use": RESEARCH_NOTICE,
+        }
+        (staging / "export.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        (staging / "README.md").write_text(_data_card(manifest), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportSummary(
+        out_dir=out,
+        n_train=len(rows_by_split["train"]),
+        n_validation=len(rows_by_split["validation"]),
+        n_images=manifest["n_images"],
+        data_hash=manifest["data_hash"],
+        manifest=manifest,
+    )
