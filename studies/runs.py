@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from model.prompts import PromptTemplate
 from model.requests import ReportRequest, ReportResult, TrainExample
 from model.systems import SystemSpec, build_generator, fingerprint
-from studies.benchmarks.base import SPLITS
+from studies.benchmarks.base import IMAGE_SUFFIXES, SPLITS
 from studies.db import Store
 from studies.media import MediaPathError, resolve_media
 from studies.schema import Benchmark, Case, Generation, Run, System, utcnow
@@ -146,6 +146,16 @@ def _case_label(case: Case) -> str | None:
     return None
 
 
+def _frame_images(video: Path | None, most: int = 4) -> list[Path]:
+    """A few evenly spaced frames of a frame folder; a video file gives none (the
+    baselines embed images, and a clip's own report is still used by the template)."""
+    if video is None or not video.is_dir():
+        return []
+    frames = sorted(p for p in video.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    step = max(1, len(frames) // most)
+    return frames[::step][:most]
+
+
 def train_examples(store: Store, benchmark_name: str) -> list[TrainExample]:
     """The benchmark's train split as the retrieval and template baselines need it."""
     with store.session() as session:
@@ -160,7 +170,7 @@ def train_examples(store: Store, benchmark_name: str) -> list[TrainExample]:
             if not case.references:
                 continue
             request = _case_request(benchmark.root, case)
-            images = request.images or ([request.video] if request.video else [])
+            images = request.images or _frame_images(request.video)
             examples.append(
                 TrainExample(
                     images=images,

@@ -18,4 +18,7 @@ class PageSpec:
 PAGES: list[PageSpec] = [
     PageSpec("home.py", "Home", ":material/home:", ("public", "admin", "rater"), default=True),
     PageSpec("benchmarks.py", "Benchmarks", ":material/dataset:", ("admin",)),
+    PageSpec("run.py", "Run", ":material/play_circle:", ("admin",)),
+    PageSpec("case.py", "Case", ":material/compare:", ("admin",)),
+    PageSpec("report.py", "Single-case report", ":material/description:", ("admin",)),
 ]
