@@ -59,3 +59,90 @@ def benchmark_row(store: Store, name: str) -> Benchmark | None:
         if bench is not None:
             session.expunge(bench)
         return bench
+
+
+def write_table(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """rows as CSV, JSONL or XLSX by the suffix of `path`."""
+    import csv
+    import json
+
+    columns = columns or list(dict.fromkeys(key for row in rows for key in row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    elif path.suffix == ".xlsx":
+        import openpyxl
+
+        workbook = openpyxl.Workbook()
+        sheet = workbook.active
+        sheet.append(columns)
+        for row in rows:
+            sheet.append([row.get(column) for column in columns])
+        workbook.save(path)
+    else:  # pragma: no cover - a test bug
+        raise ValueError(path.suffix)
+    return path
+
+
+POLYP_ROWS = [
+    {
+        "case_id": "c1",
+        "images": "images/c1_a.png;images/c1_b.png",
+        "report": "A 6 mm sessile polyp in the sigmoid colon, removed by cold snare.",
+        "split": "train",
+        "size_mm": "6",
+        "location": "sigmoid colon",
+        "paris": "Is",
+        "histology": "TA",
+    },
+    {
+        "case_id": "c2",
+        "images": "images/c2.png",
+        "report": "Two polyps: 1.2 cm pedunculated in the rectum, 4 mm flat in the cecum.",
+        "split": "validation",
+        "size_mm": "1.2 cm; 4",
+        "location": "rectum; cecum",
+        "paris": "0-Ip; IIb",
+        "histology": "",
+    },
+    {
+        "case_id": "c3",
+        "images": "images/c3.png",
+        "report": "Normal colonoscopy. No polyps.",
+        "split": "test",
+        "no_polyps": "yes",
+    },
+]
+
+
+def write_polyp_reports(root: Path, fmt: str = "csv") -> Path:
+    """A polyp-reports manifest dataset with three cases (one with two images)."""
+    for seed, name in enumerate(["c1_a", "c1_b", "c2", "c3"]):
+        write_png(root / "images" / f"{name}.png", seed=seed)
+    write_table(root / f"manifest.{fmt}", [dict(row) for row in POLYP_ROWS])
+    return root
+
+
+def write_endorg(root: Path) -> Path:
+    """EndoRG: Train|Test/<region>/<image> and train_reports.xlsx / test_reports.xlsx."""
+    write_png(root / "Train" / "sigmoid" / "0001.jpg", seed=1)
+    write_png(root / "Train" / "rectum" / "0002.jpg", seed=2)
+    write_png(root / "Train" / "rectum" / "0003.jpg", seed=3)
+    write_png(root / "Test" / "cecum" / "0100.jpg", seed=4)
+    write_table(
+        root / "train_reports.xlsx",
+        [
+            {"image_name": "0001.jpg", "report": "Sessile polyp of 5 mm in the sigmoid."},
+            {"image_name": "0002.jpg;0003.jpg", "report": "Rectal polyp, 8 mm, pedunculated."},
+        ],
+    )
+    write_table(
+        root / "test_reports.xlsx",
+        [{"image_name": "0100", "report": "Normal caecum, no polyps."}],
+    )
+    return root
