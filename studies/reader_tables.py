@@ -1,0 +1,663 @@
+"""Significance tables and plots from reader analyses: CSV, LaTeX (booktabs), Markdown, PNG/PDF.
+
+Every table carries a footer saying how it was made (cases, raters, judgments, bootstrap
+resamples, seed, correction, the research-use line, and 'synthetic' for synthetic data).
+CSV files hold the raw numbers with the footer as trailing '#' lines
+(`pandas.read_csv(path, comment="#")` reads them back); LaTeX and Markdown hold the
+formatted numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from studies.reader_stats.analysis import PairwiseAnalysis, Provenance, StudyAnalysis
+from studies.reader_stats.data import CRITERIA
+
+RESEARCH_USE = "Research software, not a medical device; not for clinical decisions."
+FORMATS: tuple[str, ...] = ("csv", "latex", "markdown")
+EXTENSIONS = {"csv": "csv", "latex": "tex", "markdown": "md", "json": "json"}
+CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "none"}
+
+
+@dataclass
+class SignificanceTable:
+    name: str
+    title: str
+    data: pd.DataFrame  # raw numbers (CSV)
+    display: pd.DataFrame  # formatted strings (LaTeX, Markdown)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- number formatting ------------------------------------------------------------------
+
+
+def fmt_number(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{float(value):.{digits}f}"
+
+
+def fmt_ci(estimate: Any, low: Any, high: Any, digits: int = 2) -> str:
+    text = fmt_number(estimate, digits)
+    if low is None or high is None or (isinstance(low, float) and math.isnan(low)):
+        return text
+    return f"{text} [{fmt_number(low, digits)}, {fmt_number(high, digits)}]"
+
+
+def _cis(estimate: pd.Series, low: pd.Series, high: pd.Series) -> list[str]:
+    return [fmt_ci(e, lo, hi) for e, lo, hi in zip(estimate, low, high, strict=True)]
+
+
+def fmt_p(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    value = float(value)
+    if value < 0.001:
+        return "<0.001"
+    return f"{value:.3f}"
+
+
+def footer_lines(provenance: Provenance) -> list[str]:
+    settings = provenance.settings
+    level = int(round(100 * settings["level"]))
+    resamples = settings["n_resamples"]
+    lines = [
+        f"n cases = {provenance.n_cases}, n raters = {provenance.n_raters}, "
+        f"n judgments = {provenance.n_judgments}, systems = {provenance.n_systems}.",
+        f"{level}% intervals; bootstrap resamples = {resamples} "
+        f"(resampling {settings['cluster'].replace('+', ' and ')}), seed = {settings['seed']}; "
+        f"multiple comparisons: {CORRECTION_NAMES[settings['correction']]}; "
+        f"Bradley-Terry ties: "
+        f"{'Davidson' if settings['tie_model'] == 'davidson' else 'half wins'}"
+        f"{', style (length) control' if settings['style'] else ''}.",
+        f"Source: {provenance.source}; made {provenance.generated_at} by "
+        f"med-vision-workbench {provenance.version}.",
+        RESEARCH_USE,
+    ]
+    if provenance.synthetic:
+        lines.insert(0, "SYNTHETIC DATA: simulated judgments, not real readers.")
+    return lines
+
+
+# --- tables -----------------------------------------------------------------------------
+
+
+def bt_table(analysis: PairwiseAnalysis) -> SignificanceTable:
+    bt = analysis.bt
+    data = bt.table()
+    display = pd.DataFrame(
+        {
+            "Rank": data["rank"].astype(str),
+            "System": data["system"],
+            "BT strength [CI]": _cis(data["bt"], data["ci_low"], data["ci_high"]),
+        }
+    )
+    notes = [
+        "BT strength: log-strength (log-odds scale), centred to mean 0; rank = 1 + number "
+        "of systems whose lower bound lies above this system's upper bound."
+    ]
+    if bt.tie_nu is not None:
+        notes.append(f"Davidson tie parameter nu = {bt.tie_nu:.3f}.")
+    for name, (coef, low, high) in bt.style.items():
+        notes.append(f"Style control: {name} coefficient {fmt_ci(coef, low, high)} per SD.")
+    return SignificanceTable("bradley_terry", "Bradley-Terry strengths", data, display, notes)
+
+
+def pairwise_table(analysis: PairwiseAnalysis) -> SignificanceTable:
+    data = analysis.pairwise
+    display = pd.DataFrame(
+        {
+            "Comparison": data["system_a"] + " vs " + data["system_b"],
+            "n": data["n"].astype(str),
+            "A wins": data["wins_a"].astype(str),
+            "B wins": data["wins_b"].astype(str),
+            "Ties": data["ties"].astype(str),
+            "Both unacc.": data["both_bad"].astype(str),
+            "A win share [CI]": _cis(data["share_a"], data["share_a_low"], data["share_a_high"]),
+            "p sign (adj.)": data["p_sign_adj"].map(fmt_p),
+            "p ties split (adj.)": data["p_ties_split_adj"].map(fmt_p),
+        }
+    )
+    notes = [
+        "Wilson intervals; exact sign test with ties and 'both unacceptable' excluded; "
+        "sensitivity: ties split evenly between the systems."
+    ]
+    return SignificanceTable("pairwise", "Win, tie and loss per comparison", data, display, notes)
+
+
+def win_matrix_table(analysis: PairwiseAnalysis) -> SignificanceTable:
+    rates = analysis.win_rates
+    data = rates.reset_index(names="system")
+    display = rates.map(lambda v: fmt_number(v)).reset_index(names="Row beats column")
+    notes = ["Observed share of judgments the row system won (ties count half)."]
+    return SignificanceTable("win_matrix", "Win-rate matrix", data, display, notes)
+
+
+def likert_table(analysis: StudyAnalysis) -> SignificanceTable:
+    data = analysis.likert_means
+    display = pd.DataFrame(
+        {
+            "Criterion": data["criterion"],
+            "System": data["system"],
+            "n": data["n_ratings"].astype(str),
+            "Mean [CI]": _cis(data["mean"], data["ci_low"], data["ci_high"]),
+        }
+    )
+    notes = ["Likert 1-5, higher is better; t intervals over case means."]
+    return SignificanceTable("likert_means", "Likert ratings per criterion", data, display, notes)
+
+
+def likert_paired_table(analysis: StudyAnalysis) -> SignificanceTable:
+    data = analysis.likert_paired
+    display = pd.DataFrame(
+        {
+            "Criterion": data["criterion"],
+            "Comparison": data["system_a"] + " - " + data["system_b"],
+            "n": data["n"].astype(str),
+            "Mean difference [CI]": _cis(data["mean_diff"], data["ci_low"], data["ci_high"]),
+            "Median": data["median_diff"].map(fmt_number),
+            "p Wilcoxon (adj.)": data["p_adj"].map(fmt_p),
+        }
+    )
+    notes = ["Paired differences within a judgment; Wilcoxon signed-rank test."]
+    return SignificanceTable("likert_paired", "Paired Likert differences", data, display, notes)
+
+
+def models_table(analysis: StudyAnalysis) -> SignificanceTable:
+    frames = []
+    notes = [
+        "mixedlm: linear mixed model with crossed rater and case random effects (REML); "
+        "ordered_logit: cumulative-logit sensitivity analysis (log odds ratios)."
+    ]
+    for fit in analysis.models:
+        effects = fit.effects.assign(criterion=fit.criterion, model=fit.model, n=fit.n)
+        frames.append(effects)
+        if fit.variance:
+            parts = ", ".join(f"{k} {v:.3f}" for k, v in fit.variance.items())
+            notes.append(f"Variance components ({fit.criterion}): {parts}.")
+    columns = ["criterion", "model", "term", "n", "estimate", "ci_low", "ci_high", "p"]
+    data = (
+        pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    )
+    display = pd.DataFrame(
+        {
+            "Criterion": data["criterion"],
+            "Model": data["model"],
+            "Contrast": data["term"],
+            "Estimate [CI]": _cis(data["estimate"], data["ci_low"], data["ci_high"]),
+            "p": data["p"].map(fmt_p),
+        }
+    )
+    return SignificanceTable("likert_models", "Likert models", data, display, notes)
+
+
+def harm_table(analysis: StudyAnalysis) -> SignificanceTable:
+    data = analysis.harm
+    if data.empty:
+        display = pd.DataFrame(columns=["System", "Comparator"])
+        return SignificanceTable("harm", "Harm (safety) non-inferiority", data, display)
+    margin = float(data["margin"].iloc[0])
+    display = pd.DataFrame(
+        {
+            "System": data["system"],
+            "Comparator": data["comparator"],
+            "Cases": data["n_cases"].astype(str),
+            "Safety difference [CI]": _cis(data["mean_diff"], data["ci_low"], data["ci_high"]),
+            "p (adj.)": data["p_adj"].map(fmt_p),
+            "Non-inferior": data["non_inferior"].map({True: "yes", False: "no"}),
+        }
+    )
+    notes = [
+        f"Safety rated separately (5 = no potential for harm); non-inferiority margin "
+        f"{margin:g} Likert points: non-inferior when the lower bound exceeds -{margin:g}; "
+        "one-sided t test on case-level paired differences."
+    ]
+    return SignificanceTable("harm", "Harm (safety) non-inferiority", data, display, notes)
+
+
+def agreement_table(analysis: StudyAnalysis) -> SignificanceTable:
+    data = analysis.agreement
+    display = pd.DataFrame(
+        {
+            "Measure": data["measure"],
+            "Ratings": data["ratings"],
+            "Units": data["n_units"].astype(str),
+            "Value [CI]": _cis(data["value"], data["ci_low"], data["ci_high"]),
+        }
+    )
+    notes = [
+        "Preferences coded b < tie/both unacceptable < a; units: items (preference) or "
+        "reports (Likert); intervals: bootstrap over units."
+    ]
+    return SignificanceTable("agreement", "Inter-rater agreement", data, display, notes)
+
+
+def kappa_pairs_table(analysis: StudyAnalysis) -> SignificanceTable:
+    data = analysis.kappa_pairs
+    display = pd.DataFrame(
+        {
+            "Rater pair": data["rater_1"] + " / " + data["rater_2"],
+            "Items": data["n_units"].astype(str),
+            "Weighted kappa [CI]": _cis(data["kappa"], data["ci_low"], data["ci_high"]),
+        }
+    )
+    notes = ["Cohen's kappa with linear weights on the preference scale."]
+    return SignificanceTable("kappa_pairs", "Cohen's kappa per rater pair", data, display, notes)
+
+
+def rater_quality_table(analysis: StudyAnalysis) -> SignificanceTable:
+    raters = sorted(set(analysis.rushed["rater"]) if not analysis.rushed.empty else [])
+    data = pd.DataFrame({"rater": raters})
+    if not analysis.gold.empty:
+        data = data.merge(analysis.gold[["rater", "n_gold", "accuracy"]], on="rater", how="left")
+    else:
+        data["n_gold"], data["accuracy"] = 0, np.nan
+    intra = analysis.intra_rater
+    intra = intra[intra["rater"] != "all"] if not intra.empty else intra
+    if not intra.empty:
+        data = data.merge(intra[["rater", "n_pairs", "share_same"]], on="rater", how="left")
+    else:
+        data["n_pairs"], data["share_same"] = 0, np.nan
+    position = analysis.position
+    position = position[position["rater"] != "all"] if not position.empty else position
+    if not position.empty:
+        data = data.merge(position[["rater", "share_left", "p_adj"]], on="rater", how="left")
+    else:
+        data["share_left"], data["p_adj"] = np.nan, np.nan
+    rushed = analysis.rushed[["rater", "median_seconds", "share_rushed", "flagged"]]
+    data = data.merge(rushed, on="rater", how="left")
+    display = pd.DataFrame(
+        {
+            "Rater": data["rater"],
+            "Gold accuracy": data["accuracy"].map(fmt_number),
+            "Self-agreement": data["share_same"].map(fmt_number),
+            "Left preferred": data["share_left"].map(fmt_number),
+            "p left (adj.)": data["p_adj"].map(fmt_p),
+            "Median s": data["median_seconds"].map(lambda v: fmt_number(v, 0)),
+            "Rushed": data["share_rushed"].map(fmt_number),
+            "Flag": data["flagged"].map({True: "rushed", False: ""}).fillna(""),
+        }
+    )
+    notes = []
+    overall = analysis.position[analysis.position["rater"] == "all"]
+    if not overall.empty:
+        row = overall.iloc[0]
+        notes.append(
+            f"Position bias, all raters: left preferred in "
+            f"{fmt_ci(row['share_left'], row['ci_low'], row['ci_high'])} of decided "
+            f"judgments (n = {int(row['n_decided'])}, binomial p = {fmt_p(row['p'])})."
+        )
+    if not analysis.rushed.empty:
+        threshold = float(analysis.rushed["threshold_s"].iloc[0])
+        notes.append(f"Rushed: answered in under {threshold:.0f} s.")
+    return SignificanceTable("rater_quality", "Rater quality", data, display, notes)
+
+
+def metric_table(analysis: StudyAnalysis) -> SignificanceTable | None:
+    data = analysis.metrics
+    if data is None:
+        return None
+    display = pd.DataFrame(
+        {
+            "Metric": data["metric"],
+            "Decided pairs": data["n_decided"].astype(str),
+            "Agreement [CI]": _cis(
+                data["agreement"], data["agreement_low"], data["agreement_high"]
+            ),
+            "Kendall tau [CI]": _cis(data["kendall_tau"], data["tau_low"], data["tau_high"]),
+        }
+    )
+    notes = [
+        "Agreement: share of human-decided judgments where the metric scores the preferred "
+        "report higher (metric ties count half); Kendall's tau-b between human preference "
+        "and metric difference; bootstrap over cases."
+    ]
+    return SignificanceTable(
+        "metric_agreement", "Metric agreement with clinicians", data, display, notes
+    )
+
+
+def paper_table(analysis: StudyAnalysis) -> SignificanceTable:
+    """One row per system: BT strength and rank, observed win rate, Likert means, harm."""
+    bt = analysis.bt.table()
+    data = bt.rename(columns={"bt": "bt", "ci_low": "bt_low", "ci_high": "bt_high"})
+    rates = analysis.win_rates
+    counts = analysis.win_counts
+    pooled = (rates.fillna(0) * counts).sum(axis=1) / counts.sum(axis=1).replace(0, np.nan)
+    data["win_rate"] = data["system"].map(pooled)
+    display = pd.DataFrame(
+        {
+            "Rank": data["rank"].astype(str),
+            "System": data["system"],
+            "BT [CI]": _cis(data["bt"], data["bt_low"], data["bt_high"]),
+            "Win rate": data["win_rate"].map(fmt_number),
+        }
+    )
+    means = analysis.likert_means
+    for criterion in CRITERIA:
+        part = means[means["criterion"] == criterion] if not means.empty else means
+        if part.empty:
+            continue
+        part = part.set_index("system")
+        data[f"{criterion}_mean"] = data["system"].map(part["mean"])
+        data[f"{criterion}_low"] = data["system"].map(part["ci_low"])
+        data[f"{criterion}_high"] = data["system"].map(part["ci_high"])
+        display[criterion.capitalize()] = _cis(
+            data[f"{criterion}_mean"], data[f"{criterion}_low"], data[f"{criterion}_high"]
+        )
+    notes = ["Win rate: observed share of judgments won over all comparisons (ties count half)."]
+    comparator = analysis.settings.comparator
+    if not analysis.harm.empty and comparator is not None:
+        harm = analysis.harm.set_index("system")
+        data["safety_noninferior"] = data["system"].map(harm["non_inferior"])
+        display[f"Safety NI vs {comparator}"] = (
+            data["safety_noninferior"].map({True: "yes", False: "no"}).fillna("ref.")
+        )
+    return SignificanceTable("paper", "Reader study summary", data, display, notes)
+
+
+def pairwise_tables(analysis: PairwiseAnalysis) -> list[SignificanceTable]:
+    return [bt_table(analysis), pairwise_table(analysis), win_matrix_table(analysis)]
+
+
+def study_tables(analysis: StudyAnalysis) -> list[SignificanceTable]:
+    tables = [paper_table(analysis), *pairwise_tables(analysis)]
+    if not analysis.likert_means.empty:
+        tables += [likert_table(analysis), likert_paired_table(analysis), models_table(analysis)]
+    if not analysis.harm.empty:
+        tables.append(harm_table(analysis))
+    tables += [
+        agreement_table(analysis),
+        kappa_pairs_table(analysis),
+        rater_quality_table(analysis),
+    ]
+    metrics = metric_table(analysis)
+    if metrics is not None:
+        tables.append(metrics)
+    return tables
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+def render_csv(table: SignificanceTable, provenance: Provenance) -> str:
+    body = table.data.to_csv(index=False, lineterminator="\n")
+    lines = [
+        f"# {table.title}",
+        *(f"# {n}" for n in table.notes),
+        *(f"# {line}" for line in footer_lines(provenance)),
+    ]
+    return body + "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "–": "--",
+}
+
+
+def latex_escape(text: Any) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def render_latex(table: SignificanceTable, provenance: Provenance) -> str:
+    frame = table.display
+    align = "l" * min(2, frame.shape[1]) + "r" * max(0, frame.shape[1] - 2)
+    header = " & ".join(latex_escape(c) for c in frame.columns) + r" \\"
+    rows = [
+        " & ".join(latex_escape(v) for v in row) + r" \\" for row in frame.itertuples(index=False)
+    ]
+    footer = " ".join(latex_escape(line) for line in [*table.notes, *footer_lines(provenance)])
+    return "\n".join(
+        [
+            r"% Requires \usepackage{booktabs}.",
+            r"\begin{table}[ht]",
+            r"\centering",
+            rf"\caption{{{latex_escape(table.title)}}}",
+            rf"\label{{tab:{table.name.replace('_', '-')}}}",
+            rf"\begin{{tabular}}{{{align}}}",
+            r"\toprule",
+            header,
+            r"\midrule",
+            *rows,
+            r"\bottomrule",
+            r"\end{tabular}",
+            r"\par\smallskip",
+            rf"\parbox{{\linewidth}}{{\footnotesize {footer}}}",
+            r"\end{table}",
+            "",
+        ]
+    )
+
+
+def _markdown_cell(value: Any) -> str:
+    return str(value).replace("|", r"\|").replace("\n", " ")
+
+
+def render_markdown(table: SignificanceTable, provenance: Provenance) -> str:
+    frame = table.display
+    lines = [f"**{table.title}**", ""]
+    lines.append("| " + " | ".join(_markdown_cell(c) for c in frame.columns) + " |")
+    aligns = ["---" if i < 2 else "--:" for i in range(frame.shape[1])]
+    lines.append("| " + " | ".join(aligns) + " |")
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_markdown_cell(v) for v in row) + " |")
+    lines.append("")
+    lines += [f"_{_markdown_cell(line)}_  " for line in [*table.notes, *footer_lines(provenance)]]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"csv": render_csv, "latex": render_latex, "markdown": render_markdown}
+
+
+def render(table: SignificanceTable, provenance: Provenance, fmt: str) -> str:
+    if fmt not in RENDERERS:
+        raise ValueError(f"format must be one of {', '.join(RENDERERS)}, not {fmt!r}")
+    return RENDERERS[fmt](table, provenance)
+
+
+def render_many(tables: list[SignificanceTable], provenance: Provenance, fmt: str) -> str:
+    """Several tables in one document (blank-line separated)."""
+    return "\n".join(render(t, provenance, fmt) for t in tables)
+
+
+def pairwise_json(analysis: PairwiseAnalysis) -> dict[str, Any]:
+    """The JSON form of a pairwise analysis: systems (system, bt, ci_low, ci_high, rank)."""
+    systems = [
+        {
+            "system": row.system,
+            "bt": float(row.bt),
+            "ci_low": float(row.ci_low),
+            "ci_high": float(row.ci_high),
+            "rank": int(row.rank),
+        }
+        for row in analysis.bt.table().itertuples(index=False)
+    ]
+    comparisons = json.loads(analysis.pairwise.to_json(orient="records"))
+    provenance = analysis.provenance
+    return {
+        "systems": systems,
+        "comparisons": comparisons,
+        "tie_nu": analysis.bt.tie_nu,
+        "style": {k: list(v) for k, v in analysis.bt.style.items()},
+        "provenance": {
+            "source": provenance.source,
+            "n_cases": provenance.n_cases,
+            "n_raters": provenance.n_raters,
+            "n_judgments": provenance.n_judgments,
+            "synthetic": provenance.synthetic,
+            "generated_at": provenance.generated_at,
+            "version": provenance.version,
+            "settings": provenance.settings,
+            "research_use": RESEARCH_USE,
+        },
+    }
+
+
+# --- plots ------------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float):  # noqa: ANN202
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _stamp(fig, provenance: Provenance) -> None:  # noqa: ANN001
+    label = "SYNTHETIC DATA · " if provenance.synthetic else ""
+    fig.supxlabel(f"{label}Research software, not a medical device", fontsize=7, color="0.4")
+
+
+def plot_bt(analysis: PairwiseAnalysis):  # noqa: ANN201
+    table = analysis.bt.table().iloc[::-1]
+    fig = _figure(6, 0.5 * len(table) + 1.5)
+    ax = fig.add_subplot()
+    y = np.arange(len(table))
+    ax.errorbar(
+        table["bt"],
+        y,
+        xerr=[table["bt"] - table["ci_low"], table["ci_high"] - table["bt"]],
+        fmt="o",
+        capsize=4,
+        color="tab:blue",
+    )
+    ax.set_yticks(y, [f"{s} (#{r})" for s, r in zip(table["system"], table["rank"], strict=True)])
+    ax.axvline(0.0, color="0.7", linewidth=0.8)
+    level = int(round(100 * analysis.settings.level))
+    ax.set_xlabel(f"Bradley-Terry strength (log scale), {level}% bootstrap CI")
+    ax.set_title("Bradley-Terry estimates")
+    _stamp(fig, analysis.provenance)
+    return fig
+
+
+def plot_win_matrix(analysis: PairwiseAnalysis):  # noqa: ANN201
+    rates = analysis.win_rates
+    n = len(rates)
+    fig = _figure(1.0 * n + 2.5, 0.9 * n + 1.8)
+    ax = fig.add_subplot()
+    image = ax.imshow(rates.to_numpy(dtype=float), vmin=0, vmax=1, cmap="RdBu")
+    for i in range(n):
+        for j in range(n):
+            value = rates.iat[i, j]
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(n), rates.columns, rotation=30, ha="right")
+    ax.set_yticks(range(n), rates.index)
+    ax.set_title("Win rate (row beats column)")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    _stamp(fig, analysis.provenance)
+    return fig
+
+
+def plot_likert(analysis: StudyAnalysis):  # noqa: ANN201
+    distribution = analysis.likert_distribution
+    criteria = list(dict.fromkeys(distribution.index.get_level_values(0)))
+    fig = _figure(
+        4 * max(1, len(criteria)), 0.5 * distribution.index.get_level_values(1).nunique() + 2
+    )
+    colours = ["#b2182b", "#ef8a62", "#d9d9d9", "#67a9cf", "#2166ac"]
+    for k, criterion in enumerate(criteria):
+        ax = fig.add_subplot(1, len(criteria), k + 1)
+        part = distribution.loc[criterion]
+        left = np.zeros(len(part))
+        for score, colour in zip(part.columns, colours, strict=True):
+            ax.barh(part.index, part[score], left=left, color=colour, label=score)
+            left += part[score].to_numpy()
+        ax.set_xlim(0, 1)
+        ax.set_title(criterion)
+        if k:
+            ax.set_yticks([])
+    fig.axes[-1].legend(title="score", fontsize=7, loc="lower right")
+    _stamp(fig, analysis.provenance)
+    return fig
+
+
+def plot_agreement(analysis: StudyAnalysis):  # noqa: ANN201
+    table = analysis.agreement.dropna(subset=["value"])
+    fig = _figure(6.5, 0.45 * len(table) + 1.5)
+    ax = fig.add_subplot()
+    labels = [f"{m} – {r}" for m, r in zip(table["measure"], table["ratings"], strict=True)]
+    y = np.arange(len(table))[::-1]
+    low = (table["value"] - table["ci_low"]).fillna(0).clip(lower=0)
+    high = (table["ci_high"] - table["value"]).fillna(0).clip(lower=0)
+    ax.errorbar(table["value"], y, xerr=[low, high], fmt="s", capsize=4, color="tab:green")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.axvline(0.0, color="0.7", linewidth=0.8)
+    ax.set_xlim(-0.5, 1.0)
+    ax.set_title("Inter-rater agreement")
+    _stamp(fig, analysis.provenance)
+    return fig
+
+
+def study_figures(analysis: PairwiseAnalysis) -> dict[str, Any]:
+    figures = {"bt_estimates": plot_bt(analysis), "win_matrix": plot_win_matrix(analysis)}
+    if isinstance(analysis, StudyAnalysis):
+        if not analysis.likert_distribution.empty:
+            figures["likert_distribution"] = plot_likert(analysis)
+        if not analysis.agreement.dropna(subset=["value"]).empty:
+            figures["agreement"] = plot_agreement(analysis)
+    return figures
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def write_study_outputs(
+    analysis: PairwiseAnalysis,
+    out_dir: str | Path,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    plots: bool = True,
+) -> list[Path]:
+    """Write every table in every format, the combined tables, plots and a manifest."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(analysis, StudyAnalysis):
+        tables = study_tables(analysis)
+    else:
+        tables = pairwise_tables(analysis)
+    written: list[Path] = []
+    for fmt in formats:
+        for table in tables:
+            path = out / f"{table.name}.{EXTENSIONS[fmt]}"
+            path.write_text(render(table, analysis.provenance, fmt), encoding="utf-8")
+            written.append(path)
+        if fmt != "csv":
+            path = out / f"all_tables.{EXTENSIONS[fmt]}"
+            path.write_text(render_many(tables, analysis.provenance, fmt), encoding="utf-8")
+            written.append(path)
+    if plots:
+        for name, figure in study_figures(analysis).items():
+            for extension in ("png", "pdf"):
+                path = out / f"{name}.{extension}"
+                figure.savefig(path, dpi=150)
+                written.append(path)
+    manifest = {
+        "tables": [t.name for t in tables],
+        "files": sorted(p.name for p in written),
+        "provenance": pairwise_json(analysis)["provenance"],
+        "notes": getattr(analysis, "notes", []),
+    }
+    path = out / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    written.append(path)
+    return written
