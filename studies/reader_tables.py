@@ -661,3 +661,15 @@ def write_study_outputs(
     path.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
     written.append(path)
     return written
+
+
+def study_json(analysis: PairwiseAnalysis) -> dict[str, Any]:
+    """Every table's raw numbers as records, with the systems list and the provenance."""
+    document = pairwise_json(analysis)
+    tables = study_tables(analysis) if isinstance(analysis, StudyAnalysis) else []
+    document["tables"] = {
+        table.name: json.loads(table.data.to_json(orient="records"))
+        for table in tables or pairwise_tables(analysis)
+    }
+    document["notes"] = getattr(analysis, "notes", [])
+    return document

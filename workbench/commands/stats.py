@@ -1,0 +1,168 @@
+"""`medvision stats pairwise|study`: reader statistics and significance tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from studies import reader_tables
+from studies.reader_stats.analysis import AnalysisSettings, analyze_pairwise, analyze_study
+from studies.reader_stats.data import JudgmentsError, load_judgments_file, study_judgments
+
+stats_app = typer.Typer(
+    help="Reader statistics: Bradley-Terry, sign tests, Likert models, agreement, tables.",
+    no_args_is_help=True,
+)
+OUTPUT_FORMATS = ("json", "csv", "latex", "markdown")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings(**values: object) -> AnalysisSettings:
+    settings = AnalysisSettings(**values)  # type: ignore[arg-type]
+    try:
+        settings.check()
+    except ValueError as exc:
+        _fail(str(exc))
+    return settings
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"Wrote {out}", err=True)
+
+
+@stats_app.command("pairwise")
+def pairwise_command(
+    input: Path = typer.Option(..., "--input", "-i", help="Judgments file (.csv or .jsonl)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", "-b", help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the bootstrap."),
+    fmt: str = typer.Option("json", "--format", "-f", help="json, csv, latex or markdown."),
+    cluster: str = typer.Option("case", help="Resample: case, rater or case+rater."),
+    ties: str = typer.Option("half", help="Tie model: half (half wins) or davidson."),
+    both_bad: str = typer.Option("tie", help="'Both unacceptable': tie or drop."),
+    style: bool = typer.Option(False, "--style", help="Control for report length (len_a, len_b)."),
+    correction: str = typer.Option("holm", help="Multiple comparisons: holm, bh or none."),
+    level: float = typer.Option(0.95, help="Interval level."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file."),
+) -> None:
+    """Bradley-Terry strengths, ranks, win/tie/loss and sign tests from a judgments file.
+
+    The file needs the columns rater, case, system_a, system_b and winner (a, b, tie or
+    both_bad). JSON lists each system with system, bt, ci_low, ci_high and rank.
+    """
+    if fmt not in OUTPUT_FORMATS:
+        _fail(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    settings = _settings(
+        n_resamples=bootstrap,
+        seed=seed,
+        cluster=cluster,
+        tie_model=ties,
+        both_bad=both_bad,
+        style=style,
+        correction=correction,
+        level=level,
+    )
+    try:
+        judgments = load_judgments_file(input)
+        analysis = analyze_pairwise(judgments, settings)
+    except (JudgmentsError, ValueError) as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        text = json.dumps(reader_tables.pairwise_json(analysis), indent=2, default=str) + "\n"
+    else:
+        tables = reader_tables.pairwise_tables(analysis)
+        text = reader_tables.render_many(tables, analysis.provenance, fmt)
+    _emit(text, out)
+
+
+@stats_app.command("study")
+def study_command(
+    study: str = typer.Option(..., "--study", "-s", help="Study name."),
+    fmt: str = typer.Option("markdown", "--format", "-f", help="json, csv, latex or markdown."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for every table (csv, latex, markdown), plots, manifest."
+    ),
+    bootstrap: int = typer.Option(1000, "--bootstrap", "-b", help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the bootstrap."),
+    cluster: str = typer.Option("case", help="Resample: case, rater or case+rater."),
+    ties: str = typer.Option("half", help="Tie model: half (half wins) or davidson."),
+    both_bad: str = typer.Option("tie", help="'Both unacceptable': tie or drop."),
+    style: bool = typer.Option(False, "--style", help="Control for report length."),
+    correction: str = typer.Option("holm", help="Multiple comparisons: holm, bh or none."),
+    comparator: str | None = typer.Option(
+        None, help="Reference system for models and harm non-inferiority."
+    ),
+    margin: float = typer.Option(0.5, help="Non-inferiority margin on the safety scale."),
+    metrics: Path | None = typer.Option(
+        None, help="Per-case metric table (.csv: case, system, metric columns)."
+    ),
+    lower_is_better: list[str] = typer.Option(
+        [], "--lower-is-better", help="Metric where lower is better (repeatable)."
+    ),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG and PDF plots."),
+) -> None:
+    """All reader analyses of a study: tables, the combined paper table and plots."""
+    from studies.db import get_store
+
+    if fmt not in OUTPUT_FORMATS:
+        _fail(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    settings = _settings(
+        n_resamples=bootstrap,
+        seed=seed,
+        cluster=cluster,
+        tie_model=ties,
+        both_bad=both_bad,
+        style=style,
+        correction=correction,
+        comparator=comparator,
+        margin=margin,
+        lower_is_better=tuple(lower_is_better),
+    )
+    metric_table = None
+    if metrics is not None:
+        if not metrics.exists():
+            _fail(f"{metrics}: no such file")
+        try:
+            metric_table = pd.read_csv(metrics)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            _fail(f"{metrics}: not a readable CSV file ({exc})")
+    try:
+        judgments = study_judgments(get_store(), study)
+        analysis = analyze_study(judgments, settings, metric_table=metric_table)
+    except (JudgmentsError, ValueError) as exc:
+        _fail(str(exc))
+    if out is not None:
+        formats = reader_tables.FORMATS if fmt == "json" else ("csv", fmt)
+        written = reader_tables.write_study_outputs(
+            analysis, out, formats=tuple(dict.fromkeys(formats)), plots=plots
+        )
+        if fmt == "json":
+            path = out / "analysis.json"
+            path.write_text(
+                json.dumps(reader_tables.study_json(analysis), indent=2, default=str),
+                encoding="utf-8",
+            )
+            written.append(path)
+        typer.echo(f"Wrote {len(written)} files to {out}", err=True)
+        return
+    if fmt == "json":
+        text = json.dumps(reader_tables.study_json(analysis), indent=2, default=str) + "\n"
+    else:
+        tables = reader_tables.study_tables(analysis)
+        text = reader_tables.render_many(tables, analysis.provenance, fmt)
+    _emit(text, None)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(stats_app, name="stats")
