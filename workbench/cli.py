@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workbench.commands.core",
     "workbench.commands.benchmarks",
     "workbench.commands.runs",
+    "workbench.commands.stats",
 )
 
 for _module in COMMAND_MODULES:
