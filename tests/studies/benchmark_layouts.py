@@ -146,3 +146,65 @@ def write_endorg(root: Path) -> Path:
         [{"image_name": "0100", "report": "Normal caecum, no polyps."}],
     )
     return root
+
+
+KVASIR_ROWS = {
+    "train": [
+        {
+            "img_id": "cl8k2u1pr1dzn0832dry8fwxi",
+            "complexity": 1,
+            "question": "Is there a polyp in the image?",
+            "answer": "Yes, one polyp is visible.",
+            "original": ["Are there any polyps? | 1"],
+            "question_class": ["polyp_count"],
+        },
+        {
+            "img_id": "cl8k2u1pr1dzn0832dry8fwxi",
+            "complexity": 2,
+            "question": "What size is the polyp and where is it?",
+            "answer": "A 5-10 mm polyp in the lower left.",
+            "original": ["What is the size of the polyp? | 5-10mm"],
+            "question_class": ["polyp_size", "polyp_location"],
+        },
+        {
+            "img_id": "cl8k2u1q21e2z0832bxxa3t1d",
+            "complexity": 1,
+            "question": "Is an instrument present?",
+            "answer": "No instruments are visible.",
+            "original": ["Are there any instruments? | none"],
+            "question_class": ["instrument_presence"],
+        },
+    ],
+    "test": [
+        {
+            "img_id": "clb0lbwzqdnxg086u9s3g8jwk",
+            "complexity": 3,
+            "question": "Which landmark is seen and is there any abnormality?",
+            "answer": "The cecum is seen, with no abnormality.",
+            "original": ["What landmark? | cecum"],
+            "question_class": ["landmark", "abnormality"],
+        }
+    ],
+}
+
+
+def write_kvasir_vqa(root: Path, fmt: str = "parquet") -> Path:
+    """Kvasir-VQA-x1: data/train-*.parquet, data/test-*.parquet (or train.jsonl / test.jsonl)
+    and images/<img_id>.jpg."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = sorted({row["img_id"] for rows in KVASIR_ROWS.values() for row in rows})
+    for seed, img_id in enumerate(ids):
+        write_png(root / "images" / f"{img_id}.jpg", seed=seed)
+    for split, rows in KVASIR_ROWS.items():
+        if fmt == "parquet":
+            path = root / "data" / f"{split}-00000-of-00001.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pylist(rows), path)
+        else:
+            text = "".join(json.dumps(row) + "\n" for row in rows)
+            (root / f"{split}.jsonl").write_text(text, encoding="utf-8")
+    return root
