@@ -1,0 +1,191 @@
+"""LoRA SFT and DPO on the tiny Qwen3-VL with the real TRL trainers (CPU, a few steps)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model.prompts import COLONOSCOPY_REPORT
+from model.training import (
+    DEFAULT_TARGET_MODULES,
+    DPOSettings,
+    LoraSettings,
+    SFTExample,
+    SFTSettings,
+    TrainingDataError,
+    assistant_message,
+    load_preference_dataset,
+    prompt_messages,
+    read_training_card,
+    train_dpo,
+    train_sft,
+)
+
+GOOD = "Findings: a sessile polyp of 6 mm in the sigmoid colon, Paris 0-Is, NICE type 2."
+BAD = "The mucosa is normal. No bleeding."
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("train-images")
+    paths = []
+    for seed in range(3):
+        pixels = np.random.default_rng(seed).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+        path = folder / f"img{seed}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+def _rows(images: list[Path]) -> list[dict]:
+    return [
+        {
+            "prompt": prompt_messages(COLONOSCOPY_REPORT, 1),
+            "chosen": assistant_message(GOOD),
+            "rejected": assistant_message(BAD),
+            "images": [str(path)],
+        }
+        for path in images
+    ]
+
+
+def _logits(model_dir: Path, image: Path, adapter: Path | None) -> torch.Tensor:
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    if adapter is not None:
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    text = processor.apply_chat_template(
+        prompt_messages(COLONOSCOPY_REPORT, 1), tokenize=False, add_generation_prompt=True
+    )
+    inputs = processor(text=[text], images=[Image.open(image)], return_tensors="pt")
+    with torch.no_grad():
+        return model(**inputs).logits[0, -1]
+
+
+def test_settings_defaults_and_round_trip() -> None:
+    settings = DPOSettings(beta=0.2, loss_type="ipo", lora=LoraSettings(rank=4))
+    assert settings.lora.target_modules == DEFAULT_TARGET_MODULES
+    assert "language_model" in DEFAULT_TARGET_MODULES and "visual" not in DEFAULT_TARGET_MODULES
+    again = DPOSettings.from_dict(json.loads(json.dumps(settings.to_dict())))
+    assert again == settings
+    with pytest.raises(ValueError, match="unknown DPOSettings field"):
+        DPOSettings.from_dict({"betta": 1})
+    with pytest.raises(ValueError, match="unknown DPO loss_type 'nope'"):
+        DPOSettings(loss_type="nope").validate()
+    with pytest.raises(ValueError, match="epochs > 0 or max_steps > 0"):
+        SFTSettings(epochs=0).validate()
+
+
+def test_lora_targets_text_projections_only(tiny_model_dir: Path) -> None:
+    from peft import get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraSettings(rank=2).to_peft())
+    names = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)
+    assert all("language_model" in n for n in names)
+    assert any("mlp.down_proj" in n for n in names) and any("self_attn.q_proj" in n for n in names)
+
+
+def test_dpo_trains_saves_card_and_changes_outputs(
+    tiny_model_dir: Path, images: list[Path], tmp_path: Path
+) -> None:
+    seen: list[tuple[int, int]] = []
+    out = tmp_path / "dpo"
+    settings = DPOSettings(max_steps=3, batch_size=2, learning_rate=1e-3, seed=3)
+    result = train_dpo(
+        tiny_model_dir, _rows(images), settings, out, progress=lambda s, t, _l: seen.append((s, t))
+    )
+    losses = [e["loss"] for e in result.log if "loss" in e]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    assert losses[0] == pytest.approx(math.log(2), abs=1e-3)  # the adapter starts as a no-op
+    assert losses[-1] < losses[0]
+    assert result.reward_accuracy is not None and 0.0 <= result.reward_accuracy <= 1.0
+    assert seen[-1] == (3, 3)
+    assert (out / "adapter_model.safetensors").is_file()
+    card = read_training_card(out)
+    assert card["kind"] == "dpo" and card["base_model"] == str(tiny_model_dir)
+    assert card["settings"]["beta"] == 0.1 and card["settings"]["seed"] == 3
+    assert card["data"]["hash"] == result.data_hash and card["data"]["n_train"] == 3
+    assert card["results"]["final_loss"] == pytest.approx(losses[-1])
+    readme = (out / "README.md").read_text()
+    assert "research use only" in readme and result.data_hash in readme
+    base = _logits(tiny_model_dir, images[0], None)
+    tuned = _logits(tiny_model_dir, images[0], out)
+    assert not torch.allclose(base, tuned, atol=1e-5)
+
+
+def test_sft_trains_then_dpo_continues_from_it(
+    tiny_model_dir: Path, images: list[Path], tmp_path: Path
+) -> None:
+    examples = [SFTExample([p], GOOD, key=f"k{i}") for i, p in enumerate(images)]
+    sft = train_sft(
+        tiny_model_dir,
+        examples,
+        SFTSettings(max_steps=3, learning_rate=1e-3, lora=LoraSettings(rank=4, alpha=8)),
+        tmp_path / "sft",
+        validation=examples[:1],
+    )
+    losses = [e["loss"] for e in sft.log if "loss" in e]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    assert losses[-1] < losses[0]
+    assert "eval_loss" in sft.eval_metrics and math.isfinite(sft.eval_metrics["eval_loss"])
+    card = read_training_card(tmp_path / "sft")
+    assert card["kind"] == "sft" and card["settings"]["lora"]["rank"] == 4
+    assert card["data"]["n_validation"] == 1
+    assert not torch.allclose(
+        _logits(tiny_model_dir, images[1], None),
+        _logits(tiny_model_dir, images[1], tmp_path / "sft"),
+        atol=1e-5,
+    )
+    dpo = train_dpo(
+        tiny_model_dir,
+        _rows(images),
+        DPOSettings(max_steps=2, batch_size=3, learning_rate=1e-3),
+        tmp_path / "dpo",
+        init_adapter=tmp_path / "sft",
+    )
+    # The reference is a frozen copy of the SFT adapter, so the first loss is log 2 again.
+    first = next(e["loss"] for e in dpo.log if "loss" in e)
+    assert first == pytest.approx(math.log(2), abs=1e-3)
+    assert read_training_card(tmp_path / "dpo")["init_adapter"] == str(tmp_path / "sft")
+    assert not (tmp_path / "dpo" / "ref").exists()  # only the trained adapter is saved
+
+
+def test_bad_preference_data_is_named(images: list[Path], tmp_path: Path) -> None:
+    rows = _rows(images)
+    del rows[1]["rejected"]
+    with pytest.raises(TrainingDataError, match="rows row 2: missing field 'rejected'"):
+        load_preference_dataset(rows)
+    rows = _rows(images)
+    rows[0]["images"] = [str(tmp_path / "missing.png")]
+    with pytest.raises(TrainingDataError, match="row 1: image file not found"):
+        load_preference_dataset(rows)
+    rows = _rows(images)
+    rows[2]["images"] = []
+    with pytest.raises(TrainingDataError, match="1 image block.*0 file"):
+        load_preference_dataset(rows)
+    bad = tmp_path / "train.jsonl"
+    bad.write_text(json.dumps(_rows(images)[0]) + "\n{not json\n")
+    with pytest.raises(TrainingDataError, match=r"train.jsonl line 2: not valid JSON"):
+        load_preference_dataset(bad)
+    with pytest.raises(TrainingDataError, match="preference data not found"):
+        load_preference_dataset(tmp_path / "nowhere")
+
+
+def test_refuses_to_overwrite_an_adapter(
+    tiny_model_dir: Path, tiny_adapter_dir: Path, images: list[Path]
+) -> None:
+    with pytest.raises(FileExistsError, match="already holds an adapter"):
+        train_dpo(tiny_model_dir, _rows(images), DPOSettings(max_steps=1), tiny_adapter_dir)
