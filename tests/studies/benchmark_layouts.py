@@ -208,3 +208,42 @@ def write_kvasir_vqa(root: Path, fmt: str = "parquet") -> Path:
             text = "".join(json.dumps(row) + "\n" for row in rows)
             (root / f"{split}.jsonl").write_text(text, encoding="utf-8")
     return root
+
+
+def iu_xray_annotation() -> dict:
+    def entry(case_id: str, split: str, report: str) -> dict:
+        return {
+            "id": case_id,
+            "report": report,
+            "image_path": [f"{case_id}/0.png", f"{case_id}/1.png"],
+            "split": split,
+        }
+
+    return {
+        "train": [
+            entry(
+                "CXR2384_IM-0942",
+                "train",
+                "The heart size and pulmonary vascularity appear normal.",
+            ),
+            entry("CXR2926_IM-1328", "train", "No acute cardiopulmonary abnormality."),
+        ],
+        "val": [entry("CXR1000_IM-0003", "val", "Mild cardiomegaly. No effusion.")],
+        "test": [entry("CXR3_IM-1384", "test", "Lungs are clear. No pneumothorax.")],
+    }
+
+
+def write_iu_xray(root: Path, annotation: dict | None = None) -> Path:
+    """R2Gen IU X-Ray: annotation.json and images/<id>/0.png, 1.png."""
+    import json
+
+    annotation = annotation or iu_xray_annotation()
+    seed = 0
+    for entries in annotation.values():
+        for entry in entries:
+            for relative in entry["image_path"]:
+                seed += 1
+                write_png(root / "images" / relative, seed=seed)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "annotation.json").write_text(json.dumps(annotation), encoding="utf-8")
+    return root
