@@ -36,12 +36,8 @@ files = st.file_uploader(
     accept_multiple_files=True,
     key="report_uploads",
 )
-system_name = st.selectbox(
-    "System",
-    [s.name for s in systems],
-    key="report_system",
-    format_func=lambda name: next(f"{s.name} ({s.summary()})" for s in systems if s.name == name),
-)
+system_name = st.selectbox("System", [s.name for s in systems], key="report_system")
+st.caption(next(s.summary() for s in systems if s.name == system_name))
 if st.button("Write report", type="primary", icon=":material/description:", key="write_report"):
     st.session_state.pop(DOCUMENT_KEY, None)
     try:
