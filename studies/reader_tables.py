@@ -673,3 +673,22 @@ def study_json(analysis: PairwiseAnalysis) -> dict[str, Any]:
     }
     document["notes"] = getattr(analysis, "notes", [])
     return document
+
+
+def export_zip(analysis: PairwiseAnalysis, *, plots: bool = True) -> bytes:
+    """Every table (CSV, LaTeX, Markdown), the plots and the manifest as one zip archive."""
+    import io
+    import tempfile
+    import zipfile
+
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as folder:
+        written = write_study_outputs(analysis, folder, plots=plots)
+        (Path(folder) / "analysis.json").write_text(
+            json.dumps(study_json(analysis), indent=2, default=str), encoding="utf-8"
+        )
+        written.append(Path(folder) / "analysis.json")
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in written:
+                archive.write(path, arcname=path.name)
+    return buffer.getvalue()

@@ -21,4 +21,5 @@ PAGES: list[PageSpec] = [
     PageSpec("run.py", "Run", ":material/play_circle:", ("admin",)),
     PageSpec("case.py", "Case", ":material/compare:", ("admin",)),
     PageSpec("report.py", "Single-case report", ":material/description:", ("admin",)),
+    PageSpec("analysis.py", "Analysis", ":material/query_stats:", ("admin",)),
 ]

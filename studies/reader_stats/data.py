@@ -209,13 +209,17 @@ def orient(frame: pd.DataFrame) -> pd.DataFrame:
     flip = (frame["system_a"] > frame["system_b"]).to_numpy()
     if not flip.any():
         return frame
-    swap_side = {"a": "b", "b": "a"}
-    frame.loc[flip, ["system_a", "system_b"]] = frame.loc[flip, ["system_b", "system_a"]].to_numpy()
+    first = frame["system_a"].to_numpy(dtype=object)
+    second = frame["system_b"].to_numpy(dtype=object)
+    frame["system_a"] = np.where(flip, second, first)
+    frame["system_b"] = np.where(flip, first, second)
     for column in ("winner", "left", "gold_answer"):
         if column in frame.columns:
-            frame.loc[flip, column] = frame.loc[flip, column].map(
-                lambda v: swap_side.get(v, v) if isinstance(v, str) else v
-            )
+            values = frame[column].to_numpy(dtype=object)
+            swapped = values.copy()
+            swapped[flip & (values == "a")] = "b"
+            swapped[flip & (values == "b")] = "a"
+            frame[column] = swapped
     pairs = [(f"likert_a_{c}", f"likert_b_{c}") for c in CRITERIA] + [("len_a", "len_b")]
     for first, second in pairs:
         if first in frame.columns and second in frame.columns:
@@ -395,6 +399,12 @@ def simulate_judgments(
     case_names = [f"case{i + 1:03d}" for i in range(n_cases)]
     case_effect = rng.normal(0.0, 0.4, n_cases)
     quality = {s: strengths[s] for s in systems}
+    # One report per (system, case): its length in words.
+    lengths = {
+        (system, case_index): int(rng.integers(30, 120))
+        for system in systems
+        for case_index in range(n_cases)
+    }
     records: list[dict[str, Any]] = []
 
     def judge(rater: str, case_index: int, a: str, b: str, left: str) -> dict[str, Any]:
@@ -415,8 +425,8 @@ def simulate_judgments(
             "winner": winner,
             "left": left,
             "time_on_task_s": float(rng.lognormal(np.log(45.0), 0.5)),
-            "len_a": int(rng.integers(30, 120)),
-            "len_b": int(rng.integers(30, 120)),
+            "len_a": lengths[(a, case_index)],
+            "len_b": lengths[(b, case_index)],
         }
         if likert:
             for side, system in (("a", a), ("b", b)):
@@ -465,3 +475,13 @@ def simulate_judgments(
     prepared.attrs["synthetic"] = True
     prepared.attrs["source"] = f"simulated (seed {seed})"
     return prepared
+
+
+def study_names(store: Store) -> list[str]:
+    """Names of all studies, newest first."""
+    from sqlalchemy import select
+
+    from studies.schema import Study
+
+    with store.session() as session:
+        return list(session.scalars(select(Study.name).order_by(Study.id.desc())).all())

@@ -1,0 +1,213 @@
+"""study_judgments reads a study's current judgments from the store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import pytest
+
+from studies.db import Store
+from studies.reader_stats.data import (
+    CRITERIA,
+    JudgmentsError,
+    simulate_judgments,
+    study_judgments,
+    study_names,
+)
+from studies.schema import (
+    Account,
+    Assignment,
+    Benchmark,
+    Case,
+    Generation,
+    Judgment,
+    Study,
+    StudyItem,
+    System,
+)
+
+
+def insert_study(
+    store: Store, judgments: pd.DataFrame, name: str = "study-1", *, synthetic: bool = True
+) -> dict[int, int]:
+    """Write `judgments` as a study with rows inserted directly; returns frame row -> judgment id.
+
+    Every other judgment's item is stored in reverse system order, so the reading must map
+    the stored a/b back to system names correctly.
+    """
+    ids: dict[int, int] = {}
+    with store.session() as session:
+        benchmark = Benchmark(
+            name=f"bench-{name}",
+            loader="synthetic-colon",
+            root="/tmp",
+            task="report",
+            synthetic=synthetic,
+        )
+        session.add(benchmark)
+        session.flush()
+        systems = {}
+        for system in sorted(set(judgments["system_a"]) | set(judgments["system_b"])):
+            row = System(name=system, kind="template", fingerprint=uuid.uuid4().hex)
+            session.add(row)
+            systems[system] = row
+        cases = {}
+        for case in sorted(judgments["case"].unique()):
+            row = Case(
+                benchmark_id=benchmark.id,
+                case_key=case,
+                split="test",
+                modality="image",
+                content_hash="0",
+            )
+            session.add(row)
+            cases[case] = row
+        raters = {}
+        for rater in sorted(judgments["rater"].unique()):
+            raters[rater] = Account(username=rater, role="rater")
+            session.add(raters[rater])
+        study = Study(name=name, status="active", config={})
+        session.add(study)
+        session.flush()
+        generations: dict[tuple[str, str], Generation] = {}
+        items: dict[tuple, StudyItem] = {}
+        for index, row in enumerate(judgments.itertuples(index=False)):
+            for system, length in ((row.system_a, row.len_a), (row.system_b, row.len_b)):
+                if (system, row.case) not in generations:
+                    generation = Generation(
+                        system_fingerprint=systems[system].fingerprint,
+                        system_id=systems[system].id,
+                        case_id=cases[row.case].id,
+                        prompt_hash="p",
+                        text=" ".join(["word"] * int(length)),
+                    )
+                    session.add(generation)
+                    generations[(system, row.case)] = generation
+            session.flush()
+            reverse = index % 2 == 1
+            first, second = (
+                (row.system_b, row.system_a) if reverse else (row.system_a, row.system_b)
+            )
+            key = (row.item, row.case, first, second)
+            if key not in items:
+                flip = {"a": "b", "b": "a"}
+                gold = row.gold_answer if isinstance(row.gold_answer, str) else None
+                items[key] = StudyItem(
+                    study_id=study.id,
+                    case_id=cases[row.case].id,
+                    system_a_id=systems[first].id,
+                    system_b_id=systems[second].id,
+                    generation_a_id=generations[(first, row.case)].id,
+                    generation_b_id=generations[(second, row.case)].id,
+                    kind="gold" if row.is_gold else "regular",
+                    gold_answer=flip.get(gold, gold) if reverse else gold,
+                )
+                session.add(items[key])
+                session.flush()
+            swap = {"a": "b", "b": "a"} if reverse else {}
+            assignment = Assignment(
+                token=uuid.uuid4().hex,
+                study_id=study.id,
+                rater_id=raters[row.rater].id,
+                item_id=items[key].id,
+                order_index=index,
+                a_on_left=swap.get(row.left, row.left) == "a",
+                is_duplicate=bool(row.is_duplicate),
+            )
+            session.add(assignment)
+            session.flush()
+            likert = {
+                side: {
+                    c: int(getattr(row, f"likert_{src}_{c}"))
+                    for c in CRITERIA
+                    if pd.notna(getattr(row, f"likert_{src}_{c}"))
+                }
+                for side, src in (("a", "b" if reverse else "a"), ("b", "a" if reverse else "b"))
+            }
+            judgment = Judgment(
+                assignment_id=assignment.id,
+                rater_id=raters[row.rater].id,
+                submission_key=uuid.uuid4().hex,
+                preference_shown="left",
+                winner=swap.get(row.winner, row.winner),
+                likert=likert,
+                time_on_task_s=float(row.time_on_task_s),
+            )
+            session.add(judgment)
+            session.flush()
+            ids[index] = judgment.id
+    return ids
+
+
+KEY = ["rater", "case", "system_a", "system_b", "is_duplicate", "is_gold"]
+COMPARED = [
+    "winner",
+    "left",
+    "gold_answer",
+    "len_a",
+    "len_b",
+    "time_on_task_s",
+    *[f"likert_{s}_{c}" for c in CRITERIA for s in ("a", "b")],
+]
+
+
+def test_study_judgments_round_trip_and_supersede(store: Store) -> None:
+    frame = simulate_judgments(
+        {"base": 0.0, "lora": 0.6, "template": -0.4},
+        n_cases=4,
+        raters=3,
+        raters_per_item=2,
+        tie_nu=0.5,
+        gold_per_rater=1,
+        duplicates_per_rater=1,
+        seed=5,
+    )
+    ids = insert_study(store, frame, "reader-study")
+    # A correction of the first judgment: a new row supersedes it, the old one stays.
+    with store.session() as session:
+        old = session.get(Judgment, ids[0])
+        new_winner = "b" if old.winner != "b" else "a"
+        session.add(
+            Judgment(
+                assignment_id=old.assignment_id,
+                rater_id=old.rater_id,
+                submission_key="correction",
+                preference_shown="right",
+                winner=new_winner,
+                likert=old.likert,
+                time_on_task_s=3.0,
+                supersedes_id=old.id,
+            )
+        )
+    read = study_judgments(store, "reader-study")
+    assert len(read) == len(frame)
+    assert read.attrs["synthetic"] is True
+    assert study_names(store) == ["reader-study"]
+    assert ids[0] not in set(read["judgment_id"])
+    expected = frame.copy()
+    # The correction as the reader sees it in canonical orientation (row 0 is stored as is).
+    expected.loc[0, "winner"] = new_winner
+    expected.loc[0, "time_on_task_s"] = 3.0
+    left = expected.sort_values(KEY + ["item"]).reset_index(drop=True)
+    right = read.sort_values(KEY + ["item"]).reset_index(drop=True)
+    # Gold and duplicate items get their database id as item; compare them by position.
+    for column in COMPARED:
+        pd.testing.assert_series_equal(
+            left[column].astype(object).where(left[column].notna(), None),
+            right[column].astype(object).where(right[column].notna(), None),
+            check_names=False,
+        )
+    assert (read["system_a"] < read["system_b"]).all()
+    assert read["is_gold"].sum() == 3 and read["is_duplicate"].sum() == 3
+
+
+def test_study_judgments_names_unknown_and_empty_studies(store: Store) -> None:
+    with pytest.raises(JudgmentsError, match="no study named 'nope'"):
+        study_judgments(store, "nope")
+    with store.session() as session:
+        session.add(Study(name="empty", config={}))
+    with pytest.raises(JudgmentsError, match="has no judgments yet"):
+        study_judgments(store, "empty")
+    with pytest.raises(JudgmentsError, match=r"studies: empty"):
+        study_judgments(store, "nope")

@@ -1,0 +1,170 @@
+"""Analysis: reader statistics and significance tables for a study or a judgments file."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from studies import reader_tables
+from studies.reader_stats.analysis import AnalysisSettings, analyze_study
+from studies.reader_stats.data import (
+    JudgmentsError,
+    load_judgments_file,
+    study_judgments,
+    study_names,
+)
+from workbench.ui import disclaimer, store
+
+RESULT_KEY = "analysis_result"
+SOURCES = ("A study", "A judgments file")
+TABS = {
+    "Summary": ["paper"],
+    "Bradley-Terry": ["bradley_terry", "win_matrix"],
+    "Pairwise": ["pairwise"],
+    "Likert": ["likert_means", "likert_paired", "likert_models", "harm"],
+    "Agreement": ["agreement", "kappa_pairs", "rater_quality"],
+    "Metrics": ["metric_agreement"],
+}
+PLOTS = {
+    "Bradley-Terry": ["bt_estimates", "win_matrix"],
+    "Likert": ["likert_distribution"],
+    "Agreement": ["agreement"],
+}
+
+st.title("Analysis")
+disclaimer()
+workbench_store = store()
+
+source = st.radio("Judgments from", SOURCES, horizontal=True, key="analysis_source")
+judgments: pd.DataFrame | None = None
+label = ""
+if source == SOURCES[0]:
+    names = study_names(workbench_store)
+    if not names:
+        st.info("No reader study yet: design one on the Studies page, or upload a judgments file.")
+    else:
+        label = st.selectbox("Study", names, key="analysis_study")
+else:
+    upload = st.file_uploader(
+        "Judgments (.csv or .jsonl: rater, case, system_a, system_b, winner)",
+        type=["csv", "jsonl"],
+        key="analysis_file",
+    )
+    if upload is not None:
+        label = upload.name
+
+with st.expander("Settings", expanded=False):
+    left, middle, right = st.columns(3)
+    n_resamples = left.number_input(
+        "Bootstrap resamples", 0, 20000, 1000, step=100, key="analysis_resamples"
+    )
+    seed = left.number_input("Seed", 0, 2**31 - 1, 0, key="analysis_seed")
+    level = left.selectbox("Interval level", [0.95, 0.9, 0.99], key="analysis_level")
+    cluster = middle.selectbox("Resample", ["case", "rater", "case+rater"], key="analysis_cluster")
+    tie_model = middle.selectbox("Ties in Bradley-Terry", ["half", "davidson"], key="analysis_ties")
+    both_bad = middle.selectbox("'Both unacceptable'", ["tie", "drop"], key="analysis_both_bad")
+    correction = right.selectbox("Correction", ["holm", "bh", "none"], key="analysis_correction")
+    comparator = right.text_input(
+        "Comparator system (blank: every pair)", "", key="analysis_comparator"
+    )
+    margin = right.number_input(
+        "Safety non-inferiority margin", 0.05, 4.0, 0.5, step=0.05, key="analysis_margin"
+    )
+    style = st.checkbox("Control for report length (style control)", key="analysis_style")
+    metrics_upload = st.file_uploader(
+        "Per-case metric table (optional .csv: case, system, metric columns)",
+        type=["csv"],
+        key="analysis_metrics",
+    )
+
+if st.button("Analyse", type="primary", disabled=not label, key="analysis_run"):
+    settings = AnalysisSettings(
+        n_resamples=int(n_resamples),
+        seed=int(seed),
+        level=float(level),
+        cluster=cluster,
+        tie_model=tie_model,
+        both_bad=both_bad,
+        correction=correction,
+        comparator=comparator.strip() or None,
+        margin=float(margin),
+        style=style,
+    )
+    try:
+        if source == SOURCES[0]:
+            judgments = study_judgments(workbench_store, label)
+        else:
+            suffix = Path(label).suffix
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / f"judgments{suffix}"
+                path.write_bytes(upload.getvalue())
+                judgments = load_judgments_file(path)
+            judgments.attrs["source"] = label
+        metric_table = pd.read_csv(metrics_upload) if metrics_upload is not None else None
+        with st.spinner(f"Fitting models and {settings.n_resamples} bootstrap resamples..."):
+            analysis = analyze_study(judgments, settings, metric_table=metric_table)
+            archive = reader_tables.export_zip(analysis)
+        st.session_state[RESULT_KEY] = (label, analysis, archive)
+    except (JudgmentsError, ValueError) as exc:
+        st.session_state.pop(RESULT_KEY, None)
+        st.error(str(exc))
+    except pd.errors.ParserError as exc:
+        st.session_state.pop(RESULT_KEY, None)
+        st.error(f"The metric table is not a readable CSV file: {exc}")
+
+result = st.session_state.get(RESULT_KEY)
+if result is not None:
+    label, analysis, archive = result
+    provenance = analysis.provenance
+    if provenance.synthetic:
+        st.warning("SYNTHETIC data: simulated or synthetic cases, not patients or real readers.")
+    st.subheader(label)
+    st.caption(" ".join(reader_tables.footer_lines(provenance)))
+    for note in analysis.notes:
+        st.caption(f":material/warning: {note}")
+    tables = {table.name: table for table in reader_tables.study_tables(analysis)}
+    figures = reader_tables.study_figures(analysis)
+    tabs = st.tabs(list(TABS))
+    for tab, (title, names) in zip(tabs, TABS.items(), strict=True):
+        with tab:
+            shown = False
+            for name in names:
+                table = tables.get(name)
+                if table is None:
+                    continue
+                shown = True
+                st.markdown(f"**{table.title}**")
+                st.dataframe(table.display, hide_index=True, width="stretch")
+                for note in table.notes:
+                    st.caption(note)
+            for name in PLOTS.get(title, []):
+                if name in figures:
+                    shown = True
+                    st.pyplot(figures[name], clear_figure=False)
+            if not shown:
+                st.caption("Nothing to show for these judgments.")
+    stem = label.rsplit(".", 1)[0].replace(" ", "_") or "analysis"
+    left, middle, right = st.columns(3)
+    left.download_button(
+        "All tables and plots (.zip)",
+        archive,
+        file_name=f"{stem}_reader_statistics.zip",
+        mime="application/zip",
+        key="analysis_download_zip",
+    )
+    ordered = list(tables.values())
+    middle.download_button(
+        "Tables (LaTeX)",
+        reader_tables.render_many(ordered, provenance, "latex"),
+        file_name=f"{stem}_tables.tex",
+        key="analysis_download_latex",
+    )
+    right.download_button(
+        "Tables (Markdown)",
+        reader_tables.render_many(ordered, provenance, "markdown"),
+        file_name=f"{stem}_tables.md",
+        key="analysis_download_markdown",
+    )
