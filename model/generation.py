@@ -132,6 +132,25 @@ def load_vlm(
         return loaded
 
 
+def adopt_model(name: str, model: Any, processor: Any, device: str, dtype: str) -> LoadedVLM:
+    """Register an in-memory model under `name`, so a spec with `model=name` (and no adapter)
+    uses it instead of loading from disk: benchmarks of random-weight architectures."""
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "left"
+    loaded = LoadedVLM(
+        model=model.to(device).eval(),
+        processor=processor,
+        device=device,
+        dtype=dtype,
+        has_adapter=False,
+        model_type=str(getattr(model.config, "model_type", "")),
+        lock=threading.Lock(),
+    )
+    with _CACHE_LOCK:
+        _MODEL_CACHE[(name, None, False, device, dtype)] = loaded
+    return loaded
+
+
 def clear_model_cache() -> None:
     """Forget every loaded model (frees memory once no generator holds one)."""
     with _CACHE_LOCK:
@@ -253,6 +272,8 @@ class VLMGenerator:
         merge = spec.merge_adapter if spec.kind == "vlm" else False
         self.loaded = load_vlm(spec.model, spec.adapter, merge, spec.device, spec.dtype)
         self.batch_size = spec.batch_size
+        # Benchmarks fix the output length so every batch size does the same work.
+        self.min_new_tokens: int | None = None
 
     @property
     def device(self) -> str:
@@ -320,6 +341,7 @@ class VLMGenerator:
                 top_k=None,
                 eos_token_id=eos_ids,
                 pad_token_id=tokenizer.pad_token_id,
+                **({"min_new_tokens": self.min_new_tokens} if self.min_new_tokens else {}),
             )
         prompt_len = inputs["input_ids"].shape[1]
         new_tokens = output[:, prompt_len:].cpu()

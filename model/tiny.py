@@ -81,10 +81,11 @@ def _train_tokenizer(seed: int):
 
 
 def _chat_template() -> str:
-    """The original Qwen3-VL chat template, as shipped with TRL."""
+    """The original Qwen3-VL chat template (a copy of TRL's `chat_templates/qwen3_vl.jinja`,
+    kept in this package so building the tiny model does not need TRL)."""
     from importlib.resources import files
 
-    return (files("trl") / "chat_templates" / "qwen3_vl.jinja").read_text(encoding="utf-8")
+    return (files("model") / "templates" / "qwen3_vl.jinja").read_text(encoding="utf-8")
 
 
 def tiny_qwen3_vl_config(vocab_size: int, token_ids: dict[str, int]):

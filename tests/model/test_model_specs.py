@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,14 @@ def test_tiny_model_folder_is_a_real_qwen3_vl(tiny_model_dir, tiny_adapter_dir):
     assert json.loads((tiny_model_dir / "medvision_tiny.json").read_text())["synthetic"] is True
     adapter = PeftConfig.from_pretrained(tiny_adapter_dir)
     assert adapter.peft_type == "LORA"
+
+
+def test_packaged_chat_template_is_the_trl_qwen3_vl_template():
+    from importlib.resources import files
+
+    ours = (files("model") / "templates" / "qwen3_vl.jinja").read_text(encoding="utf-8")
+    spec = __import__("importlib.util").util.find_spec("trl")
+    if spec is None:
+        pytest.skip("TRL is not installed")
+    theirs = Path(spec.origin).parent / "chat_templates" / "qwen3_vl.jinja"
+    assert ours == theirs.read_text(encoding="utf-8")
