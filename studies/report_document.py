@@ -101,7 +101,7 @@ def save_uploads(files: list[tuple[str, bytes]], settings: Settings) -> list[Sav
             raise UploadError(f"{name}: the file is empty")
         if len(data) > limit:
             raise UploadError(
-                f"{name}: {len(data) / 1024 / 1024:.1f} MB is over the upload limit of "
+                f"{name}: {len(data) / 1024 / 1024:.3g} MB is over the upload limit of "
                 f"{settings.max_upload_mb:g} MB (setting MEDVISION_MAX_UPLOAD_MB)"
             )
         kinds.append(_kind_of(name))
@@ -350,6 +350,8 @@ def build_pdf(document: ReportDocument) -> bytes:
             return printable(text).encode("latin-1", "replace").decode("latin-1")
 
     pdf.set_title("AI-generated colonoscopy report (research use only)")
+    pdf.set_subject(DISCLAIMER)
+    pdf.set_creator("Med-Vision Workbench")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     pdf.set_font(family, "B", 16)
