@@ -10,6 +10,8 @@ same system at the same time), so there are never duplicates.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import traceback
@@ -249,6 +251,36 @@ def _plan(
         )
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def close_abandoned_runs(store: Store) -> int:
+    """Mark runs whose process on this host is gone (killed, crashed) as failed.
+
+    Their finished chunks stay cached; the next run resumes from them. Returns the count.
+    """
+    host = socket.gethostname()
+    closed = 0
+    with store.session() as session:
+        for run in session.scalars(select(Run).where(Run.status == "running")):
+            owner = run.settings or {}
+            pid = owner.get("pid")
+            if owner.get("host") != host or not isinstance(pid, int) or _process_alive(pid):
+                continue
+            run.status = "failed"
+            run.error = "the process stopped (killed or crashed) before the run finished"
+            run.finished_at = utcnow()
+            closed += 1
+    return closed
+
+
 def _finish(store: Store, run_id: int, status: str, n_done: int, error: str | None) -> None:
     with store.session() as session:
         run = session.get(Run, run_id)
@@ -292,6 +324,7 @@ def run_system(
 
     n_cases = len(plan.cases)
     n_cached = n_cases - len(missing)
+    close_abandoned_runs(store)
     with store.session() as session:
         run = Run(
             system_id=plan.system_id,
@@ -308,6 +341,9 @@ def run_system(
                 "limit": limit,
                 "spec": plan.spec.to_dict(),
                 "n_cached_at_start": n_cached,
+                # Who runs it, so a later run can tell a killed run from a live one.
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
             },
             started_at=utcnow(),
         )

@@ -17,6 +17,10 @@ class PageSpec:
 
 PAGES: list[PageSpec] = [
     PageSpec("home.py", "Home", ":material/home:", ("public", "admin", "rater"), default=True),
+    PageSpec("rate.py", "Rate reports", ":material/rate_review:", ("rater", "admin")),
+    PageSpec("studies_admin.py", "Reader studies", ":material/groups:", ("admin",)),
+    PageSpec("login.py", "Log in", ":material/login:", ("public",)),
+    PageSpec("invite.py", "Accept invite", ":material/mail:", ("public",)),
     PageSpec("benchmarks.py", "Benchmarks", ":material/dataset:", ("admin",)),
     PageSpec("run.py", "Run", ":material/play_circle:", ("admin",)),
     PageSpec("case.py", "Case", ":material/compare:", ("admin",)),

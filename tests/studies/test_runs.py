@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -241,3 +245,51 @@ def test_background_job_runs_several_systems_and_can_be_cancelled(bench: Store) 
 
     with pytest.raises(RunError, match="at least one system"):
         start_run_job(bench, "tiny-colon", [])
+
+
+KILLED_RUN = """
+import sys, time
+from pathlib import Path
+from studies.db import Store
+from studies.runs import run_system
+
+marker = Path(sys.argv[2])
+
+def progress(done, total):
+    if done >= 2:
+        marker.write_text(str(done))
+        time.sleep(600)  # killed here, with the first chunk committed
+
+run_system(Store(sys.argv[1]), "tiny-colon", "reference", progress=progress)
+"""
+
+
+def test_a_killed_process_loses_only_the_chunk_in_flight(bench: Store, tmp_path: Path) -> None:
+    marker = tmp_path / "first-chunk-done"
+    script = tmp_path / "killed_run.py"
+    script.write_text(KILLED_RUN)
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, str(script), bench.url, str(marker)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert process.poll() is None, "the run exited before it was killed"
+            assert time.monotonic() < deadline, "the first chunk never finished"
+            time.sleep(0.1)
+    finally:
+        process.kill()
+        process.wait()
+    assert generation_count(bench) == 2
+    # The killed run never finished; its row still says running.
+    assert _run_statuses(bench) == ["running"]
+    resumed = run_system(bench, "tiny-colon", "reference")
+    assert (resumed.n_cached, resumed.n_generated, resumed.status) == (2, 3, "done")
+    assert len({case_id for case_id, _ in _generations(bench)}) == 5 == generation_count(bench)
+    # Starting the new run closed the killed one.
+    assert _run_statuses(bench) == ["failed", "done"]
+    killed = list_runs(bench)[-1]
+    assert "killed or crashed" in killed.error and killed.n_done == 2
