@@ -1,0 +1,153 @@
+"""The Preferences and Training pages through Streamlit's AppTest, on a judged synthetic study."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from studies import accounts
+from studies.db import get_store
+from studies.rating import next_assignment, submit_judgment
+from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
+from studies.reader_study_synthetic import build_world
+from studies.training_jobs import list_training_jobs
+
+PAGES = Path(__file__).resolve().parents[2] / "workbench" / "pages"
+APP = str(PAGES.parent / "app.py")
+GOOD = {"accuracy": 5, "completeness": 4, "safety": 5}
+POOR = {"accuracy": 2, "completeness": 2, "safety": 3}
+
+
+def judge_study(store, tmp_root: Path, name: str = "Round 1") -> None:
+    """A started study on synthetic reports; raters prefer the fuller (longer) report."""
+    world = build_world(store, tmp_root, n_cases=6, systems=("sys-alpha", "sys-beta"))
+    raters = [
+        accounts.create_account(store, f"rater{i}", "rater", "rater-pass-1") for i in range(2)
+    ]
+    study_id = create_study(
+        store,
+        StudyDesign(name=name, benchmark=world.benchmark, systems=world.systems, overlap=2, seed=1),
+    )
+    for rater in raters:
+        enrol_rater(store, study_id, rater.username)
+    start_study(store, study_id)
+    for rater in raters:
+        while (task := next_assignment(store, rater.id, study_id)) is not None:
+            left_better = len(task.left_text) >= len(task.right_text)
+            likert = {"left": GOOD, "right": POOR} if left_better else {"left": POOR, "right": GOOD}
+            submit_judgment(
+                store,
+                rater.id,
+                task.token,
+                f"{task.token}-1",
+                "left" if left_better else "right",
+                likert,
+                "",
+                3.0,
+            )
+
+
+def _page(name: str) -> AppTest:
+    """The page opened by a logged-in admin."""
+    store = get_store()
+    admin = accounts.get_account(store, "prefs-admin") or accounts.create_account(
+        store, "prefs-admin", "admin", "admin-pass-123"
+    )
+    page = AppTest.from_file(APP, default_timeout=120)
+    page.session_state["medvision_session"] = accounts.open_session(store, admin.id)
+    page.run()
+    page.switch_page(str(PAGES / name)).run()
+    assert not page.exception, page.exception
+    return page
+
+
+def _button(page: AppTest, label: str):
+    return next(b for b in page.button if b.label == label)
+
+
+def _texts(page: AppTest) -> str:
+    parts = [e.value for e in page.markdown] + [e.value for e in page.caption]
+    parts += [e.value for e in page.success] + [e.value for e in page.warning]
+    parts += [e.value for e in page.error] + [e.value for e in page.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_preferences_page_counts_previews_and_exports(tmp_home: Path) -> None:
+    judge_study(get_store(), tmp_home / "bench")
+    page = _page("preferences.py")
+    metrics = {m.label: m.value for m in page.metric}
+    assert metrics["Pairs"] == "6" and metrics["Automatic"] == "0"
+    assert any("SYNTHETIC" in w.value for w in page.warning)
+    assert len(page.dataframe) == 1
+    # A stricter policy: both raters must be on the winning side -> still 6 (they agree).
+    page.slider(key="prefs_min_agreement").set_value(1.0)
+    _button(page, "Apply policy").click().run()
+    assert {m.label: m.value for m in page.metric}["Pairs"] == "6"
+    page.number_input(key="prefs_min_raters").set_value(3)
+    _button(page, "Apply policy").click().run()
+    assert {m.label: m.value for m in page.metric}["Pairs"] == "0"
+    assert "too_few_raters 6" in _texts(page)
+    page.number_input(key="prefs_min_raters").set_value(1)
+    _button(page, "Apply policy").click().run()
+    out = tmp_home / "export"
+    page.text_input(key="prefs_out").set_value(str(out))
+    _button(page, "Export").click().run()
+    assert not page.exception, page.exception
+    assert any("Wrote" in s.value for s in page.success), _texts(page)
+    assert (out / "hf").is_dir() and (out / "train.jsonl").is_file()
+    # Exporting into the same folder again is refused with a message.
+    _button(page, "Export").click().run()
+    assert any("not empty" in e.value for e in page.error)
+
+
+def test_preferences_page_without_studies(tmp_home: Path) -> None:
+    page = _page("preferences.py")
+    assert "No reader study yet" in _texts(page)
+
+
+def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_dir: Path) -> None:
+    from studies.preferences import HarvestPolicy, export_preferences, harvest_preferences
+
+    store = get_store()
+    judge_study(store, tmp_home / "bench")
+    prefs = tmp_home / "prefs"
+    export_preferences(
+        harvest_preferences(store, "Round 1", HarvestPolicy(validation_fraction=0.2)), prefs
+    )
+    page = _page("training.py")
+    assert "No finished training jobs yet." in _texts(page)
+    page.text_input(key="train_model").set_value(str(tiny_model_dir))
+    page.text_input(key="train_prefs").set_value(str(prefs))
+    page.number_input(key="train_steps").set_value(2)
+    page.number_input(key="train_batch").set_value(2)
+    page.number_input(key="train_rank").set_value(4)
+    page.text_input(key="train_out").set_value(str(tmp_home / "adapter"))
+    page.text_input(key="train_system").set_value("tiny-dpo-page")
+    _button(page, "Start training").click().run()
+    assert not page.exception, page.exception
+    assert any("started" in s.value for s in page.success), _texts(page)
+    deadline = time.monotonic() + 240
+    while list_training_jobs(store)[0].status == "running":
+        assert time.monotonic() < deadline, "the training job did not finish"
+        time.sleep(0.3)
+    job = list_training_jobs(store)[0]
+    assert job.status == "done", job.error
+    assert job.system_name == "tiny-dpo-page" and len(job.losses) == 2
+    page = _page("training.py")
+    assert any("done" in e.label and "tiny-dpo-page" in e.label for e in page.expander)
+    # A bad folder is reported, and no job is added.
+    page.text_input(key="train_model").set_value(str(tmp_home / "no-model"))
+    _button(page, "Start training").click().run()
+    assert any("config.json" in e.value for e in page.error)
+    assert len(list_training_jobs(store)) == 1
+
+
+@pytest.mark.parametrize("page_name", ["preferences.py", "training.py"])
+def test_pages_are_registered_for_admins(page_name: str) -> None:
+    from workbench.navigation import PAGES as SPECS
+
+    spec = next(s for s in SPECS if s.file == page_name)
+    assert spec.roles == ("admin",)
