@@ -63,6 +63,7 @@ _LOCATION_WORDS = {
     "hepatic_flexure": "hepatic_flexure",
     "transverse": "transverse",
     "transverse colon": "transverse",
+    "trasnverse": "transverse",
     "splenic flexure": "splenic_flexure",
     "splenic_flexure": "splenic_flexure",
     "descending": "descending",
@@ -100,6 +101,7 @@ _HISTOLOGY_WORDS = {
     "ssa": "sessile_serrated_lesion",
     "ssa/p": "sessile_serrated_lesion",
     "ssp": "sessile_serrated_lesion",
+    "ad": "adenoma",
     "traditional serrated adenoma": "traditional_serrated_adenoma",
     "traditional_serrated_adenoma": "traditional_serrated_adenoma",
     "tsa": "traditional_serrated_adenoma",
@@ -173,7 +175,8 @@ def normalise_paris(value: object) -> str | None:
     """'0-Is', 'Is', '0-IIa+IIc', 'IIa + IIc' and 'pedunculated'-style words."""
     if is_missing(value):
         return None
-    text = str(value).strip()
+    # "IIa(LST-NG)": the bracket is the LST type, read separately by normalise_lst.
+    text = re.sub(r"\s*\(.*?\)\s*", "", str(value)).strip()
     words = {
         "pedunculated": "0-Ip",
         "subpedunculated": "0-Isp",
@@ -251,6 +254,8 @@ def normalise_histology(value: object) -> str | None:
         return None
     key = re.sub(r"\s+", " ", str(value).strip().lower().replace("_", " "))
     key = re.sub(r"\s*\(.*?\)\s*", "", key).strip()
+    # Dysplasia grade is not part of the class ("low-grade adenoma" is an adenoma).
+    key = re.sub(r"^(low|high)[- ]grade\s+", "", key)
     if key in _HISTOLOGY_WORDS:
         return _HISTOLOGY_WORDS[key]
     key = key.removesuffix("s")
@@ -307,3 +312,30 @@ def make_findings(
         "resection": list(resection or []),
         "surveillance_years": surveillance_years,
     }
+
+
+def findings_summary(findings: dict[str, Any]) -> str:
+    """A plain sentence per lesion, used as the reference text where a dataset has no
+    free-text report but has structured findings (video datasets)."""
+    lesions = findings.get("lesions") or []
+    if findings.get("no_polyps") or not lesions:
+        return "No polyps."
+    count = len(lesions)
+    parts = [f"{count} polyp{'s' if count > 1 else ''}."]
+    for lesion in lesions:
+        words = []
+        if lesion.get("size_mm") is not None:
+            words.append(f"{lesion['size_mm']:g} mm")
+        if lesion.get("paris"):
+            words.append(f"Paris {lesion['paris']}")
+        if lesion.get("lst"):
+            words.append(lesion["lst"])
+        text = "Polyp" if not words else " ".join(words) + " polyp"
+        if lesion.get("location"):
+            text += f" in the {lesion['location'].replace('_', ' ')}"
+            if lesion["location"] in ("ascending", "transverse", "descending", "sigmoid"):
+                text += " colon"
+        if lesion.get("histology"):
+            text += f", {lesion['histology'].replace('_', ' ')}"
+        parts.append(text[0].upper() + text[1:] + ".")
+    return " ".join(parts)

@@ -247,3 +247,106 @@ def write_iu_xray(root: Path, annotation: dict | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "annotation.json").write_text(json.dumps(annotation), encoding="utf-8")
     return root
+
+
+def write_video_manifest(root: Path) -> Path:
+    """Clips listed in manifest.csv (an mp4 and a frame folder) plus lesions.csv."""
+    write_clip(root / "clips" / "a.mp4", seed=1)
+    write_frames(root / "clips" / "b", seed=2)
+    write_table(
+        root / "manifest.csv",
+        [
+            {
+                "case_id": "clip-a",
+                "video": "clips/a.mp4",
+                "split": "train",
+                "report": "An 8 mm sessile polyp in the sigmoid colon.",
+                "size_mm": "8",
+                "location": "sigmoid",
+                "paris": "Is",
+                "histology": "TA",
+            },
+            {"case_id": "clip-b", "video": "clips/b", "split": "test"},
+        ],
+    )
+    write_table(
+        root / "lesions.csv",
+        [
+            {"case_id": "clip-b", "size_mm": "12", "location": "cecum", "paris": "IIa"},
+            {"case_id": "clip-b", "size_mm": "3", "location": "rectum", "paris": "Is"},
+        ],
+    )
+    return root
+
+
+SUN_CASE_INFO = [
+    {
+        "case": "case1",
+        "pathological diagnosis": "Low-grade adenoma",
+        "size": "6mm",
+        "location": "Sigmoid colon",
+        "shape": "Is",
+    },
+    {
+        "case": "case2",
+        "pathological diagnosis": "Hyperplastic polyp",
+        "size": "3mm",
+        "location": "Rectum",
+        "shape": "IIa",
+    },
+    {
+        "case": "case3",
+        "pathological diagnosis": "Sessile serrated lesion",
+        "size": "15mm",
+        "location": "Ascending colon",
+        "shape": "IIa(LST-NG)",
+    },
+]
+
+
+def write_sun_seg(root: Path) -> Path:
+    """SUN-SEG frame folders (train, test easy/hard) and a case-information CSV."""
+    write_frames(root / "TrainDataset" / "Frame" / "case1_1", seed=1)
+    write_frames(root / "TrainDataset" / "Frame" / "case1_2", seed=2)
+    write_frames(root / "TestEasyDataset" / "Seen" / "Frame" / "case2_1", seed=3)
+    write_frames(root / "TestHardDataset" / "Unseen" / "Frame" / "case3_1", seed=4)
+    write_table(root / "case_info.csv", [dict(row) for row in SUN_CASE_INFO])
+    return root
+
+
+REAL_COLON_LESIONS = [
+    {
+        "unique_object_id": "001-001_1",
+        "unique_video_name": "001-001",
+        "size [mm]": "4",
+        "site": "rectum",
+        "histology_class": "HP",
+    },
+    {
+        "unique_object_id": "001-001_2",
+        "unique_video_name": "001-001",
+        "size [mm]": "12",
+        "site": "trasnverse",
+        "histology_class": "AD",
+    },
+    {
+        "unique_object_id": "001-002_1",
+        "unique_video_name": "001-002",
+        "size [mm]": "7",
+        "site": "caecum",
+        "histology_class": "SSL",
+    },
+]
+
+
+def write_real_colon(root: Path) -> Path:
+    """REAL-colon: lesion_info.csv, video_info.csv, <video>_frames/ folders and an mp4."""
+    write_frames(root / "001-001_frames", seed=1)
+    write_clip(root / "001-002.mp4", seed=2)
+    write_frames(root / "001-003_frames", seed=3)
+    write_table(root / "lesion_info.csv", [dict(row) for row in REAL_COLON_LESIONS])
+    write_table(
+        root / "video_info.csv",
+        [{"unique_video_name": name, "bbps": "8"} for name in ("001-001", "001-002", "001-003")],
+    )
+    return root
