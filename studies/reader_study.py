@@ -1038,3 +1038,51 @@ def seed_demo_study(store: Store, settings: Settings) -> list[str]:
             enrol_rater(store, study_id, username)
         start_study(store, study_id)
     return [f"Demo reader study {DEMO_STUDY!r} (SYNTHETIC data). Log in with:", *lines]
+
+
+@dataclass
+class DesignChoices:
+    """What a study can be built from: benchmarks with their splits, and systems."""
+
+    splits: dict[str, list[str]]
+    systems: list[str]
+    raters: list[str]
+
+
+def design_choices(store: Store) -> DesignChoices:
+    with store.session() as session:
+        splits: dict[str, list[str]] = defaultdict(list)
+        for name, split in session.execute(
+            select(Benchmark.name, Case.split)
+            .join(Case, Case.benchmark_id == Benchmark.id)
+            .distinct()
+            .order_by(Benchmark.name, Case.split)
+        ):
+            splits[name].append(split)
+        systems = list(session.scalars(select(System.name).order_by(System.name)))
+        raters = list(
+            session.scalars(
+                select(Account.username)
+                .where(Account.role == "rater", Account.active.is_(True))
+                .order_by(Account.username)
+            )
+        )
+        return DesignChoices(dict(splits), systems, raters)
+
+
+def parse_gold_lines(text: str) -> list[GoldSpec]:
+    """Gold items from lines 'case_key, better system, worse system[, both_bad]'."""
+    gold = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) not in (3, 4) or not all(parts[:3]):
+            raise StudyError(
+                f"gold line {number}: write 'case_key, better system, worse system' "
+                "(optionally ', both_bad')"
+            )
+        gold.append(
+            GoldSpec(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else "better")
+        )
+    return gold

@@ -1,11 +1,116 @@
-"""Who is using the app. Until accounts exist, the embedded single-user mode is admin."""
+"""Who is using the app: log-in state, roles and the account box in the sidebar.
+
+`st.session_state` holds only an opaque session token; the account behind it is looked up
+(and its expiry checked) on every run. Roles: "public" when logged out, "rater", "admin".
+When `.streamlit/secrets.toml` has an [auth] section, single sign-on through `st.login`
+(OIDC) is offered too; an SSO user is matched to an account by e-mail.
+"""
 
 from __future__ import annotations
 
+import streamlit as st
+
+from studies import accounts
+from studies.accounts import AccountInfo
+from studies.db import Store, get_store
+from studies.settings import get_settings
+
+SESSION_KEY = "medvision_session"
+EXPIRED_KEY = "medvision_session_expired"
+
+
+def app_store() -> Store:
+    return get_store()
+
+
+@st.cache_resource(show_spinner=False)
+def _first_start(url: str) -> bool:
+    # The first admin: from MEDVISION_ADMIN_PASSWORD or printed once on the server console.
+    accounts.ensure_admin(get_store(url), get_settings())
+    return True
+
+
+def sso_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all means no SSO
+        return False
+
+
+def session_token() -> str | None:
+    return st.session_state.get(SESSION_KEY)
+
+
+def current_account() -> AccountInfo | None:
+    """The logged-in account, or None (an expired session is dropped here)."""
+    store = app_store()
+    _first_start(store.url)
+    token = session_token()
+    if token:
+        info = accounts.resolve_session(store, token)
+        if info is not None:
+            return info
+        st.session_state.pop(SESSION_KEY, None)
+        st.session_state[EXPIRED_KEY] = True
+    if sso_configured() and getattr(st.user, "is_logged_in", False):
+        info = accounts.account_for_email(store, st.user.get("email"))
+        if info is not None:
+            st.session_state[SESSION_KEY] = accounts.open_session(
+                store, info.id, session_hours=get_settings().session_hours
+            )
+            return info
+    return None
+
 
 def current_role() -> str:
-    return "admin"
+    account = current_account()
+    return account.role if account else "public"
+
+
+def require_role(*roles: str) -> AccountInfo:
+    """The account when its role is one of `roles`; otherwise a message and stop."""
+    account = current_account()
+    if account is None:
+        if st.session_state.pop(EXPIRED_KEY, False):
+            st.warning("Your session has expired. Please log in again.")
+        else:
+            st.info("Please log in to open this page.")
+        st.stop()
+    if account.role not in roles:
+        st.error("Your account may not open this page.")
+        st.stop()
+    return account
+
+
+def log_in(username: str, password: str) -> AccountInfo:
+    """Check the password and keep the new session token (AuthError on failure)."""
+    store = app_store()
+    token = accounts.log_in(store, username, password, session_hours=get_settings().session_hours)
+    st.session_state[SESSION_KEY] = token
+    st.session_state.pop(EXPIRED_KEY, None)
+    return accounts.resolve_session(store, token)
+
+
+def adopt_session(token: str) -> None:
+    st.session_state[SESSION_KEY] = token
+    st.session_state.pop(EXPIRED_KEY, None)
+
+
+def log_out() -> None:
+    accounts.log_out(app_store(), session_token())
+    for key in list(st.session_state):
+        del st.session_state[key]
+    if sso_configured() and getattr(st.user, "is_logged_in", False):
+        st.logout()
 
 
 def render_account_sidebar() -> None:
-    return None
+    account = current_account()
+    with st.sidebar:
+        if account is None:
+            st.caption("Not logged in.")
+            return
+        st.caption(f"Logged in as **{account.label}** ({account.role})")
+        if st.button("Log out", key="account_log_out", icon=":material/logout:"):
+            log_out()
+            st.rerun()

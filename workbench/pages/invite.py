@@ -1,0 +1,71 @@
+"""Accept an invite: the link carries a single-use token; choose a username and password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from studies.accounts import AccountError, AuthError, accept_invite, inspect_invite
+from studies.reader_study import StudyError
+from studies.settings import get_settings
+from workbench import access
+
+HERE = Path(__file__).resolve().parent
+
+st.title("Accept your invitation")
+st.caption("Research software, not a medical device.")
+
+token = st.query_params.get("token") or st.session_state.get("invite_token", "")
+if st.query_params.get("token"):
+    # Keep the token out of the address bar once read.
+    st.session_state["invite_token"] = st.query_params["token"]
+    del st.query_params["token"]
+if not token:
+    token = st.text_input("Invite code", key="invite_code_input")
+if not token:
+    st.info("Open the invite link you received, or paste its code above.")
+    st.stop()
+
+try:
+    invite = inspect_invite(access.app_store(), token)
+except AuthError as exc:
+    st.error(str(exc))
+    st.stop()
+
+what = f"as a **{invite.role}**"
+if invite.study_name:
+    what += f" in the study **{invite.study_name}**"
+st.markdown(f"You are invited {what}. The link expires {invite.expires_at:%Y-%m-%d %H:%M} UTC.")
+
+with st.form("invite_form"):
+    username = st.text_input(
+        "Username", value=invite.username or "", disabled=bool(invite.username), key="inv_user"
+    )
+    display_name = st.text_input("Your name (shown to the study admin)", key="inv_name")
+    email = st.text_input("E-mail (optional, for single sign-on)", key="inv_email")
+    password = st.text_input("Password (at least 10 characters)", type="password", key="inv_pw")
+    repeat = st.text_input("Repeat the password", type="password", key="inv_pw2")
+    submitted = st.form_submit_button("Create my account", type="primary")
+
+if submitted:
+    if password != repeat:
+        st.error("The two passwords differ; type them again.")
+        st.stop()
+    try:
+        info, session = accept_invite(
+            access.app_store(),
+            token,
+            invite.username or username,
+            password,
+            display_name=display_name,
+            email=email or None,
+            session_hours=get_settings().session_hours,
+        )
+    except (AccountError, AuthError, StudyError) as exc:
+        st.error(str(exc))
+        st.stop()
+    st.session_state.pop("invite_token", None)
+    access.adopt_session(session)
+    st.session_state["medvision_just_logged_in"] = True
+    st.switch_page(str(HERE / "login.py"))

@@ -1,0 +1,54 @@
+"""Log-in: username and password (or single sign-on when configured)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from studies.accounts import AuthError
+from workbench import access
+
+HERE = Path(__file__).resolve().parent
+
+st.title("Log in")
+st.caption("Research software, not a medical device.")
+
+account = access.current_account()
+if account is not None:
+    if st.session_state.pop("medvision_just_logged_in", False):
+        # Land raters straight on their next case.
+        st.switch_page(str(HERE / ("rate.py" if account.role == "rater" else "home.py")))
+    st.success(f"You are logged in as {account.label} ({account.role}).")
+    if st.button("Go to rating", key="login_go_rate", icon=":material/rate_review:"):
+        st.switch_page(str(HERE / "rate.py"))
+    st.stop()
+
+if st.session_state.pop(access.EXPIRED_KEY, False):
+    st.warning("Your session has expired. Please log in again.")
+
+with st.form("login_form"):
+    username = st.text_input("Username", key="login_username", autocomplete="username")
+    password = st.text_input(
+        "Password", type="password", key="login_password", autocomplete="current-password"
+    )
+    submitted = st.form_submit_button("Log in", type="primary")
+
+if submitted:
+    try:
+        access.log_in(username, password)
+    except AuthError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["medvision_just_logged_in"] = True
+        st.rerun()
+
+if access.sso_configured():
+    st.divider()
+    if st.button("Log in with single sign-on", key="login_sso", icon=":material/key:"):
+        st.login()
+    if getattr(st.user, "is_logged_in", False):
+        st.warning(
+            "Your single sign-on address has no account here yet; ask the study admin for "
+            "an invite."
+        )

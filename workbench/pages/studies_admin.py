@@ -1,0 +1,292 @@
+"""Reader studies (admin): create, enrol and invite raters, start, progress, pause/resume/close,
+flagged reports and the raw judgments for download."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from studies import accounts
+from studies.accounts import AccountError, AuthError
+from studies.rating import export_judgments
+from studies.rating_form import DEFAULT_GUIDELINES
+from studies.reader_study import (
+    StudyDesign,
+    StudyError,
+    create_study,
+    design_choices,
+    enrol_rater,
+    flagged_reports,
+    list_studies,
+    parse_gold_lines,
+    set_study_status,
+    start_study,
+    study_design,
+    study_progress,
+    study_raters,
+)
+from workbench import access
+
+admin = access.require_role("admin")
+store = access.app_store()
+
+st.title("Reader studies")
+st.caption(
+    "Blinded pairwise reading: raters never see which system wrote a report. "
+    "Research software, not a medical device."
+)
+
+tab_studies, tab_new, tab_raters = st.tabs(["Studies", "New study", "Raters and invites"])
+
+
+def _invite_link(token: str) -> str:
+    try:
+        base = str(st.context.url or "").split("?")[0].rsplit("/", 1)[0]
+    except Exception:  # noqa: BLE001 - older servers have no st.context.url
+        base = ""
+    return f"{base}/invite?token={token}" if base else f"/invite?token={token}"
+
+
+with tab_studies:
+    summaries = list_studies(store)
+    if not summaries:
+        st.info("No reader study yet: create one in the 'New study' tab.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "study": s.name,
+                        "status": s.status,
+                        "raters": s.n_raters,
+                        "done": s.n_done,
+                        "assigned": s.n_assignments,
+                        "config hash": (s.config_hash or "")[:16],
+                    }
+                    for s in summaries
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        names = [s.name for s in summaries]
+        chosen = st.selectbox("Study", names, key="admin_study")
+        summary = summaries[names.index(chosen)]
+        st.markdown(f"**Status:** {summary.status}")
+        if summary.config_hash:
+            st.caption(f"Frozen configuration sha256: `{summary.config_hash}`")
+
+        actions = st.columns(4)
+        try:
+            if summary.status == "draft":
+                enrolled = study_raters(store, summary.id)
+                st.markdown(f"**Enrolled raters:** {', '.join(enrolled) or 'none yet'}")
+                choices = [r for r in design_choices(store).raters if r not in enrolled]
+                add = st.multiselect("Enrol raters", choices, key="admin_enrol")
+                if st.button("Enrol", key="admin_enrol_go", disabled=not add):
+                    for username in add:
+                        enrol_rater(store, summary.id, username, actor_id=admin.id)
+                    st.rerun()
+                if actions[0].button("Start study", type="primary", key="admin_start"):
+                    report = start_study(store, summary.id, actor_id=admin.id)
+                    st.success(report.summary())
+            if summary.status == "active" and actions[1].button("Pause", key="admin_pause"):
+                set_study_status(store, summary.id, "pause", actor_id=admin.id)
+                st.rerun()
+            if summary.status == "paused" and actions[1].button("Resume", key="admin_resume"):
+                set_study_status(store, summary.id, "resume", actor_id=admin.id)
+                st.rerun()
+            if summary.status in ("active", "paused") and actions[2].button(
+                "Close", key="admin_close"
+            ):
+                set_study_status(store, summary.id, "close", actor_id=admin.id)
+                st.rerun()
+        except StudyError as exc:
+            st.error(str(exc))
+
+        if summary.status != "draft":
+            progress = study_progress(store, summary.id)
+            st.subheader("Progress per rater")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "rater": r.username,
+                            "name": r.display_name,
+                            "done": r.done,
+                            "assigned": r.assigned,
+                            "remaining": r.remaining,
+                            "last judgment": r.last_submitted_at,
+                        }
+                        for r in progress.raters
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+            st.subheader("Progress per pair")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "system A": p.system_a,
+                            "system B": p.system_b,
+                            "items": p.items,
+                            "judged": p.done,
+                            "needed": p.needed,
+                        }
+                        for p in progress.pairs
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+            flagged = flagged_reports(store, summary.id)
+            st.subheader(f"Flagged reports ({len(flagged)})")
+            if flagged:
+                st.caption("These reports name a model or system; their cases were left out.")
+                st.dataframe(
+                    pd.DataFrame([f.__dict__ for f in flagged]), hide_index=True, width="stretch"
+                )
+            else:
+                st.caption("No report named a model or system.")
+            st.subheader("Raw judgments")
+            st.caption(
+                "One row per judgment (corrections included, marked by 'superseded'): rater, "
+                "case, both systems, position, preference, Likert values, comment, time on "
+                "task, timestamps, config hash."
+            )
+            downloads = st.columns(2)
+            slug = "".join(c if c.isalnum() else "-" for c in summary.name).strip("-").lower()
+            downloads[0].download_button(
+                "Download CSV",
+                export_judgments(store, summary.id, "csv"),
+                file_name=f"{slug}-judgments.csv",
+                mime="text/csv",
+                key="admin_csv",
+            )
+            downloads[1].download_button(
+                "Download JSONL",
+                export_judgments(store, summary.id, "jsonl"),
+                file_name=f"{slug}-judgments.jsonl",
+                mime="application/jsonl",
+                key="admin_jsonl",
+            )
+        else:
+            with st.expander("Design (editable until the start)"):
+                st.json(study_design(store, summary.id).to_dict())
+
+
+with tab_new:
+    choices = design_choices(store)
+    if not choices.splits or len(choices.systems) < 2:
+        st.info("A study needs a benchmark and at least two systems with generated reports.")
+    else:
+        with st.form("new_study"):
+            name = st.text_input("Name (raters see it; do not name systems)", key="new_name")
+            benchmark = st.selectbox("Benchmark", sorted(choices.splits), key="new_benchmark")
+            split = st.text_input("Split", value="test", key="new_split")
+            systems = st.multiselect("Systems (two or more)", choices.systems, key="new_systems")
+            comparisons = st.radio(
+                "Comparisons",
+                ["all_pairs", "comparator"],
+                format_func=lambda v: "all pairs" if v == "all_pairs" else "each vs a comparator",
+                horizontal=True,
+                key="new_comparisons",
+            )
+            comparator = st.selectbox(
+                "Comparator (for 'each vs a comparator')",
+                [""] + choices.systems,
+                key="new_comparator",
+            )
+            left, middle, right = st.columns(3)
+            overlap = left.number_input("Raters per pair (overlap)", 1, 20, 2, key="new_overlap")
+            seed = middle.number_input("Seed", 0, 2**31 - 1, 0, key="new_seed")
+            sample = right.number_input(
+                "Sample of cases (0 = whole split)", 0, 100000, 0, key="new_sample"
+            )
+            stratify = st.checkbox("Stratify the sample by finding", value=True, key="new_strat")
+            duplicates = st.slider(
+                "Duplicate items (sides swapped, for intra-rater reliability)",
+                0.0,
+                0.5,
+                0.1,
+                0.05,
+                key="new_dups",
+            )
+            gold_text = st.text_area(
+                "Gold items: one per line 'case_key, better system, worse system'",
+                key="new_gold",
+            )
+            guidelines = st.text_area(
+                "Guidelines shown to raters", value=DEFAULT_GUIDELINES, height=220, key="new_guide"
+            )
+            create = st.form_submit_button("Create study", type="primary")
+        if create:
+            try:
+                design = StudyDesign(
+                    name=name,
+                    benchmark=benchmark,
+                    systems=list(systems),
+                    split=split.strip(),
+                    comparisons=comparisons,
+                    comparator=comparator or None,
+                    overlap=int(overlap),
+                    seed=int(seed),
+                    sample_size=int(sample) or None,
+                    stratify=stratify,
+                    gold=parse_gold_lines(gold_text),
+                    duplicate_fraction=float(duplicates),
+                    guidelines=guidelines,
+                )
+                create_study(store, design, actor_id=admin.id)
+            except StudyError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Created the draft study {name!r}: enrol raters, then start it.")
+
+
+with tab_raters:
+    st.subheader("Accounts")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "username": a.username,
+                    "name": a.display_name,
+                    "role": a.role,
+                    "active": a.active,
+                    "locked until": a.locked_until,
+                }
+                for a in accounts.list_accounts(store)
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.subheader("Invite")
+    drafts = [s.name for s in list_studies(store) if s.status == "draft"]
+    with st.form("invite"):
+        role = st.radio("Role", ["rater", "admin"], horizontal=True, key="inv_role")
+        username = st.text_input("Username (optional: fixes it for the invitee)", key="inv_name")
+        study_name = st.selectbox(
+            "Enrol in study (draft studies only)", [""] + drafts, key="inv_study"
+        )
+        hours = st.number_input("Link valid for hours", 1, 24 * 30, 72, key="inv_hours")
+        invite = st.form_submit_button("Create invite link", type="primary")
+    if invite:
+        study_id = next((s.id for s in list_studies(store) if s.name == study_name), None)
+        try:
+            token = accounts.create_invite(
+                store,
+                role=role,
+                username=username or None,
+                study_id=study_id,
+                created_by=admin.id,
+                hours=float(hours),
+            )
+        except (AccountError, AuthError) as exc:
+            st.error(str(exc))
+        else:
+            st.success("Send this link to the invitee; it works once and is shown only now.")
+            st.code(_invite_link(token), language=None)
