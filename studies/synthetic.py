@@ -297,7 +297,7 @@ def _lesion_sentences(
     if truth.mentioned["resection"]:
         sentence = _choice(rng, _RESECTION_PHRASES[lesion.resection])
         if lesion.piecemeal:
-            sentence = "Removed by piecemeal EMR; margins treated with snare tip soft coagulation."
+            sentence = "Removed by piecemeal EMR."
         parts.append(sentence)
     return " ".join(parts)
 
