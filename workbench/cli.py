@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workbench.commands.runs",
     "workbench.commands.stats",
     "workbench.commands.train",
+    "workbench.commands.metrics",
 )
 
 for _module in COMMAND_MODULES:

@@ -1,0 +1,581 @@
+"""Leaderboard: every system of a benchmark split scored with 95% CIs against a baseline.
+
+`build_leaderboard(store, config)` loads the cases of a benchmark split and each system's
+generations (a run's generations, or the generation cache by system fingerprint), scores
+every system in one call per metric family, and computes paired bootstrap intervals,
+differences to the baseline, approximate-randomization p-values and Holm/BH corrections
+over the cases all systems share. `export_leaderboard(board, fmt)` writes CSV, LaTeX
+(booktabs), Markdown or JSON, each with a footer saying how the table was made.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from metrics.clinical import CLINICAL_SIGNATURE, CaseClinicalScore, score_findings
+from metrics.significance import (
+    MEAN,
+    Aggregate,
+    MetricComparison,
+    SignificanceSettings,
+    bleu_aggregate,
+    compare_systems,
+    significance_mark,
+)
+from metrics.text import METRIC_GROUPS, BertScoreConfig, TextScores, score_texts
+from studies.db import Store
+from studies.schema import Benchmark, Case, Generation, Run, System
+
+FORMATS = ("csv", "latex", "markdown", "json")
+ALL_GROUPS = (*METRIC_GROUPS, "clinical")
+DEFAULT_METRICS = ("bleu", "meteor", "rouge_l", "cider", "rouge", "clinical")
+# The metrics a table shows for each group (precision/recall variants stay in per-case data).
+TABLE_METRICS: dict[str, tuple[str, ...]] = {
+    "bleu": ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"),
+    "meteor": ("METEOR",),
+    "rouge_l": ("ROUGE-L",),
+    "cider": ("CIDEr",),
+    "rouge": ("rouge1", "rouge2", "rougeL", "rougeLsum"),
+    "bertscore": ("BERTScore-F1",),
+    "spice": ("SPICE",),
+    "clinical": ("clinical",),
+}
+RESEARCH_USE = (
+    "Research software, not a medical device: these numbers are not for clinical decisions."
+)
+
+
+class LeaderboardError(ValueError):
+    """A leaderboard request that cannot be served (unknown benchmark, system, metric...)."""
+
+
+@dataclass
+class LeaderboardConfig:
+    benchmark: str
+    baseline: str | None = None
+    split: str = "test"
+    systems: Sequence[str] | None = None
+    metrics: Sequence[str] = DEFAULT_METRICS
+    n_resamples: int = 1000
+    n_permutations: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+    correction: str = "holm"
+    bertscore: BertScoreConfig | None = None
+    meteor_workers: int | None = None
+
+
+@dataclass
+class CaseRecord:
+    case_id: int
+    case_key: str
+    references: list[str]
+    findings: dict[str, Any] | None
+    outputs: dict[str, str]
+
+
+@dataclass
+class LeaderboardRow:
+    metric: str
+    system: str
+    estimate: float
+    low: float
+    high: float
+    diff: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+    p_value: float | None = None
+    p_corrected: float | None = None
+    mark: str = ""
+
+
+@dataclass
+class Leaderboard:
+    benchmark: str
+    split: str
+    synthetic: bool
+    systems: list[str]
+    baseline: str | None
+    metrics: list[str]
+    rows: list[LeaderboardRow]
+    comparisons: dict[str, MetricComparison]
+    signatures: dict[str, str]
+    settings: SignificanceSettings
+    cases: list[CaseRecord]
+    per_case: dict[str, dict[str, list[float]]]
+    clinical: dict[str, list[CaseClinicalScore]] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    made_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def n_cases(self) -> int:
+        return len(self.cases)
+
+    def row(self, metric: str, system: str) -> LeaderboardRow:
+        for row in self.rows:
+            if row.metric == metric and row.system == system:
+                return row
+        raise KeyError((metric, system))
+
+    def footer(self) -> list[str]:
+        """How the table was made, one statement per line."""
+        s = self.settings
+        correction = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no"}[s.correction]
+        lines = [
+            f"Benchmark {self.benchmark}, split {self.split}, n = {self.n_cases} cases "
+            "scored for every system" + (" (SYNTHETIC data)" if self.synthetic else "") + ".",
+            f"Systems: {', '.join(self.systems)}; baseline: {self.baseline or 'none'}.",
+            f"Intervals: {int(s.confidence * 100)}% paired bootstrap percentile intervals over "
+            f"cases, {s.n_resamples} resamples, seed {s.seed}; BLEU recomputed from summed "
+            "n-gram statistics in each resample.",
+            f"p-values: paired approximate randomization against the baseline, "
+            f"{s.n_permutations} permutations (seeds derived from {s.seed}), {correction} "
+            f"correction {'per metric' if s.family == 'per-metric' else 'over all comparisons'};"
+            " marks on corrected p: * < 0.05, ** < 0.01, *** < 0.001.",
+        ]
+        for metric in self.metrics:
+            lines.append(f"{metric}: {self.signatures.get(metric, '')}")
+        for key, note in self.unavailable.items():
+            lines.append(f"{key}: {note}")
+        for system, n in self.dropped.items():
+            lines.append(f"{system}: {n} case(s) without a generation left out of every system")
+        lines.append(f"Made by med-vision-workbench {_version()} at {self.made_at}.")
+        lines.append(RESEARCH_USE)
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "split": self.split,
+            "synthetic": self.synthetic,
+            "systems": self.systems,
+            "baseline": self.baseline,
+            "metrics": self.metrics,
+            "n_cases": self.n_cases,
+            "rows": [vars(r) for r in self.rows],
+            "signatures": self.signatures,
+            "settings": self.settings.as_dict(),
+            "unavailable": self.unavailable,
+            "made_at": self.made_at,
+            "footer": self.footer(),
+            "research_use": RESEARCH_USE,
+        }
+
+
+def _version() -> str:
+    try:
+        return metadata.version("med-vision-workbench")
+    except metadata.PackageNotFoundError:
+        return "unreleased"
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def _load(
+    store: Store, config: LeaderboardConfig
+) -> tuple[tuple[str, bool], list[str], list[CaseRecord], dict[str, int]]:
+    with store.session() as session:
+        benchmark = session.scalar(select(Benchmark).where(Benchmark.name == config.benchmark))
+        if benchmark is None:
+            names = session.scalars(select(Benchmark.name).order_by(Benchmark.name)).all()
+            raise LeaderboardError(
+                f"no benchmark named {config.benchmark!r}; known: {', '.join(names) or 'none'}"
+            )
+        cases = session.scalars(
+            select(Case)
+            .where(Case.benchmark_id == benchmark.id, Case.split == config.split)
+            .order_by(Case.case_key)
+        ).all()
+        if not cases:
+            raise LeaderboardError(
+                f"benchmark {config.benchmark!r} has no cases in split {config.split!r}"
+            )
+        case_ids = [c.id for c in cases]
+        runs = session.scalars(
+            select(Run).where(Run.benchmark_id == benchmark.id, Run.split == config.split)
+        ).all()
+        system_ids = {r.system_id for r in runs}
+        generations = session.scalars(
+            select(Generation)
+            .where(Generation.case_id.in_(case_ids))
+            .order_by(Generation.created_at, Generation.id)
+        ).all()
+        fingerprints = {g.system_fingerprint for g in generations}
+        systems = session.scalars(
+            select(System).where(
+                (System.id.in_(system_ids)) | (System.fingerprint.in_(fingerprints))
+            )
+        ).all()
+        by_name = {s.name: s for s in systems}
+        if config.systems:
+            missing = [name for name in config.systems if name not in by_name]
+            if missing:
+                raise LeaderboardError(
+                    f"system(s) {missing} have no runs or generations on {config.benchmark!r} "
+                    f"split {config.split!r}; available: {', '.join(sorted(by_name)) or 'none'}"
+                )
+            chosen = [by_name[name] for name in config.systems]
+        else:
+            chosen = sorted(systems, key=lambda s: s.name)
+        if config.baseline and config.baseline not in {s.name for s in chosen}:
+            raise LeaderboardError(
+                f"baseline {config.baseline!r} is not among the systems: "
+                f"{', '.join(s.name for s in chosen) or 'none'}"
+            )
+        run_ids = {}
+        for run in runs:
+            run_ids.setdefault(run.system_id, set()).add(run.id)
+        outputs: dict[str, dict[int, str]] = {s.name: {} for s in chosen}
+        for system in chosen:
+            own_runs = run_ids.get(system.id, set())
+            for g in generations:  # later generations overwrite earlier ones
+                if g.system_fingerprint == system.fingerprint or (
+                    g.run_id is not None and g.run_id in own_runs
+                ):
+                    outputs[system.name][g.case_id] = g.text
+        complete = [
+            c for c in cases if c.references and all(c.id in outputs[s.name] for s in chosen)
+        ]
+        dropped = {
+            s.name: sum(1 for c in cases if c.id not in outputs[s.name])
+            for s in chosen
+            if any(c.id not in outputs[s.name] for c in cases)
+        }
+        records = [
+            CaseRecord(
+                c.id,
+                c.case_key,
+                [str(r) for r in c.references],
+                c.findings,
+                {s.name: outputs[s.name][c.id] for s in chosen},
+            )
+            for c in complete
+        ]
+        names = [s.name for s in chosen]
+        header = (benchmark.name, bool(benchmark.synthetic))
+    if not names:
+        raise LeaderboardError(
+            f"no system has runs or generations on {config.benchmark!r} split {config.split!r}"
+        )
+    if not records:
+        raise LeaderboardError(
+            "no case has a reference and a generation from every chosen system; "
+            "run the systems on the benchmark first"
+        )
+    return header, names, records, dropped
+
+
+# --- scoring ----------------------------------------------------------------------------
+
+
+def build_leaderboard(
+    store: Store,
+    config: LeaderboardConfig,
+    progress: Callable[[str, float], None] | None = None,
+) -> Leaderboard:
+    """Score every system of the benchmark split and compare it with the baseline."""
+    groups = list(dict.fromkeys(config.metrics))
+    unknown = [g for g in groups if g not in ALL_GROUPS]
+    if unknown:
+        raise LeaderboardError(f"unknown metric(s) {unknown}; choose from {list(ALL_GROUPS)}")
+    if config.correction not in ("holm", "bh", "none"):
+        raise LeaderboardError(f"unknown correction {config.correction!r}; use holm, bh or none")
+    if config.n_resamples < 10 or config.n_permutations < 10:
+        raise LeaderboardError("use at least 10 bootstrap resamples and 10 permutations")
+    (benchmark_name, synthetic), systems, cases, dropped = _load(store, config)
+    baseline = config.baseline or systems[0]
+    text_groups = [g for g in groups if g != "clinical"]
+    report = progress or (lambda _msg, _frac: None)
+    texts: dict[str, TextScores] = {}
+    clinical: dict[str, list[CaseClinicalScore]] = {}
+    references = [c.references for c in cases]
+    steps = len(systems) + 1
+    for index, system in enumerate(systems):
+        report(f"scoring {system}", index / steps)
+        candidates = [c.outputs[system] for c in cases]
+        if text_groups:
+            texts[system] = score_texts(
+                candidates,
+                references,
+                text_groups,
+                bertscore=config.bertscore,
+                meteor_workers=config.meteor_workers,
+            )
+        if "clinical" in groups:
+            clinical[system] = [
+                score_findings(c.outputs[system], c.findings if c.findings else c.references[0])
+                for c in cases
+            ]
+    report("resampling", len(systems) / steps)
+    metric_inputs: dict[str, tuple[Aggregate, dict[str, np.ndarray]]] = {}
+    signatures: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
+    per_case: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
+    for group in groups:
+        for metric in TABLE_METRICS[group]:
+            if group == "clinical":
+                values = {s: np.array([x.score for x in clinical[s]]) for s in systems}
+                metric_inputs[metric] = (MEAN, values)
+                signatures[metric] = CLINICAL_SIGNATURE + (
+                    "|truth:case-findings-where-present-else-first-reference"
+                )
+            else:
+                first = texts[systems[0]]
+                if metric not in first.results:
+                    continue
+                if group == "bleu":
+                    order = int(metric.split("-")[1])
+                    values = {s: texts[s].stats["bleu"] for s in systems}
+                    metric_inputs[metric] = (bleu_aggregate(order), values)
+                else:
+                    values = {s: texts[s].results[metric].per_case for s in systems}
+                    metric_inputs[metric] = (MEAN, values)
+                signatures[metric] = first.results[metric].signature
+            for s in systems:
+                if group == "clinical":
+                    per_case[s][metric] = [x.score for x in clinical[s]]
+                else:
+                    per_case[s][metric] = texts[s].results[metric].per_case.tolist()
+    for s in systems:
+        if s in texts:
+            unavailable.update(texts[s].unavailable)
+    settings = SignificanceSettings(
+        n_resamples=config.n_resamples,
+        n_permutations=config.n_permutations,
+        seed=config.seed,
+        confidence=config.confidence,
+        correction=config.correction,
+    )
+    comparisons = compare_systems(metric_inputs, baseline, settings)
+    rows: list[LeaderboardRow] = []
+    for metric, comparison in comparisons.items():
+        for system in systems:
+            interval = comparison.systems[system]
+            row = LeaderboardRow(metric, system, interval.estimate, interval.low, interval.high)
+            if system != baseline:
+                diff = comparison.differences[system]
+                row.diff, row.diff_low, row.diff_high = diff.estimate, diff.low, diff.high
+                row.p_value = comparison.p_values[system]
+                row.p_corrected = comparison.p_corrected[system]
+                row.mark = significance_mark(row.p_corrected)
+            rows.append(row)
+    report("done", 1.0)
+    return Leaderboard(
+        benchmark=benchmark_name,
+        split=config.split,
+        synthetic=synthetic,
+        systems=systems,
+        baseline=baseline,
+        metrics=list(comparisons),
+        rows=rows,
+        comparisons=comparisons,
+        signatures=signatures,
+        settings=settings,
+        cases=cases,
+        per_case=per_case,
+        clinical=clinical,
+        unavailable=unavailable,
+        dropped=dropped,
+    )
+
+
+# --- drill-down -------------------------------------------------------------------------
+
+
+def case_detail(board: Leaderboard, case_key: str) -> dict[str, Any]:
+    """One case: references, each system's text, per-metric scores and finding errors."""
+    keys = [c.case_key for c in board.cases]
+    if case_key not in keys:
+        raise LeaderboardError(f"case {case_key!r} is not in this leaderboard")
+    index = keys.index(case_key)
+    case = board.cases[index]
+    systems = {}
+    for system in board.systems:
+        clinical = board.clinical.get(system)
+        systems[system] = {
+            "text": case.outputs[system],
+            "scores": {m: board.per_case[system][m][index] for m in board.metrics},
+            "errors": [e.as_dict() for e in clinical[index].errors] if clinical else [],
+            "findings": clinical[index].candidate if clinical else None,
+        }
+    truth = None
+    if board.clinical:
+        truth = next(iter(board.clinical.values()))[index].reference
+    return {
+        "case_key": case.case_key,
+        "references": case.references,
+        "truth_findings": truth,
+        "truth_source": "case findings" if case.findings else "first reference (extracted)",
+        "systems": systems,
+    }
+
+
+# --- exports ------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return f"{value:.{digits}f}"
+
+
+def _fmt_p(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _display_rows(board: Leaderboard) -> list[list[str]]:
+    out = []
+    for r in board.rows:
+        out.append(
+            [
+                r.metric,
+                r.system + (" (baseline)" if r.system == board.baseline else ""),
+                _fmt(r.estimate),
+                f"[{_fmt(r.low)}, {_fmt(r.high)}]",
+                "" if r.diff is None else f"{r.diff:+.4f}",
+                "" if r.diff is None else f"[{r.diff_low:+.4f}, {r.diff_high:+.4f}]",
+                _fmt_p(r.p_corrected),
+                r.mark,
+            ]
+        )
+    return out
+
+
+def _headers(board: Leaderboard) -> list[str]:
+    pct = int(board.settings.confidence * 100)
+    return [
+        "Metric",
+        "System",
+        "Score",
+        f"{pct}% CI",
+        "Diff. vs baseline",
+        f"Diff. {pct}% CI",
+        f"p ({board.settings.correction})",
+        "Sig.",
+    ]
+
+
+def to_csv(board: Leaderboard) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "metric",
+            "system",
+            "is_baseline",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "diff",
+            "diff_ci_low",
+            "diff_ci_high",
+            "p_value",
+            "p_corrected",
+            "significance",
+        ]
+    )
+    for r in board.rows:
+        writer.writerow(
+            [
+                r.metric,
+                r.system,
+                r.system == board.baseline,
+                repr(r.estimate),
+                repr(r.low),
+                repr(r.high),
+                "" if r.diff is None else repr(r.diff),
+                "" if r.diff_low is None else repr(r.diff_low),
+                "" if r.diff_high is None else repr(r.diff_high),
+                "" if r.p_value is None else repr(r.p_value),
+                "" if r.p_corrected is None else repr(r.p_corrected),
+                r.mark,
+            ]
+        )
+    for line in board.footer():
+        buffer.write(f"# {line}\n")
+    return buffer.getvalue()
+
+
+def to_markdown(board: Leaderboard) -> str:
+    headers = _headers(board)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in _display_rows(board):
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    lines.append("")
+    lines.extend(f"> {line}  " for line in board.footer())
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(board: Leaderboard) -> str:
+    headers = [latex_escape(h) for h in _headers(board)]
+    lines = [
+        "% Requires \\usepackage{booktabs}.",
+        "\\begin{table}[ht]",
+        "\\centering",
+        "\\small",
+        "\\begin{tabular}{llrrrrrl}",
+        "\\toprule",
+        " & ".join(headers) + " \\\\",
+        "\\midrule",
+    ]
+    previous = None
+    for row in _display_rows(board):
+        if previous is not None and row[0] != previous:
+            lines.append("\\addlinespace")
+        previous = row[0]
+        lines.append(" & ".join(latex_escape(cell) for cell in row) + " \\\\")
+    lines.append("\\bottomrule")
+    lines.append("\\end{tabular}")
+    caption = f"Leaderboard on {board.benchmark} ({board.split})" + (
+        " -- synthetic data" if board.synthetic else ""
+    )
+    lines.append(f"\\caption{{{latex_escape(caption)}}}")
+    lines.append("\\par\\smallskip\\footnotesize")
+    lines.extend(latex_escape(line) + "\\\\" for line in board.footer())
+    lines.append("\\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(board: Leaderboard) -> str:
+    return json.dumps(board.as_dict(), indent=2, sort_keys=False, default=float) + "\n"
+
+
+def export_leaderboard(board: Leaderboard, fmt: str) -> str:
+    exporters = {"csv": to_csv, "latex": to_latex, "markdown": to_markdown, "json": to_json}
+    if fmt not in exporters:
+        raise LeaderboardError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return exporters[fmt](board)

@@ -1,0 +1,290 @@
+"""Leaderboard over real store rows (SQLite and PostgreSQL), exports and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from metrics.text import score_texts
+from studies.db import Store
+from studies.leaderboard import (
+    LeaderboardConfig,
+    LeaderboardError,
+    build_leaderboard,
+    case_detail,
+    export_leaderboard,
+)
+from studies.schema import Benchmark, Case, Generation, Run, System
+
+SITES = ["cecum", "ascending colon", "transverse colon", "descending colon", "sigmoid", "rectum"]
+WRONG = ["rectum", "sigmoid", "cecum", "hepatic flexure", "ascending colon", "transverse colon"]
+FAST_METRICS = ["bleu", "rouge_l", "cider", "rouge", "clinical"]
+
+
+def _reference(i: int) -> str:
+    size = 3 + (i * 5) % 14
+    return (
+        f"A {size} mm sessile polyp in the {SITES[i % 6]}, removed with cold snare. "
+        f"Bowel preparation was adequate."
+    )
+
+
+def populate(store: Store, n_cases: int = 13, synthetic: bool = True) -> None:
+    """A benchmark with three systems: a perfect copy, a baseline and a wrong one."""
+    with store.session() as session:
+        bench = Benchmark(
+            name="colon-lb", loader="test", root="/tmp", task="report", synthetic=synthetic
+        )
+        session.add(bench)
+        session.flush()
+        cases = []
+        for i in range(n_cases):
+            findings = None
+            if i == 0:
+                findings = {
+                    "no_polyps": False,
+                    "polyp_count": 1,
+                    "lesions": [{"size_mm": 3, "location": "cecum", "paris": "0-Is"}],
+                    "bbps_total": None,
+                    "resection": ["cold_snare"],
+                    "surveillance_years": None,
+                }
+            case = Case(
+                benchmark_id=bench.id,
+                case_key=f"case-{i:02d}",
+                split="test",
+                modality="image",
+                media=[],
+                references=[_reference(i)],
+                findings=findings,
+                content_hash=f"{i:064d}",
+            )
+            session.add(case)
+            cases.append(case)
+        other_split = Case(
+            benchmark_id=bench.id,
+            case_key="train-00",
+            split="train",
+            modality="image",
+            references=["x"],
+            content_hash="f" * 64,
+        )
+        session.add(other_split)
+        systems = {}
+        for name in ("copy", "baseline", "wrong"):
+            system = System(name=name, kind="test", fingerprint=f"fp-{name}")
+            session.add(system)
+            systems[name] = system
+        session.flush()
+        for name, system in systems.items():
+            run = Run(system_id=system.id, benchmark_id=bench.id, split="test", status="done")
+            session.add(run)
+            session.flush()
+            for i, case in enumerate(cases):
+                if name == "wrong" and i == n_cases - 1:
+                    continue  # one case this system never generated
+                size = 3 + (i * 5) % 14
+                if name == "copy":
+                    text = _reference(i)
+                elif name == "baseline":
+                    site = SITES[i % 6] if i % 2 else WRONG[i % 6]
+                    text = f"A {size} mm polyp in the {site}. Preparation adequate."
+                else:
+                    text = f"A {size + 9} mm pedunculated polyp in the {WRONG[i % 6]}."
+                session.add(
+                    Generation(
+                        system_fingerprint=system.fingerprint,
+                        system_id=system.id,
+                        case_id=case.id,
+                        prompt_hash="p",
+                        run_id=run.id,
+                        text=text,
+                    )
+                )
+
+
+def _config(**overrides) -> LeaderboardConfig:
+    values = dict(
+        benchmark="colon-lb",
+        baseline="baseline",
+        metrics=FAST_METRICS,
+        n_resamples=200,
+        n_permutations=200,
+        seed=5,
+    )
+    values.update(overrides)
+    return LeaderboardConfig(**values)
+
+
+def test_leaderboard_scores_compares_and_exports(store: Store) -> None:
+    populate(store)
+    steps = []
+    board = build_leaderboard(store, _config(), progress=lambda m, f: steps.append((m, f)))
+    assert steps[-1] == ("done", 1.0)
+    assert board.systems == ["baseline", "copy", "wrong"]
+    assert board.n_cases == 12  # the case "wrong" lacks is left out for every system
+    assert board.dropped == {"wrong": 1}
+    assert board.synthetic is True
+    assert board.metrics[:4] == ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]
+    assert "clinical" in board.metrics and "CIDEr" in board.metrics
+
+    # Point estimates are the metric libraries' corpus scores on the same cases.
+    refs = [c.references for c in board.cases]
+    for system in board.systems:
+        direct = score_texts([c.outputs[system] for c in board.cases], refs, ["bleu", "cider"])
+        assert board.row("BLEU-4", system).estimate == pytest.approx(
+            direct.results["BLEU-4"].corpus, rel=1e-12
+        )
+        assert board.row("CIDEr", system).estimate == pytest.approx(
+            direct.results["CIDEr"].corpus, rel=1e-12
+        )
+    for row in board.rows:
+        assert row.low <= row.estimate + 1e-12 and row.estimate <= row.high + 1e-12
+    base = board.row("BLEU-4", "baseline")
+    assert base.diff is None and base.p_value is None
+    copy = board.row("clinical", "copy")
+    assert copy.estimate == pytest.approx(1.0)
+    assert copy.diff > 0 and copy.diff_low > 0
+    assert copy.p_corrected < 0.05 and copy.mark
+    wrong = board.row("clinical", "wrong")
+    assert wrong.diff < 0 and wrong.mark
+    assert board.row("BLEU-4", "copy").p_corrected >= board.row("BLEU-4", "copy").p_value
+
+    # Exports: one row per metric and system, a footer saying how the table was made.
+    text = export_leaderboard(board, "csv")
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    rows = list(csv.DictReader(io.StringIO("\n".join(body))))
+    assert len(rows) == len(board.metrics) * 3
+    assert float(rows[0]["estimate"]) == pytest.approx(board.rows[0].estimate)
+    footer = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    for needle in ("seed 5", "200 resamples", "200 permutations", "Holm", "n = 12", "SYNTHETIC"):
+        assert needle in footer
+    assert "pycocoevalcap:1.2" in footer and "rouge-score:0.1.2" in footer
+    assert "Research software, not a medical device" in footer
+
+    latex = export_leaderboard(board, "latex")
+    for needle in ("\\toprule", "\\midrule", "\\bottomrule", "synthetic data", "seed 5"):
+        assert needle in latex
+    assert "BLEU-4" in latex and "rouge\\_score" not in latex and "findings:v1" in latex
+
+    markdown = export_leaderboard(board, "markdown")
+    assert markdown.startswith("| Metric | System | Score | 95% CI |")
+    assert "baseline (baseline)" in markdown and "Research software" in markdown
+
+    data = json.loads(export_leaderboard(board, "json"))
+    assert data["settings"]["seed"] == 5 and data["settings"]["n_resamples"] == 200
+    assert data["synthetic"] is True and data["n_cases"] == 12
+    assert len(data["rows"]) == len(board.rows)
+    with pytest.raises(LeaderboardError, match="unknown format"):
+        export_leaderboard(board, "xlsx")
+
+
+def test_same_seed_same_table_and_case_drill_down(sqlite_store: Store) -> None:
+    populate(sqlite_store)
+    one = build_leaderboard(sqlite_store, _config(metrics=["rouge", "clinical"]))
+    two = build_leaderboard(sqlite_store, _config(metrics=["rouge", "clinical"]))
+    assert [vars(r) for r in one.rows] == [vars(r) for r in two.rows]
+    detail = case_detail(one, "case-00")
+    assert detail["truth_source"] == "case findings"
+    assert detail["truth_findings"]["lesions"][0]["location"] == "cecum"
+    assert detail["systems"]["copy"]["errors"] == []
+    kinds = {e["kind"] for e in detail["systems"]["wrong"]["errors"]}
+    assert {"wrong_location", "wrong_size_class", "wrong_morphology"} <= kinds
+    assert detail["systems"]["wrong"]["scores"]["clinical"] < 1.0
+    assert np.isclose(detail["systems"]["copy"]["scores"]["clinical"], 1.0)
+    with pytest.raises(LeaderboardError, match="not in this leaderboard"):
+        case_detail(one, "case-99")
+
+
+def test_generations_are_found_by_fingerprint_without_a_run(store: Store) -> None:
+    populate(store)
+    with store.session() as session:
+        bench = session.query(Benchmark).filter_by(name="colon-lb").one()
+        system = System(name="cached", kind="test", fingerprint="fp-cached")
+        session.add(system)
+        for case in session.query(Case).filter_by(benchmark_id=bench.id, split="test"):
+            session.add(
+                Generation(
+                    system_fingerprint="fp-cached",
+                    case_id=case.id,
+                    prompt_hash="q",
+                    text=case.references[0],
+                )
+            )
+    board = build_leaderboard(store, _config(metrics=["clinical"], systems=["baseline", "cached"]))
+    assert board.systems == ["baseline", "cached"]
+    assert board.n_cases == 13
+    assert board.row("clinical", "cached").estimate == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"benchmark": "nope"}, "no benchmark named 'nope'; known: colon-lb"),
+        ({"baseline": "ghost"}, "baseline 'ghost' is not among the systems"),
+        ({"systems": ["copy", "ghost"]}, r"system\(s\) \['ghost'\]"),
+        ({"split": "val"}, "no cases in split 'val'"),
+        ({"metrics": ["bleu", "bleurt"]}, r"unknown metric\(s\) \['bleurt'\]"),
+        ({"correction": "bonferroni"}, "unknown correction"),
+        ({"n_resamples": 3}, "at least 10"),
+    ],
+)
+def test_bad_requests_are_named(sqlite_store: Store, overrides: dict, message: str) -> None:
+    populate(sqlite_store)
+    with pytest.raises(LeaderboardError, match=message):
+        build_leaderboard(sqlite_store, _config(**overrides))
+
+
+def test_cli_leaderboard(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.cli import app
+
+    url = f"sqlite:///{tmp_home / 'lb.db'}"
+    monkeypatch.setenv("MEDVISION_DATABASE_URL", url)
+    store = Store(url)
+    try:
+        populate(store, synthetic=False)
+    finally:
+        store.dispose()
+    runner = CliRunner()
+    out_file = tmp_home / "board.tex"
+    result = runner.invoke(
+        app,
+        [
+            "leaderboard",
+            "--benchmark",
+            "colon-lb",
+            "--baseline",
+            "baseline",
+            "--format",
+            "latex",
+            "--metrics",
+            "rouge,clinical",
+            "--bootstrap",
+            "100",
+            "--permutations",
+            "100",
+            "--seed",
+            "3",
+            "--output",
+            str(out_file),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    tex = out_file.read_text()
+    assert "\\toprule" in tex and "seed 3" in tex and "SYNTHETIC" not in tex
+    result = runner.invoke(
+        app,
+        ["leaderboard", "--benchmark", "colon-lb", "--baseline", "nobody", "--format", "csv"],
+    )
+    assert result.exit_code == 2
+    assert "baseline 'nobody' is not among the systems" in result.output
+    result = runner.invoke(
+        app, ["leaderboard", "--benchmark", "colon-lb", "--baseline", "x", "--format", "pdf"]
+    )
+    assert result.exit_code == 2 and "--format 'pdf'" in result.output
