@@ -8,8 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
+from studies import accounts
 from studies.benchmarks import loader_names
 from studies.db import get_store
+from workbench.access import SESSION_KEY
 from workbench.cli import app
 
 APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
@@ -69,8 +71,18 @@ def test_home_page_shows_disclaimer_database_and_benchmarks(demo_home: Path) -> 
     assert "SYNTHETIC" in text
 
 
-def test_benchmarks_page_filters_by_split_and_finding(demo_home: Path) -> None:
+def test_benchmarks_page_is_for_admins_only(demo_home: Path) -> None:
     page = AppTest.from_file(APP, default_timeout=60).run()
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        page.switch_page(str(Path(APP).parent / "pages" / "benchmarks.py"))
+
+
+def test_benchmarks_page_filters_by_split_and_finding(demo_home: Path) -> None:
+    store = get_store()
+    admin = accounts.create_account(store, "curator", "admin", "a long demo password 1")
+    page = AppTest.from_file(APP, default_timeout=60)
+    page.session_state[SESSION_KEY] = accounts.open_session(store, admin.id)
+    page.run()
     page.switch_page(str(Path(APP).parent / "pages" / "benchmarks.py")).run()
     assert not page.exception
     assert any("SYNTHETIC" in w.value for w in page.warning)
