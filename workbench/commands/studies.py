@@ -1,0 +1,259 @@
+"""`medvision studies list|create|start|invite|enrol|pause|resume|close|export|progress` and
+`medvision accounts add|list|password`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from studies import accounts
+from studies.db import get_store
+from studies.rating import export_judgments
+from studies.rating_form import DEFAULT_GUIDELINES
+from studies.reader_study import (
+    StudyDesign,
+    StudyError,
+    create_study,
+    enrol_rater,
+    list_studies,
+    parse_gold_lines,
+    set_study_status,
+    start_study,
+    study_progress,
+)
+from studies.settings import get_settings
+
+studies_app = typer.Typer(help="Blinded reader studies.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Admin and rater accounts.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@studies_app.command("list")
+def list_command() -> None:
+    """Every study with its status and progress."""
+    rows = list_studies(get_store())
+    if not rows:
+        typer.echo("No reader study yet.")
+    for row in rows:
+        digest = (row.config_hash or "-")[:12]
+        typer.echo(
+            f"{row.name}\t{row.status}\traters {row.n_raters}\t"
+            f"done {row.n_done}/{row.n_assignments}\tconfig {digest}"
+        )
+
+
+@studies_app.command("create")
+def create_command(
+    name: str = typer.Option(..., help="Study name (raters see it; do not name systems)."),
+    benchmark: str = typer.Option(..., help="Benchmark name."),
+    system: list[str] = typer.Option(..., "--system", "-s", help="A system (two or more)."),
+    split: str = typer.Option("test", help="Benchmark split."),
+    comparator: str | None = typer.Option(
+        None, help="Compare each system against this one instead of all pairs."
+    ),
+    overlap: int = typer.Option(2, help="Raters per pair."),
+    seed: int = typer.Option(0, help="Randomisation seed (stored with the study)."),
+    sample: int | None = typer.Option(None, help="Sample this many cases (default: all)."),
+    no_stratify: bool = typer.Option(False, "--no-stratify", help="Sample without strata."),
+    duplicates: float = typer.Option(0.1, help="Fraction of items shown again, sides swapped."),
+    gold_file: Path | None = typer.Option(
+        None, help="Gold items, lines 'case_key, better system, worse system'."
+    ),
+    guidelines_file: Path | None = typer.Option(None, help="Guidelines text (Markdown)."),
+    rater: list[str] = typer.Option([], "--rater", "-r", help="Enrol this rater account."),
+) -> None:
+    """Create a draft study (and enrol raters); start it with `studies start`."""
+    try:
+        gold = parse_gold_lines(gold_file.read_text(encoding="utf-8")) if gold_file else []
+        guidelines = (
+            guidelines_file.read_text(encoding="utf-8") if guidelines_file else DEFAULT_GUIDELINES
+        )
+        design = StudyDesign(
+            name=name,
+            benchmark=benchmark,
+            systems=list(system),
+            split=split,
+            comparisons="comparator" if comparator else "all_pairs",
+            comparator=comparator,
+            overlap=overlap,
+            seed=seed,
+            sample_size=sample,
+            stratify=not no_stratify,
+            gold=gold,
+            duplicate_fraction=duplicates,
+            guidelines=guidelines,
+        )
+        store = get_store()
+        study_id = create_study(store, design)
+        for username in rater:
+            enrol_rater(store, study_id, username)
+    except (StudyError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"Created draft study {name!r} with {len(rater)} raters enrolled.")
+
+
+@studies_app.command("enrol")
+def enrol_command(study: str, usernames: list[str]) -> None:
+    """Enrol rater accounts in a draft study."""
+    try:
+        for username in usernames:
+            enrol_rater(get_store(), study, username)
+    except StudyError as exc:
+        _fail(str(exc))
+    typer.echo(f"Enrolled {', '.join(usernames)} in {study!r}.")
+
+
+@studies_app.command("start")
+def start_command(study: str) -> None:
+    """Freeze and hash the configuration, build the items and assign them."""
+    try:
+        report = start_study(get_store(), study)
+    except StudyError as exc:
+        _fail(str(exc))
+    typer.echo(report.summary())
+
+
+def _status(study: str, action: str) -> None:
+    try:
+        status = set_study_status(get_store(), study, action)
+    except StudyError as exc:
+        _fail(str(exc))
+    typer.echo(f"Study {study!r} is now {status}.")
+
+
+@studies_app.command("pause")
+def pause_command(study: str) -> None:
+    """Pause a study: raters cannot submit until it resumes."""
+    _status(study, "pause")
+
+
+@studies_app.command("resume")
+def resume_command(study: str) -> None:
+    """Resume a paused study."""
+    _status(study, "resume")
+
+
+@studies_app.command("close")
+def close_command(study: str) -> None:
+    """Close a study for good."""
+    _status(study, "close")
+
+
+@studies_app.command("progress")
+def progress_command(study: str) -> None:
+    """Done / assigned per rater and judged / needed per pair."""
+    try:
+        progress = study_progress(get_store(), study)
+    except StudyError as exc:
+        _fail(str(exc))
+    typer.echo(f"{progress.study} ({progress.status}): {progress.done}/{progress.assigned}")
+    for rater in progress.raters:
+        typer.echo(f"  rater {rater.username}\t{rater.done}/{rater.assigned}")
+    for pair in progress.pairs:
+        typer.echo(f"  pair {pair.system_a} vs {pair.system_b}\t{pair.done}/{pair.needed}")
+
+
+@studies_app.command("invite")
+def invite_command(
+    study: str | None = typer.Option(None, help="Enrol the invitee in this draft study."),
+    role: str = typer.Option("rater", help="rater or admin."),
+    username: str | None = typer.Option(None, help="Fix the invitee's username."),
+    hours: float = typer.Option(72.0, help="Hours the link stays valid."),
+    base_url: str = typer.Option("http://127.0.0.1:8501", help="Where the app is served."),
+) -> None:
+    """Print a single-use invite link (shown once)."""
+    store = get_store()
+    study_id = None
+    if study:
+        study_id = next((s.id for s in list_studies(store) if s.name == study), None)
+        if study_id is None:
+            _fail(f"no study named {study!r}")
+    try:
+        token = accounts.create_invite(
+            store, role=role, username=username, study_id=study_id, hours=hours
+        )
+    except (accounts.AccountError, accounts.AuthError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{base_url.rstrip('/')}/invite?token={token}")
+
+
+@studies_app.command("export")
+def export_command(
+    study: str,
+    out: Path = typer.Option(..., "--out", "-o", help="Output file (.csv or .jsonl)."),
+    fmt: str | None = typer.Option(None, "--format", help="csv or jsonl (default: suffix)."),
+) -> None:
+    """Write every judgment (one row each, corrections included) to CSV or JSONL."""
+    chosen = fmt or out.suffix.lstrip(".").lower()
+    try:
+        text = export_judgments(get_store(), study, chosen)
+    except StudyError as exc:
+        _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    rows = text.count("\n") - (1 if chosen == "csv" else 0)
+    typer.echo(f"Wrote {rows} judgments to {out}.")
+
+
+@accounts_app.command("add")
+def add_account(
+    username: str,
+    role: str = typer.Option("rater", help="rater or admin."),
+    display_name: str = typer.Option("", help="Name shown to admins."),
+    email: str | None = typer.Option(None, help="E-mail (for single sign-on)."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+    ),
+) -> None:
+    """Create an account."""
+    try:
+        info = accounts.create_account(
+            get_store(), username, role, password, display_name=display_name, email=email
+        )
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"Created {info.role} account {info.username!r}.")
+
+
+@accounts_app.command("list")
+def list_accounts_command() -> None:
+    """Every account with its role and state."""
+    for info in accounts.list_accounts(get_store()):
+        state = "active" if info.active else "deactivated"
+        typer.echo(f"{info.username}\t{info.role}\t{state}\t{info.display_name}")
+
+
+@accounts_app.command("password")
+def password_command(
+    username: str,
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+) -> None:
+    """Set a new password (also lifts a lockout and ends open sessions)."""
+    store = get_store()
+    info = accounts.get_account(store, username)
+    if info is None:
+        _fail(f"no account named {username!r}")
+    try:
+        accounts.set_password(store, info.id, password)
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+    typer.echo(f"Password of {info.username!r} changed.")
+
+
+@accounts_app.command("ensure-admin")
+def ensure_admin_command() -> None:
+    """Create the first admin (MEDVISION_ADMIN_PASSWORD, or a printed password)."""
+    settings = get_settings()
+    said: list[str] = []
+    accounts.ensure_admin(get_store(settings.url), settings, echo=said.append)
+    typer.echo("\n".join(said) or "An admin account exists.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(studies_app, name="studies")
+    app.add_typer(accounts_app, name="accounts")
