@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "workbench.commands.benchmarks",
     "workbench.commands.runs",
     "workbench.commands.stats",
+    "workbench.commands.studies",
     "workbench.commands.train",
     "workbench.commands.metrics",
 )
