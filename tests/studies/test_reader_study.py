@@ -241,3 +241,19 @@ def test_invite_for_a_study_enrols_the_rater(store: Store, tmp_path: Path) -> No
 
     assert "newrater" in study_raters(store, study_id)
     assert info.role == "rater"
+
+
+def test_seed_demo_study_creates_accounts_and_a_started_study(store: Store, tmp_path: Path) -> None:
+    from studies.reader_study import DEMO_STUDY, list_studies, seed_demo_study
+    from studies.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    assert seed_demo_study(store, settings) == []  # no synthetic benchmark yet
+    build_world(store, tmp_path / "bench", n_cases=6)
+    lines = seed_demo_study(store, settings)
+    assert DEMO_STUDY in lines[0] and len(lines) == 4
+    username, password = lines[2].split()[-3], lines[2].split()[-1]
+    assert accounts.log_in(store, username, password)
+    again = seed_demo_study(store, settings)
+    assert [s.status for s in list_studies(store)] == ["active"]
+    assert again[2] != lines[2]  # passwords are new on every call
