@@ -46,15 +46,23 @@ class ImportReport:
         return text
 
 
-def _media_entries(root: Path, record: CaseRecord) -> list[dict[str, str]]:
+def _media_entries(
+    root: Path, record: CaseRecord, hashes: dict[str, str] | None = None
+) -> list[dict[str, str]]:
+    # `hashes` caches by path within one import: VQA sets ask many questions per image.
+    hashes = {} if hashes is None else hashes
     entries = []
     for relative in record.media:
         path = resolve_media(root, relative)
         if path.is_dir():
-            entries.append({"path": relative, "sha256": sha256_folder(path), "kind": "frames"})
+            if relative not in hashes:
+                hashes[relative] = sha256_folder(path)
+            entries.append({"path": relative, "sha256": hashes[relative], "kind": "frames"})
         else:
+            if relative not in hashes:
+                hashes[relative] = sha256_file(path)
             kind = "video" if record.modality == "video" else "image"
-            entries.append({"path": relative, "sha256": sha256_file(path), "kind": kind})
+            entries.append({"path": relative, "sha256": hashes[relative], "kind": kind})
     return entries
 
 
@@ -106,8 +114,9 @@ def import_benchmark(
 
     hashed: list[tuple[CaseRecord, list[dict[str, str]], str]] = []
     total = len(result.records)
+    hashes: dict[str, str] = {}
     for index, record in enumerate(result.records, start=1):
-        media = _media_entries(root_path, record)
+        media = _media_entries(root_path, record, hashes)
         hashed.append((record, media, _content_hash(record, media)))
         if progress:
             progress(index, total)

@@ -91,9 +91,11 @@ def _read_csv(path: Path, table: Table, delimiter: str | None) -> None:
         return
     assert text is not None
     if delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
-        except csv.Error:
+        # Judge by the header line only: report text and ';'-separated image lists in the
+        # data rows would mislead a sniffer.
+        header_line = text.split("\n", 1)[0]
+        delimiter = max((",", ";", "\t"), key=header_line.count)
+        if header_line.count(delimiter) == 0:
             delimiter = ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
