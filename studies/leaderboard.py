@@ -579,3 +579,45 @@ def export_leaderboard(board: Leaderboard, fmt: str) -> str:
     if fmt not in exporters:
         raise LeaderboardError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return exporters[fmt](board)
+
+
+# --- choices for the app ----------------------------------------------------------------
+
+
+def leaderboard_choices(store: Store) -> dict[str, dict[str, Any]]:
+    """Per benchmark: its splits, synthetic flag and the systems with generations on it."""
+    out: dict[str, dict[str, Any]] = {}
+    with store.session() as session:
+        for bench in session.scalars(select(Benchmark).order_by(Benchmark.name)):
+            splits = sorted(
+                set(session.scalars(select(Case.split).where(Case.benchmark_id == bench.id)))
+            )
+            fingerprints = set(
+                session.scalars(
+                    select(Generation.system_fingerprint)
+                    .join(Case, Case.id == Generation.case_id)
+                    .where(Case.benchmark_id == bench.id)
+                )
+            )
+            run_systems = set(
+                session.scalars(select(Run.system_id).where(Run.benchmark_id == bench.id))
+            )
+            names = sorted(
+                session.scalars(
+                    select(System.name).where(
+                        System.fingerprint.in_(fingerprints) | System.id.in_(run_systems)
+                    )
+                )
+            )
+            out[bench.name] = {"splits": splits, "synthetic": bench.synthetic, "systems": names}
+    return out
+
+
+def finding_rows(findings: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Lesions of a findings dict as table rows (for side-by-side display)."""
+    if not findings:
+        return []
+    return [
+        {"lesion": i + 1, **{k: v for k, v in lesion.items() if k != "dysplasia" or v}}
+        for i, lesion in enumerate(findings.get("lesions") or [])
+    ]

@@ -26,6 +26,7 @@ PAGES: list[PageSpec] = [
     PageSpec("case.py", "Case", ":material/compare:", ("admin",)),
     PageSpec("report.py", "Single-case report", ":material/description:", ("admin",)),
     PageSpec("analysis.py", "Analysis", ":material/query_stats:", ("admin",)),
+    PageSpec("leaderboard.py", "Leaderboard", ":material/leaderboard:", ("admin",)),
     PageSpec("preferences.py", "Preferences", ":material/thumbs_up_down:", ("admin",)),
     PageSpec("training.py", "Training", ":material/model_training:", ("admin",)),
 ]

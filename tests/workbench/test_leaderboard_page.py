@@ -1,0 +1,111 @@
+"""The Leaderboard page through Streamlit's AppTest, on rows written to the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from studies import accounts
+from studies.db import Store, get_store
+from studies.leaderboard import to_json
+from studies.schema import Benchmark, Case, Generation, System
+from workbench.access import SESSION_KEY
+
+PAGES = Path(__file__).resolve().parents[2] / "workbench" / "pages"
+APP = str(PAGES.parent / "app.py")
+SITES = ["cecum", "ascending colon", "transverse colon", "sigmoid", "rectum"]
+
+
+def populate(store: Store) -> None:
+    with store.session() as session:
+        bench = Benchmark(name="lb-page", loader="test", root="/tmp", task="report", synthetic=True)
+        session.add(bench)
+        session.flush()
+        systems = [System(name=n, kind="test", fingerprint=f"fp-{n}") for n in ("base", "tuned")]
+        session.add_all(systems)
+        for i in range(8):
+            reference = f"A {4 + i} mm sessile polyp in the {SITES[i % 5]}."
+            case = Case(
+                benchmark_id=bench.id,
+                case_key=f"c{i}",
+                split="test",
+                modality="image",
+                references=[reference],
+                content_hash=str(i),
+            )
+            session.add(case)
+            session.flush()
+            texts = {
+                "tuned": reference,
+                "base": f"A {14 + i} mm pedunculated polyp in the {SITES[(i + 2) % 5]}.",
+            }
+            for system in systems:
+                session.add(
+                    Generation(
+                        system_fingerprint=system.fingerprint,
+                        system_id=system.id,
+                        case_id=case.id,
+                        prompt_hash="p",
+                        text=texts[system.name],
+                    )
+                )
+
+
+def _page() -> AppTest:
+    store = get_store()
+    admin = accounts.get_account(store, "lb-admin") or accounts.create_account(
+        store, "lb-admin", "admin", "Leaderboard-admin-pass-1"
+    )
+    page = AppTest.from_file(APP, default_timeout=180)
+    page.session_state[SESSION_KEY] = accounts.open_session(store, admin.id)
+    page.run()
+    page.switch_page(str(PAGES / "leaderboard.py")).run()
+    assert not page.exception, page.exception
+    return page
+
+
+def test_leaderboard_page_builds_table_plot_downloads_and_case_view(tmp_home: Path) -> None:
+    populate(get_store())
+    page = _page()
+    assert page.selectbox(key="lb_benchmark").value == "lb-page"
+    page.selectbox(key="lb_baseline").set_value("base")
+    page.multiselect(key="lb_metrics").set_value(["rouge", "clinical"])
+    page.number_input(key="lb_resamples").set_value(100)
+    page.number_input(key="lb_permutations").set_value(100)
+    page.number_input(key="lb_seed").set_value(7)
+    page.button(key="lb_run").click().run()
+    assert not page.exception, page.exception
+    assert not page.error
+    assert any("SYNTHETIC" in w.value for w in page.warning)
+    table = page.dataframe[0].value
+    assert set(table["Metric"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum", "clinical"}
+    tuned = table[(table["Metric"] == "clinical") & (table["System"] == "tuned")].iloc[0]
+    assert tuned["Score"] == 1.0 and tuned["Diff. vs baseline"] > 0 and tuned["Sig."]
+    assert len(page.get("vega_lite_chart")) == 1
+    captions = " ".join(c.value for c in page.caption)
+    assert "seed 7" in captions and "100 resamples" in captions
+    assert "Research software, not a medical device" in captions
+    assert len(page.get("download_button")) == 4
+    board = page.session_state["leaderboard_result"]
+    assert json.loads(to_json(board))["n_cases"] == 8
+
+    # Drill-down: texts side by side, finding differences highlighted for the baseline.
+    page.selectbox(key="lb_case").set_value("c1")
+    page.selectbox(key="lb_left").set_value("base")
+    page.selectbox(key="lb_right").set_value("tuned")
+    page.run()
+    assert not page.exception, page.exception
+    texts = [t.value for t in page.text]
+    assert "A 5 mm sessile polyp in the ascending colon." in texts
+    assert "A 15 mm pedunculated polyp in the sigmoid." in texts
+    marks = " ".join(m.value for m in page.markdown)
+    assert ":red-background[wrong location: expected 'ascending', found 'sigmoid']" in marks
+    assert ":red-background[wrong size class" in marks
+    assert any("No finding differences" in s.value for s in page.success)
+
+
+def test_leaderboard_page_without_generations(tmp_home: Path) -> None:
+    page = _page()
+    assert any("No benchmark has generations yet" in i.value for i in page.info)

@@ -1,0 +1,162 @@
+"""Leaderboard: metrics with 95% CIs, differences to a baseline, plots, case drill-down."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from studies.leaderboard import (
+    ALL_GROUPS,
+    DEFAULT_METRICS,
+    LeaderboardConfig,
+    LeaderboardError,
+    build_leaderboard,
+    case_detail,
+    export_leaderboard,
+    finding_rows,
+    leaderboard_choices,
+)
+from workbench.ui import disclaimer, store, synthetic_badge
+
+RESULT_KEY = "leaderboard_result"
+DOWNLOADS = {
+    "csv": ("CSV", "text/csv", "csv"),
+    "latex": ("LaTeX", "text/x-tex", "tex"),
+    "markdown": ("Markdown", "text/markdown", "md"),
+    "json": ("JSON", "application/json", "json"),
+}
+
+st.title("Leaderboard")
+disclaimer()
+workbench_store = store()
+choices = leaderboard_choices(workbench_store)
+usable = {name: c for name, c in choices.items() if c["systems"] and c["splits"]}
+
+if not usable:
+    st.info("No benchmark has generations yet: import a benchmark and run systems on it first.")
+else:
+    name = st.selectbox("Benchmark", list(usable), key="lb_benchmark")
+    choice = usable[name]
+    left, right = st.columns(2)
+    splits = choice["splits"]
+    split = left.selectbox(
+        "Split", splits, index=splits.index("test") if "test" in splits else 0, key="lb_split"
+    )
+    systems = left.multiselect("Systems", choice["systems"], choice["systems"], key="lb_systems")
+    baseline = right.selectbox("Baseline", systems or choice["systems"], key="lb_baseline")
+    metrics = right.multiselect(
+        "Metrics", list(ALL_GROUPS), list(DEFAULT_METRICS), key="lb_metrics"
+    )
+    with st.expander("Resampling", expanded=False):
+        a, b, c, d = st.columns(4)
+        n_resamples = a.number_input("Bootstrap resamples", 10, 100000, 1000, key="lb_resamples")
+        n_permutations = b.number_input("Permutations", 10, 100000, 1000, key="lb_permutations")
+        seed = c.number_input("Seed", 0, 2**31 - 1, 0, key="lb_seed")
+        correction = d.selectbox("Correction", ["holm", "bh", "none"], key="lb_correction")
+    if st.button("Build leaderboard", type="primary", key="lb_run", disabled=not systems):
+        bar = st.progress(0.0, text="loading")
+        try:
+            board = build_leaderboard(
+                workbench_store,
+                LeaderboardConfig(
+                    benchmark=name,
+                    baseline=baseline,
+                    split=split,
+                    systems=systems,
+                    metrics=metrics,
+                    n_resamples=int(n_resamples),
+                    n_permutations=int(n_permutations),
+                    seed=int(seed),
+                    correction=correction,
+                ),
+                progress=lambda message, fraction: bar.progress(min(fraction, 1.0), text=message),
+            )
+        except LeaderboardError as exc:
+            st.session_state.pop(RESULT_KEY, None)
+            st.error(str(exc))
+        else:
+            st.session_state[RESULT_KEY] = board
+
+board = st.session_state.get(RESULT_KEY)
+if board is not None:
+    synthetic_badge(board.synthetic)
+    st.subheader(f"{board.benchmark} ({board.split}), {board.n_cases} cases")
+    table = pd.DataFrame(
+        [
+            {
+                "Metric": r.metric,
+                "System": r.system,
+                "Score": r.estimate,
+                "CI low": r.low,
+                "CI high": r.high,
+                "Diff. vs baseline": r.diff,
+                "Diff. CI low": r.diff_low,
+                "Diff. CI high": r.diff_high,
+                f"p ({board.settings.correction})": r.p_corrected,
+                "Sig.": r.mark,
+            }
+            for r in board.rows
+        ]
+    )
+    # Click a column header to sort.
+    st.dataframe(table, hide_index=True, key="lb_table")
+    plot_metric = st.selectbox("Plot", board.metrics, key="lb_plot_metric")
+    data = table[table["Metric"] == plot_metric]
+    base = alt.Chart(data).encode(y=alt.Y("System:N", sort="-x"))
+    chart = base.mark_rule().encode(
+        x=alt.X("CI low:Q", title=f"{plot_metric} (95% CI)"), x2="CI high:Q"
+    ) + base.mark_point(filled=True, size=60).encode(
+        x="Score:Q", tooltip=["System", "Score", "CI low", "CI high", "Sig."]
+    )
+    st.altair_chart(chart, width="stretch")
+    for line in board.footer():
+        st.caption(line)
+    columns = st.columns(len(DOWNLOADS))
+    for column, (fmt, (label, mime, ext)) in zip(columns, DOWNLOADS.items(), strict=True):
+        column.download_button(
+            label,
+            export_leaderboard(board, fmt),
+            file_name=f"leaderboard-{board.benchmark}-{board.split}.{ext}",
+            mime=mime,
+            key=f"lb_download_{fmt}",
+        )
+
+    st.subheader("One case")
+    case_key = st.selectbox("Case", [c.case_key for c in board.cases], key="lb_case")
+    detail = case_detail(board, case_key)
+    pick_left, pick_right = st.columns(2)
+    shown = [
+        pick_left.selectbox("Left", board.systems, index=0, key="lb_left"),
+        pick_right.selectbox(
+            "Right", board.systems, index=min(1, len(board.systems) - 1), key="lb_right"
+        ),
+    ]
+    st.markdown("**Reference**")
+    for reference in detail["references"]:
+        st.text(reference)
+    if detail["truth_findings"] is not None:
+        st.caption(f"Findings truth: {detail['truth_source']}")
+        st.dataframe(pd.DataFrame(finding_rows(detail["truth_findings"])), hide_index=True)
+    for column, system in zip(st.columns(2), shown, strict=True):
+        info = detail["systems"][system]
+        column.markdown(f"**{system}**")
+        column.text(info["text"])
+        column.caption(" · ".join(f"{m} {v:.3f}" for m, v in info["scores"].items() if v == v))
+        if info["findings"] is not None:
+            column.dataframe(pd.DataFrame(finding_rows(info["findings"])), hide_index=True)
+        if not info["errors"] and info["findings"] is not None:
+            column.success("No finding differences.")
+        for error in info["errors"]:
+            kind = error["kind"].replace("_", " ")
+            expected, found = error["expected"], error["found"]
+            detail_text = f"{kind}: expected {expected!r}, found {found!r}"
+            if error["kind"] in ("hallucinated_lesion", "missed_lesion"):
+                index = error["candidate_lesion"]
+                if index is None:
+                    index = error["reference_lesion"]
+                detail_text = f"{kind} (lesion {index + 1})"
+            if error["significant"]:
+                column.markdown(f":red-background[{detail_text}]")
+            else:
+                column.markdown(f":orange-background[{detail_text}] (minor)")
