@@ -17,6 +17,10 @@ from studies.settings import get_settings
 
 SESSION_KEY = "medvision_session"
 EXPIRED_KEY = "medvision_session_expired"
+# The same opaque token in a browser cookie, so a reload keeps the rater logged in (the
+# server still checks expiry and revocation on every run).
+COOKIE = "medvision_session"
+_COOKIE_PENDING = "medvision_cookie_pending"
 
 
 def app_store() -> Store:
@@ -46,12 +50,21 @@ def current_account() -> AccountInfo | None:
     store = app_store()
     _first_start(store.url)
     token = session_token()
+    from_cookie = False
+    if not token:
+        token = _cookie_token()
+        from_cookie = bool(token)
     if token:
         info = accounts.resolve_session(store, token)
+        if info is not None and from_cookie:
+            st.session_state[SESSION_KEY] = token
         if info is not None:
             return info
         st.session_state.pop(SESSION_KEY, None)
-        st.session_state[EXPIRED_KEY] = True
+        if from_cookie:
+            st.session_state[_COOKIE_PENDING] = ""
+        else:
+            st.session_state[EXPIRED_KEY] = True
     if sso_configured() and getattr(st.user, "is_logged_in", False):
         info = accounts.account_for_email(store, st.user.get("email"))
         if info is not None:
@@ -60,6 +73,29 @@ def current_account() -> AccountInfo | None:
             )
             return info
     return None
+
+
+def _cookie_token() -> str | None:
+    if st.session_state.get(_COOKIE_PENDING) == "":
+        return None  # logged out in this browser session; the cookie is being cleared
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _write_cookie(token: str) -> None:
+    """Set (or with "" clear) the session cookie in the browser via a tiny script."""
+    import streamlit.components.v1 as components
+
+    max_age = int(get_settings().session_hours * 3600) if token else 0
+    script = (
+        "<script>const d = window.parent.document;"
+        f"d.cookie = '{COOKIE}={token}; Max-Age={max_age}; Path=/; SameSite=Strict'"
+        " + (window.parent.location.protocol === 'https:' ? '; Secure' : '');</script>"
+    )
+    components.html(script, height=0)
 
 
 def current_role() -> str:
@@ -86,13 +122,13 @@ def log_in(username: str, password: str) -> AccountInfo:
     """Check the password and keep the new session token (AuthError on failure)."""
     store = app_store()
     token = accounts.log_in(store, username, password, session_hours=get_settings().session_hours)
-    st.session_state[SESSION_KEY] = token
-    st.session_state.pop(EXPIRED_KEY, None)
+    adopt_session(token)
     return accounts.resolve_session(store, token)
 
 
 def adopt_session(token: str) -> None:
     st.session_state[SESSION_KEY] = token
+    st.session_state[_COOKIE_PENDING] = token
     st.session_state.pop(EXPIRED_KEY, None)
 
 
@@ -100,6 +136,7 @@ def log_out() -> None:
     accounts.log_out(app_store(), session_token())
     for key in list(st.session_state):
         del st.session_state[key]
+    st.session_state[_COOKIE_PENDING] = ""
     if sso_configured() and getattr(st.user, "is_logged_in", False):
         st.logout()
 
@@ -107,6 +144,11 @@ def log_out() -> None:
 def render_account_sidebar() -> None:
     account = current_account()
     with st.sidebar:
+        pending = st.session_state.get(_COOKIE_PENDING)
+        if pending is not None:
+            _write_cookie(pending)
+            if pending:
+                del st.session_state[_COOKIE_PENDING]
         if account is None:
             st.caption("Not logged in.")
             return
