@@ -25,6 +25,7 @@ TieModel = Literal["half", "davidson"]
 Cluster = Literal["case", "rater", "case+rater"]
 CLUSTERS: tuple[str, ...] = ("case", "rater", "case+rater")
 TIE_MODELS: tuple[str, ...] = ("half", "davidson")
+_CHUNK_ELEMENTS = 200_000
 
 
 @dataclass
@@ -191,6 +192,23 @@ def fit_batch(
     n_params = n_main + (1 if davidson else 0)
     weights = np.atleast_2d(np.asarray(weights, dtype=float))
     batch = weights.shape[0]
+    # Fit large batches in cache-sized chunks: the arrays per Newton step are batch x rows.
+    chunk = max(1, _CHUNK_ELEMENTS // max(n_rows, 1))
+    if batch > chunk:
+        starts = None if start is None else np.broadcast_to(start, (batch, n_params))
+        parts = [
+            fit_batch(
+                rows,
+                weights[i : i + chunk],
+                tie_model=tie_model,
+                start=None if starts is None else starts[i : i + chunk],
+                ridge=ridge,
+                max_iter=max_iter,
+                tol=tol,
+            )
+            for i in range(0, batch, chunk)
+        ]
+        return np.concatenate([p[0] for p in parts]), all(p[1] for p in parts)
     outer = (design[:, :, None] * design[:, None, :]).reshape(n_rows, n_main * n_main)
     n = rows.wins_a + rows.wins_b + rows.ties
     if start is None:
