@@ -47,22 +47,23 @@ class ImportReport:
 
 
 def _media_entries(
-    root: Path, record: CaseRecord, hashes: dict[str, str] | None = None
+    root: Path, record: CaseRecord, hashes: dict[str, tuple[str, bool]] | None = None
 ) -> list[dict[str, str]]:
-    # `hashes` caches by path within one import: VQA sets ask many questions per image.
+    # `hashes` caches (sha256, is folder) by path within one import: VQA sets ask many
+    # questions about one image.
     hashes = {} if hashes is None else hashes
     entries = []
     for relative in record.media:
-        path = resolve_media(root, relative)
-        if path.is_dir():
-            if relative not in hashes:
-                hashes[relative] = sha256_folder(path)
-            entries.append({"path": relative, "sha256": hashes[relative], "kind": "frames"})
+        if relative not in hashes:
+            path = resolve_media(root, relative)
+            is_dir = path.is_dir()
+            hashes[relative] = (sha256_folder(path) if is_dir else sha256_file(path), is_dir)
+        digest, is_dir = hashes[relative]
+        if is_dir:
+            kind = "frames"
         else:
-            if relative not in hashes:
-                hashes[relative] = sha256_file(path)
             kind = "video" if record.modality == "video" else "image"
-            entries.append({"path": relative, "sha256": hashes[relative], "kind": kind})
+        entries.append({"path": relative, "sha256": digest, "kind": kind})
     return entries
 
 
@@ -114,7 +115,7 @@ def import_benchmark(
 
     hashed: list[tuple[CaseRecord, list[dict[str, str]], str]] = []
     total = len(result.records)
-    hashes: dict[str, str] = {}
+    hashes: dict[str, tuple[str, bool]] = {}
     for index, record in enumerate(result.records, start=1):
         media = _media_entries(root_path, record, hashes)
         hashed.append((record, media, _content_hash(record, media)))

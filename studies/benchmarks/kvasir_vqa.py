@@ -142,6 +142,7 @@ def _records(
     problems: list[RowProblem] = []
     records: list[CaseRecord] = []
     image_checks: dict[str, str | None] = {}
+    image_paths: dict[str, str] = {}
     counts: dict[str, int] = {}
     seen: dict[tuple[str, str, str], tuple[str, int]] = {}
     for split, file, row_number, row in collected:
@@ -157,7 +158,9 @@ def _records(
             messages.append("answer is empty")
         relative = ""
         if img_id:
-            relative = _image_path(root, images_dir, img_id)
+            if img_id not in image_paths:
+                image_paths[img_id] = _image_path(root, images_dir, img_id)
+            relative = image_paths[img_id]
             if relative not in image_checks:
                 image_checks[relative] = media_problem(root, relative, "image")
             if image_checks[relative]:

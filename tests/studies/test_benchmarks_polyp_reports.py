@@ -200,3 +200,17 @@ def test_endorg_bad_rows(sqlite_store, tmp_path: Path):
 def test_an_empty_folder_says_what_is_expected(sqlite_store, tmp_path: Path):
     with pytest.raises(BenchmarkImportError, match="no manifest.csv/.jsonl/.xlsx and no EndoRG"):
         import_benchmark(sqlite_store, "polyp-reports", tmp_path)
+
+
+def test_a_semicolon_separated_csv_with_quoted_image_lists(tmp_path: Path):
+    root = write_polyp_reports(tmp_path / "ds")
+    (root / "manifest.csv").write_text(
+        "case_id;images;report;split\n"
+        'c1;"images/c1_a.png;images/c1_b.png";"Polyp, 6 mm; sigmoid.";train\n',
+        encoding="utf-8",
+    )
+    result = LOADER.load(root, {})
+    assert result.problems == []
+    (record,) = result.records
+    assert record.media == ["images/c1_a.png", "images/c1_b.png"]
+    assert record.references == ["Polyp, 6 mm; sigmoid."]
