@@ -27,6 +27,7 @@ from studies.benchmarks.tables import (
 )
 from studies.synthetic import MANIFEST, PARAMS_FILE, generate_synthetic_colon
 
+GENERATED_NAMES = {"images", "videos", PARAMS_FILE, "README.txt"}
 GENERATION_OPTIONS = ("n_images", "n_videos", "seed", "image_size", "video_frames", "fps")
 
 
@@ -58,7 +59,9 @@ class SyntheticColonLoader:
             )
         manifest = root / MANIFEST
         if not manifest.exists():
-            if any(root.iterdir()):
+            # Leftovers of an interrupted generation (the manifest is written last) are
+            # regenerated; anything else in the folder is the user's and is left alone.
+            if any(p.name not in GENERATED_NAMES for p in root.iterdir()):
                 return LoadResult(
                     [],
                     [

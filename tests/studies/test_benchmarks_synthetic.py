@@ -214,3 +214,16 @@ def test_a_manifest_that_is_not_utf8_is_named(sqlite_store, synthetic_colon_root
     manifest.write_bytes(manifest.read_bytes().replace(b"mm", "\u00b5m".encode("latin-1"), 1))
     with pytest.raises(BenchmarkImportError, match=r"manifest.jsonl: the file is not UTF-8"):
         import_benchmark(sqlite_store, "synthetic-colon", synthetic_colon_root)
+
+
+def test_an_interrupted_generation_is_redone(sqlite_store, tmp_path: Path):
+    root = tmp_path / "half"
+    options = {"n_images": 2, "n_videos": 0, "image_size": 64}
+    generate_synthetic_colon(root, **options)
+    (root / "manifest.jsonl").unlink()  # as if stopped before the manifest was written
+    write_png(root / "images" / "synth-img-0000.png", seed=5, size=64)
+    report = import_benchmark(sqlite_store, "synthetic-colon", root, options=options)
+    assert report.added == 2
+    fresh = tmp_path / "fresh"
+    generate_synthetic_colon(fresh, **options)
+    assert _hashes(root) == _hashes(fresh)
