@@ -685,8 +685,8 @@ def generate_synthetic_colon(
         raise ValueError("n_images and n_videos must be >= 0")
     if image_size < 64 or image_size % 2:
         raise ValueError("image_size must be an even number of pixels >= 64")
-    if n_videos and video_frames < 2:
-        raise ValueError("video_frames must be >= 2")
+    if n_videos and (video_frames < 2 or fps < 1):
+        raise ValueError("video_frames must be >= 2 and fps >= 1")
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
     codec = video_codec() if n_videos else None

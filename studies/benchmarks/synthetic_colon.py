@@ -57,6 +57,13 @@ class SyntheticColonLoader:
                     )
                 ],
             )
+        try:
+            options = {key: int(value) for key, value in options.items()}
+        except (TypeError, ValueError):
+            return LoadResult(
+                [],
+                [RowProblem(str(root), None, f"options must be whole numbers, got {options}")],
+            )
         manifest = root / MANIFEST
         if not manifest.exists():
             # Leftovers of an interrupted generation (the manifest is written last) are
@@ -74,7 +81,7 @@ class SyntheticColonLoader:
                     ],
                 )
             try:
-                generate_synthetic_colon(root, **{k: int(v) for k, v in options.items()})
+                generate_synthetic_colon(root, **options)
             except (TypeError, ValueError) as exc:
                 return LoadResult([], [RowProblem(str(root), None, f"bad option: {exc}")])
         else:

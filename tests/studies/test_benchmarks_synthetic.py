@@ -227,3 +227,14 @@ def test_an_interrupted_generation_is_redone(sqlite_store, tmp_path: Path):
     fresh = tmp_path / "fresh"
     generate_synthetic_colon(fresh, **options)
     assert _hashes(root) == _hashes(fresh)
+
+
+def test_bad_options_are_refused_before_anything_is_written(sqlite_store, tmp_path: Path):
+    root = tmp_path / "new"
+    with pytest.raises(BenchmarkImportError, match="unknown option"):
+        import_benchmark(sqlite_store, "synthetic-colon", root, options={"n_cases": 3})
+    with pytest.raises(BenchmarkImportError, match="whole numbers"):
+        import_benchmark(sqlite_store, "synthetic-colon", root, options={"seed": "abc"})
+    with pytest.raises(BenchmarkImportError, match="image_size must be an even number"):
+        import_benchmark(sqlite_store, "synthetic-colon", root, options={"image_size": 63})
+    assert list(root.iterdir()) == []
