@@ -12,11 +12,13 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from model.systems import SystemSpec
+from studies import accounts
 from studies.benchmarks.importer import import_benchmark
 from studies.db import get_store
 from studies.runs import generation_count, list_runs, run_system
-from studies.schema import Case
+from studies.schema import Account, Case
 from studies.systems import register_system
+from workbench.access import SESSION_KEY
 
 PAGES = Path(__file__).resolve().parents[2] / "workbench" / "pages"
 APP = str(PAGES.parent / "app.py")
@@ -36,7 +38,15 @@ def home(tmp_home: Path, tiny_model_dir: Path, tiny_adapter_dir: Path) -> Path:
 
 
 def _page(name: str) -> AppTest:
-    page = AppTest.from_file(APP, default_timeout=120).run()
+    """The page as a logged-in admin sees it (the pages are for admins only)."""
+    store = get_store()
+    with store.session() as session:
+        admin_id = session.scalar(select(Account.id).where(Account.username == "run-admin"))
+    if admin_id is None:
+        admin_id = accounts.create_account(store, "run-admin", "admin", "a long test password 1").id
+    page = AppTest.from_file(APP, default_timeout=120)
+    page.session_state[SESSION_KEY] = accounts.open_session(store, admin_id)
+    page.run()
     page.switch_page(str(PAGES / name)).run()
     assert not page.exception, page.exception
     return page
@@ -73,6 +83,13 @@ def test_run_page_runs_systems_in_the_background(home: Path) -> None:
         ("template-baseline", "done"),
     }
     assert len(page.dataframe) == 1
+
+
+def test_run_pages_are_hidden_from_visitors(home: Path) -> None:
+    page = AppTest.from_file(APP, default_timeout=120).run()
+    for name in ("run.py", "case.py", "report.py"):
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            page.switch_page(str(PAGES / name))
 
 
 def test_run_page_without_systems_says_what_to_do(tmp_home: Path) -> None:

@@ -6,11 +6,13 @@ import streamlit as st
 
 from studies.catalog import benchmark_summaries, list_cases
 from studies.runs import case_outputs
+from workbench import access
 from workbench.ui import disclaimer, show_media, store, synthetic_badge
 
 COLUMNS = 3
 
 st.title("Case")
+access.require_role("admin")
 disclaimer()
 workbench_store = store()
 summaries = {summary.name: summary for summary in benchmark_summaries(workbench_store)}

@@ -15,11 +15,13 @@ from studies.report_document import (
 )
 from studies.settings import get_settings
 from studies.systems import list_systems
+from workbench import access
 from workbench.ui import store
 
 DOCUMENT_KEY = "upload_report"
 
 st.title("Single-case report")
+access.require_role("admin")
 st.warning(DISCLAIMER, icon=":material/gpp_maybe:")
 settings = get_settings()
 workbench_store = store()

@@ -8,11 +8,13 @@ from studies.benchmarks.base import SPLITS
 from studies.catalog import benchmark_summaries
 from studies.runs import RunError, RunJob, list_runs, start_run_job
 from studies.systems import list_systems
+from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
 
 JOB_KEY = "run_job"
 
 st.title("Run systems")
+access.require_role("admin")
 disclaimer()
 workbench_store = store()
 summaries = {summary.name: summary for summary in benchmark_summaries(workbench_store)}
@@ -73,7 +75,7 @@ else:
             st.error(str(exc))
         else:
             st.rerun()
-    synthetic_badge(summaries[st.session_state.get("run_benchmark") or names[0]].synthetic)
+    synthetic_badge(summaries[benchmark].synthetic)
 
 if job is not None and job.finished:
     for report in job.reports:
