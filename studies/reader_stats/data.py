@@ -223,7 +223,10 @@ def orient(frame: pd.DataFrame) -> pd.DataFrame:
     pairs = [(f"likert_a_{c}", f"likert_b_{c}") for c in CRITERIA] + [("len_a", "len_b")]
     for first, second in pairs:
         if first in frame.columns and second in frame.columns:
-            frame.loc[flip, [first, second]] = frame.loc[flip, [second, first]].to_numpy()
+            values_first = frame[first].to_numpy(copy=True)
+            values_second = frame[second].to_numpy(copy=True)
+            frame[first] = np.where(flip, values_second, values_first)
+            frame[second] = np.where(flip, values_first, values_second)
     return frame
 
 

@@ -211,3 +211,53 @@ def test_study_judgments_names_unknown_and_empty_studies(store: Store) -> None:
         study_judgments(store, "empty")
     with pytest.raises(JudgmentsError, match=r"studies: empty"):
         study_judgments(store, "nope")
+
+
+def test_cli_study_writes_every_table_and_plot(tmp_home, tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from typer.testing import CliRunner
+
+    from studies.db import get_store
+    from workbench.cli import app
+
+    frame = simulate_judgments(
+        {"base": 0.0, "lora": 0.7}, n_cases=10, raters=3, raters_per_item=2, seed=9
+    )
+    insert_study(get_store(), frame, "cli-study")
+    out = tmp_path / "tables"
+    result = CliRunner().invoke(
+        app,
+        [
+            "stats",
+            "study",
+            "--study",
+            "cli-study",
+            "--format",
+            "latex",
+            "--out",
+            str(out),
+            "--bootstrap",
+            "50",
+            "--seed",
+            "4",
+            "--comparator",
+            "base",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "paper.tex").read_text().count(r"\toprule") == 1
+    assert (out / "all_tables.tex").exists() and (out / "paper.csv").exists()
+    assert (out / "bt_estimates.png").exists() and (out / "win_matrix.pdf").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["provenance"]["source"] == "study cli-study"
+    assert manifest["provenance"]["synthetic"] is True
+    printed = CliRunner().invoke(
+        app, ["stats", "study", "-s", "cli-study", "-f", "json", "-b", "20"]
+    )
+    assert printed.exit_code == 0, printed.output
+    document = json.loads(printed.stdout)
+    assert [s["system"] for s in document["systems"]] == ["lora", "base"]
+    assert "likert_means" in document["tables"]
+    missing = CliRunner().invoke(app, ["stats", "study", "-s", "nope"])
+    assert missing.exit_code == 2 and "no study named 'nope'" in missing.output
