@@ -10,6 +10,7 @@ same system at the same time), so there are never duplicates.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -418,7 +419,8 @@ def _generation_row(plan: _Plan, run_id: int, case: Case, result: ReportResult) 
         "prompt_tokens": result.prompt_tokens,
         "output_tokens": result.output_tokens,
         "device": result.device,
-        "meta": dict(result.meta or {}),
+        # Through JSON so numpy numbers or paths in a generator's meta cannot break the insert.
+        "meta": json.loads(json.dumps(result.meta or {}, default=str)),
         "created_at": utcnow(),
     }
 

@@ -67,6 +67,8 @@ class SystemInfo:
             parts.append(f"adapter={spec.adapter}")
         if spec.remote_url:
             parts.append(f"url={spec.remote_url}")
+        if spec.embedding:
+            parts.append(f"embedding={spec.embedding}")
         if spec.prompt:
             parts.append(f"prompt={spec.prompt}")
         if self.kind in MODEL_KINDS or self.kind == "remote":
