@@ -575,13 +575,14 @@ class RunJob:
         self.done, self.total = done, total
 
     def _work(self, store: Store) -> None:
+        errors: list[str] = []
         try:
             for name in self.systems:
                 if self._cancel.is_set():
                     break
                 self.current, self.done, self.total = name, 0, 0
-                self.reports.append(
-                    run_system(
+                try:
+                    report = run_system(
                         store,
                         self.benchmark,
                         name,
@@ -590,10 +591,13 @@ class RunJob:
                         progress=self._progress,
                         cancel=self._cancel.is_set,
                     )
-                )
-        except Exception as exc:  # shown on the page; the run row holds the details
-            self.error = f"{self.current}: {exc}"
+                except Exception as exc:  # shown on the page; the run row holds the details
+                    # One system failing does not stop the others.
+                    errors.append(f"{name}: {exc}")
+                else:
+                    self.reports.append(report)
         finally:
+            self.error = "; ".join(errors) or None
             self.finished = True
 
 

@@ -246,6 +246,21 @@ def test_background_job_runs_several_systems_and_can_be_cancelled(bench: Store) 
     with pytest.raises(RunError, match="at least one system"):
         start_run_job(bench, "tiny-colon", [])
 
+    # A system that cannot run is reported; the next one still runs.
+    make_benchmark(bench, bench_root(bench) / "more", name="more", n_train=1, n_test=2)
+    mixed = start_run_job(bench, "more", ["nope", "reference"])
+    assert mixed.wait(120)
+    assert mixed.error is not None and "nope: unknown system 'nope'" in mixed.error
+    assert [(r.system, r.status, r.n_generated) for r in mixed.reports] == [
+        ("reference", "done", 2)
+    ]
+
+
+def bench_root(store: Store) -> Path:
+    with store.session() as session:
+        root = session.scalar(select(Benchmark.root).where(Benchmark.name == "tiny-colon"))
+    return Path(root).parent
+
 
 KILLED_RUN = """
 import sys, time

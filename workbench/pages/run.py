@@ -85,7 +85,7 @@ if job is not None and job.finished:
         else:
             st.warning(message)
     if job.error:
-        st.error(f"The run stopped: {job.error}. Finished chunks are saved; run again to resume.")
+        st.error(f"Not finished: {job.error}. Finished chunks are saved; run again to resume.")
 
 st.subheader("Recent runs")
 runs = list_runs(workbench_store, limit=20)
