@@ -63,6 +63,9 @@ def test_run_page_runs_systems_in_the_background(home: Path) -> None:
     page = _page("run.py")
     assert "No runs yet." in _texts(page)
     assert any("SYNTHETIC" in w.value for w in page.warning)
+    page.button[0].click().run()
+    assert any("pick at least one system" in e.value for e in page.error)
+    assert "run_job" not in page.session_state
     page.multiselect(key="run_systems").set_value(["reference", "template-baseline"])
     page.button[0].click().run()
     assert not page.exception
