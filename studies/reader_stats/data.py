@@ -119,11 +119,17 @@ def prepare_judgments(frame: pd.DataFrame, *, source: str = "judgments") -> pd.D
             .astype(object)
             .map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
         )
-        left = left.str.strip().str.lower()
+        # Exports may name the left report's system instead of its side.
+        named_a = left.notna() & (left == out["system_a"])
+        named_b = left.notna() & (left == out["system_b"]) & ~named_a
+        left = left.str.strip().str.lower().where(~named_a, "a").where(~named_b, "b")
         bad = left.notna() & ~left.isin(["a", "b"])
         if bad.any():
             rows = [int(i) + 1 for i in np.flatnonzero(bad.to_numpy())]
-            problems.append(f"{source}: column 'left' in {_rows_text(rows)}: expected a or b")
+            problems.append(
+                f"{source}: column 'left' in {_rows_text(rows)}: expected a, b or the name "
+                "of system_a or system_b"
+            )
         out["left"] = left.where(left.isin(["a", "b"]), None)
     else:
         out["left"] = None
@@ -161,6 +167,12 @@ def prepare_judgments(frame: pd.DataFrame, *, source: str = "judgments") -> pd.D
             out[column] = _as_bool(frame[column], column, source, problems)
         else:
             out[column] = False
+    if "is_gold" not in frame.columns and "item_kind" in frame.columns:
+        # The study export names the item kind instead.
+        out["is_gold"] = frame["item_kind"].astype(str).str.strip().str.lower() == "gold"
+    superseded = pd.Series(False, index=frame.index)
+    if "superseded" in frame.columns:
+        superseded = _as_bool(frame["superseded"], "superseded", source, problems)
 
     if "gold_answer" in frame.columns:
         gold = (
@@ -200,6 +212,12 @@ def prepare_judgments(frame: pd.DataFrame, *, source: str = "judgments") -> pd.D
         out["submitted_at"] = pd.to_datetime(frame["submitted_at"], errors="coerce", utc=True)
     else:
         out["submitted_at"] = pd.NaT
+    if "judgment_id" in frame.columns:
+        out["judgment_id"] = frame["judgment_id"]
+    # A corrected judgment is replaced by its correction: only current answers count.
+    out = out[~superseded.to_numpy()].reset_index(drop=True)
+    if out.empty:
+        raise JudgmentsError(f"{source}: no current judgments (all are superseded)")
     return orient(out)
 
 
@@ -366,7 +384,6 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
         records.append(record)
     frame = pd.DataFrame.from_records(records)
     prepared = prepare_judgments(frame, source=f"study {study_name}")
-    prepared["judgment_id"] = frame["judgment_id"].to_numpy()
     prepared.attrs["synthetic"] = synthetic
     prepared.attrs["source"] = f"study {study_name}"
     prepared.attrs["study"] = study_name

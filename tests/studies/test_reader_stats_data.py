@@ -151,3 +151,24 @@ def test_simulated_judgments_are_labelled_and_reproducible() -> None:
     again = simulate_judgments({"x": 0.0, "y": 1.0}, n_cases=5, seed=3)
     assert first.attrs["synthetic"] is True
     pd.testing.assert_frame_equal(first, again)
+
+
+def test_left_may_name_a_system_and_superseded_rows_are_dropped() -> None:
+    frame = pd.DataFrame(
+        {
+            "rater": ["r", "r", "r"],
+            "case": ["c1", "c2", "c2"],
+            "system_a": ["x", "y", "y"],
+            "system_b": ["y", "x", "x"],
+            "winner": ["a", "a", "b"],
+            "left": ["y", "y", "x"],
+            "superseded": [False, True, False],
+            "item_kind": ["regular", "gold", "gold"],
+        }
+    )
+    prepared = prepare_judgments(frame)
+    assert prepared["left"].tolist() == ["b", "a"]
+    assert prepared["winner"].tolist() == ["a", "a"]
+    assert prepared["is_gold"].tolist() == [False, True]
+    with pytest.raises(JudgmentsError, match="column 'left' in row 1: expected a, b or the name"):
+        prepare_judgments(frame.assign(left=["z", "x", "x"]))

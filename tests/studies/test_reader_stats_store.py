@@ -11,6 +11,7 @@ from studies.db import Store
 from studies.reader_stats.data import (
     CRITERIA,
     JudgmentsError,
+    load_judgments_file,
     simulate_judgments,
     study_judgments,
     study_names,
@@ -261,3 +262,63 @@ def test_cli_study_writes_every_table_and_plot(tmp_home, tmp_path) -> None:  # n
     assert "likert_means" in document["tables"]
     missing = CliRunner().invoke(app, ["stats", "study", "-s", "nope"])
     assert missing.exit_code == 2 and "no study named 'nope'" in missing.output
+
+
+def test_judgments_collected_by_the_rating_side_read_back_and_export(
+    store: Store, tmp_path
+) -> None:  # noqa: ANN001
+    """Raters judge through studies.rating; the statistics see every judgment in system terms,
+    the correction replaces the original, and the exported JSONL loads to the same answers."""
+    from studies import accounts
+    from studies.rating import correct_judgment, export_judgments, next_assignment, submit_judgment
+    from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
+    from studies.reader_study_synthetic import build_world
+
+    good = {"accuracy": 5, "completeness": 4, "safety": 5}
+    poor = {"accuracy": 2, "completeness": 2, "safety": 3}
+    world = build_world(store, tmp_path / "bench", n_cases=4, systems=("sys-alpha", "sys-beta"))
+    raters = [accounts.create_account(store, f"rater{i}", "rater", "rater-pass-1") for i in (1, 2)]
+    study_id = create_study(
+        store,
+        StudyDesign(
+            name="Loop", benchmark=world.benchmark, systems=world.systems, overlap=2, seed=3
+        ),
+    )
+    for rater in raters:
+        enrol_rater(store, study_id, rater.username)
+    start_study(store, study_id)
+    first_token = None
+    for rater in raters:
+        while (task := next_assignment(store, rater.id, study_id)) is not None:
+            left_better = len(task.left_text) >= len(task.right_text)
+            shown = "left" if left_better else "right"
+            likert = {"left": good, "right": poor} if left_better else {"left": poor, "right": good}
+            submit_judgment(store, rater.id, task.token, f"{task.token}-1", shown, likert, "", 12.0)
+            first_token = first_token or (rater.id, task.token, left_better)
+    # The first rater corrects their first answer to the other report.
+    rater_id, token, left_better = first_token
+    flipped = "right" if left_better else "left"
+    correct_judgment(store, rater_id, token, f"{token}-2", flipped, {"left": good, "right": good})
+    frame = study_judgments(store, "Loop")
+    with store.session() as session:
+        n_assignments = session.query(Assignment).filter(Assignment.study_id == study_id).count()
+    assert len(frame) == n_assignments >= 8 and frame.attrs["synthetic"] is True
+    assert (frame["len_a"] != frame["len_b"]).all()
+    longer_won = ((frame["winner"] == "a") & (frame["len_a"] > frame["len_b"])) | (
+        (frame["winner"] == "b") & (frame["len_b"] > frame["len_a"])
+    )
+    # Every judgment picks the longer report except the corrected one.
+    assert int(longer_won.sum()) == n_assignments - 1
+    winner_safety = frame["likert_a_safety"].where(frame["winner"] == "a", frame["likert_b_safety"])
+    assert int((winner_safety == 5).sum()) == n_assignments
+    path = tmp_path / "export.jsonl"
+    path.write_text(export_judgments(store, study_id, "jsonl"))
+    exported = load_judgments_file(path)
+    # The export holds the superseded judgment too; loading keeps only current answers.
+    assert len(exported) == n_assignments
+    merged = frame.merge(exported, on="judgment_id", suffixes=("", "_file"))
+    assert len(merged) == n_assignments
+    for column in ("rater", "case", "system_a", "system_b", "is_gold", "is_duplicate"):
+        assert (merged[column] == merged[f"{column}_file"]).all(), column
+    assert (merged["winner"] == merged["winner_file"]).all()
+    assert (merged["left"] == merged["left_file"]).all()
