@@ -16,7 +16,7 @@ from studies.report_document import (
 from studies.settings import get_settings
 from studies.systems import list_systems
 from workbench import access
-from workbench.ui import store
+from workbench.ui import show_media, store
 
 DOCUMENT_KEY = "upload_report"
 
@@ -53,6 +53,9 @@ if st.button("Write report", type="primary", icon=":material/description:", key=
 
 document = st.session_state.get(DOCUMENT_KEY)
 if document is not None:
+    inputs = [upload.path for upload in document.inputs if upload.path.exists()]
+    if inputs:
+        show_media(inputs, document.inputs[0].kind, width=240)
     st.subheader("Findings")
     st.text(document.sections.findings)
     st.subheader("Impression")
