@@ -10,6 +10,7 @@ into the next reader study.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import traceback
 from collections.abc import Callable
@@ -176,11 +177,20 @@ def sft_examples(
 
 
 def _check_model_dir(model_dir: str | Path) -> str:
-    folder = Path(model_dir).expanduser()
+    """A local model folder (made absolute) or a hub id such as Qwen/Qwen3-VL-8B-Instruct."""
+    text = str(model_dir)
+    folder = Path(text).expanduser()
+    is_hub_id = (
+        not folder.exists()
+        and not text.startswith(("/", ".", "~"))
+        and re.fullmatch(r"[\w.-]+/[\w.-]+", text) is not None
+    )
+    if is_hub_id:
+        return text  # resolved by transformers (its cache, or the hub when online)
     if not (folder / "config.json").is_file():
         raise TrainingJobError(
-            f"model folder {str(model_dir)!r} has no config.json; give a local Hugging Face "
-            "model folder (training never downloads weights)"
+            f"model folder {text!r} has no config.json; give a local Hugging Face model "
+            "folder or a hub id"
         )
     return str(folder.resolve())
 

@@ -96,7 +96,7 @@ kind = st.radio("Kind", ["DPO", "SFT"], horizontal=True, key="train_kind")
 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 with st.form("train_form"):
     model_dir = st.text_input(
-        "Base model folder", settings.model, key="train_model", help="A local folder."
+        "Base model (local folder or hub id)", settings.model, key="train_model"
     )
     if kind == "DPO":
         prefs = st.text_input(
