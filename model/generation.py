@@ -311,12 +311,10 @@ class VLMGenerator:
         videos = [p.video for p in batch if p.video is not None]
         if videos:
             kwargs["videos"] = [v.frames for v in videos]
-            if "qwen3" in self.loaded.model_type:
-                # Frames are already sampled; the metadata carries their real timestamps.
-                kwargs["video_metadata"] = [v.metadata for v in videos]
-                kwargs["do_sample_frames"] = False
-            elif "qwen2_5" in self.loaded.model_type:
-                kwargs["fps"] = [v.metadata.sampled_fps for v in videos]
+            # Frames are already sampled; the metadata carries their real timestamps (Qwen3-VL)
+            # and the sampled fps (Qwen2.5-VL's seconds per temporal patch).
+            kwargs["video_metadata"] = [v.metadata for v in videos]
+            kwargs["do_sample_frames"] = False
         return processor(**kwargs)
 
     def _run_batch(self, batch: list[PreparedRequest]) -> list[ReportResult]:

@@ -80,12 +80,34 @@ def _train_tokenizer(seed: int):
     )
 
 
-def _chat_template() -> str:
-    """The original Qwen3-VL chat template (a copy of TRL's `chat_templates/qwen3_vl.jinja`,
-    kept in this package so building the tiny model does not need TRL)."""
+def _chat_template(name: str = "qwen3_vl") -> str:
+    """An original Qwen-VL chat template (copies of TRL's `chat_templates/<name>.jinja`, kept
+    in this package so building the tiny models does not need TRL)."""
     from importlib.resources import files
 
-    return (files("model") / "templates" / "qwen3_vl.jinja").read_text(encoding="utf-8")
+    return (files("model") / "templates" / f"{name}.jinja").read_text(encoding="utf-8")
+
+
+def _special_ids(tokenizer) -> dict[str, int]:
+    return {
+        "pad": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        "eos": tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        "image": tokenizer.convert_tokens_to_ids("<|image_pad|>"),
+        "video": tokenizer.convert_tokens_to_ids("<|video_pad|>"),
+        "vision_start": tokenizer.convert_tokens_to_ids("<|vision_start|>"),
+        "vision_end": tokenizer.convert_tokens_to_ids("<|vision_end|>"),
+    }
+
+
+def _widen_head(model, seed: int) -> None:
+    """Random init at std 0.02 gives near-uniform logits; a wider output head makes greedy
+    decoding depend visibly on the input, which the tests rely on."""
+    import torch
+
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(seed)
+        head = model.lm_head.weight
+        head.copy_(torch.randn(head.shape, generator=generator) * 0.5)
 
 
 def tiny_qwen3_vl_config(vocab_size: int, token_ids: dict[str, int]):
@@ -146,24 +168,12 @@ def build_tiny_qwen3_vl(folder: Path, seed: int = 0) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = _train_tokenizer(seed)
-    ids = {
-        "pad": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-        "eos": tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        "image": tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        "video": tokenizer.convert_tokens_to_ids("<|video_pad|>"),
-        "vision_start": tokenizer.convert_tokens_to_ids("<|vision_start|>"),
-        "vision_end": tokenizer.convert_tokens_to_ids("<|vision_end|>"),
-    }
+    ids = _special_ids(tokenizer)
     config = tiny_qwen3_vl_config(len(tokenizer), ids)
 
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(config).to(torch.float32).eval()
-    # Random init at std 0.02 gives near-uniform logits; a wider output head makes greedy
-    # decoding depend visibly on the input, which the tests rely on.
-    with torch.no_grad():
-        generator = torch.Generator().manual_seed(seed)
-        head = model.lm_head.weight
-        head.copy_(torch.randn(head.shape, generator=generator) * 0.5)
+    _widen_head(model, seed)
     model.generation_config = GenerationConfig(
         eos_token_id=ids["eos"],
         pad_token_id=ids["pad"],
@@ -199,6 +209,89 @@ def build_tiny_qwen3_vl(folder: Path, seed: int = 0) -> Path:
     processor.save_pretrained(folder)
     (folder / "medvision_tiny.json").write_text(
         json.dumps({"builder": "model.tiny.build_tiny_qwen3_vl", "seed": seed, "synthetic": True})
+        + "\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def build_tiny_qwen2_5_vl(folder: Path, seed: int = 0) -> Path:
+    """A tiny random-weight Qwen2.5-VL folder (patch 14, windowed vision attention), so the
+    older Qwen-VL family is exercised through the same loading and generation path."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = _train_tokenizer(seed)
+    ids = _special_ids(tokenizer)
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1_000_000.0,
+                "mrope_section": [4, 2, 2],
+            },
+            "pad_token_id": ids["pad"],
+            "bos_token_id": None,
+            "eos_token_id": ids["eos"],
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_heads": 4,
+            "out_hidden_size": 64,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 112,
+            "fullatt_block_indexes": [1],
+        },
+        image_token_id=ids["image"],
+        video_token_id=ids["video"],
+        vision_start_token_id=ids["vision_start"],
+        vision_end_token_id=ids["vision_end"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).to(torch.float32).eval()
+    _widen_head(model, seed)
+    model.generation_config = GenerationConfig(
+        eos_token_id=ids["eos"], pad_token_id=ids["pad"], do_sample=False, num_beams=1
+    )
+    model.save_pretrained(folder)
+    sizes = {"shortest_edge": 28 * 28, "longest_edge": TINY_IMAGE_MAX_PIXELS}
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(
+            patch_size=14, temporal_patch_size=2, merge_size=2, size=sizes
+        ),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(
+            patch_size=14,
+            temporal_patch_size=2,
+            merge_size=2,
+            size={"shortest_edge": 28 * 28 * 2, "longest_edge": TINY_VIDEO_MAX_PIXELS},
+        ),
+        chat_template=_chat_template("qwen2_5_vl"),
+    )
+    processor.save_pretrained(folder)
+    (folder / "medvision_tiny.json").write_text(
+        json.dumps({"builder": "model.tiny.build_tiny_qwen2_5_vl", "seed": seed, "synthetic": True})
         + "\n",
         encoding="utf-8",
     )

@@ -219,3 +219,30 @@ def test_unreadable_media_names_the_case_and_file(tiny_model_dir, tiny_adapter_d
 def test_missing_adapter_folder_is_a_clear_error(tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match="has no adapter_config.json"):
         load_vlm(str(tiny_model_dir), str(tmp_path), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2_5_vl_dir(tmp_path_factory) -> Path:
+    from model.tiny import build_tiny_qwen2_5_vl
+
+    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("tiny-qwen2.5-vl") / "model")
+
+
+def test_qwen2_5_vl_family_generates_from_images_and_video(tiny_qwen2_5_vl_dir, media_dir):
+    generator = build_generator(
+        _spec(tiny_qwen2_5_vl_dir, None, kind="vlm-base", max_new_tokens=6, video_max_frames=4)
+    )
+    assert generator.loaded.model_type == "qwen2_5_vl"
+    image, video = generator.generate(
+        [
+            ReportRequest(key="i", images=[media_dir / "image0.png"]),
+            ReportRequest(key="v", video=media_dir / "clip.mp4"),
+        ],
+        prompt_for_task("report"),
+    )
+    assert image.text and video.text
+    assert len(video.meta["frame_indices"]) == 4
+    alone = generator.generate(
+        [ReportRequest(key="v", video=media_dir / "clip.mp4")], prompt_for_task("report")
+    )
+    assert alone[0].text == video.text
