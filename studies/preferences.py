@@ -480,12 +480,62 @@ def harvest_preferences(
     )
 
 
+def _automatic_pair(
+    case: Case,
+    benchmark: Benchmark,
+    report: str,
+    system_name: str,
+    policy: HarvestPolicy,
+    dropped: Counter[str],
+    item_id: int | None = None,
+) -> PreferencePair | None:
+    """Reference (chosen) vs `report` when the clinical metric finds a significant error."""
+    from metrics.clinical import score_findings
+
+    reference = case.references[0] if case.references else None
+    if not reference:
+        return None
+    if benchmark.task not in ("report", "video-report") or case.modality != "image":
+        return None
+    truth = case.findings if case.findings else reference
+    try:
+        score = score_findings(report, truth)
+    except ValueError:
+        dropped["automatic_unscorable"] += 1
+        return None
+    if score.significant_errors < 1:
+        return None
+    images = _case_images(benchmark, case)
+    template = get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
+    return PreferencePair(
+        case_id=case.id,
+        case_key=case.case_key,
+        benchmark=benchmark.name,
+        images=images,
+        question=case.question,
+        prompt=prompt_messages(template, len(images), case.question),
+        chosen=reference,
+        rejected=report,
+        chosen_system=REFERENCE_SYSTEM,
+        rejected_system=system_name,
+        source="automatic",
+        label="clinical_error",
+        n_raters=0,
+        agreement=None,
+        votes={},
+        item_id=item_id,
+        detail={
+            "significant_errors": score.significant_errors,
+            "error_kinds": sorted({e.kind for e in score.errors if e.significant}),
+            "against": "findings" if case.findings else "reference text",
+        },
+    )
+
+
 def _automatic_pairs(
     session, items, policy, case_of, benchmark_of, text_of, systems, dropped
 ) -> list[PreferencePair]:
-    """Reference (chosen) vs each study report with a clinically significant error."""
-    from metrics.clinical import score_findings
-
+    """Automatic pairs for every distinct report of the study's items."""
     out: list[PreferencePair] = []
     seen: set[tuple[int, int]] = set()
     for item in items:
@@ -497,51 +547,104 @@ def _automatic_pairs(
                 continue
             seen.add((item.case_id, generation_id))
             case = case_of(item.case_id)
-            reference = case.references[0] if case.references else None
-            if not reference:
-                continue
-            benchmark = benchmark_of(case)
-            if benchmark.task not in ("report", "video-report") or case.modality != "image":
-                continue
-            report = text_of(generation_id)
-            truth = case.findings if case.findings else reference
-            try:
-                score = score_findings(report, truth)
-            except ValueError:
-                dropped["automatic_unscorable"] += 1
-                continue
-            if score.significant_errors < 1:
-                continue
-            images = _case_images(benchmark, case)
-            template = (
-                get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
+            pair = _automatic_pair(
+                case,
+                benchmark_of(case),
+                text_of(generation_id),
+                systems.get(system_id, "?"),
+                policy,
+                dropped,
+                item.id,
             )
-            out.append(
-                PreferencePair(
-                    case_id=case.id,
-                    case_key=case.case_key,
-                    benchmark=benchmark.name,
-                    images=images,
-                    question=case.question,
-                    prompt=prompt_messages(template, len(images), case.question),
-                    chosen=reference,
-                    rejected=report,
-                    chosen_system=REFERENCE_SYSTEM,
-                    rejected_system=systems.get(system_id, "?"),
-                    source="automatic",
-                    label="clinical_error",
-                    n_raters=0,
-                    agreement=None,
-                    votes={},
-                    item_id=item.id,
-                    detail={
-                        "significant_errors": score.significant_errors,
-                        "error_kinds": sorted({e.kind for e in score.errors if e.significant}),
-                        "against": "findings" if case.findings else "reference text",
-                    },
-                )
-            )
+            if pair is not None:
+                out.append(pair)
     return out
+
+
+def harvest_automatic(
+    store: Store,
+    benchmark_name: str,
+    systems: list[str],
+    split: str = "train",
+    policy: HarvestPolicy | None = None,
+) -> HarvestResult:
+    """Cold-start pairs before any study: every cached report of `systems` on a benchmark
+    split in which the clinical metric finds a significant error, against the reference.
+
+    Use the train split so that the test cases stay unseen. Every pair is `automatic`.
+    """
+    policy = policy or HarvestPolicy()
+    policy.validate()
+    if not systems:
+        raise PreferenceError("name at least one system whose reports are paired")
+    dropped: Counter[str] = Counter()
+    pairs: list[PreferencePair] = []
+    with store.session() as session:
+        benchmark = session.scalar(select(Benchmark).where(Benchmark.name == benchmark_name))
+        if benchmark is None:
+            known = sorted(session.scalars(select(Benchmark.name)).all())
+            raise PreferenceError(
+                f"unknown benchmark {benchmark_name!r}; imported: {', '.join(known) or 'none'}"
+            )
+        rows = {s.name: s.id for s in session.scalars(select(System)).all()}
+        missing = [name for name in systems if name not in rows]
+        if missing:
+            raise PreferenceError(
+                f"unknown system(s) {', '.join(missing)}; registered: {', '.join(sorted(rows))}"
+            )
+        cases = session.scalars(
+            select(Case)
+            .where(Case.benchmark_id == benchmark.id, Case.split == split)
+            .order_by(Case.id)
+        ).all()
+        case_ids = [c.id for c in cases]
+        n_reports = 0
+        for name in systems:
+            generations = session.scalars(
+                select(Generation)
+                .where(Generation.system_id == rows[name], Generation.case_id.in_(case_ids))
+                .order_by(Generation.case_id, Generation.id)
+            ).all()
+            latest = {g.case_id: g for g in generations}  # newest report per case
+            n_reports += len(latest)
+            by_id = {c.id: c for c in cases}
+            for case_id, generation in latest.items():
+                pair = _automatic_pair(
+                    by_id[case_id], benchmark, generation.text, name, policy, dropped
+                )
+                if pair is not None:
+                    pairs.append(pair)
+        synthetic = benchmark.synthetic
+    if n_reports == 0:
+        raise PreferenceError(
+            f"no cached reports of {', '.join(systems)} on {benchmark_name}/{split}; "
+            f"run them first (medvision run --benchmark {benchmark_name} --split {split})"
+        )
+    pairs = _deduplicate(pairs, dropped)
+    _split_by_case(pairs, policy)
+    counts = {
+        "items": n_reports,
+        "items_judged": 0,
+        "current_judgments": 0,
+        "pairs": len(pairs),
+        "human_pairs": 0,
+        "automatic_pairs": len(pairs),
+        "human_candidates": 0,
+        "train": sum(1 for p in pairs if p.split == "train"),
+        "validation": sum(1 for p in pairs if p.split == "validation"),
+        "cases_train": len({p.case_id for p in pairs if p.split == "train"}),
+        "cases_validation": len({p.case_id for p in pairs if p.split == "validation"}),
+        "dropped": dict(sorted(dropped.items())),
+    }
+    return HarvestResult(
+        study=f"automatic:{benchmark_name}/{split}",
+        study_config_hash=None,
+        policy=policy,
+        pairs=pairs,
+        counts=counts,
+        synthetic=synthetic,
+        benchmarks=[benchmark_name],
+    )
 
 
 def _norm(text: str) -> str:
@@ -595,8 +698,13 @@ def _file_sha(path: Path) -> str:
 def _data_card(manifest: dict[str, Any]) -> str:
     counts = manifest["counts"]
     policy = manifest["policy"]
+    title = (
+        f"# Automatic preference pairs ({manifest['study'].removeprefix('automatic:')})"
+        if manifest["study"].startswith("automatic:")
+        else f"# Preference pairs from reader study `{manifest['study']}`"
+    )
     lines = [
-        f"# Preference pairs from reader study `{manifest['study']}`",
+        title,
         "",
         f"**{RESEARCH_NOTICE}** For research use only.",
         "",

@@ -16,6 +16,7 @@ from studies.preferences import (
     HarvestPolicy,
     PreferenceError,
     export_preferences,
+    harvest_automatic,
     harvest_preferences,
 )
 from studies.schema import (
@@ -363,6 +364,30 @@ def test_automatic_cold_start_pairs_are_labelled(builder: StudyBuilder, store: S
     assert all(p.provenance("study-1", result.policy)["automatic"] for p in automatic)
     assert all(p.detail["significant_errors"] >= 1 for p in automatic)
     assert result.counts["automatic_pairs"] == len(automatic)
+
+
+def test_cold_start_from_cached_reports_without_a_study(
+    builder: StudyBuilder, store: Store, tmp_path: Path
+) -> None:
+    builder.generation("alpha", 0, "Findings: a sessile polyp of 6 mm in the sigmoid colon.")
+    builder.generation("beta", 0, "Findings: a pedunculated polyp of 25 mm in the cecum.")
+    builder.generation("beta", 1, "Findings: a pedunculated polyp of 30 mm in the rectum.")
+    result = harvest_automatic(
+        store, "synthetic-prefs", ["alpha", "beta"], split="test", policy=HarvestPolicy(seed=2)
+    )
+    assert {(p.case_key, p.rejected_system) for p in result.pairs} == {
+        ("case0", "beta"),
+        ("case1", "beta"),
+    }
+    assert all(p.source == "automatic" and p.n_raters == 0 for p in result.pairs)
+    assert result.counts["automatic_pairs"] == 2 and result.counts["human_pairs"] == 0
+    summary = export_preferences(result, tmp_path / "auto")
+    assert summary.n_train + summary.n_validation == 2
+    assert "Automatic preference pairs" in (tmp_path / "auto" / "README.md").read_text()
+    with pytest.raises(PreferenceError, match="unknown system"):
+        harvest_automatic(store, "synthetic-prefs", ["ghost"], split="test")
+    with pytest.raises(PreferenceError, match="no cached reports"):
+        harvest_automatic(store, "synthetic-prefs", ["gamma"], split="test")
 
 
 def test_export_writes_dataset_jsonl_images_and_card(

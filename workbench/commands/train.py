@@ -23,6 +23,7 @@ from studies.preferences import (
     HarvestResult,
     PreferenceError,
     export_preferences,
+    harvest_automatic,
     harvest_preferences,
 )
 from studies.training_jobs import (
@@ -198,6 +199,33 @@ def prefs_preview(
     _print_counts(result)
     for row in result.preview(limit):
         typer.echo(json.dumps(row, ensure_ascii=False))
+
+
+@prefs_app.command("automatic")
+def prefs_automatic(
+    benchmark: str = typer.Option(..., help="Benchmark name."),
+    system: list[str] = typer.Option(..., help="System whose reports are checked (repeat)."),
+    out: Path = typer.Option(..., help="Output folder (must be new or empty)."),
+    split: str = typer.Option("train", help="Split (train keeps the test cases unseen)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export."),
+    validation_fraction: float = _POLICY_OPTIONS["validation_fraction"],
+    seed: int = _POLICY_OPTIONS["seed"],
+    prompt: str | None = _POLICY_OPTIONS["prompt"],
+) -> None:
+    """Cold-start pairs without a study: reference vs reports with a significant clinical error."""
+    policy = HarvestPolicy(
+        automatic=True, validation_fraction=validation_fraction, seed=seed, prompt=prompt
+    )
+    try:
+        result = harvest_automatic(get_store(), benchmark, list(system), split, policy)
+        summary = export_preferences(result, out, overwrite=overwrite)
+    except PreferenceError as exc:
+        _fail(str(exc))
+    _print_counts(result)
+    typer.echo(
+        f"wrote {summary.out_dir} ({summary.n_train} train, {summary.n_validation} validation "
+        "automatic pairs)"
+    )
 
 
 # --- train ----------------------------------------------------------------------------
