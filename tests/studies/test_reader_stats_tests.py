@@ -205,3 +205,15 @@ def test_harm_non_inferiority_at_a_margin() -> None:
     }
     with pytest.raises(ValueError, match="margin"):
         likert.harm_noninferiority(frame, margin=0)
+
+
+def test_crossed_reml_equals_statsmodels_mixedlm(rated: pd.DataFrame) -> None:
+    fast = likert.mixed_model(rated, "completeness", reference="poor")
+    slow = likert.mixed_model(rated, "completeness", reference="poor", engine="statsmodels")
+    assert fast.effects["term"].tolist() == slow.effects["term"].tolist()
+    assert np.allclose(fast.effects["estimate"], slow.effects["estimate"], atol=1e-4)
+    assert np.allclose(fast.effects["ci_low"], slow.effects["ci_low"], atol=5e-3)
+    for name in ("rater", "case", "residual"):
+        assert fast.variance[name] == pytest.approx(slow.variance[name], rel=1e-2, abs=1e-4)
+    with pytest.raises(ValueError, match="engine"):
+        likert.mixed_model(rated, "completeness", engine="lme4")
