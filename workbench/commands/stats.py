@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.console import Console
 
 from studies import reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_pairwise, analyze_study
@@ -17,6 +18,7 @@ stats_app = typer.Typer(
     no_args_is_help=True,
 )
 OUTPUT_FORMATS = ("json", "csv", "latex", "markdown")
+console = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
@@ -75,7 +77,8 @@ def pairwise_command(
     )
     try:
         judgments = load_judgments_file(input)
-        analysis = analyze_pairwise(judgments, settings)
+        with console.status(f"Bradley-Terry with {bootstrap} bootstrap resamples..."):
+            analysis = analyze_pairwise(judgments, settings)
     except (JudgmentsError, ValueError) as exc:
         _fail(str(exc))
     if fmt == "json":
@@ -139,7 +142,8 @@ def study_command(
             _fail(f"{metrics}: not a readable CSV file ({exc})")
     try:
         judgments = study_judgments(get_store(), study)
-        analysis = analyze_study(judgments, settings, metric_table=metric_table)
+        with console.status(f"Analysing {len(judgments)} judgments ({bootstrap} resamples)..."):
+            analysis = analyze_study(judgments, settings, metric_table=metric_table)
     except (JudgmentsError, ValueError) as exc:
         _fail(str(exc))
     if out is not None:
