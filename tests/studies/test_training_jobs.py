@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -151,3 +152,31 @@ def test_a_failing_job_is_recorded_as_failed(
     (job,) = list_training_jobs(sqlite_store)
     assert job.status == "failed" and job.error and job.system_id is None
     assert get_training_job(sqlite_store, job.id).finished_at is not None
+
+
+def test_a_job_whose_process_died_is_closed(store: Store) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(child.stdout)
+    with store.session() as session:
+        for pid in (dead_pid, os.getpid()):
+            session.add(
+                TrainingJob(
+                    kind="dpo",
+                    status="running",
+                    config={"process": {"host": socket.gethostname(), "pid": pid}},
+                    output_dir=f"/tmp/job-{pid}",
+                )
+            )
+    jobs = {j.output_dir: j for j in list_training_jobs(store)}
+    dead = jobs[f"/tmp/job-{dead_pid}"]
+    assert dead.status == "failed" and str(dead_pid) in dead.error
+    assert jobs[f"/tmp/job-{os.getpid()}"].status == "running"
