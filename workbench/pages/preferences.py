@@ -15,9 +15,11 @@ from studies.preferences import (
 )
 from studies.reader_study import list_studies
 from studies.settings import get_settings
+from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
 
 st.title("Preference pairs")
+access.require_role("admin")
 disclaimer()
 st.caption(
     "Turns the current judgments of a reader study into (prompt with images, chosen report, "

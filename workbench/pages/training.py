@@ -18,9 +18,11 @@ from studies.training_jobs import (
     run_dpo_job,
     run_sft_job,
 )
+from workbench import access
 from workbench.ui import disclaimer, store
 
 st.title("Training")
+access.require_role("admin")
 disclaimer()
 st.caption(
     "LoRA fine-tuning with TRL: SFT on a benchmark's train split, DPO on exported preference "
