@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -409,14 +410,16 @@ _LATEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
+    "<": r"$<$",
+    ">": r"$>$",
     "–": "--",
 }
 
 
 def latex_escape(text: Any) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    escaped = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    # A minus sign, not a hyphen, before numbers.
+    return re.sub(r"(?<![\w.])-(?=\d)", "$-$", escaped)
 
 
 def render_latex(table: SignificanceTable, provenance: Provenance) -> str:

@@ -11,6 +11,12 @@ from studies.reader_stats.agreement import (
     position_bias,
     rushed_flags,
 )
+from studies.reader_stats.analysis import (
+    AnalysisSettings,
+    StudyAnalysis,
+    analyze_pairwise,
+    analyze_study,
+)
 from studies.reader_stats.bradley_terry import BTResult, bradley_terry, ci_aware_ranks
 from studies.reader_stats.data import (
     CRITERIA,
@@ -37,6 +43,10 @@ from studies.reader_stats.pairwise import (
 )
 
 __all__ = [
+    "AnalysisSettings",
+    "StudyAnalysis",
+    "analyze_pairwise",
+    "analyze_study",
     "CRITERIA",
     "BTResult",
     "JudgmentsError",
