@@ -21,6 +21,7 @@ import re
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -102,6 +103,8 @@ class TextScores:
     stats: dict[str, np.ndarray] = field(default_factory=dict)
     # Token lists after the shared PTB pass (kept for resampling and inspection).
     tokens: dict[str, Any] = field(default_factory=dict)
+    # Wall-clock seconds per step (METEOR runs alongside the Python-side metrics).
+    timings: dict[str, float] = field(default_factory=dict)
 
     def per_case(self) -> dict[str, list[float]]:
         return {name: r.per_case.tolist() for name, r in self.results.items()}
@@ -323,10 +326,28 @@ class _MeteorWorker:
         return answer
 
     def stats(self, pairs: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
-        out = []
+        """SCORE lines, pipelined: a writer thread feeds Java while answers are read."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        lines = []
         for hypothesis, refs in pairs:
             hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
-            out.append(self._ask(" ||| ".join(("SCORE", " ||| ".join(refs), hypothesis))))
+            lines.append(" ||| ".join(("SCORE", " ||| ".join(refs), hypothesis)) + "\n")
+        stdin = self.proc.stdin
+
+        def feed() -> None:
+            for line in lines:
+                stdin.write(line.encode("utf-8"))
+            stdin.flush()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        out = []
+        for _ in lines:
+            answer = self.proc.stdout.readline().decode("utf-8").strip()
+            if not answer and self.proc.poll() is not None:
+                raise RuntimeError("METEOR process ended unexpectedly")
+            out.append(answer)
+        writer.join()
         return out
 
     def evaluate(self, stats: Sequence[str]) -> tuple[float, list[float]]:
@@ -378,7 +399,8 @@ atexit.register(shutdown_meteor)
 
 
 def default_meteor_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    # A JVM keeps about two cores busy (JIT and GC threads) while warming up.
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
 
 
 def meteor_scores(
@@ -411,13 +433,78 @@ def split_sentences(text: str) -> str:
     return "\n".join(s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s)
 
 
+class _CachedStemmer:
+    """Porter stemming memoised per word: reports repeat a small vocabulary."""
+
+    def __init__(self) -> None:
+        from nltk.stem import porter
+
+        self._stemmer = porter.PorterStemmer()
+        self._cache: dict[str, str] = {}
+
+    def stem(self, word: str) -> str:
+        found = self._cache.get(word)
+        if found is None:
+            found = self._cache[word] = self._stemmer.stem(word)
+        return found
+
+
+class _RougeTokens:
+    """rouge-score's own tokenize function with a memoised stemmer and per-text cache."""
+
+    def __init__(self, use_stemmer: bool) -> None:
+        from rouge_score import tokenize
+
+        self._tokenize = tokenize.tokenize
+        self._stemmer = _CachedStemmer() if use_stemmer else None
+        self._cache: dict[str, list[str]] = {}
+
+    def __call__(self, text: str) -> list[str]:
+        found = self._cache.get(text)
+        if found is None:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            found = self._cache[text] = self._tokenize(text, self._stemmer)
+        return found
+
+
+_ROUGE_TOKENS: dict[bool, _RougeTokens] = {}
+
+
+def _rouge_one(tokens: _RougeTokens, target: str, prediction: str) -> dict[str, Any]:
+    """rouge-score's `RougeScorer.score` for our four types, computed the library's way.
+
+    N-gram scores and the summary-level LCS are the library's own functions; ROUGE-L uses
+    the bit-parallel LCS length (same number as the library's dynamic-programming table).
+    """
+    from rouge_score import rouge_scorer, scoring
+
+    t_tokens, p_tokens = tokens(target), tokens(prediction)
+    out: dict[str, Any] = {}
+    for n in (1, 2):
+        out[f"rouge{n}"] = rouge_scorer._score_ngrams(
+            rouge_scorer._create_ngrams(t_tokens, n), rouge_scorer._create_ngrams(p_tokens, n)
+        )
+    if not t_tokens or not p_tokens:
+        out["rougeL"] = scoring.Score(precision=0, recall=0, fmeasure=0)
+    else:
+        lcs = lcs_length(t_tokens, p_tokens)
+        precision, recall = lcs / len(p_tokens), lcs / len(t_tokens)
+        out["rougeL"] = scoring.Score(
+            precision=precision, recall=recall, fmeasure=scoring.fmeasure(precision, recall)
+        )
+    out["rougeLsum"] = rouge_scorer._summary_level_lcs(
+        [tokens(x) for x in target.split("\n") if len(x)],
+        [tokens(x) for x in prediction.split("\n") if len(x)],
+    )
+    return out
+
+
 def rouge_score_scores(
     candidates: Sequence[str], references: Sequence[Sequence[str]], use_stemmer: bool = True
 ) -> dict[str, np.ndarray]:
     """rouge-score F1/P/R per case; with several references the best-F1 reference counts."""
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_SCORE_TYPES), use_stemmer=use_stemmer)
+    tokens = _ROUGE_TOKENS.setdefault(use_stemmer, _RougeTokens(use_stemmer))
     out = {
         f"{t}{suffix}": np.zeros(len(candidates))
         for t in ROUGE_SCORE_TYPES
@@ -425,14 +512,13 @@ def rouge_score_scores(
     }
     for i, (cand, refs) in enumerate(zip(candidates, references, strict=True)):
         cand_s = split_sentences(cand)
-        if len(refs) == 1:
-            score = scorer.score(split_sentences(refs[0]), cand_s)
-        else:
-            score = scorer.score_multi([split_sentences(r) for r in refs], cand_s)
+        scores = [_rouge_one(tokens, split_sentences(r), cand_s) for r in refs]
         for t in ROUGE_SCORE_TYPES:
-            out[t][i] = score[t].fmeasure
-            out[f"{t}_p"][i] = score[t].precision
-            out[f"{t}_r"][i] = score[t].recall
+            # As RougeScorer.score_multi: the first reference with the highest F1.
+            best = scores[int(np.argmax([x[t].fmeasure for x in scores]))][t]
+            out[t][i] = best.fmeasure
+            out[f"{t}_p"][i] = best.precision
+            out[f"{t}_r"][i] = best.recall
     return out
 
 
@@ -566,6 +652,11 @@ def score_texts(
     coco_version = _version("pycocoevalcap")
     tok_sig = "tok:ptb(corenlp-3.4.1,lowercase,no-punct)"
     needs_ptb = any(g in groups for g in ("bleu", "meteor", "rouge_l", "cider", "spice"))
+    if "meteor" in groups and n:
+        # Start the Java workers now: their warm-up overlaps the PTB pass.
+        with _METEOR_LOCK:
+            _meteor_workers(max(1, min(meteor_workers or default_meteor_workers(), n)))
+    clock = time.perf_counter()
     if needs_ptb and n:
         flat = ptb_tokenize(cands + [r for rs in refs for r in rs])
         tok_c = flat[:n]
@@ -575,69 +666,95 @@ def score_texts(
             tok_r.append(flat[pos : pos + len(rs)])
             pos += len(rs)
         result.tokens = {"candidates": tok_c, "references": tok_r}
+        result.timings["tokenize"] = time.perf_counter() - clock
     else:
         tok_c, tok_r = [], []
+
+    # METEOR's Java workers run in the background while Python computes the rest.
+    meteor_future = None
+    executor = None
+    if "meteor" in groups and n:
+        executor = ThreadPoolExecutor(max_workers=1)
+        meteor_start = time.perf_counter()
+        meteor_future = executor.submit(meteor_scores, tok_c, tok_r, meteor_workers)
+
+    def lap(name: str, start: float) -> float:
+        now = time.perf_counter()
+        result.timings[name] = now - start
+        return now
 
     def put(name: str, corpus: float, per_case: np.ndarray, signature: str) -> None:
         result.results[name] = MetricResult(
             name, float(corpus), np.asarray(per_case, float), signature
         )
 
-    if "bleu" in groups and n:
-        stats = np.stack([bleu_stats(c, r) for c, r in zip(tok_c, tok_r, strict=True)])
-        result.stats["bleu"] = stats
-        corpus = corpus_bleu(stats)
-        per_case = bleu_from_stats(stats)
-        for k in range(BLEU_N):
+    try:
+        clock = time.perf_counter()
+        if "bleu" in groups and n:
+            stats = np.stack([bleu_stats(c, r) for c, r in zip(tok_c, tok_r, strict=True)])
+            result.stats["bleu"] = stats
+            corpus = corpus_bleu(stats)
+            per_case = bleu_from_stats(stats)
+            for k in range(BLEU_N):
+                put(
+                    f"BLEU-{k + 1}",
+                    corpus[k],
+                    per_case[:, k],
+                    f"BLEU-{k + 1}|pycocoevalcap:{coco_version}|{tok_sig}"
+                    "|reflen:closest|corpus:summed-stats",
+                )
+            clock = lap("bleu", clock)
+        if "rouge_l" in groups and n:
+            per_r = np.array([rouge_l_coco(c, r) for c, r in zip(tok_c, tok_r, strict=True)])
             put(
-                f"BLEU-{k + 1}",
-                corpus[k],
-                per_case[:, k],
-                f"BLEU-{k + 1}|pycocoevalcap:{coco_version}|{tok_sig}"
-                "|reflen:closest|corpus:summed-stats",
+                "ROUGE-L",
+                per_r.mean(),
+                per_r,
+                f"ROUGE-L|pycocoevalcap:{coco_version}|beta:1.2|{tok_sig}",
             )
-    if "meteor" in groups and n:
-        corpus_m, per_m = meteor_scores(tok_c, tok_r, meteor_workers)
-        put(
-            "METEOR",
-            corpus_m,
-            per_m,
-            f"METEOR|pycocoevalcap:{coco_version}|meteor-1.5|lang:en|norm|{tok_sig}",
-        )
-    if "rouge_l" in groups and n:
-        per_r = np.array([rouge_l_coco(c, r) for c, r in zip(tok_c, tok_r, strict=True)])
-        put(
-            "ROUGE-L",
-            per_r.mean(),
-            per_r,
-            f"ROUGE-L|pycocoevalcap:{coco_version}|beta:1.2|{tok_sig}",
-        )
-    if "cider" in groups and n:
-        per_c = cider_scores(tok_c, tok_r)
-        put(
-            "CIDEr",
-            per_c.mean(),
-            per_c,
-            f"CIDEr-D|pycocoevalcap:{coco_version}|sigma:6|idf:test-refs|{tok_sig}",
-        )
-    if "rouge" in groups and n:
-        scores = rouge_score_scores(cands, refs)
-        sig = (
-            f"rouge-score:{_version('rouge-score')}|stemmer:porter|tok:rouge-score-default|refs:max"
-        )
-        for name, values in scores.items():
+            clock = lap("rouge_l", clock)
+        if "cider" in groups and n:
+            per_c = cider_scores(tok_c, tok_r)
             put(
-                name,
-                values.mean(),
-                values,
-                sig + ("|F1" if "_" not in name else f"|{name.split('_')[1].upper()}"),
+                "CIDEr",
+                per_c.mean(),
+                per_c,
+                f"CIDEr-D|pycocoevalcap:{coco_version}|sigma:6|idf:test-refs|{tok_sig}",
             )
-    if "bertscore" in groups and n:
-        scores_b, sig_b, note = bertscore_scores(cands, refs, bertscore or BertScoreConfig())
-        for name, values in scores_b.items():
-            put(name, values.mean(), values, f"{name}|{sig_b}")
-        if note:
-            result.unavailable["bertscore-rescale"] = note
+            clock = lap("cider", clock)
+        if "rouge" in groups and n:
+            scores = rouge_score_scores(cands, refs)
+            sig = (
+                f"rouge-score:{_version('rouge-score')}|stemmer:porter"
+                "|tok:rouge-score-default|refs:max"
+            )
+            for name, values in scores.items():
+                put(
+                    name,
+                    values.mean(),
+                    values,
+                    sig + ("|F1" if "_" not in name else f"|{name.split('_')[1].upper()}"),
+                )
+            clock = lap("rouge", clock)
+        if "bertscore" in groups and n:
+            scores_b, sig_b, note = bertscore_scores(cands, refs, bertscore or BertScoreConfig())
+            for name, values in scores_b.items():
+                put(name, values.mean(), values, f"{name}|{sig_b}")
+            if note:
+                result.unavailable["bertscore-rescale"] = note
+            clock = lap("bertscore", clock)
+        if meteor_future is not None:
+            corpus_m, per_m = meteor_future.result()
+            lap("meteor", meteor_start)
+            put(
+                "METEOR",
+                corpus_m,
+                per_m,
+                f"METEOR|pycocoevalcap:{coco_version}|meteor-1.5|lang:en|norm|{tok_sig}",
+            )
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
     if "spice" in groups and n:
         reason = spice_unavailable_reason()
         if reason:
