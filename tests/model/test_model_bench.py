@@ -38,7 +38,7 @@ def test_bench_runs_without_trl_or_streamlit(tmp_path):
     assert "| batched | 2 |" in done.stdout
     text = docs.read_text(encoding="utf-8")
     assert "## Metrics\n\nkept" in text
-    assert "## Generation" in text and "### GPU\n\nNot yet measured." in text
+    assert "## Generation" in text and "### GPU\n\nNot yet measured (no CUDA GPU" in text
     assert "2 cores" in text
 
 
