@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from studies.accounts import AccountError, AuthError, accept_invite, inspect_invite
 from studies.reader_study import StudyError
 from studies.settings import get_settings
 from workbench import access
-
-HERE = Path(__file__).resolve().parent
 
 st.title("Accept your invitation")
 st.caption("Research software, not a medical device.")
@@ -68,4 +64,4 @@ if submitted:
     st.session_state.pop("invite_token", None)
     access.adopt_session(session)
     st.session_state["medvision_just_logged_in"] = True
-    st.switch_page(str(HERE / "login.py"))
+    st.switch_page("pages/login.py")

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from studies.accounts import AuthError
 from workbench import access
-
-HERE = Path(__file__).resolve().parent
 
 st.title("Log in")
 st.caption("Research software, not a medical device.")
@@ -18,10 +14,10 @@ account = access.current_account()
 if account is not None:
     if st.session_state.pop("medvision_just_logged_in", False):
         # Land raters straight on their next case.
-        st.switch_page(str(HERE / ("rate.py" if account.role == "rater" else "home.py")))
+        st.switch_page("pages/rate.py" if account.role == "rater" else "pages/home.py")
     st.success(f"You are logged in as {account.label} ({account.role}).")
     if st.button("Go to rating", key="login_go_rate", icon=":material/rate_review:"):
-        st.switch_page(str(HERE / "rate.py"))
+        st.switch_page("pages/rate.py")
     st.stop()
 
 if st.session_state.pop(access.EXPIRED_KEY, False):

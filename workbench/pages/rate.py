@@ -122,7 +122,9 @@ else:
     columns = media.columns(max(1, min(len(task.media), 3)))
     for index, item in enumerate(task.media):
         # Bytes, not paths: the browser sees an anonymous media URL.
-        columns[index % len(columns)].image(item.path.read_bytes(), width="stretch")
+        columns[index % len(columns)].image(
+            item.path.read_bytes(), width=480 if len(task.media) == 1 else "stretch"
+        )
 st.caption("Hover over an image and use the expand icon to zoom.")
 
 likert: dict[str, dict[str, int]] = {"left": {}, "right": {}}
