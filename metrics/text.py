@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -176,22 +177,40 @@ def _ngrams(words: list[str], n: int) -> dict[tuple[str, ...], int]:
     return counts
 
 
-def bleu_stats(candidate: str, references: Sequence[str], n: int = BLEU_N) -> np.ndarray:
+class NgramCache:
+    """1..4-gram counts per tokenised text, computed once and shared by BLEU and CIDEr."""
+
+    def __init__(self, n: int = BLEU_N) -> None:
+        self.n = n
+        self._counts: dict[str, dict[tuple[str, ...], int]] = {}
+
+    def __call__(self, text: str) -> dict[tuple[str, ...], int]:
+        found = self._counts.get(text)
+        if found is None:
+            found = self._counts[text] = _ngrams(text.split(), self.n)
+        return found
+
+
+def bleu_stats(
+    candidate: str,
+    references: Sequence[str],
+    n: int = BLEU_N,
+    grams: NgramCache | None = None,
+) -> np.ndarray:
     """[testlen, reflen (closest), guess_1..n, correct_1..n] exactly as pycocoevalcap cooks."""
+    count_of = grams if grams is not None and grams.n == n else NgramCache(n)
     ref_lens = []
     max_counts: dict[tuple[str, ...], int] = {}
     for ref in references:
-        words = ref.split()
-        ref_lens.append(len(words))
-        for gram, count in _ngrams(words, n).items():
+        ref_lens.append(len(ref.split()))
+        for gram, count in count_of(ref).items():
             if count > max_counts.get(gram, 0):
                 max_counts[gram] = count
-    words = candidate.split()
-    testlen = len(words)
+    testlen = len(candidate.split())
     reflen = min((abs(length - testlen), length) for length in ref_lens)[1]
     guess = [max(0, testlen - k + 1) for k in range(1, n + 1)]
     correct = [0] * n
-    for gram, count in _ngrams(words, n).items():
+    for gram, count in count_of(candidate).items():
         correct[len(gram) - 1] += min(max_counts.get(gram, 0), count)
     return np.array([testlen, reflen, *guess, *correct], dtype=np.float64)
 
@@ -223,11 +242,16 @@ def corpus_bleu(stats: np.ndarray, n: int = BLEU_N) -> np.ndarray:
 # --- CIDEr (pycocoevalcap's CIDEr-D formula, vectorised per case) --------------------
 
 
-def cider_scores(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> np.ndarray:
+def cider_scores(
+    candidates: Sequence[str],
+    references: Sequence[Sequence[str]],
+    grams: NgramCache | None = None,
+) -> np.ndarray:
     """Per-case CIDEr exactly as pycocoevalcap computes it (document frequency over refs)."""
     n, sigma = 4, 6.0
-    cooked_refs = [[_ngrams(r.split(), n) for r in refs] for refs in references]
-    cooked_cands = [_ngrams(c.split(), n) for c in candidates]
+    count_of = grams if grams is not None and grams.n == n else NgramCache(n)
+    cooked_refs = [[count_of(r) for r in refs] for refs in references]
+    cooked_cands = [count_of(c) for c in candidates]
     df: dict[tuple[str, ...], float] = {}
     for refs in cooked_refs:
         for gram in {g for ref in refs for g in ref}:
@@ -493,11 +517,94 @@ def _rouge_one(tokens: _RougeTokens, target: str, prediction: str) -> dict[str, 
         out["rougeL"] = scoring.Score(
             precision=precision, recall=recall, fmeasure=scoring.fmeasure(precision, recall)
         )
-    out["rougeLsum"] = rouge_scorer._summary_level_lcs(
+    out["rougeLsum"] = _summary_level_lcs(
         [tokens(x) for x in target.split("\n") if len(x)],
         [tokens(x) for x in prediction.split("\n") if len(x)],
     )
     return out
+
+
+_LCS_INDICES: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = {}
+
+
+def _lcs_indices(ref: list[str], can: list[str]) -> list[int]:
+    """rouge-score's `lcs_ind`, memoised: report sentences repeat across cases."""
+    key = (tuple(ref), tuple(can))
+    found = _LCS_INDICES.get(key)
+    if found is None:
+        if len(_LCS_INDICES) > 500_000:
+            _LCS_INDICES.clear()
+        found = _LCS_INDICES[key] = lcs_indices(ref, can)
+    return found
+
+
+def lcs_indices(ref: Sequence[str], can: Sequence[str]) -> list[int]:
+    """rouge-score's `lcs_ind` (same table, same backtracking), with bit-parallel rows.
+
+    Row i of the LCS table is kept as one integer whose zero bits mark where the row
+    grows along `can`, so T[i][j] = j - popcount(row_i & (2^j - 1)).
+    """
+    masks: dict[str, int] = {}
+    for j, token in enumerate(can):
+        masks[token] = masks.get(token, 0) | (1 << j)
+    full = (1 << len(can)) - 1
+    v = full
+    rows = [v]
+    for token in ref:
+        m = masks.get(token)
+        if m is not None:
+            u = v & m
+            v = ((v + u) | (v - u)) & full
+        rows.append(v)
+
+    def table(i: int, j: int) -> int:
+        return j - (rows[i] & ((1 << j) - 1)).bit_count()
+
+    i, j = len(ref), len(can)
+    out: list[int] = []
+    while i > 0 and j > 0:
+        if ref[i - 1] == can[j - 1]:
+            out.append(i - 1)
+            i -= 1
+            j -= 1
+        elif table(i, j - 1) > table(i - 1, j):
+            j -= 1
+        else:
+            i -= 1
+    out.reverse()
+    return out
+
+
+def _summary_level_lcs(ref_sent: list[list[str]], can_sent: list[list[str]]) -> Any:
+    """rouge-score's `_summary_level_lcs` line for line, with memoised LCS indices."""
+    from rouge_score import scoring
+
+    if not ref_sent or not can_sent:
+        return scoring.Score(precision=0, recall=0, fmeasure=0)
+    m = sum(map(len, ref_sent))
+    n = sum(map(len, can_sent))
+    if not n or not m:
+        return scoring.Score(precision=0, recall=0, fmeasure=0)
+    counts_r: Counter[str] = Counter()
+    counts_c: Counter[str] = Counter()
+    for sentence in ref_sent:
+        counts_r.update(sentence)
+    for sentence in can_sent:
+        counts_c.update(sentence)
+    hits = 0
+    for ref in ref_sent:
+        union = sorted(set().union(*[_lcs_indices(ref, can) for can in can_sent]))
+        for token in (ref[i] for i in union):
+            # As rouge-score 1.5.5 does: no token counted twice.
+            if counts_c[token] > 0 and counts_r[token] > 0:
+                hits += 1
+                counts_c[token] -= 1
+                counts_r[token] -= 1
+    recall = hits / m
+    precision = hits / n
+    return scoring.Score(
+        precision=precision, recall=recall, fmeasure=scoring.fmeasure(precision, recall)
+    )
 
 
 def rouge_score_scores(
@@ -688,10 +795,13 @@ def score_texts(
             name, float(corpus), np.asarray(per_case, float), signature
         )
 
+    grams = NgramCache()
     try:
         clock = time.perf_counter()
         if "bleu" in groups and n:
-            stats = np.stack([bleu_stats(c, r) for c, r in zip(tok_c, tok_r, strict=True)])
+            stats = np.stack(
+                [bleu_stats(c, r, grams=grams) for c, r in zip(tok_c, tok_r, strict=True)]
+            )
             result.stats["bleu"] = stats
             corpus = corpus_bleu(stats)
             per_case = bleu_from_stats(stats)
@@ -714,7 +824,7 @@ def score_texts(
             )
             clock = lap("rouge_l", clock)
         if "cider" in groups and n:
-            per_c = cider_scores(tok_c, tok_r)
+            per_c = cider_scores(tok_c, tok_r, grams)
             put(
                 "CIDEr",
                 per_c.mean(),

@@ -167,3 +167,13 @@ def test_bertscore_with_a_local_model_folder() -> None:
 def test_bertscore_unknown_model_needs_layers() -> None:
     with pytest.raises(ValueError, match="num_layers"):
         score_texts(["a"], ["b"], metrics=["bertscore"], bertscore=BertScoreConfig(model=_minilm()))
+
+
+def test_bit_parallel_lcs_indices_equal_rouge_score_backtracking() -> None:
+    from rouge_score.rouge_scorer import lcs_ind
+
+    rng = random.Random(4)
+    for _ in range(2000):
+        a = [rng.choice("abcde") for _ in range(rng.randint(0, 25))]
+        b = [rng.choice("abcde") for _ in range(rng.randint(0, 25))]
+        assert text.lcs_indices(a, b) == lcs_ind(a, b)
