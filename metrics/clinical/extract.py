@@ -135,14 +135,7 @@ _MENTION = re.compile(
     r"neoplasms?|growths?|(?-i:TAs?|TVAs?))\b",
     re.I,
 )
-# Heads that name a histology only; written without an article after a described lesion
-# ("...; suspicious for adenocarcinoma") they qualify that lesion instead of adding one.
-_HISTOLOGY_HEAD = re.compile(
-    r"(?:\w+\s+)*?(?:adeno)?carcinomas?|cancers?|(?:\w+\s+)?adenomas?|ssls?|ssa/ps?|ssas?|tsas?|"
-    r"neoplasms?|TAs?|TVAs?",
-    re.I,
-)
-_SEPARATOR = re.compile(r",|;|\s+and\s+|\s+plus\s+|\s+as well as\s+|\s+also\s+|\s+while\s+", re.I)
+_SEPARATOR = re.compile(r",|;|:|\s+and\s+|\s+plus\s+|\s+as well as\s+|\s+also\s+|\s+while\s+", re.I)
 _INTRODUCER = re.compile(
     r"\b(?:a|an|another|one|second|third|fourth|fifth|additional|further|other|"
     + "|".join(w for w in NUMBER_WORDS if " " not in w)
@@ -608,7 +601,14 @@ def _mention_groups(sentence: str) -> list[tuple[int, int, int]]:
         between = sentence[prev_end : m.start()]
         seps = list(_SEPARATOR.finditer(between))
         if seps:
-            cut = seps[-1].end()
+            start, mstart, mend = groups[-1]
+            head = _MENTION.match(sentence, mstart)
+            announcing = head is not None and (
+                _count_of(sentence[start:mstart], head.group(0)) is not None
+            )
+            # "2 polyps found: in the cecum, a 4 mm polyp": an announcing count keeps
+            # only its own words; otherwise trailing attributes stay with the lesion before.
+            cut = seps[0].end() if announcing else seps[-1].end()
             after = between[cut:]
             if _INTRODUCER.search(after) or _location(after) or _NEG_PRE.search(after):
                 groups.append((prev_end + cut, m.start(), m.end()))
@@ -619,16 +619,28 @@ def _mention_groups(sentence: str) -> list[tuple[int, int, int]]:
     return groups
 
 
+_HEDGE = re.compile(
+    r"\b(?:suspected|suspicious\s+for|likely|probable|probably|possible|possibly|consistent\s+with|"
+    r"compatible\s+with|in\s+keeping\s+with|suggestive\s+of|resembling|appear(?:s|ed)?\s+to\s+be|"
+    r"optical\s+diagnosis|endoscopic\s+(?:appearance|diagnosis)|favou?r(?:ing|s)?)\b",
+    re.I,
+)
+
+
 def _qualifies_previous(sentence: str, groups: list[tuple[int, int, int]]) -> bool:
-    heads_only = all(_HISTOLOGY_HEAD.fullmatch(m.group(0)) for m in _MENTION.finditer(sentence))
-    if not heads_only:
-        return False
+    """Does a sentence with a lesion word describe the previous lesion, not a new one?
+
+    "NICE type I; suspected hyperplastic polyp", "Laterally spreading tumour, non-granular
+    type": no article, count, size or site introduces a lesion, or an optical-diagnosis
+    hedge names what the previous lesion probably is.
+    """
     before = sentence[: groups[0][1]]
+    if _NEG_PRE.search(before) or _sizes(sentence):
+        return False
+    if _HEDGE.search(before):
+        return True
     return not (
-        _INTRODUCER.search(before)
-        or _sizes(sentence)
-        or _location(sentence)
-        or _NEG_PRE.search(before)
+        _INTRODUCER.search(before) or _UNCOUNTED_PLURAL.search(before) or _location(sentence)
     )
 
 
@@ -638,6 +650,7 @@ class _State:
     explicit_count: int | None = None
     uncounted: bool = False
     negated_polyps: bool = False
+    announced: int = 0
 
 
 def _handle_sentence(sentence: str, state: _State) -> None:
@@ -685,6 +698,13 @@ def _handle_sentence(sentence: str, state: _State) -> None:
         n_new = count if count is not None and count <= 20 else 1
         if count is not None:
             state.explicit_count = (state.explicit_count or 0) + count
+            probe = _Lesion()
+            _fill(probe, chunk)
+            if probe.as_dict() == _Lesion().as_dict():
+                # "Three polyps were found." announces lesions described next; lesions
+                # never described are added empty at the end.
+                state.announced = max(state.announced, count)
+                continue
         for k in range(n_new):
             lesion = _Lesion()
             _fill(lesion, chunk)
@@ -744,6 +764,8 @@ def extract_findings(text: str) -> dict[str, Any]:
     for sentence in _sentences(normalised):
         _handle_sentence(sentence, state)
     lesions = [lesion.as_dict() for lesion in state.lesions]
+    if state.announced > len(lesions) and state.announced <= 20:
+        lesions.extend(_Lesion().as_dict() for _ in range(state.announced - len(lesions)))
     normal = bool(_NORMAL.search(normalised))
     no_polyps = not lesions and (state.negated_polyps or normal)
     if lesions:

@@ -434,6 +434,54 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+CASES += [
+    # --- announced counts, hedged optical diagnoses, LST sentences after the lesion
+    (
+        "Three polyps were found. A 6 mm sessile polyp in the rectum. A 4 mm polyp in the "
+        "cecum. An 8 mm polyp in the sigmoid.",
+        expected(
+            L(size_mm=6, size_class="small", location="rectum", paris="0-Is"),
+            L(size_mm=4, size_class="diminutive", location="cecum"),
+            L(size_mm=8, size_class="small", location="sigmoid"),
+        ),
+    ),
+    (
+        "2 polyps found: In the rectum, there was a 3 mm polyp. Second: 7 mm polyp in the sigmoid.",
+        expected(
+            L(size_mm=3, size_class="diminutive", location="rectum"),
+            L(size_mm=7, size_class="small", location="sigmoid"),
+        ),
+    ),
+    (
+        "A 5 mm polyp in the rectum. NICE type I; suspected hyperplastic polyp.",
+        expected(
+            L(
+                size_mm=5,
+                size_class="diminutive",
+                location="rectum",
+                nice="1",
+                histology="hyperplastic",
+            )
+        ),
+    ),
+    (
+        "A 14 mm flat elevated lesion in the ascending colon. Laterally spreading tumour, "
+        "non-granular type (LST-NG-PD). JNET 2B; optical diagnosis: tubulovillous adenoma.",
+        expected(
+            L(
+                size_mm=14,
+                size_class="large",
+                location="ascending",
+                paris="0-IIa",
+                lst="LST-NG-PD",
+                jnet="2B",
+                histology="tubulovillous_adenoma",
+            )
+        ),
+    ),
+]
+
+
 def test_there_are_at_least_sixty_sentences() -> None:
     assert len(CASES) >= 60
 
