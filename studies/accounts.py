@@ -338,17 +338,36 @@ def open_session(store: Store, account_id: int, *, session_hours: float = 12.0) 
         return token
 
 
+def open_admin_session(store: Store, *, session_hours: float = 1.0) -> str:
+    """A session for an admin account, creating 'local-admin' (no password) when no admin
+    exists. For trusted local callers that already hold the database (tests, scripts)."""
+    with store.session() as session:
+        admin = session.scalar(
+            select(Account).where(Account.role == "admin", Account.active.is_(True)).limit(1)
+        )
+        if admin is None:
+            admin = _create_account(session, "local-admin", "admin", None)
+        token = _new_session(session, admin.id, session_hours)
+        record(session, None, "auth.local_session", "account", admin.id)
+        return token
+
+
 def session_account(session: Session, token: str | None) -> Account | None:
     """The active account behind an unexpired, unrevoked session token (or None)."""
     if not token:
         return None
-    row = session.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
-    if row is None or row.revoked_at is not None or aware(row.expires_at) <= now_utc():
+    found = session.execute(
+        select(Account, AuthSession.expires_at)
+        .join(AuthSession, AuthSession.account_id == Account.id)
+        .where(
+            AuthSession.token_hash == token_hash(token),
+            AuthSession.revoked_at.is_(None),
+            Account.active.is_(True),
+        )
+    ).first()
+    if found is None or aware(found.expires_at) <= now_utc():
         return None
-    account = session.get(Account, row.account_id)
-    if account is None or not account.active:
-        return None
-    return account
+    return found.Account
 
 
 def resolve_session(store: Store, token: str | None) -> AccountInfo | None:

@@ -103,13 +103,12 @@ def _check_session(session: Session, rater_id: int, session_token: str | None) -
 
 
 def _enrolled_study(session: Session, rater_id: int, study_id: int) -> Study:
-    study = session.get(Study, study_id)
-    enrolled = session.scalar(
-        select(StudyRater.id).where(
-            StudyRater.study_id == study_id, StudyRater.account_id == rater_id
-        )
+    study = session.scalar(
+        select(Study)
+        .join(StudyRater, StudyRater.study_id == Study.id)
+        .where(Study.id == study_id, StudyRater.account_id == rater_id)
     )
-    if study is None or enrolled is None:
+    if study is None:
         raise AccessDenied("You are not a rater in this study.")
     return study
 
@@ -153,21 +152,33 @@ def _counts(session: Session, rater_id: int, study_id: int) -> tuple[int, int]:
 
 
 def _task(session: Session, assignment: Assignment, study: Study, done: int, total: int):  # noqa: ANN202
-    item = session.get(StudyItem, assignment.item_id)
-    case = session.get(Case, item.case_id)
-    benchmark = session.get(Benchmark, case.benchmark_id)
-    text_a = session.get(Generation, item.generation_a_id).text
-    text_b = session.get(Generation, item.generation_b_id).text
+    generation_a = aliased(Generation)
+    generation_b = aliased(Generation)
+    # One round trip for everything the page shows.
+    row = session.execute(
+        select(
+            Case.modality,
+            Case.media,
+            Case.question,
+            Benchmark.root,
+            generation_a.text,
+            generation_b.text,
+        )
+        .select_from(StudyItem)
+        .join(Case, Case.id == StudyItem.case_id)
+        .join(Benchmark, Benchmark.id == Case.benchmark_id)
+        .join(generation_a, generation_a.id == StudyItem.generation_a_id)
+        .join(generation_b, generation_b.id == StudyItem.generation_b_id)
+        .where(StudyItem.id == assignment.item_id)
+    ).one()
+    modality, case_media, question, root, text_a, text_b = row
     media = []
-    for entry in case.media or []:
+    for entry in case_media or []:
         try:
-            media.append(
-                TaskMedia(
-                    entry.get("kind", case.modality), resolve_media(benchmark.root, entry["path"])
-                )
-            )
+            path = resolve_media(root, entry["path"])
         except (MediaPathError, KeyError):
             continue
+        media.append(TaskMedia(entry.get("kind", modality), path))
     form = (study.config.get("design") or {}).get("form") or default_form()
     return RatingTask(
         token=assignment.token,
@@ -175,9 +186,9 @@ def _task(session: Session, assignment: Assignment, study: Study, done: int, tot
         position=assignment.order_index + 1,
         done=done,
         total=total,
-        modality=case.modality,
+        modality=modality,
         media=media,
-        question=case.question,
+        question=question,
         left_text=text_a if assignment.a_on_left else text_b,
         right_text=text_b if assignment.a_on_left else text_a,
         guidelines=study.guidelines,

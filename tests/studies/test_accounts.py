@@ -142,3 +142,14 @@ def test_ensure_admin_uses_configured_password(store: Store, tmp_path) -> None:
     assert accounts.ensure_admin(store, settings, echo=lambda _line: None) is None
     assert accounts.log_in(store, "admin", "configured-secret-1")
     assert accounts.get_account(store, "admin").role == "admin"
+
+
+def test_open_admin_session_for_local_tools(store: Store) -> None:
+    token = accounts.open_admin_session(store)
+    info = accounts.resolve_session(store, token)
+    assert info.role == "admin" and info.username == "local-admin"
+    # No password: the account cannot be logged into from the app.
+    with pytest.raises(AuthError):
+        accounts.log_in(store, "local-admin", "")
+    accounts.create_account(store, "boss", "admin", PASSWORD)
+    assert accounts.resolve_session(store, accounts.open_admin_session(store)).role == "admin"
