@@ -34,18 +34,25 @@ class Aggregate:
             return sums[:, 0] / n_cases
         if self.kind == "bleu":
             return bleu_from_stats(sums, BLEU_N)[:, self.order - 1]
+        if self.kind == "f1":
+            # Columns: true positives, predicted, gold; micro F1 = 2 TP / (pred + gold).
+            tp, predicted, gold = sums[:, 0], sums[:, 1], sums[:, 2]
+            total = predicted + gold
+            safe = np.where(total > 0, total, 1.0)
+            return np.where(total > 0, 2.0 * tp / safe, 1.0)
         raise ValueError(f"unknown aggregate {self.kind!r}")
 
     @property
     def label(self) -> str:
-        return (
-            "mean of per-case scores"
-            if self.kind == "mean"
-            else f"BLEU-{self.order} from summed statistics"
-        )
+        if self.kind == "mean":
+            return "mean of per-case scores"
+        if self.kind == "f1":
+            return "micro F1 from summed per-case counts"
+        return f"BLEU-{self.order} from summed statistics"
 
 
 MEAN = Aggregate("mean")
+MICRO_F1 = Aggregate("f1")
 
 
 def bleu_aggregate(order: int) -> Aggregate:

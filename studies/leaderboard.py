@@ -23,8 +23,10 @@ import numpy as np
 from sqlalchemy import select
 
 from metrics.clinical import CLINICAL_SIGNATURE, CaseClinicalScore, score_findings
+from metrics.clinical.extract import LESION_ATTRIBUTES
 from metrics.significance import (
     MEAN,
+    MICRO_F1,
     Aggregate,
     MetricComparison,
     SignificanceSettings,
@@ -48,7 +50,7 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "rouge": ("rouge1", "rouge2", "rougeL", "rougeLsum"),
     "bertscore": ("BERTScore-F1",),
     "spice": ("SPICE",),
-    "clinical": ("clinical",),
+    "clinical": ("clinical", "clinical-F1"),
 }
 RESEARCH_USE = (
     "Research software, not a medical device: these numbers are not for clinical decisions."
@@ -325,11 +327,19 @@ def build_leaderboard(
     per_case: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
     for group in groups:
         for metric in TABLE_METRICS[group]:
-            if group == "clinical":
+            if metric == "clinical":
                 values = {s: np.array([x.score for x in clinical[s]]) for s in systems}
                 metric_inputs[metric] = (MEAN, values)
                 signatures[metric] = CLINICAL_SIGNATURE + (
                     "|truth:case-findings-where-present-else-first-reference"
+                )
+            elif metric == "clinical-F1":
+                values = {s: _attribute_counts(clinical[s]) for s in systems}
+                metric_inputs[metric] = (MICRO_F1, values)
+                signatures[metric] = (
+                    "clinical-F1|micro over lesion attributes|"
+                    + CLINICAL_SIGNATURE.split("|", 1)[1]
+                    + "|truth:case-findings-where-present-else-first-reference"
                 )
             else:
                 first = texts[systems[0]]
@@ -344,8 +354,12 @@ def build_leaderboard(
                     metric_inputs[metric] = (MEAN, values)
                 signatures[metric] = first.results[metric].signature
             for s in systems:
-                if group == "clinical":
+                if metric == "clinical":
                     per_case[s][metric] = [x.score for x in clinical[s]]
+                elif metric == "clinical-F1":
+                    per_case[s][metric] = [
+                        float(MICRO_F1(row, 1)[0]) for row in _attribute_counts(clinical[s])
+                    ]
                 else:
                     per_case[s][metric] = texts[s].results[metric].per_case.tolist()
     for s in systems:
@@ -388,6 +402,14 @@ def build_leaderboard(
         clinical=clinical,
         unavailable=unavailable,
         dropped=dropped,
+    )
+
+
+def _attribute_counts(scores: list[CaseClinicalScore]) -> np.ndarray:
+    """Per case [true positives, candidate values, reference values] over lesion attributes."""
+    return np.array(
+        [[sum(c.counts[a][k] for a in LESION_ATTRIBUTES) for k in range(3)] for c in scores],
+        dtype=np.float64,
     )
 
 

@@ -142,3 +142,29 @@ def test_mismatched_cases_are_refused() -> None:
         sig.paired_bootstrap({"a": np.ones(3), "b": np.ones(4)})
     with pytest.raises(ValueError, match="baseline system 'z'"):
         sig.paired_bootstrap({"a": np.ones(3)}, baseline="z")
+
+
+def test_micro_f1_is_recomputed_from_summed_counts() -> None:
+    from metrics.clinical import score_clinical
+
+    refs = [
+        f"A {3 + i % 9} mm sessile polyp in the {s}."
+        for i, s in enumerate(["cecum", "rectum"] * 10)
+    ]
+    cands = [f"A {3 + i % 5} mm polyp in the {s}." for i, s in enumerate(["cecum", "sigmoid"] * 10)]
+    result = score_clinical(cands, refs)
+    counts = np.array(
+        [
+            [sum(c.counts[a][k] for a in c.counts if a != "lesion") for k in range(3)]
+            for c in result.per_case
+        ],
+        dtype=float,
+    )
+    point = sig.paired_bootstrap(
+        {"s": counts}, aggregate=sig.MICRO_F1, settings=sig.SignificanceSettings(n_resamples=20)
+    )
+    assert point.systems["s"].estimate == pytest.approx(result.micro["f1"])
+    weights = sig.resample_counts(20, 1, np.random.default_rng(1))[0]
+    picked = [i for i in range(20) for _ in range(int(weights[i]))]
+    again = score_clinical([cands[i] for i in picked], [refs[i] for i in picked])
+    assert sig.MICRO_F1(weights @ counts, 20)[0] == pytest.approx(again.micro["f1"])

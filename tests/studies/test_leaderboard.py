@@ -133,6 +133,13 @@ def test_leaderboard_scores_compares_and_exports(store: Store) -> None:
     assert board.synthetic is True
     assert board.metrics[:4] == ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]
     assert "clinical" in board.metrics and "CIDEr" in board.metrics
+    assert board.metrics[-2:] == ["clinical", "clinical-F1"]
+    from metrics.clinical import score_clinical
+
+    truth = [c.findings if c.findings else c.references[0] for c in board.cases]
+    micro = score_clinical([c.outputs["wrong"] for c in board.cases], truth).micro["f1"]
+    assert board.row("clinical-F1", "wrong").estimate == pytest.approx(micro)
+    assert board.row("clinical-F1", "copy").estimate == pytest.approx(1.0)
 
     # Point estimates are the metric libraries' corpus scores on the same cases.
     refs = [c.references for c in board.cases]

@@ -80,7 +80,14 @@ def test_leaderboard_page_builds_table_plot_downloads_and_case_view(tmp_home: Pa
     assert not page.error
     assert any("SYNTHETIC" in w.value for w in page.warning)
     table = page.dataframe[0].value
-    assert set(table["Metric"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum", "clinical"}
+    assert set(table["Metric"]) == {
+        "rouge1",
+        "rouge2",
+        "rougeL",
+        "rougeLsum",
+        "clinical",
+        "clinical-F1",
+    }
     tuned = table[(table["Metric"] == "clinical") & (table["System"] == "tuned")].iloc[0]
     assert tuned["Score"] == 1.0 and tuned["Diff. vs baseline"] > 0 and tuned["Sig."]
     assert len(page.get("vega_lite_chart")) == 1
