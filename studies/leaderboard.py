@@ -308,13 +308,17 @@ def build_leaderboard(
         report(f"scoring {system}", index / steps)
         candidates = [c.outputs[system] for c in cases]
         if text_groups:
-            texts[system] = score_texts(
-                candidates,
-                references,
-                text_groups,
-                bertscore=config.bertscore,
-                meteor_workers=config.meteor_workers,
-            )
+            try:
+                texts[system] = score_texts(
+                    candidates,
+                    references,
+                    text_groups,
+                    bertscore=config.bertscore,
+                    meteor_workers=config.meteor_workers,
+                )
+            except (OSError, RuntimeError, ValueError) as exc:
+                # A model that is not on disk, Java missing, a bad BERTScore setting.
+                raise LeaderboardError(f"scoring {system!r} failed: {exc}") from exc
         if "clinical" in groups:
             clinical[system] = [
                 score_findings(c.outputs[system], c.findings if c.findings else c.references[0])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from metrics.text import score_texts
+from metrics.text import BertScoreConfig, score_texts
 from studies.db import Store
 from studies.leaderboard import (
     LeaderboardConfig,
@@ -240,6 +240,13 @@ def test_generations_are_found_by_fingerprint_without_a_run(store: Store) -> Non
         ({"metrics": ["bleu", "bleurt"]}, r"unknown metric\(s\) \['bleurt'\]"),
         ({"correction": "bonferroni"}, "unknown correction"),
         ({"n_resamples": 3}, "at least 10"),
+        (
+            {
+                "metrics": ["bertscore"],
+                "bertscore": BertScoreConfig(model="/nonexistent/model", num_layers=6),
+            },
+            "scoring 'baseline' failed",
+        ),
     ],
 )
 def test_bad_requests_are_named(sqlite_store: Store, overrides: dict, message: str) -> None:

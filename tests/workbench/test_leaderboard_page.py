@@ -116,3 +116,15 @@ def test_leaderboard_page_builds_table_plot_downloads_and_case_view(tmp_home: Pa
 def test_leaderboard_page_without_generations(tmp_home: Path) -> None:
     page = _page()
     assert any("No benchmark has generations yet" in i.value for i in page.info)
+
+
+def test_leaderboard_page_reports_a_scoring_failure_without_a_traceback(tmp_home: Path) -> None:
+    populate(get_store())
+    page = _page()
+    page.multiselect(key="lb_metrics").set_value(["bertscore"])
+    page.text_input(key="lb_bert_model").set_value("/nonexistent/model")
+    page.number_input(key="lb_bert_layers").set_value(6)
+    page.button(key="lb_run").click().run()
+    assert not page.exception
+    assert any("scoring 'base' failed" in e.value for e in page.error)
+    assert "leaderboard_result" not in page.session_state

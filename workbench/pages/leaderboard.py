@@ -6,6 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from metrics.text import BertScoreConfig
 from studies.leaderboard import (
     ALL_GROUPS,
     DEFAULT_METRICS,
@@ -54,6 +55,15 @@ else:
         n_permutations = b.number_input("Permutations", 10, 100000, 1000, key="lb_permutations")
         seed = c.number_input("Seed", 0, 2**31 - 1, 0, key="lb_seed")
         correction = d.selectbox("Correction", ["holm", "bh", "none"], key="lb_correction")
+        e, f = st.columns([3, 1])
+        bert_model = e.text_input(
+            "BERTScore model (blank: roberta-large; a local folder needs its layer count)",
+            "",
+            key="lb_bert_model",
+        )
+        bert_layers = f.number_input(
+            "BERTScore layers (0: default)", 0, 48, 0, key="lb_bert_layers"
+        )
     if st.button("Build leaderboard", type="primary", key="lb_run", disabled=not systems):
         bar = st.progress(0.0, text="loading")
         try:
@@ -69,6 +79,9 @@ else:
                     n_permutations=int(n_permutations),
                     seed=int(seed),
                     correction=correction,
+                    bertscore=BertScoreConfig(
+                        model=bert_model.strip() or None, num_layers=int(bert_layers) or None
+                    ),
                 ),
                 progress=lambda message, fraction: bar.progress(min(fraction, 1.0), text=message),
             )
