@@ -173,7 +173,7 @@ with tab_studies:
                 key="admin_jsonl",
             )
         else:
-            with st.expander("Design (editable until the start)"):
+            with st.expander("Design (frozen and hashed at the start)"):
                 st.json(study_design(store, summary.id).to_dict())
 
 
