@@ -423,6 +423,44 @@ def last_judged_task(
         return _task(session, assignment, row, done, total)
 
 
+@dataclass(frozen=True)
+class PreviousAnswer:
+    """The rater's last judgment in screen terms (left = Report A), to correct it."""
+
+    task: RatingTask
+    preference_shown: str
+    likert: dict[str, dict[str, int]]
+    comment: str
+
+
+def previous_answer(
+    store: Store, rater_id: int, study: int, *, session_token: str | None = None
+) -> PreviousAnswer | None:
+    """The current judgment of the rater's most recently judged task, or None."""
+    with store.session() as session:
+        _check_session(session, rater_id, session_token)
+        row = _enrolled_study(session, rater_id, study)
+        assignment = session.scalar(
+            select(Assignment)
+            .join(Judgment, Judgment.assignment_id == Assignment.id)
+            .where(Assignment.study_id == row.id, Assignment.rater_id == rater_id)
+            .order_by(Judgment.id.desc())
+            .limit(1)
+        )
+        if assignment is None:
+            return None
+        current = _current_judgment(session, assignment.id)
+        done, total = _counts(session, rater_id, row.id)
+        a_side, b_side = ("left", "right") if assignment.a_on_left else ("right", "left")
+        likert = {a_side: current.likert.get("a", {}), b_side: current.likert.get("b", {})}
+        return PreviousAnswer(
+            task=_task(session, assignment, row, done, total),
+            preference_shown=current.preference_shown,
+            likert=likert,
+            comment=current.comment,
+        )
+
+
 # --- exports ------------------------------------------------------------------------
 
 EXPORT_FIELDS = (

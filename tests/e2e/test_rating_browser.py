@@ -150,7 +150,7 @@ def test_rater_rates_with_the_keyboard_and_resumes(seeded, server: str, tmp_path
         page.get_by_role("textbox", name="Username").fill("rater1")
         page.get_by_role("textbox", name="Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_text("Report A", exact=True)).to_be_visible()
+        expect(page.get_by_role("heading", name="Report A")).to_be_visible()
         expect(page.get_by_text("Logged in as")).to_be_visible()
 
         for n in range(3):
@@ -175,7 +175,7 @@ def test_rater_rates_with_the_keyboard_and_resumes(seeded, server: str, tmp_path
 
         page.reload()
         expect(page.get_by_text(f"3 / {total} done")).to_be_visible()
-        expect(page.get_by_text("Report B", exact=True)).to_be_visible()
+        expect(page.get_by_role("heading", name="Report B")).to_be_visible()
         seen.append(page.inner_text("body"))
         assert "token" not in page.url and page.url.rstrip("/").endswith("/rate")
         page.get_by_role("radiogroup").nth(0).get_by_text("4", exact=True).click()

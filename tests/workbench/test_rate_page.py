@@ -71,7 +71,8 @@ def _tree_text(app: AppTest) -> str:
 
 def _rate_once(app: AppTest, choice: str = "left", comment: str = "") -> AppTest:
     for radio in app.radio:
-        radio.set_value(4)
+        if radio.key.startswith(("rate_left_", "rate_right_")):
+            radio.set_value(4)
     next(b for b in app.button if b.key.startswith(f"rate_choice_{choice}")).click().run()
     if comment:
         next(t for t in app.text_area if t.key.startswith("rate_comment")).input(comment)
@@ -94,7 +95,9 @@ def test_rater_rates_resumes_and_never_sees_a_system(world) -> None:
     for n in range(3):
         texts.append(_tree_text(app))
         assert "Report A" in texts[-1] and "Report B" in texts[-1]
-        assert texts[-1].count("Synthetic case") == 2 and "/media/" in texts[-1]
+        # The two reports (plus, after the first, the previous case in the correction box).
+        assert texts[-1].count("Synthetic case") == (2 if n == 0 else 4)
+        assert "/media/" in texts[-1]
         _rate_once(app, "both_bad" if n == 1 else "left", comment="both miss it" if n else "")
         assert f"{n + 1} / " in _tree_text(app)
     assert _judgments(store) == 3
@@ -184,3 +187,22 @@ def test_invite_page_creates_an_account(world) -> None:
     assert accounts.get_account(store, "newrater") is not None
     with pytest.raises(accounts.AuthError, match="already been used"):
         accounts.inspect_invite(store, token)
+
+
+def test_rater_corrects_the_previous_answer(world) -> None:
+    store, *_ = world
+    token = accounts.log_in(store, "rater1", PASSWORD)
+    app = _open("rate.py", token)
+    _rate_once(app, "left")
+    fix = next(r for r in app.radio if r.key.startswith("rate_fix_pref"))
+    assert fix.value == "left"
+    fix.set_value("tie").run()
+    next(b for b in app.button if b.key.startswith("rate_fix_save")).click().run()
+    assert not app.exception, app.exception
+    assert any("Correction saved" in s.value for s in app.success)
+    with store.session() as session:
+        rows = session.execute(
+            select(Judgment.preference_shown, Judgment.supersedes_id).order_by(Judgment.id)
+        ).all()
+    assert [r.preference_shown for r in rows] == ["left", "tie"]
+    assert rows[1].supersedes_id is not None

@@ -17,7 +17,9 @@ from studies.rating import (
     AccessDenied,
     RatingError,
     RatingTask,
+    correct_judgment,
     next_assignment,
+    previous_answer,
     rater_studies,
     submit_judgment,
 )
@@ -204,4 +206,56 @@ if st.button("Submit", key=f"rate_submit_{seq}", type="primary", shortcut="Enter
             st.rerun()
 
 st.caption("Keys: 1 = A better, 2 = B better, 3 = tie, 4 = both unacceptable, Enter = submit.")
+
+with st.expander("Change my previous answer"):
+    # A correction is a new judgment that supersedes the old one; nothing is overwritten.
+    try:
+        previous = previous_answer(store, account.id, study.id, session_token=token)
+    except RatingError as exc:
+        previous = None
+        st.error(str(exc))
+    if previous is None:
+        st.caption("Nothing submitted yet.")
+    else:
+        left, right = st.columns(2)
+        left.markdown("**Report A**")
+        left.markdown(
+            f"<div class='mv-report'>{html.escape(previous.task.left_text)}</div>",
+            unsafe_allow_html=True,
+        )
+        right.markdown("**Report B**")
+        right.markdown(
+            f"<div class='mv-report'>{html.escape(previous.task.right_text)}</div>",
+            unsafe_allow_html=True,
+        )
+        options = list(PREFERENCES)
+        new_choice = st.radio(
+            "Better report",
+            options,
+            index=options.index(previous.preference_shown),
+            format_func=PREFERENCES.get,
+            horizontal=True,
+            key=f"rate_fix_pref_{seq}",
+        )
+        new_comment = st.text_area(
+            "Comment", value=previous.comment, key=f"rate_fix_comment_{seq}", height=68
+        )
+        st.caption("Your 1-5 ratings of that case are kept.")
+        if st.button("Save correction", key=f"rate_fix_save_{seq}"):
+            try:
+                correct_judgment(
+                    store,
+                    account.id,
+                    previous.task.token,
+                    uuid.uuid4().hex,
+                    new_choice,
+                    previous.likert,
+                    new_comment,
+                    None,
+                    session_token=token,
+                )
+            except RatingError as exc:
+                st.error(str(exc))
+            else:
+                st.success("Correction saved (the earlier answer is kept in the record).")
 st.caption("Research software, not a medical device.")
