@@ -9,7 +9,7 @@ generator; the seed, resample count and confidence level travel with every resul
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,11 +48,37 @@ class Aggregate:
             return "mean of per-case scores"
         if self.kind == "f1":
             return "micro F1 from summed per-case counts"
+        if self.kind == "resampled":
+            return "recomputed on each resample (document frequencies included)"
         return f"BLEU-{self.order} from summed statistics"
 
 
 MEAN = Aggregate("mean")
 MICRO_F1 = Aggregate("f1")
+# For metrics whose corpus score is not a function of summed per-case statistics (CIDEr's
+# document frequencies change with the resample): values are `ResampledMetric`s.
+RESAMPLED = Aggregate("resampled")
+
+
+@dataclass
+class ResampledMetric:
+    """A metric recomputed by its own function on each resample of case multiplicities.
+
+    `per_case` serves approximate randomization, where the cases (and so the references
+    and any document frequencies) stay fixed and the corpus score is their mean.
+    """
+
+    per_case: np.ndarray
+    resample: Callable[[np.ndarray], np.ndarray]
+    # The corpus score on the cases as they are (default: the mean of per_case).
+    point: float | None = None
+
+    @property
+    def n_cases(self) -> int:
+        return len(self.per_case)
+
+    def estimate(self) -> float:
+        return float(np.mean(self.per_case)) if self.point is None else float(self.point)
 
 
 def bleu_aggregate(order: int) -> Aggregate:
@@ -112,8 +138,14 @@ def _as_matrix(values: np.ndarray) -> np.ndarray:
     return array[:, None] if array.ndim == 1 else array
 
 
-def _check(per_system: Mapping[str, np.ndarray]) -> int:
-    sizes = {name: _as_matrix(v).shape[0] for name, v in per_system.items()}
+def _n_rows(values: Any) -> int:
+    if isinstance(values, ResampledMetric):
+        return values.n_cases
+    return _as_matrix(values).shape[0]
+
+
+def _check(per_system: Mapping[str, Any]) -> int:
+    sizes = {name: _n_rows(v) for name, v in per_system.items()}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"systems must be scored on the same cases; case counts differ: {sizes}")
     if not sizes:
@@ -162,21 +194,32 @@ def paired_bootstrap_many(
         if baseline is not None and baseline not in per_system:
             raise ValueError(f"baseline system {baseline!r} has no scores for {metric!r}")
         for system, values in per_system.items():
+            if isinstance(values, ResampledMetric):
+                layout.append((metric, system, -1, 0))
+                continue
             matrix = _as_matrix(values)
             blocks.append(matrix)
             layout.append((metric, system, col, matrix.shape[1]))
             col += matrix.shape[1]
     assert n_cases is not None
-    data = np.concatenate(blocks, axis=1)
+    data = np.concatenate(blocks, axis=1) if blocks else np.zeros((n_cases, 0))
+    if any(start < 0 for _, _, start, _ in layout):
+        # Small chunks: a resampled metric's shared side (CIDEr's idf) is computed once
+        # per chunk for every system, and its per-chunk arrays stay small.
+        chunk = min(chunk, 100)
     rng = np.random.default_rng(settings.seed)
     samples: dict[tuple[str, str], list[np.ndarray]] = {(m, s): [] for m, s, _, _ in layout}
     done = 0
     while done < settings.n_resamples:
         size = min(chunk, settings.n_resamples - done)
-        sums = resample_counts(n_cases, size, rng) @ data
+        counts = resample_counts(n_cases, size, rng)
+        sums = counts @ data
         for metric, system, start, width in layout:
             aggregate = metrics[metric][0]
-            samples[(metric, system)].append(aggregate(sums[:, start : start + width], n_cases))
+            if start < 0:
+                samples[(metric, system)].append(metrics[metric][1][system].resample(counts))
+            else:
+                samples[(metric, system)].append(aggregate(sums[:, start : start + width], n_cases))
         done += size
     full = data.sum(axis=0, keepdims=True)
     out: dict[str, MetricComparison] = {}
@@ -185,7 +228,11 @@ def paired_bootstrap_many(
         drawn = {s: np.concatenate(samples[(metric, s)]) for s in per_system}
         point = {}
         for m, s, start, width in layout:
-            if m == metric:
+            if m != metric:
+                continue
+            if start < 0:
+                point[s] = per_system[s].estimate()
+            else:
                 point[s] = float(aggregate(full[:, start : start + width], n_cases)[0])
         for system in per_system:
             low, high = _percentile(drawn[system], settings.confidence)
@@ -275,11 +322,12 @@ def compare_systems(
     settings = settings or SignificanceSettings()
     table = paired_bootstrap_many(metrics, baseline, settings)
     for index, (metric, (aggregate, per_system)) in enumerate(metrics.items()):
+        exact = aggregate.kind == "resampled"
         for j, system in enumerate(s for s in per_system if s != baseline):
             table[metric].p_values[system] = approximate_randomization(
-                per_system[system],
-                per_system[baseline],
-                aggregate=aggregate,
+                per_system[system].per_case if exact else per_system[system],
+                per_system[baseline].per_case if exact else per_system[baseline],
+                aggregate=MEAN if exact else aggregate,
                 n_permutations=settings.n_permutations,
                 # One seed per comparison, derived from the recorded seed.
                 seed=settings.seed + 1000 * index + j + 1,

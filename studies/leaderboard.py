@@ -27,14 +27,23 @@ from metrics.clinical.extract import LESION_ATTRIBUTES
 from metrics.significance import (
     MEAN,
     MICRO_F1,
+    RESAMPLED,
     Aggregate,
     MetricComparison,
+    ResampledMetric,
     SignificanceSettings,
     bleu_aggregate,
     compare_systems,
     significance_mark,
 )
-from metrics.text import METRIC_GROUPS, BertScoreConfig, TextScores, score_texts
+from metrics.text import (
+    METRIC_GROUPS,
+    BertScoreConfig,
+    CiderReferences,
+    CiderResampler,
+    TextScores,
+    score_texts,
+)
 from studies.db import Store
 from studies.schema import Benchmark, Case, Generation, Run, System
 
@@ -75,6 +84,9 @@ class LeaderboardConfig:
     correction: str = "holm"
     bertscore: BertScoreConfig | None = None
     meteor_workers: int | None = None
+    # "exact": CIDEr recomputed on every resample with that resample's document
+    # frequencies; "fixed-idf": per-case CIDEr with the full set's frequencies (faster).
+    cider_resampling: str = "exact"
 
 
 @dataclass
@@ -118,6 +130,7 @@ class Leaderboard:
     clinical: dict[str, list[CaseClinicalScore]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
+    cider_resampling: str = "exact"
     made_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -140,7 +153,13 @@ class Leaderboard:
             f"Systems: {', '.join(self.systems)}; baseline: {self.baseline or 'none'}.",
             f"Intervals: {int(s.confidence * 100)}% paired bootstrap percentile intervals over "
             f"cases, {s.n_resamples} resamples, seed {s.seed}; BLEU recomputed from summed "
-            "n-gram statistics in each resample.",
+            "n-gram statistics in each resample"
+            + (
+                ", CIDEr with each resample's document frequencies"
+                if self.cider_resampling == "exact"
+                else ", CIDEr from per-case scores with the full set's document frequencies"
+            )
+            + "; clinical-F1 from summed attribute counts.",
             f"p-values: paired approximate randomization against the baseline, "
             f"{s.n_permutations} permutations (seeds derived from {s.seed}), {correction} "
             f"correction {'per metric' if s.family == 'per-metric' else 'over all comparisons'};"
@@ -167,7 +186,7 @@ class Leaderboard:
             "n_cases": self.n_cases,
             "rows": [vars(r) for r in self.rows],
             "signatures": self.signatures,
-            "settings": self.settings.as_dict(),
+            "settings": {**self.settings.as_dict(), "cider_resampling": self.cider_resampling},
             "unavailable": self.unavailable,
             "made_at": self.made_at,
             "footer": self.footer(),
@@ -294,6 +313,10 @@ def build_leaderboard(
         raise LeaderboardError(f"unknown metric(s) {unknown}; choose from {list(ALL_GROUPS)}")
     if config.correction not in ("holm", "bh", "none"):
         raise LeaderboardError(f"unknown correction {config.correction!r}; use holm, bh or none")
+    if config.cider_resampling not in ("exact", "fixed-idf"):
+        raise LeaderboardError(
+            f"unknown CIDEr resampling {config.cider_resampling!r}; use exact or fixed-idf"
+        )
     if config.n_resamples < 10 or config.n_permutations < 10:
         raise LeaderboardError("use at least 10 bootstrap resamples and 10 permutations")
     (benchmark_name, synthetic), systems, cases, dropped = _load(store, config)
@@ -353,6 +376,19 @@ def build_leaderboard(
                     order = int(metric.split("-")[1])
                     values = {s: texts[s].stats["bleu"] for s in systems}
                     metric_inputs[metric] = (bleu_aggregate(order), values)
+                elif group == "cider" and config.cider_resampling == "exact":
+                    resampled = {}
+                    # Same references for every system: their side is built (and per
+                    # resample computed) once.
+                    shared = CiderReferences(
+                        texts[systems[0]].tokens["references"], dtype=np.float32
+                    )
+                    for s in systems:
+                        resampler = CiderResampler(texts[s].tokens["candidates"], shared)
+                        resampled[s] = ResampledMetric(
+                            texts[s].results[metric].per_case, resampler.scores
+                        )
+                    metric_inputs[metric] = (RESAMPLED, resampled)
                 else:
                     values = {s: texts[s].results[metric].per_case for s in systems}
                     metric_inputs[metric] = (MEAN, values)
@@ -406,6 +442,7 @@ def build_leaderboard(
         clinical=clinical,
         unavailable=unavailable,
         dropped=dropped,
+        cider_resampling=config.cider_resampling,
     )
 
 

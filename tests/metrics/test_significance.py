@@ -168,3 +168,48 @@ def test_micro_f1_is_recomputed_from_summed_counts() -> None:
     picked = [i for i in range(20) for _ in range(int(weights[i]))]
     again = score_clinical([cands[i] for i in picked], [refs[i] for i in picked])
     assert sig.MICRO_F1(weights @ counts, 20)[0] == pytest.approx(again.micro["f1"])
+
+
+def test_cider_is_recomputed_with_each_resamples_document_frequencies() -> None:
+    from metrics.text import CiderReferences, CiderResampler
+
+    cands, refs = _corpus(6, 35)
+    resampler = CiderResampler(cands, refs)
+    full, per_case = Cider().compute_score(
+        {i: r for i, r in enumerate(refs)}, {i: [c] for i, c in enumerate(cands)}
+    )
+    assert resampler.scores(np.ones((1, 35)))[0] == pytest.approx(full, rel=1e-12)
+    weights = sig.resample_counts(35, 4, np.random.default_rng(2))
+    got = resampler.scores(weights)
+    for row, value in zip(weights, got, strict=True):
+        picked = [i for i in range(35) for _ in range(int(row[i]))]
+        want, _ = Cider().compute_score(
+            {j: refs[i] for j, i in enumerate(picked)},
+            {j: [cands[i]] for j, i in enumerate(picked)},
+        )
+        assert value == pytest.approx(want, rel=1e-10)
+        # Not the same as averaging the full-set per-case scores over the resample.
+        assert value != pytest.approx(float(row @ per_case) / 35, rel=1e-6)
+
+    other_cands, _ = _corpus(7, 35)
+    shared = CiderReferences(refs)
+    first, second = CiderResampler(cands, shared), CiderResampler(other_cands, shared)
+    # The shared reference side caches per resample set; alternating calls stay exact.
+    np.testing.assert_allclose(first.scores(weights), got, rtol=1e-12)
+    np.testing.assert_allclose(
+        second.scores(weights), CiderResampler(other_cands, refs).scores(weights), rtol=1e-12
+    )
+    np.testing.assert_allclose(first.scores(weights[:2]), got[:2], rtol=1e-12)
+    fast = CiderResampler(cands, CiderReferences(refs, dtype=np.float32))
+    np.testing.assert_allclose(fast.scores(weights), got, rtol=1e-5)
+    systems = {
+        "a": sig.ResampledMetric(per_case, first.scores),
+        "b": sig.ResampledMetric(cider_scores(other_cands, refs), second.scores),
+    }
+    settings = sig.SignificanceSettings(n_resamples=150, n_permutations=150, seed=1)
+    table = sig.compare_systems({"CIDEr": (sig.RESAMPLED, systems)}, "a", settings)
+    row = table["CIDEr"]
+    assert row.systems["a"].estimate == pytest.approx(full)
+    assert row.systems["a"].low <= full <= row.systems["a"].high
+    assert 0 < row.p_values["b"] <= 1
+    assert "document frequencies" in row.aggregate

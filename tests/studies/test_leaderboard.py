@@ -170,6 +170,7 @@ def test_leaderboard_scores_compares_and_exports(store: Store) -> None:
     assert len(rows) == len(board.metrics) * 3
     assert float(rows[0]["estimate"]) == pytest.approx(board.rows[0].estimate)
     footer = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    assert "CIDEr with each resample's document frequencies" in footer
     for needle in ("seed 5", "200 resamples", "200 permutations", "Holm", "n = 12", "SYNTHETIC"):
         assert needle in footer
     assert "pycocoevalcap:1.2" in footer and "rouge-score:0.1.2" in footer
@@ -197,6 +198,17 @@ def test_same_seed_same_table_and_case_drill_down(sqlite_store: Store) -> None:
     one = build_leaderboard(sqlite_store, _config(metrics=["rouge", "clinical"]))
     two = build_leaderboard(sqlite_store, _config(metrics=["rouge", "clinical"]))
     assert [vars(r) for r in one.rows] == [vars(r) for r in two.rows]
+    exact = build_leaderboard(sqlite_store, _config(metrics=["cider"]))
+    fixed = build_leaderboard(
+        sqlite_store, _config(metrics=["cider"], cider_resampling="fixed-idf")
+    )
+    for system in exact.systems:
+        # Same point estimate; the intervals differ in how the resamples are scored.
+        assert exact.row("CIDEr", system).estimate == pytest.approx(
+            fixed.row("CIDEr", system).estimate, rel=1e-12
+        )
+    assert exact.row("CIDEr", "baseline").low != fixed.row("CIDEr", "baseline").low
+    assert "full set's document frequencies" in " ".join(fixed.footer())
     detail = case_detail(one, "case-00")
     assert detail["truth_source"] == "case findings"
     assert detail["truth_findings"]["lesions"][0]["location"] == "cecum"
@@ -239,6 +251,7 @@ def test_generations_are_found_by_fingerprint_without_a_run(store: Store) -> Non
         ({"split": "val"}, "no cases in split 'val'"),
         ({"metrics": ["bleu", "bleurt"]}, r"unknown metric\(s\) \['bleurt'\]"),
         ({"correction": "bonferroni"}, "unknown correction"),
+        ({"cider_resampling": "approx"}, "unknown CIDEr resampling"),
         ({"n_resamples": 3}, "at least 10"),
         (
             {

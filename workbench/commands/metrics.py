@@ -67,6 +67,11 @@ def register(app: typer.Typer) -> None:
         permutations: int = typer.Option(1000, "--permutations", help="AR permutations."),
         seed: int = typer.Option(0, "--seed"),
         correction: str = typer.Option("holm", "--correction", help="holm | bh | none"),
+        cider_resampling: str = typer.Option(
+            "exact",
+            "--cider-resampling",
+            help="exact (document frequencies per resample) | fixed-idf (faster)",
+        ),
         bertscore_model: str | None = typer.Option(
             None, "--bertscore-model", help="Model name or local folder (with --bertscore-layers)."
         ),
@@ -86,6 +91,7 @@ def register(app: typer.Typer) -> None:
             n_permutations=permutations,
             seed=seed,
             correction=correction,
+            cider_resampling=cider_resampling,
             bertscore=BertScoreConfig(model=bertscore_model, num_layers=bertscore_layers)
             if bertscore_model or bertscore_layers
             else None,
