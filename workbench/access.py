@@ -128,7 +128,7 @@ def log_in(username: str, password: str) -> AccountInfo:
 
 def adopt_session(token: str) -> None:
     st.session_state[SESSION_KEY] = token
-    st.session_state[_COOKIE_PENDING] = token
+    st.session_state.pop(_COOKIE_PENDING, None)
     st.session_state.pop(EXPIRED_KEY, None)
 
 
@@ -144,11 +144,12 @@ def log_out() -> None:
 def render_account_sidebar() -> None:
     account = current_account()
     with st.sidebar:
-        pending = st.session_state.get(_COOKIE_PENDING)
-        if pending is not None:
-            _write_cookie(pending)
-            if pending:
-                del st.session_state[_COOKIE_PENDING]
+        # Written on every run (an unchanged element is not re-run by the browser): a run
+        # cut short by a page switch would otherwise lose the one-off script.
+        if account is not None and session_token():
+            _write_cookie(session_token())
+        elif st.session_state.get(_COOKIE_PENDING) == "":
+            _write_cookie("")
         if account is None:
             st.caption("Not logged in.")
             return
