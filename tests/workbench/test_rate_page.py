@@ -206,3 +206,31 @@ def test_rater_corrects_the_previous_answer(world) -> None:
         ).all()
     assert [r.preference_shown for r in rows] == ["left", "tie"]
     assert rows[1].supersedes_id is not None
+
+
+def test_admin_creates_enrols_and_starts_a_study(world) -> None:
+    store, *_ = world
+    token = accounts.log_in(store, "chief", PASSWORD)
+    app = _open("studies_admin.py", token)
+    app.text_input(key="new_name").input("Second round")
+    app.multiselect(key="new_systems").set_value(["sys-alpha", "sys-beta"])
+    app.number_input(key="new_sample").set_value(3)
+    next(b for b in app.button if b.label == "Create study").click().run()
+    assert not app.exception, app.exception
+    assert any("Created the draft study" in s.value for s in app.success)
+    app.run()  # the study list is drawn above the form: one more run shows the new study
+    app.selectbox(key="admin_study").set_value("Second round").run()
+    app.multiselect(key="admin_enrol").set_value(["rater1", "rater2"]).run()
+    app.button(key="admin_enrol_go").click().run()
+    app.button(key="admin_start").click().run()
+    assert not app.exception, app.exception
+    assert any("Started: 3 cases, 3 items" in s.value for s in app.success)
+    from studies.reader_study import list_studies
+
+    assert [s.status for s in list_studies(store)] == ["active", "active"]
+    # A bad design is refused with a message naming the field, and nothing is created.
+    app.text_input(key="new_name").input("Third")
+    app.multiselect(key="new_systems").set_value(["sys-alpha"])
+    next(b for b in app.button if b.label == "Create study").click().run()
+    assert any("systems: choose at least two" in e.value for e in app.error)
+    assert len(list_studies(store)) == 2

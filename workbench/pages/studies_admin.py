@@ -73,6 +73,8 @@ with tab_studies:
         chosen = st.selectbox("Study", names, key="admin_study")
         summary = summaries[names.index(chosen)]
         st.markdown(f"**Status:** {summary.status}")
+        if flash := st.session_state.pop("admin_flash", None):
+            st.success(flash)
         if summary.config_hash:
             st.caption(f"Frozen configuration sha256: `{summary.config_hash}`")
 
@@ -89,7 +91,8 @@ with tab_studies:
                     st.rerun()
                 if actions[0].button("Start study", type="primary", key="admin_start"):
                     report = start_study(store, summary.id, actor_id=admin.id)
-                    st.success(report.summary())
+                    st.session_state["admin_flash"] = report.summary()
+                    st.rerun()
             if summary.status == "active" and actions[1].button("Pause", key="admin_pause"):
                 set_study_status(store, summary.id, "pause", actor_id=admin.id)
                 st.rerun()
