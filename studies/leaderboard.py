@@ -48,6 +48,8 @@ from studies.db import Store
 from studies.schema import Benchmark, Case, Generation, Run, System
 
 FORMATS = ("csv", "latex", "markdown", "json")
+# Benchmark tasks whose references are colonoscopy reports (the clinical metric's domain).
+CLINICAL_TASKS = ("report", "video-report")
 ALL_GROUPS = (*METRIC_GROUPS, "clinical")
 DEFAULT_METRICS = ("bleu", "meteor", "rouge_l", "cider", "rouge", "clinical")
 # The metrics a table shows for each group (precision/recall variants stay in per-case data).
@@ -206,7 +208,7 @@ def _version() -> str:
 
 def _load(
     store: Store, config: LeaderboardConfig
-) -> tuple[tuple[str, bool], list[str], list[CaseRecord], dict[str, int]]:
+) -> tuple[tuple[str, bool, str], list[str], list[CaseRecord], dict[str, int]]:
     with store.session() as session:
         benchmark = session.scalar(select(Benchmark).where(Benchmark.name == config.benchmark))
         if benchmark is None:
@@ -285,7 +287,7 @@ def _load(
             for c in complete
         ]
         names = [s.name for s in chosen]
-        header = (benchmark.name, bool(benchmark.synthetic))
+        header = (benchmark.name, bool(benchmark.synthetic), benchmark.task)
     if not names:
         raise LeaderboardError(
             f"no system has runs or generations on {config.benchmark!r} split {config.split!r}"
@@ -319,7 +321,15 @@ def build_leaderboard(
         )
     if config.n_resamples < 10 or config.n_permutations < 10:
         raise LeaderboardError("use at least 10 bootstrap resamples and 10 permutations")
-    (benchmark_name, synthetic), systems, cases, dropped = _load(store, config)
+    (benchmark_name, synthetic, task), systems, cases, dropped = _load(store, config)
+    skipped: dict[str, str] = {}
+    if "clinical" in groups and task not in CLINICAL_TASKS:
+        groups.remove("clinical")
+        skipped["clinical"] = (
+            f"not computed: the colonoscopy finding metric does not apply to {task!r} benchmarks"
+        )
+    if not groups:
+        raise LeaderboardError(f"no metric left to compute for a {task!r} benchmark")
     baseline = config.baseline or systems[0]
     text_groups = [g for g in groups if g != "clinical"]
     report = progress or (lambda _msg, _frac: None)
@@ -350,7 +360,7 @@ def build_leaderboard(
     report("resampling", len(systems) / steps)
     metric_inputs: dict[str, tuple[Aggregate, dict[str, np.ndarray]]] = {}
     signatures: dict[str, str] = {}
-    unavailable: dict[str, str] = {}
+    unavailable: dict[str, str] = dict(skipped)
     per_case: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
     for group in groups:
         for metric in TABLE_METRICS[group]:

@@ -221,6 +221,18 @@ def test_same_seed_same_table_and_case_drill_down(sqlite_store: Store) -> None:
         case_detail(one, "case-99")
 
 
+def test_clinical_metric_is_skipped_for_other_tasks(sqlite_store: Store) -> None:
+    populate(sqlite_store)
+    with sqlite_store.session() as session:
+        session.query(Benchmark).filter_by(name="colon-lb").one().task = "cxr-report"
+    board = build_leaderboard(sqlite_store, _config(metrics=["rouge", "clinical"]))
+    assert "clinical" not in board.metrics and "rouge1" in board.metrics
+    assert "does not apply to 'cxr-report'" in board.unavailable["clinical"]
+    assert any("does not apply" in line for line in board.footer())
+    with pytest.raises(LeaderboardError, match="no metric left"):
+        build_leaderboard(sqlite_store, _config(metrics=["clinical"]))
+
+
 def test_generations_are_found_by_fingerprint_without_a_run(store: Store) -> None:
     populate(store)
     with store.session() as session:
