@@ -75,3 +75,38 @@ def test_concurrent_raters_lose_and_duplicate_nothing(store: Store, tmp_path: Pa
     )
     assert all(copies[item] == overlap[item] for item in overlap)
     assert all(judged[item] <= overlap[item] for item in overlap)
+
+
+def test_two_admins_starting_at_once_start_the_study_once(store: Store, tmp_path: Path) -> None:
+    from studies.reader_study import StudyError
+
+    world = build_world(store, tmp_path / "bench", n_cases=4)
+    study_id = create_study(
+        store, StudyDesign(name="Race", benchmark=world.benchmark, systems=world.systems)
+    )
+    for i in range(2):
+        accounts.create_account(store, f"rater{i}", "rater", "rater-password-1")
+        enrol_rater(store, study_id, f"rater{i}")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(3)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            start_study(store, study_id)
+            outcomes.append("started")
+        except StudyError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(outcomes) == 3 and outcomes.count("started") == 1
+    assert all("already started" in o for o in outcomes if o != "started")
+    with store.session() as session:
+        items = list(session.scalars(select(StudyItem)))
+        assignments = list(session.scalars(select(Assignment)))
+    assert len(items) == 4 * 3
+    assert len([a for a in assignments if not a.is_duplicate]) == len(items) * 2
