@@ -234,3 +234,19 @@ def test_admin_creates_enrols_and_starts_a_study(world) -> None:
     next(b for b in app.button if b.label == "Create study").click().run()
     assert any("systems: choose at least two" in e.value for e in app.error)
     assert len(list_studies(store)) == 2
+
+
+def test_admin_manages_accounts(world) -> None:
+    store, *_ = world
+    token = accounts.log_in(store, "chief", PASSWORD)
+    rater_token = accounts.log_in(store, "rater2", PASSWORD)
+    app = _open("studies_admin.py", token)
+    app.selectbox(key="acc_target").set_value("rater2")
+    app.radio(key="acc_action").set_value("deactivate")
+    next(b for b in app.button if b.label == "Apply").click().run()
+    assert any("rater2: deactivate done" in s.value for s in app.success)
+    assert accounts.resolve_session(store, rater_token) is None
+    app.radio(key="acc_action").set_value("set password")
+    app.text_input(key="acc_password").input("short")
+    next(b for b in app.button if b.label == "Apply").click().run()
+    assert any("at least 10" in e.value for e in app.error)

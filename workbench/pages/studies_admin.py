@@ -267,6 +267,36 @@ with tab_raters:
         hide_index=True,
         width="stretch",
     )
+    st.subheader("Manage an account")
+    usernames = [a.username for a in accounts.list_accounts(store)]
+    with st.form("manage_account"):
+        target = st.selectbox("Account", usernames, key="acc_target")
+        action = st.radio(
+            "Action",
+            ["deactivate", "reactivate", "set password"],
+            horizontal=True,
+            key="acc_action",
+        )
+        new_password = st.text_input(
+            "New password (for 'set password'; also lifts a lockout)",
+            type="password",
+            key="acc_password",
+        )
+        apply = st.form_submit_button("Apply")
+    if apply and target:
+        info = accounts.get_account(store, target)
+        try:
+            if info.id == admin.id and action == "deactivate":
+                raise AccountError("you cannot deactivate your own account")
+            if action == "set password":
+                accounts.set_password(store, info.id, new_password, actor_id=admin.id)
+            else:
+                accounts.set_active(store, info.id, action == "reactivate", actor_id=admin.id)
+        except AccountError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"{target}: {action} done.")
+
     st.subheader("Invite")
     drafts = [s.name for s in list_studies(store) if s.status == "draft"]
     with st.form("invite"):
