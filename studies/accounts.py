@@ -16,9 +16,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, and_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import BindParameter, FromClause, Join
 
 from studies.audit import record
 from studies.db import Store
@@ -368,6 +369,51 @@ def session_account(session: Session, token: str | None) -> Account | None:
     if found is None or aware(found.expires_at) <= now_utc():
         return None
     return found.Account
+
+
+# The same rule as `session_account`, as parts of a larger Core query: the rating steps
+# check the session in the statement that reads their study or assignment (one round trip).
+_SESSIONS = AuthSession.__table__
+_ACCOUNTS = Account.__table__
+SESSION_OWNER = _ACCOUNTS.c.id.label("session_account_id")
+SESSION_EXPIRES = _SESSIONS.c.expires_at.label("session_expires_at")
+
+
+def join_session(left: FromClause, token_hash_param: BindParameter) -> Join:
+    """`left` LEFT JOIN the unrevoked session with that token hash and its active account;
+    select SESSION_OWNER and SESSION_EXPIRES and pass them to `live_session_owner`."""
+    return left.outerjoin(
+        _SESSIONS,
+        and_(_SESSIONS.c.token_hash == token_hash_param, _SESSIONS.c.revoked_at.is_(None)),
+    ).outerjoin(
+        _ACCOUNTS, and_(_ACCOUNTS.c.id == _SESSIONS.c.account_id, _ACCOUNTS.c.active.is_(True))
+    )
+
+
+def live_session_owner(account_id: int | None, expires_at: datetime | None) -> int | None:
+    """The account id when the joined session is live (unexpired), else None."""
+    if account_id is None or expires_at is None or aware(expires_at) <= now_utc():
+        return None
+    return account_id
+
+
+_SESSION_OWNER_QUERY = (
+    select(SESSION_OWNER, SESSION_EXPIRES)
+    .select_from(_SESSIONS.join(_ACCOUNTS, _ACCOUNTS.c.id == _SESSIONS.c.account_id))
+    .where(
+        _SESSIONS.c.token_hash == bindparam("token_hash"),
+        _SESSIONS.c.revoked_at.is_(None),
+        _ACCOUNTS.c.active.is_(True),
+    )
+)
+
+
+def session_account_id(connection: Connection, token: str | None) -> int | None:
+    """The id of the active account behind a live session token (or None), Core only."""
+    if not token:
+        return None
+    row = connection.execute(_SESSION_OWNER_QUERY, {"token_hash": token_hash(token)}).first()
+    return None if row is None else live_session_owner(*row)
 
 
 def resolve_session(store: Store, token: str | None) -> AccountInfo | None:

@@ -11,24 +11,37 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from studies.accounts import aware, now_utc, session_account
-from studies.audit import record
+from studies.accounts import (
+    SESSION_EXPIRES,
+    SESSION_OWNER,
+    aware,
+    join_session,
+    live_session_owner,
+    now_utc,
+    session_account,
+    session_account_id,
+    token_hash,
+)
 from studies.db import Store
 from studies.media import MediaPathError, resolve_media
 from studies.rating_form import PREFERENCES, FormError, check_likert, default_form
-from studies.reader_study import StudyError, write_lock
+from studies.reader_study import StudyError
 from studies.schema import (
     Account,
     Assignment,
+    AuditEvent,
     Benchmark,
     Case,
     Generation,
@@ -114,12 +127,16 @@ def _enrolled_study(session: Session, rater_id: int, study_id: int) -> Study:
 
 
 def _status_message(study: Study) -> str | None:
-    if study.status == "paused":
-        return f"The study '{study.name}' is paused by its admin; please come back later."
-    if study.status == "closed":
-        return f"The study '{study.name}' is closed; thank you for your judgments."
-    if study.status == "draft":
-        return f"The study '{study.name}' has not started yet."
+    return _status_text(study.name, study.status)
+
+
+def _status_text(name: str, status: str) -> str | None:
+    if status == "paused":
+        return f"The study '{name}' is paused by its admin; please come back later."
+    if status == "closed":
+        return f"The study '{name}' is closed; thank you for your judgments."
+    if status == "draft":
+        return f"The study '{name}' has not started yet."
     return None
 
 
@@ -151,27 +168,28 @@ def _counts(session: Session, rater_id: int, study_id: int) -> tuple[int, int]:
     return int(done or 0), int(total or 0)
 
 
-def _task(session: Session, assignment: Assignment, study: Study, done: int, total: int):  # noqa: ANN202
-    generation_a = aliased(Generation)
-    generation_b = aliased(Generation)
-    # One round trip for everything the page shows.
-    row = session.execute(
-        select(
-            Case.modality,
-            Case.media,
-            Case.question,
-            Benchmark.root,
-            generation_a.text,
-            generation_b.text,
-        )
-        .select_from(StudyItem)
-        .join(Case, Case.id == StudyItem.case_id)
-        .join(Benchmark, Benchmark.id == Case.benchmark_id)
-        .join(generation_a, generation_a.id == StudyItem.generation_a_id)
-        .join(generation_b, generation_b.id == StudyItem.generation_b_id)
-        .where(StudyItem.id == assignment.item_id)
-    ).one()
-    modality, case_media, question, root, text_a, text_b = row
+# Built once: aliased() copies every column, which is measurable on a hot path.
+_GENERATION_A = aliased(Generation)
+_GENERATION_B = aliased(Generation)
+_NEWER_JUDGMENT = aliased(Judgment)
+
+
+def _form(config: dict[str, Any] | None) -> dict[str, Any]:
+    return ((config or {}).get("design") or {}).get("form") or default_form()
+
+
+def _build_task(
+    token: str,
+    order_index: int,
+    a_on_left: bool,
+    content: tuple[Any, ...],
+    study_name: str,
+    guidelines: str,
+    form: dict[str, Any],
+    done: int,
+    total: int,
+) -> RatingTask:
+    modality, case_media, question, root, text_a, text_b = content
     media = []
     for entry in case_media or []:
         try:
@@ -179,21 +197,214 @@ def _task(session: Session, assignment: Assignment, study: Study, done: int, tot
         except (MediaPathError, KeyError):
             continue
         media.append(TaskMedia(entry.get("kind", modality), path))
-    form = (study.config.get("design") or {}).get("form") or default_form()
     return RatingTask(
-        token=assignment.token,
-        study_name=study.name,
-        position=assignment.order_index + 1,
+        token=token,
+        study_name=study_name,
+        position=order_index + 1,
         done=done,
         total=total,
         modality=modality,
         media=media,
         question=question,
-        left_text=text_a if assignment.a_on_left else text_b,
-        right_text=text_b if assignment.a_on_left else text_a,
-        guidelines=study.guidelines,
+        left_text=text_a if a_on_left else text_b,
+        right_text=text_b if a_on_left else text_a,
+        guidelines=guidelines,
         form=form,
     )
+
+
+_CONTENT_COLUMNS = (
+    Case.modality,
+    Case.media,
+    Case.question,
+    Benchmark.root,
+    _GENERATION_A.text,
+    _GENERATION_B.text,
+)
+
+
+def _with_content(query):  # noqa: ANN001, ANN202
+    return (
+        query.join(StudyItem, StudyItem.id == Assignment.item_id)
+        .join(Case, Case.id == StudyItem.case_id)
+        .join(Benchmark, Benchmark.id == Case.benchmark_id)
+        .join(_GENERATION_A, _GENERATION_A.id == StudyItem.generation_a_id)
+        .join(_GENERATION_B, _GENERATION_B.id == StudyItem.generation_b_id)
+    )
+
+
+def _task(session: Session, assignment: Assignment, study: Study, done: int, total: int):  # noqa: ANN202
+    # One round trip for everything the page shows.
+    content = session.execute(
+        _with_content(select(*_CONTENT_COLUMNS).select_from(Assignment)).where(
+            Assignment.id == assignment.id
+        )
+    ).one()
+    return _build_task(
+        assignment.token,
+        assignment.order_index,
+        assignment.a_on_left,
+        tuple(content),
+        study.name,
+        study.guidelines,
+        _form(study.config),
+        done,
+        total,
+    )
+
+
+# --- the rating step: Core statements built once, bound per call ----------------------
+# next_assignment: (1) study + enrolment + session, (2) the next unjudged assignment with
+# the page content and the rater's counts. submit_judgment: (1) assignment + study +
+# session (PostgreSQL: locking the assignment row, share-locking the study row), (2) the
+# judgments of that assignment or with that submission key, (3) insert the judgment,
+# (4) insert the audit event. SQLite adds BEGIN IMMEDIATE: the write lock is taken first.
+
+_STEP_STUDY = (
+    select(
+        Study.name,
+        Study.status,
+        Study.guidelines,
+        Study.config[("design", "form")].label("form"),
+        SESSION_OWNER,
+        SESSION_EXPIRES,
+    )
+    .select_from(
+        join_session(
+            Study.__table__.join(
+                StudyRater.__table__,
+                and_(
+                    StudyRater.study_id == Study.id,
+                    StudyRater.account_id == bindparam("rater_id"),
+                ),
+            ),
+            bindparam("token_hash"),
+        )
+    )
+    .where(Study.id == bindparam("study_id"))
+)
+
+_OWN = aliased(Assignment)
+_OWN_TOTAL = (
+    select(func.count())
+    .select_from(_OWN)
+    .where(_OWN.study_id == bindparam("study_id"), _OWN.rater_id == bindparam("rater_id"))
+    .scalar_subquery()
+)
+_OWN_DONE = (
+    select(func.count())
+    .select_from(_OWN)
+    .where(
+        _OWN.study_id == bindparam("study_id"),
+        _OWN.rater_id == bindparam("rater_id"),
+        exists().where(Judgment.assignment_id == _OWN.id),
+    )
+    .scalar_subquery()
+)
+# The (study_id, rater_id, order_index) index walks the rater's order; the first one
+# without a judgment is the next task.
+_STEP_NEXT = (
+    _with_content(
+        select(
+            Assignment.token,
+            Assignment.order_index,
+            Assignment.a_on_left,
+            *_CONTENT_COLUMNS,
+            _OWN_DONE.label("done"),
+            _OWN_TOTAL.label("total"),
+        ).select_from(Assignment)
+    )
+    .where(
+        Assignment.study_id == bindparam("study_id"),
+        Assignment.rater_id == bindparam("rater_id"),
+        ~exists().where(Judgment.assignment_id == Assignment.id),
+    )
+    .order_by(Assignment.order_index)
+    .limit(1)
+)
+
+_SUBMIT_CONTEXT = (
+    select(
+        Assignment.id,
+        Assignment.rater_id,
+        Assignment.study_id,
+        Assignment.a_on_left,
+        Study.name,
+        Study.status,
+        Study.config[("design", "form")].label("form"),
+        SESSION_OWNER,
+        SESSION_EXPIRES,
+    )
+    .select_from(
+        join_session(
+            Assignment.__table__.join(Study.__table__, Study.id == Assignment.study_id),
+            bindparam("token_hash"),
+        )
+    )
+    .where(Assignment.token == bindparam("token"))
+)
+# Two tabs submitting one assignment queue on its row; a pause or close waits for
+# in-flight submissions, and submissions after it see the new status.
+_SUBMIT_CONTEXT_LOCKED = _SUBMIT_CONTEXT.with_for_update(of=Assignment.__table__).suffix_with(
+    "FOR SHARE OF studies"
+)
+_SUBMIT_JUDGMENTS = select(
+    Judgment.id,
+    Judgment.assignment_id,
+    Judgment.rater_id,
+    Judgment.submission_key,
+    Judgment.winner,
+    Judgment.supersedes_id,
+).where(
+    or_(
+        Judgment.assignment_id == bindparam("assignment_id"),
+        Judgment.submission_key == bindparam("submission_key"),
+    )
+)
+_INSERT_JUDGMENT = insert(Judgment.__table__)
+_INSERT_AUDIT = insert(AuditEvent.__table__)
+_BY_KEY = select(Judgment.id, Judgment.rater_id, Judgment.winner).where(
+    Judgment.submission_key == bindparam("submission_key")
+)
+
+# One process serves many raters: its SQLite writers queue on a lock here, handed over at
+# once, instead of polling SQLite's busy handler (which sleeps up to 100 ms per try).
+# Other processes still meet SQLite's own lock and busy timeout.
+_SQLITE_GATES: dict[int, threading.Lock] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _sqlite_gate(engine: Engine) -> threading.Lock:
+    with _GATES_LOCK:
+        return _SQLITE_GATES.setdefault(id(engine), threading.Lock())
+
+
+@contextmanager
+def _write_transaction(store: Store) -> Iterator[Connection]:
+    """One transaction; on SQLite it holds the database write lock from its first read."""
+    engine = store.engine
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with _sqlite_gate(engine), engine.begin() as connection:
+        # BEGIN IMMEDIATE: no read-then-upgrade (which can fail under contention).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield connection
+
+
+def _refuse_session(rater_id: int, session_token: str | None, owner: int | None) -> None:
+    """AccessDenied when a given session token is not a live session of this rater."""
+    if session_token is None:
+        return
+    if owner is None:
+        raise AccessDenied("Your session has expired. Log in again; nothing was saved.")
+    if owner != rater_id:
+        raise AccessDenied("This session belongs to another account; nothing was saved.")
+
+
+def _session_hash(session_token: str | None) -> str | None:
+    return token_hash(session_token) if session_token is not None else None
 
 
 def next_assignment(
@@ -204,23 +415,37 @@ def next_assignment(
     Resuming is therefore exact: whatever was submitted last, the rater lands on the next
     one. RatingError with a readable message when the study is paused or closed.
     """
-    with store.session() as session:
-        _check_session(session, rater_id, session_token)
-        row = _enrolled_study(session, rater_id, study)
-        message = _status_message(row)
+    params = {
+        "study_id": study,
+        "rater_id": rater_id,
+        "token_hash": _session_hash(session_token),
+    }
+    with store.engine.begin() as connection:
+        row = connection.execute(_STEP_STUDY, params).first()
+        if row is None:
+            # Not enrolled (or no such study); an expired session is still said first.
+            owner = session_account_id(connection, session_token)
+            _refuse_session(rater_id, session_token, owner)
+            raise AccessDenied("You are not a rater in this study.")
+        owner = live_session_owner(row.session_account_id, row.session_expires_at)
+        _refuse_session(rater_id, session_token, owner)
+        message = _status_text(row.name, row.status)
         if message:
             raise RatingError(message)
-        judged = exists().where(Judgment.assignment_id == Assignment.id)
-        assignment = session.scalar(
-            select(Assignment)
-            .where(Assignment.study_id == row.id, Assignment.rater_id == rater_id, ~judged)
-            .order_by(Assignment.order_index)
-            .limit(1)
-        )
-        if assignment is None:
+        found = connection.execute(_STEP_NEXT, params).first()
+        if found is None:
             return None
-        done, total = _counts(session, rater_id, row.id)
-        return _task(session, assignment, row, done, total)
+        return _build_task(
+            found.token,
+            found.order_index,
+            found.a_on_left,
+            tuple(found[3:9]),
+            row.name,
+            row.guidelines,
+            row.form or default_form(),
+            int(found.done or 0),
+            int(found.total or 0),
+        )
 
 
 def get_task(
@@ -238,7 +463,7 @@ def get_task(
 
 
 def _current_judgment(session: Session, assignment_id: int) -> Judgment | None:
-    newer = aliased(Judgment)
+    newer = _NEWER_JUDGMENT
     return session.scalar(
         select(Judgment)
         .where(
@@ -256,28 +481,6 @@ def _winner(preference_shown: str, a_on_left: bool) -> str:
     if preference_shown == "right":
         return "b" if a_on_left else "a"
     return preference_shown
-
-
-def _lock_for_submit(session: Session, assignment: Assignment) -> Study:
-    """Serialise submissions of one assignment and re-read the study status.
-
-    SQLite has one writer at a time: take its write lock first, so the reads that follow
-    happen inside the write transaction. PostgreSQL: lock the assignment row, and share-lock
-    the study row so that a pause or close waits for in-flight submissions (and submissions
-    after it see the new status), while raters never wait for each other.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        write_lock(session, assignment.study_id)
-        study = session.get(Study, assignment.study_id)
-        session.refresh(study)
-        return study
-    session.execute(select(Assignment.id).where(Assignment.id == assignment.id).with_for_update())
-    return session.scalar(
-        select(Study)
-        .where(Study.id == assignment.study_id)
-        .with_for_update(read=True)
-        .execution_options(populate_existing=True)
-    )
 
 
 def submit_judgment(
@@ -309,71 +512,108 @@ def submit_judgment(
     if time_on_task_s is not None and (time_on_task_s < 0 or time_on_task_s != time_on_task_s):
         raise RatingError("Time on task must be a non-negative number of seconds.")
     try:
-        with store.session() as session:
-            _check_session(session, rater_id, session_token)
-            assignment = session.scalar(
-                select(Assignment).where(Assignment.token == assignment_token)
-            )
-            if assignment is None:
-                raise AccessDenied("This task link is not valid (changed or unknown); reload.")
-            if assignment.rater_id != rater_id:
-                raise AccessDenied("This task is not one of yours; nothing was saved.")
-            study = _lock_for_submit(session, assignment)
-            repeat = session.scalar(
-                select(Judgment).where(Judgment.submission_key == submission_key)
-            )
-            if repeat is not None:
-                if repeat.assignment_id != assignment.id or repeat.rater_id != rater_id:
-                    raise RatingError("This submission key was used for another task; reload.")
-                return SubmitResult(repeat.id, False, repeat.winner)
-            message = _status_message(study)
-            if message:
-                raise RatingError(message + " Nothing was saved.")
-            form = (study.config.get("design") or {}).get("form") or default_form()
-            try:
-                shown = check_likert(form, likert)
-            except FormError as exc:
-                raise RatingError(str(exc)) from exc
-            if preference_shown in form.get("comment_required_for", ["both_bad"]) and not comment:
-                raise RatingError(f"'{PREFERENCES[preference_shown]}' needs a comment saying why.")
-            current = _current_judgment(session, assignment.id)
-            if current is not None and not supersede:
-                return SubmitResult(current.id, False, current.winner)
-            if current is None and supersede:
-                raise RatingError("There is no earlier judgment of this task to correct.")
-            a_side, b_side = ("left", "right") if assignment.a_on_left else ("right", "left")
-            judgment = Judgment(
-                assignment_id=assignment.id,
-                rater_id=rater_id,
-                submission_key=submission_key,
-                preference_shown=preference_shown,
-                winner=_winner(preference_shown, assignment.a_on_left),
-                likert={"a": shown[a_side], "b": shown[b_side]},
-                comment=comment,
-                time_on_task_s=time_on_task_s,
-                supersedes_id=current.id if current is not None else None,
-                submitted_at=now_utc(),
-            )
-            session.add(judgment)
-            session.flush()
-            record(
-                session,
+        with _write_transaction(store) as connection:
+            return _submit(
+                connection,
                 rater_id,
-                "judgment.correct" if supersede else "judgment.submit",
-                "judgment",
-                judgment.id,
-                {"study_id": study.id, "supersedes_id": judgment.supersedes_id},
+                assignment_token,
+                submission_key,
+                preference_shown,
+                likert,
+                comment,
+                time_on_task_s,
+                session_token,
+                supersede,
             )
-            return SubmitResult(judgment.id, True, judgment.winner)
     except IntegrityError:
         # A concurrent twin with the same key won the race: return what it wrote.
-        with store.session() as session:
-            repeat = session.scalar(
-                select(Judgment).where(Judgment.submission_key == submission_key)
-            )
-            if repeat is None or repeat.rater_id != rater_id:
-                raise
-            return SubmitResult(repeat.id, False, repeat.winner)
+        with store.engine.connect() as connection:
+            repeat = connection.execute(_BY_KEY, {"submission_key": submission_key}).first()
+        if repeat is None or repeat.rater_id != rater_id:
+            raise
+        return SubmitResult(repeat.id, False, repeat.winner)
+
+
+def _submit(
+    connection: Connection,
+    rater_id: int,
+    assignment_token: str,
+    submission_key: str,
+    preference_shown: str,
+    likert: dict[str, Any] | None,
+    comment: str,
+    time_on_task_s: float | None,
+    session_token: str | None,
+    supersede: bool,
+) -> SubmitResult:
+    context = _SUBMIT_CONTEXT if connection.dialect.name == "sqlite" else _SUBMIT_CONTEXT_LOCKED
+    row = connection.execute(
+        context, {"token": assignment_token, "token_hash": _session_hash(session_token)}
+    ).first()
+    if row is None:
+        _refuse_session(rater_id, session_token, session_account_id(connection, session_token))
+        raise AccessDenied("This task link is not valid (changed or unknown); reload.")
+    owner = live_session_owner(row.session_account_id, row.session_expires_at)
+    _refuse_session(rater_id, session_token, owner)
+    if row.rater_id != rater_id:
+        raise AccessDenied("This task is not one of yours; nothing was saved.")
+    # Read after the lock: the assignment's judgments and any earlier use of this key.
+    assignment_id = row.id
+    rows = connection.execute(
+        _SUBMIT_JUDGMENTS, {"assignment_id": assignment_id, "submission_key": submission_key}
+    ).all()
+    repeat = next((j for j in rows if j.submission_key == submission_key), None)
+    if repeat is not None:
+        if repeat.assignment_id != assignment_id or repeat.rater_id != rater_id:
+            raise RatingError("This submission key was used for another task; reload.")
+        return SubmitResult(repeat.id, False, repeat.winner)
+    message = _status_text(row.name, row.status)
+    if message:
+        raise RatingError(message + " Nothing was saved.")
+    form = row.form or default_form()
+    try:
+        shown = check_likert(form, likert)
+    except FormError as exc:
+        raise RatingError(str(exc)) from exc
+    if preference_shown in form.get("comment_required_for", ["both_bad"]) and not comment:
+        raise RatingError(f"'{PREFERENCES[preference_shown]}' needs a comment saying why.")
+    own = [j for j in rows if j.assignment_id == assignment_id]
+    superseded = {j.supersedes_id for j in own}
+    current = max((j for j in own if j.id not in superseded), key=lambda j: j.id, default=None)
+    if current is not None and not supersede:
+        return SubmitResult(current.id, False, current.winner)
+    if current is None and supersede:
+        raise RatingError("There is no earlier judgment of this task to correct.")
+    a_on_left = row.a_on_left
+    a_side, b_side = ("left", "right") if a_on_left else ("right", "left")
+    winner = _winner(preference_shown, a_on_left)
+    supersedes_id = current.id if current is not None else None
+    judgment_id = connection.execute(
+        _INSERT_JUDGMENT,
+        {
+            "assignment_id": assignment_id,
+            "rater_id": rater_id,
+            "submission_key": submission_key,
+            "preference_shown": preference_shown,
+            "winner": winner,
+            "likert": {"a": shown[a_side], "b": shown[b_side]},
+            "comment": comment,
+            "time_on_task_s": time_on_task_s,
+            "supersedes_id": supersedes_id,
+            "submitted_at": now_utc(),
+        },
+    ).inserted_primary_key[0]
+    connection.execute(
+        _INSERT_AUDIT,
+        {
+            "actor_id": rater_id,
+            "action": "judgment.correct" if supersede else "judgment.submit",
+            "entity": "judgment",
+            "entity_id": str(judgment_id),
+            "detail": {"study_id": row.study_id, "supersedes_id": supersedes_id},
+        },
+    )
+    return SubmitResult(judgment_id, True, winner)
 
 
 def correct_judgment(
