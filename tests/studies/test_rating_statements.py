@@ -1,0 +1,112 @@
+"""Statements per rating step, on both backends: a regression in round trips is caught here.
+
+The bounds are what the page needs: next_assignment reads the study, enrolment and session
+in one statement and the next task with its content and counts in another; submit_judgment
+reads the assignment, study and session (locking on PostgreSQL), the judgments of that
+assignment or key, then inserts the judgment and its audit event (SQLite first takes its
+write lock with BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, select
+
+from studies import accounts
+from studies.db import Store
+from studies.rating import next_assignment, submit_judgment
+from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
+from studies.reader_study_synthetic import build_world
+from studies.schema import AuditEvent, Judgment
+
+PASSWORD = "rater-password-1"
+LIKERT = {
+    "left": {"accuracy": 4, "completeness": 3, "safety": 5},
+    "right": {"accuracy": 2, "completeness": 2, "safety": 1},
+}
+NEXT_MAX = 2
+SUBMIT_MAX = 4  # plus BEGIN IMMEDIATE on SQLite
+REPEAT_MAX = 2  # a double click: the lookups only, nothing written
+
+
+class Statements:
+    """Every statement the engine sends, as its first word (SELECT, INSERT, BEGIN ...)."""
+
+    def __init__(self, store: Store) -> None:
+        self.seen: list[str] = []
+        self.engine = store.engine
+        event.listen(self.engine, "before_cursor_execute", self._on)
+
+    def _on(self, _conn, _cursor, statement, _params, _context, _many) -> None:  # noqa: ANN001
+        self.seen.append(statement.split(None, 1)[0].upper())
+
+    def take(self) -> list[str]:
+        out, self.seen = self.seen, []
+        return out
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._on)
+
+
+@pytest.fixture
+def rated(store: Store, tmp_path: Path):
+    world = build_world(store, tmp_path / "bench", n_cases=4)
+    rater = accounts.create_account(store, "counted", "rater", PASSWORD)
+    study_id = create_study(
+        store,
+        StudyDesign(
+            name="Counted", benchmark=world.benchmark, systems=world.systems, overlap=1, seed=2
+        ),
+    )
+    enrol_rater(store, study_id, rater.username)
+    start_study(store, study_id)
+    token = accounts.log_in(store, rater.username, PASSWORD)
+    statements = Statements(store)
+    yield store, study_id, rater.id, token, statements
+    statements.close()
+
+
+def _writes(statements: list[str], sqlite: bool) -> list[str]:
+    if sqlite:
+        assert statements[0] == "BEGIN", statements  # the write lock before any read
+        return statements[1:]
+    return statements
+
+
+def test_statements_per_step_are_bounded(rated) -> None:
+    store, study_id, rater_id, token, statements = rated
+    sqlite = store.engine.dialect.name == "sqlite"
+    for step in range(3):
+        statements.take()
+        task = next_assignment(store, rater_id, study_id, session_token=token)
+        assert task is not None and task.done == step
+        seen = statements.take()
+        assert len(seen) <= NEXT_MAX and set(seen) == {"SELECT"}, seen
+
+        key = uuid.uuid4().hex
+        result = submit_judgment(
+            store, rater_id, task.token, key, "left", LIKERT, "", 3.0, session_token=token
+        )
+        assert result.created
+        seen = _writes(statements.take(), sqlite)
+        assert len(seen) <= SUBMIT_MAX, seen
+        assert seen.count("INSERT") == 2, seen  # the judgment and its audit event
+
+        again = submit_judgment(
+            store, rater_id, task.token, key, "left", LIKERT, "", 3.0, session_token=token
+        )
+        assert (again.judgment_id, again.created) == (result.judgment_id, False)
+        seen = _writes(statements.take(), sqlite)
+        assert len(seen) <= REPEAT_MAX and "INSERT" not in seen, seen
+
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Judgment)) == 3
+        submits = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "judgment.submit")
+        )
+        assert submits == 3
