@@ -19,7 +19,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, insert, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -214,12 +227,12 @@ def _build_task(
 
 
 _CONTENT_COLUMNS = (
-    Case.modality,
-    Case.media,
-    Case.question,
-    Benchmark.root,
-    _GENERATION_A.text,
-    _GENERATION_B.text,
+    Case.modality.label("modality"),
+    Case.media.label("media"),
+    Case.question.label("question"),
+    Benchmark.root.label("root"),
+    _GENERATION_A.text.label("text_a"),
+    _GENERATION_B.text.label("text_b"),
 )
 
 
@@ -260,30 +273,6 @@ def _task(session: Session, assignment: Assignment, study: Study, done: int, tot
 # judgments of that assignment or with that submission key, (3) insert the judgment,
 # (4) insert the audit event. SQLite adds BEGIN IMMEDIATE: the write lock is taken first.
 
-_STEP_STUDY = (
-    select(
-        Study.name,
-        Study.status,
-        Study.guidelines,
-        Study.config[("design", "form")].label("form"),
-        SESSION_OWNER,
-        SESSION_EXPIRES,
-    )
-    .select_from(
-        join_session(
-            Study.__table__.join(
-                StudyRater.__table__,
-                and_(
-                    StudyRater.study_id == Study.id,
-                    StudyRater.account_id == bindparam("rater_id"),
-                ),
-            ),
-            bindparam("token_hash"),
-        )
-    )
-    .where(Study.id == bindparam("study_id"))
-)
-
 _OWN = aliased(Assignment)
 _OWN_TOTAL = (
     select(func.count())
@@ -321,6 +310,33 @@ _STEP_NEXT = (
     )
     .order_by(Assignment.order_index)
     .limit(1)
+    .subquery("next_task")
+)
+# One statement: the study, the rater's enrolment, the session and the next task (NULL
+# columns when every task is judged). It reads one snapshot, so it needs no transaction.
+_STEP = (
+    select(
+        Study.name,
+        Study.status,
+        Study.guidelines,
+        Study.config[("design", "form")].label("form"),
+        SESSION_OWNER,
+        SESSION_EXPIRES,
+        *_STEP_NEXT.c,
+    )
+    .select_from(
+        join_session(
+            Study.__table__.join(
+                StudyRater.__table__,
+                and_(
+                    StudyRater.study_id == Study.id,
+                    StudyRater.account_id == bindparam("rater_id"),
+                ),
+            ),
+            bindparam("token_hash"),
+        ).outerjoin(_STEP_NEXT, true())
+    )
+    .where(Study.id == bindparam("study_id"))
 )
 
 _SUBMIT_CONTEXT = (
@@ -363,6 +379,45 @@ _SUBMIT_JUDGMENTS = select(
 )
 _INSERT_JUDGMENT = insert(Judgment.__table__)
 _INSERT_AUDIT = insert(AuditEvent.__table__)
+_JUDGMENT_FIELDS = (
+    "assignment_id",
+    "rater_id",
+    "submission_key",
+    "preference_shown",
+    "winner",
+    "likert",
+    "comment",
+    "time_on_task_s",
+    "supersedes_id",
+    "submitted_at",
+)
+_NEW_JUDGMENT = (
+    insert(Judgment.__table__)
+    .values(
+        {name: bindparam(name, type_=Judgment.__table__.c[name].type) for name in _JUDGMENT_FIELDS}
+    )
+    .returning(Judgment.id)
+    .cte("new_judgment")
+)
+_AUDIT = AuditEvent.__table__
+# PostgreSQL: the judgment and its audit event in one statement (one round trip); SQLite
+# has no INSERT inside WITH and runs the two inserts (in-process, no round trips).
+_INSERT_JUDGMENT_AUDITED = (
+    insert(_AUDIT)
+    .from_select(
+        ["at", "actor_id", "action", "entity", "entity_id", "detail"],
+        select(
+            bindparam("at", type_=_AUDIT.c.at.type),
+            bindparam("actor_id", type_=_AUDIT.c.actor_id.type),
+            bindparam("action", type_=_AUDIT.c.action.type),
+            bindparam("entity", type_=_AUDIT.c.entity.type),
+            cast(_NEW_JUDGMENT.c.id, String),
+            bindparam("detail", type_=_AUDIT.c.detail.type),
+        ).select_from(_NEW_JUDGMENT),
+    )
+    .add_cte(_NEW_JUDGMENT)
+    .returning(_AUDIT.c.entity_id)
+)
 _BY_KEY = select(Judgment.id, Judgment.rater_id, Judgment.winner).where(
     Judgment.submission_key == bindparam("submission_key")
 )
@@ -420,32 +475,32 @@ def next_assignment(
         "rater_id": rater_id,
         "token_hash": _session_hash(session_token),
     }
-    with store.engine.begin() as connection:
-        row = connection.execute(_STEP_STUDY, params).first()
+    with store.engine.connect() as connection:
+        row = connection.execution_options(isolation_level="AUTOCOMMIT").execute(_STEP, params)
+        row = row.first()
         if row is None:
             # Not enrolled (or no such study); an expired session is still said first.
             owner = session_account_id(connection, session_token)
             _refuse_session(rater_id, session_token, owner)
             raise AccessDenied("You are not a rater in this study.")
-        owner = live_session_owner(row.session_account_id, row.session_expires_at)
-        _refuse_session(rater_id, session_token, owner)
-        message = _status_text(row.name, row.status)
-        if message:
-            raise RatingError(message)
-        found = connection.execute(_STEP_NEXT, params).first()
-        if found is None:
-            return None
-        return _build_task(
-            found.token,
-            found.order_index,
-            found.a_on_left,
-            tuple(found[3:9]),
-            row.name,
-            row.guidelines,
-            row.form or default_form(),
-            int(found.done or 0),
-            int(found.total or 0),
-        )
+    owner = live_session_owner(row.session_account_id, row.session_expires_at)
+    _refuse_session(rater_id, session_token, owner)
+    message = _status_text(row.name, row.status)
+    if message:
+        raise RatingError(message)
+    if row.token is None:
+        return None
+    return _build_task(
+        row.token,
+        row.order_index,
+        row.a_on_left,
+        (row.modality, row.media, row.question, row.root, row.text_a, row.text_b),
+        row.name,
+        row.guidelines,
+        row.form or default_form(),
+        int(row.done or 0),
+        int(row.total or 0),
+    )
 
 
 def get_task(
@@ -588,31 +643,31 @@ def _submit(
     a_side, b_side = ("left", "right") if a_on_left else ("right", "left")
     winner = _winner(preference_shown, a_on_left)
     supersedes_id = current.id if current is not None else None
-    judgment_id = connection.execute(
-        _INSERT_JUDGMENT,
-        {
-            "assignment_id": assignment_id,
-            "rater_id": rater_id,
-            "submission_key": submission_key,
-            "preference_shown": preference_shown,
-            "winner": winner,
-            "likert": {"a": shown[a_side], "b": shown[b_side]},
-            "comment": comment,
-            "time_on_task_s": time_on_task_s,
-            "supersedes_id": supersedes_id,
-            "submitted_at": now_utc(),
-        },
-    ).inserted_primary_key[0]
-    connection.execute(
-        _INSERT_AUDIT,
-        {
-            "actor_id": rater_id,
-            "action": "judgment.correct" if supersede else "judgment.submit",
-            "entity": "judgment",
-            "entity_id": str(judgment_id),
-            "detail": {"study_id": row.study_id, "supersedes_id": supersedes_id},
-        },
-    )
+    judgment = {
+        "assignment_id": assignment_id,
+        "rater_id": rater_id,
+        "submission_key": submission_key,
+        "preference_shown": preference_shown,
+        "winner": winner,
+        "likert": {"a": shown[a_side], "b": shown[b_side]},
+        "comment": comment,
+        "time_on_task_s": time_on_task_s,
+        "supersedes_id": supersedes_id,
+        "submitted_at": now_utc(),
+    }
+    audit = {
+        "actor_id": rater_id,
+        "action": "judgment.correct" if supersede else "judgment.submit",
+        "entity": "judgment",
+        "detail": {"study_id": row.study_id, "supersedes_id": supersedes_id},
+    }
+    if connection.dialect.name == "postgresql":
+        audit["at"] = now_utc()
+        entity_id = connection.execute(_INSERT_JUDGMENT_AUDITED, judgment | audit).scalar_one()
+        judgment_id = int(entity_id)
+    else:
+        judgment_id = connection.execute(_INSERT_JUDGMENT, judgment).inserted_primary_key[0]
+        connection.execute(_INSERT_AUDIT, audit | {"entity_id": str(judgment_id)})
     return SubmitResult(judgment_id, True, winner)
 
 
