@@ -14,7 +14,8 @@ PAGES_DIR = Path(__file__).parent / "pages"
 st.set_page_config(page_title="Med-Vision Workbench", page_icon=":material/biotech:", layout="wide")
 
 role = current_role()
-visible = [spec for spec in PAGES if role in spec.roles or "public" in spec.roles]
+# Log-in and invite pages are "public" only: a logged-in user does not see them.
+visible = [spec for spec in PAGES if role in spec.roles]
 navigation = st.navigation(
     [
         st.Page(

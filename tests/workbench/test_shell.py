@@ -61,8 +61,25 @@ def test_import_with_unknown_loader_lists_the_known(tmp_home: Path) -> None:
     assert "polyp-reports" in result.output
 
 
-def test_home_page_shows_disclaimer_database_and_benchmarks(demo_home: Path) -> None:
+def _as_admin() -> AppTest:
+    store = get_store()
+    admin = accounts.create_account(store, "curator", "admin", "a long demo password 1")
+    page = AppTest.from_file(APP, default_timeout=60)
+    page.session_state[SESSION_KEY] = accounts.open_session(store, admin.id)
+    return page
+
+
+def test_home_page_hides_systems_from_visitors(demo_home: Path) -> None:
     page = AppTest.from_file(APP, default_timeout=60).run()
+    assert not page.exception
+    text = " ".join(e.value for e in page.markdown) + " ".join(e.value for e in page.error)
+    assert "Not a medical device" in text
+    assert "tiny-qwen3-vl" not in text and "retrieval-baseline" not in text
+    assert "Log in" in " ".join(e.value for e in page.info)
+
+
+def test_home_page_shows_disclaimer_database_and_benchmarks(demo_home: Path) -> None:
+    page = _as_admin().run()
     assert not page.exception
     text = " ".join(e.value for e in page.markdown) + " ".join(e.value for e in page.error)
     assert "Not a medical device" in text
@@ -78,11 +95,7 @@ def test_benchmarks_page_is_for_admins_only(demo_home: Path) -> None:
 
 
 def test_benchmarks_page_filters_by_split_and_finding(demo_home: Path) -> None:
-    store = get_store()
-    admin = accounts.create_account(store, "curator", "admin", "a long demo password 1")
-    page = AppTest.from_file(APP, default_timeout=60)
-    page.session_state[SESSION_KEY] = accounts.open_session(store, admin.id)
-    page.run()
+    page = _as_admin().run()
     page.switch_page(str(Path(APP).parent / "pages" / "benchmarks.py")).run()
     assert not page.exception
     assert any("SYNTHETIC" in w.value for w in page.warning)

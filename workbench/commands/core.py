@@ -33,6 +33,9 @@ def serve_app(host: str, port: int) -> int:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # No "Deploy" button or developer menu for raters.
+        "--client.toolbarMode",
+        "minimal",
     ]
     env = dict(os.environ)
     # The app imports the project packages; make sure they resolve from any folder.

@@ -7,6 +7,7 @@ import streamlit as st
 from studies.catalog import benchmark_summaries, store_counts, system_names
 from studies.environment import describe_database, describe_device
 from studies.settings import get_settings
+from workbench.access import current_role
 from workbench.ui import DISCLAIMER, store
 
 settings = get_settings()
@@ -17,6 +18,17 @@ st.markdown(
     "clinical-finding metrics, run blinded reader studies with gastroenterologists, and turn "
     "their judgments into significance tables and DPO preference data."
 )
+
+role = current_role()
+if role != "admin":
+    # Raters and visitors see no system, benchmark or run details: blinding starts here.
+    if role == "rater":
+        st.page_link(
+            "pages/rate.py", label="Go to your reports to rate", icon=":material/rate_review:"
+        )
+    else:
+        st.info("Log in to rate reports or to manage benchmarks, systems and studies.")
+    st.stop()
 
 workbench_store = store()
 counts = store_counts(workbench_store)
