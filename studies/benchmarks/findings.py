@@ -11,32 +11,25 @@ import math
 import re
 from typing import Any
 
-LOCATIONS = (
-    "cecum",
-    "ascending",
-    "hepatic_flexure",
-    "transverse",
-    "splenic_flexure",
-    "descending",
-    "sigmoid",
-    "rectum",
+from metrics.clinical.extract import (
+    HISTOLOGIES,
+    JNET_CLASSES,
+    KUDO_CLASSES,
+    LOCATIONS,
+    LST_CLASSES,
+    NICE_CLASSES,
+    PARIS_BASE,
+    RESECTIONS,
 )
-PARIS = ("0-Ip", "0-Isp", "0-Is", "0-IIa", "0-IIb", "0-IIc", "0-III")
-LST = ("LST-G-H", "LST-G-NM", "LST-NG-FE", "LST-NG-PD", "LST-G", "LST-NG")
-NICE = ("1", "2", "3")
-JNET = ("1", "2A", "2B", "3")
-KUDO = ("I", "II", "IIIS", "IIIL", "IV", "VI", "VN")
-HISTOLOGY = (
-    "hyperplastic",
-    "adenoma",
-    "tubular_adenoma",
-    "tubulovillous_adenoma",
-    "villous_adenoma",
-    "sessile_serrated_lesion",
-    "traditional_serrated_adenoma",
-    "carcinoma",
-)
-RESECTION = ("cold_snare", "hot_snare", "cold_forceps", "emr", "esd", "biopsy")
+
+# The one vocabulary lives with the clinical metric; loaders map their spellings onto it.
+PARIS = PARIS_BASE
+LST = LST_CLASSES
+NICE = NICE_CLASSES
+JNET = JNET_CLASSES
+KUDO = KUDO_CLASSES
+HISTOLOGY = HISTOLOGIES
+RESECTION = RESECTIONS
 LESION_FIELDS = (
     "size_mm",
     "size_class",
