@@ -476,8 +476,11 @@ def next_assignment(
         "token_hash": _session_hash(session_token),
     }
     with store.engine.connect() as connection:
-        row = connection.execution_options(isolation_level="AUTOCOMMIT").execute(_STEP, params)
-        row = row.first()
+        if connection.dialect.name != "sqlite":
+            # One statement, one snapshot: no BEGIN and COMMIT round trips. (SQLite's driver
+            # starts no transaction for a read anyway.)
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        row = connection.execute(_STEP, params).first()
         if row is None:
             # Not enrolled (or no such study); an expired session is still said first.
             owner = session_account_id(connection, session_token)
