@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -425,13 +426,16 @@ _BY_KEY = select(Judgment.id, Judgment.rater_id, Judgment.winner).where(
 # One process serves many raters: its SQLite writers queue on a lock here, handed over at
 # once, instead of polling SQLite's busy handler (which sleeps up to 100 ms per try).
 # Other processes still meet SQLite's own lock and busy timeout.
-_SQLITE_GATES: dict[int, threading.Lock] = {}
+_SQLITE_GATES: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _GATES_LOCK = threading.Lock()
 
 
 def _sqlite_gate(engine: Engine) -> threading.Lock:
     with _GATES_LOCK:
-        return _SQLITE_GATES.setdefault(id(engine), threading.Lock())
+        gate = _SQLITE_GATES.get(engine)
+        if gate is None:
+            gate = _SQLITE_GATES[engine] = threading.Lock()
+        return gate
 
 
 @contextmanager
