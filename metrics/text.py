@@ -298,6 +298,11 @@ class CiderReferences:
     reference n-grams only, and every term it sums is idf^2 times a count product. This
     keeps the reference count products as sparse matrices and, per set of resamples, the
     idf^2 vector and reference norms (cached, so the systems of one table share them).
+
+    N-grams found in exactly the same cases share their document frequency in every
+    resample, so their columns are summed into one (one column per distinct set of cases);
+    n-grams found in every case have idf 0 in every resample and are dropped. The sums
+    are taken in float64 before any narrowing to `dtype`.
     """
 
     n_order = 4
@@ -324,12 +329,12 @@ class CiderReferences:
             for ref in refs:
                 for gram in self.grams(ref):
                     self.index.setdefault(gram, len(self.index))
-        d_rows, d_cols, r_rows, r_cols, r_vals = [], [], [], [], []
+        cases_of: list[list[int]] = [[] for _ in range(len(self.index))]
+        r_rows, r_cols, r_vals = [], [], []
         pair_case, ref_lengths = [], []
         for i, refs in enumerate(self.references):
-            seen = {self.index[g] for ref in refs for g in self.grams(ref)}
-            d_rows.extend([i] * len(seen))
-            d_cols.extend(seen)
+            for column in sorted({self.index[g] for ref in refs for g in self.grams(ref)}):
+                cases_of[column].append(i)
             for ref in refs:
                 pair = len(pair_case)
                 counts = self.grams(ref)
@@ -342,33 +347,64 @@ class CiderReferences:
                     r_vals.append(float(tf) ** 2)
         g = len(self.index)
         self.n_pairs = len(pair_case)
+        # One column per distinct set of cases; n-grams of every case are left out.
+        pattern_of: dict[tuple[int, ...], int] = {}
+        merge_rows, merge_cols = [], []
+        for column, cases in enumerate(cases_of):
+            if len(cases) == self.n_cases:
+                continue
+            merge_rows.append(column)
+            merge_cols.append(pattern_of.setdefault(tuple(cases), len(pattern_of)))
+        n_patterns = len(pattern_of)
+        self.merge = sparse.csr_matrix(
+            (np.ones(len(merge_rows)), (merge_rows, merge_cols)), shape=(g, n_patterns)
+        )
+        d_rows = [p for cases, p in pattern_of.items() for _ in cases]
+        d_cols = [i for cases in pattern_of for i in cases]
         self.d_t = sparse.csr_matrix(
-            (np.ones(len(d_rows), dtype=dtype), (d_cols, d_rows)), shape=(g, self.n_cases)
+            (np.ones(len(d_rows), dtype=dtype), (d_rows, d_cols)), shape=(n_patterns, self.n_cases)
         )
-        self.r = sparse.csr_matrix(
-            (np.asarray(r_vals, dtype=dtype), (r_rows, r_cols)), shape=(self.n_pairs * k_max, g)
-        )
+        r = sparse.csr_matrix((r_vals, (r_rows, r_cols)), shape=(self.n_pairs * k_max, g))
+        self.r = self.merged(r)
         self.pair_case = np.array(pair_case, dtype=np.int64)
         self.ref_lengths = np.array(ref_lengths, dtype=np.float64)
         self.ref_counts = np.array([len(refs) for refs in self.references], dtype=np.float64)
-        self.to_cases = sparse.csr_matrix(
-            (np.ones(self.n_pairs), (self.pair_case, np.arange(self.n_pairs))),
-            shape=(self.n_cases, self.n_pairs),
-        )
-        self._cached: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.row_case = np.repeat(self.pair_case, k_max)  # case of each (pair, order) row
+        # Each (pair, order) term enters the corpus mean as 10 / (orders * references).
+        self.row_weight = np.repeat(10.0 / (k_max * self.ref_counts[self.pair_case]), k_max)
+        self._cached: tuple[np.ndarray, ResampleSide] | None = None
 
-    def idf_side(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(log N per resample, idf^2 per gram and resample, reference norms) for `weights`."""
+    def merged(self, matrix: Any) -> Any:
+        """`matrix` (rows x n-gram columns, float64) with its columns merged, as `dtype`."""
+        out = (matrix @ self.merge).tocsr()
+        out.eliminate_zeros()
+        return out.astype(self.dtype)
+
+    def side(self, weights: np.ndarray) -> ResampleSide:
+        """The reference side of a set of resamples (cached for the last `weights`)."""
         cached = self._cached
         if cached is not None and cached[0].shape == weights.shape:
             if np.array_equal(cached[0], weights):
-                return cached[1], cached[2], cached[3]
+                return cached[1]
         log_n = np.log(weights.sum(axis=1))  # pycocoevalcap: log of the number of entries
         df = np.asarray(self.d_t @ weights.T.astype(self.dtype))
         q = ((log_n[None, :] - np.log(np.maximum(1.0, df))) ** 2).astype(self.dtype)
-        norm_r = np.sqrt(np.asarray(self.r @ q, dtype=np.float64))
-        self._cached = (weights.copy(), log_n, q, norm_r)
-        return log_n, q, norm_r
+        norm_r = np.sqrt(np.asarray(self.r @ q))
+        # Per term: its case's multiplicity and weight over the reference norm and N.
+        shared = weights.T[self.row_case].astype(self.dtype)
+        shared *= (self.row_weight[:, None] / weights.sum(axis=1)[None, :]).astype(self.dtype)
+        np.divide(shared, norm_r, out=shared, where=norm_r > 0)
+        shared[norm_r <= 0] = 0.0  # the numerator is 0 there too
+        side = ResampleSide(log_n, q, shared)
+        self._cached = (weights.copy(), side)
+        return side
+
+
+@dataclass
+class ResampleSide:
+    log_n: np.ndarray  # (resamples,)
+    q: np.ndarray  # (columns, resamples) idf^2 of each merged column
+    shared: np.ndarray  # (pairs * orders, resamples) multiplicity * weight / reference norm
 
 
 class CiderResampler:
@@ -398,7 +434,7 @@ class CiderResampler:
         count_of = refs.grams
         self.n_cases = refs.n_cases
         a_rows, a_cols, a_vals, h_rows, h_cols, h_vals = [], [], [], [], [], []
-        self.h_const = np.zeros((self.n_cases, k_max))
+        h_const = np.zeros((self.n_cases, k_max))
         hyp_lengths = np.zeros(self.n_cases)
         log_n = math.log(float(self.n_cases)) if self.n_cases else 0.0
         pair = 0
@@ -409,7 +445,7 @@ class CiderResampler:
                 k = len(gram) - 1
                 column = refs.index.get(gram)
                 if column is None:  # in no reference: document frequency 0 in every resample
-                    self.h_const[i, k] += (float(tf) * log_n) ** 2
+                    h_const[i, k] += (float(tf) * log_n) ** 2
                 else:
                     h_rows.append(i * k_max + k)
                     h_cols.append(column)
@@ -423,17 +459,21 @@ class CiderResampler:
                         a_vals.append(float(min(tf_h, tf) * tf))
                 pair += 1
         g = len(refs.index)
-        dtype = refs.dtype
-        self.a = sparse.csr_matrix(
-            (np.asarray(a_vals, dtype=dtype), (a_rows, a_cols)), shape=(refs.n_pairs * k_max, g)
+        self.a = refs.merged(
+            sparse.csr_matrix((a_vals, (a_rows, a_cols)), shape=(refs.n_pairs * k_max, g))
         )
-        self.h = sparse.csr_matrix(
-            (np.asarray(h_vals, dtype=dtype), (h_rows, h_cols)), shape=(self.n_cases * k_max, g)
+        self.h = refs.merged(
+            sparse.csr_matrix((h_vals, (h_rows, h_cols)), shape=(self.n_cases * k_max, g))
         )
         delta = hyp_lengths[refs.pair_case] - refs.ref_lengths
-        self.penalties = np.exp(-(delta**2) / (2 * refs.sigma**2))
-        self.h_const = self.h_const.reshape(-1)
-        self._rows = (refs.pair_case[:, None] * k_max + np.arange(k_max)[None, :]).ravel()
+        # Length penalty per (pair, order) term.
+        self.penalties = np.repeat(np.exp(-(delta**2) / (2 * refs.sigma**2)), k_max)
+        flat = h_const.reshape(-1)
+        self._const_rows = np.flatnonzero(flat)
+        self._const = flat[self._const_rows]
+        rows = (refs.pair_case[:, None] * k_max + np.arange(k_max)[None, :]).ravel()
+        # With one reference per case the terms are the candidate rows themselves.
+        self._rows = None if np.array_equal(rows, np.arange(len(rows))) else rows
 
     def scores(self, weights: np.ndarray, chunk: int = 100) -> np.ndarray:
         """Corpus CIDEr for each row of case multiplicities (rows sum to the case count)."""
@@ -445,23 +485,20 @@ class CiderResampler:
         )
 
     def _scores(self, weights: np.ndarray) -> np.ndarray:
-        refs = self.refs
-        b = weights.shape[0]
-        log_n, q, norm_r = refs.idf_side(weights)
-        numerator = np.asarray(self.a @ q, dtype=np.float64)
-        # Candidate-only n-grams have idf log N of this resample.
-        base = math.log(float(self.n_cases)) if self.n_cases > 1 else 1.0
-        scale = (log_n / base) ** 2
-        norm_h = np.sqrt(
-            np.asarray(self.h @ q, dtype=np.float64) + self.h_const[:, None] * scale[None, :]
-        )
-        denominator = norm_h[self._rows] * norm_r
-        positive = denominator > 0
-        values = np.where(positive, numerator / np.where(positive, denominator, 1.0), numerator)
-        per_pair = values.reshape(refs.n_pairs, refs.n_order, b).mean(axis=1)
-        per_case = np.asarray(refs.to_cases @ (per_pair * self.penalties[:, None]))
-        per_case = per_case / refs.ref_counts[:, None] * 10.0
-        return (weights * per_case.T).sum(axis=1) / weights.sum(axis=1)
+        side = self.refs.side(weights)
+        dtype = self.refs.dtype
+        terms = np.asarray(self.a @ side.q)  # sum of min(h, r) * r * idf^2 per term
+        squares = np.asarray(self.h @ side.q)  # squared candidate norms
+        if len(self._const_rows):
+            # Candidate-only n-grams have idf log N of this resample.
+            base = math.log(float(self.n_cases)) if self.n_cases > 1 else 1.0
+            scale = ((side.log_n / base) ** 2).astype(dtype)
+            squares[self._const_rows] += self._const.astype(dtype)[:, None] * scale[None, :]
+        norm_h = np.sqrt(squares, out=squares)
+        inverse = np.divide(1.0, norm_h, out=np.zeros_like(norm_h), where=norm_h > 0)
+        terms *= inverse if self._rows is None else inverse[self._rows]
+        terms *= side.shared
+        return self.penalties.astype(dtype) @ terms
 
 
 # --- ROUGE-L (pycocoevalcap's F-measure with beta 1.2, bit-parallel LCS) ------------
@@ -502,16 +539,251 @@ def rouge_l_coco(candidate: str, references: Sequence[str], beta: float = 1.2) -
 # --- METEOR: parallel Java workers kept per process ---------------------------------
 
 
+# --- METEOR's paraphrase table, pruned to the words of a run --------------------------
+#
+# METEOR 1.5 spends almost all of its start-up (about 7-10 s here) reading its 5.3 million
+# entry paraphrase table. An entry can only fire when every word of both of its phrases
+# occurs in the normalised texts, so a table pruned to the entries whose words can occur
+# in the run gives the same alignments and the same scores (the kept entries keep their
+# order; the probability line is not read by METEOR). The table is indexed once into a
+# cache folder; each run then writes its pruned copy in well under a second.
+
+# METEOR's normaliser (edu.cmu.meteor.util.Normalizer) splits text only at characters
+# outside this class, so a word it produces is made of runs of the input's runs.
+_METEOR_ALNUM = (
+    "0-9A-Za-z\u0160\u017d\u0161\u017e\u0178\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017e"
+    "\u0400-\u04ff\u0500-\u0527\ua640-\ua66e\ua67e-\ua697\u1d00-\u1d7f"
+)
+_ALNUM_RUN = re.compile(f"[{_METEOR_ALNUM}]+")
+# Runs the normaliser can create from punctuation (XML entities, its multi-dot markers).
+_NORMALISER_RUNS = frozenset({"quot", "apos", "lt", "gt", "amp", "dotmulti", "dotdotmulti"})
+_PARAPHRASE_INDEX_VERSION = 2
+
+
+def _alnum_runs(text: str) -> set[str]:
+    """Alphanumeric runs of `text`, lower-cased before and after splitting (superset)."""
+    lowered = text.lower()
+    return set(_ALNUM_RUN.findall(lowered)) | {r.lower() for r in _ALNUM_RUN.findall(text)}
+
+
+def meteor_cache_dir() -> Path:
+    """Where the paraphrase index lives: MEDVISION_CACHE, else the user cache folder."""
+    explicit = os.environ.get("MEDVISION_CACHE")
+    if explicit:
+        return Path(explicit) / "meteor"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "medvision" / "meteor"
+
+
+def _paraphrase_source() -> Path:
+    return _coco_dir() / "meteor" / "data" / "paraphrase-en.gz"
+
+
+def _paraphrase_index_dir() -> Path:
+    source = _paraphrase_source()
+    stat = source.stat()
+    key = f"v{_PARAPHRASE_INDEX_VERSION}-{stat.st_size}-{int(stat.st_mtime)}"
+    return meteor_cache_dir() / f"paraphrase-en-{key}"
+
+
+@dataclass
+class ParaphraseIndex:
+    """The paraphrase table as arrays: entry -> word ids of both phrases, word -> runs."""
+
+    words: list[str]
+    probabilities: np.ndarray  # (entries,) the table's first line per entry
+    entry_ptr: np.ndarray  # (entries + 1,) into entry_words
+    first_len: np.ndarray  # (entries,) how many of an entry's words form its first phrase
+    entry_words: np.ndarray  # word ids, phrase one then phrase two
+    runs: list[str]  # distinct alphanumeric runs of the table's words
+    word_run_ptr: np.ndarray  # (words + 1,) into word_runs
+    word_runs: np.ndarray  # run ids
+    # Entries grouped by their rarest word: an entry is only looked at when that word can
+    # occur, which leaves a few thousand candidates instead of millions.
+    rare_ptr: np.ndarray  # (words + 1,) into rare_entries
+    rare_entries: np.ndarray  # entry ids, ascending within each word
+
+    def keep(self, text_runs: set[str]) -> np.ndarray:
+        """Entries (ids, in table order) all of whose words can occur in these runs."""
+        allowed = text_runs | _NORMALISER_RUNS
+        run_bad = np.fromiter((r not in allowed for r in self.runs), bool, len(self.runs))
+        word_bad = _segment_any(run_bad[self.word_runs], self.word_run_ptr)
+        ok_words = np.flatnonzero(~word_bad)
+        starts, ends = self.rare_ptr[ok_words], self.rare_ptr[ok_words + 1]
+        if not len(ok_words) or int((ends - starts).sum()) == 0:
+            return np.zeros(0, dtype=np.int64)
+        candidates = np.sort(
+            np.concatenate([self.rare_entries[a:b] for a, b in zip(starts, ends, strict=True)])
+        )
+        first, last = self.entry_ptr[candidates], self.entry_ptr[candidates + 1]
+        lengths = last - first
+        offsets = np.repeat(first - np.cumsum(lengths) + lengths, lengths)
+        positions = offsets + np.arange(int(lengths.sum()))
+        ptr = np.concatenate(([0], np.cumsum(lengths)))
+        bad = _segment_any(word_bad[self.entry_words[positions]], ptr)
+        return candidates[~bad].astype(np.int64)
+
+    def write(self, keep: np.ndarray, path: Path) -> int:
+        """Write the kept entries in the table's own format (gzip); returns their count."""
+        import gzip
+
+        lines = []
+        words = self.words
+        for e in keep:
+            ids = self.entry_words[self.entry_ptr[e] : self.entry_ptr[e + 1]].tolist()
+            split = int(self.first_len[e])
+            lines.append(repr(float(self.probabilities[e])))
+            lines.append(" ".join(words[i] for i in ids[:split]))
+            lines.append(" ".join(words[i] for i in ids[split:]))
+        with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as fh:
+            fh.write("\n".join(lines) + ("\n" if lines else ""))
+        return len(keep)
+
+
+def _segment_any(flags: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """Per segment [ptr[i], ptr[i+1]) of `flags`: is any flag set (False when empty)."""
+    cumulative = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
+    return cumulative[ptr[1:]] > cumulative[ptr[:-1]]
+
+
+def build_paraphrase_index(target: Path | None = None) -> Path:
+    """Index METEOR's paraphrase table into the cache (once per machine and version)."""
+    import gzip
+    import json
+    import shutil
+
+    target = target or _paraphrase_index_dir()
+    if (target / "done").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        vocab: dict[str, int] = {}
+        probabilities: list[float] = []
+        entry_words: list[int] = []
+        entry_ptr = [0]
+        first_len: list[int] = []
+        with gzip.open(_paraphrase_source(), "rt", encoding="utf-8") as fh:
+            while True:
+                prob = fh.readline()
+                if not prob:
+                    break
+                first, second = fh.readline().split(), fh.readline().split()
+                probabilities.append(float(prob))
+                ids = [vocab.setdefault(w, len(vocab)) for w in first]
+                ids.extend(vocab.setdefault(w, len(vocab)) for w in second)
+                entry_words.extend(ids)
+                entry_ptr.append(len(entry_words))
+                first_len.append(len(first))
+        words = list(vocab)
+        run_ids: dict[str, int] = {}
+        word_runs: list[int] = []
+        word_run_ptr = [0]
+        for word in words:
+            word_runs.extend(run_ids.setdefault(r, len(run_ids)) for r in _alnum_runs(word))
+            word_run_ptr.append(len(word_runs))
+        ptr = np.asarray(entry_ptr, dtype=np.int64)
+        ids = np.asarray(entry_words, dtype=np.int32)
+        if len(ptr) > 1 and np.any(np.diff(ptr) == 0):
+            raise ValueError("paraphrase table has an entry without words")
+        # Each entry's rarest word (fewest entries; ties by id), as one packed minimum.
+        frequency = np.bincount(ids, minlength=len(vocab)).astype(np.int64)
+        packed = (frequency[ids] << 32) | ids.astype(np.int64)
+        rarest = (np.minimum.reduceat(packed, ptr[:-1]) & 0xFFFFFFFF) if len(ids) else ids
+        order = np.argsort(rarest, kind="stable").astype(np.int32)
+        rare_ptr = np.searchsorted(rarest[order], np.arange(len(vocab) + 1)).astype(np.int64)
+        np.save(tmp / "rare_ptr.npy", rare_ptr)
+        np.save(tmp / "rare_entries.npy", order)
+        np.save(tmp / "probabilities.npy", np.asarray(probabilities, dtype=np.float64))
+        np.save(tmp / "entry_ptr.npy", ptr)
+        np.save(tmp / "first_len.npy", np.asarray(first_len, dtype=np.int16))
+        np.save(tmp / "entry_words.npy", ids)
+        np.save(tmp / "word_run_ptr.npy", np.asarray(word_run_ptr, dtype=np.int64))
+        np.save(tmp / "word_runs.npy", np.asarray(word_runs, dtype=np.int32))
+        (tmp / "words.json").write_text(json.dumps(words), encoding="utf-8")
+        (tmp / "runs.json").write_text(json.dumps(list(run_ids)), encoding="utf-8")
+        (tmp / "done").write_text("ok\n")
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first
+            if not (target / "done").exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+_PARAPHRASE_INDEX: ParaphraseIndex | None = None
+_PARAPHRASE_LOCK = threading.Lock()
+
+
+def paraphrase_index(build: bool = True) -> ParaphraseIndex | None:
+    """The cached paraphrase index (built on first use); None when it cannot be had."""
+    global _PARAPHRASE_INDEX
+    import json
+
+    with _PARAPHRASE_LOCK:
+        if _PARAPHRASE_INDEX is not None:
+            return _PARAPHRASE_INDEX
+        try:
+            folder = _paraphrase_index_dir()
+            if not (folder / "done").exists():
+                if not build:
+                    return None
+                build_paraphrase_index(folder)
+            # Memory-mapped: a run reads only the pages of its candidate entries.
+            _PARAPHRASE_INDEX = ParaphraseIndex(
+                words=json.loads((folder / "words.json").read_text(encoding="utf-8")),
+                probabilities=np.load(folder / "probabilities.npy", mmap_mode="r"),
+                entry_ptr=np.load(folder / "entry_ptr.npy", mmap_mode="r"),
+                first_len=np.load(folder / "first_len.npy", mmap_mode="r"),
+                entry_words=np.load(folder / "entry_words.npy", mmap_mode="r"),
+                runs=json.loads((folder / "runs.json").read_text(encoding="utf-8")),
+                word_run_ptr=np.load(folder / "word_run_ptr.npy"),
+                word_runs=np.load(folder / "word_runs.npy"),
+                rare_ptr=np.load(folder / "rare_ptr.npy"),
+                rare_entries=np.load(folder / "rare_entries.npy", mmap_mode="r"),
+            )
+        except (OSError, ValueError):
+            # An unwritable cache or a broken index: METEOR reads its full table instead.
+            return None
+        return _PARAPHRASE_INDEX
+
+
+def _meteor_line(hypothesis: str, refs: Sequence[str]) -> str:
+    # As pycocoevalcap's Meteor._stat does.
+    hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
+    return " ||| ".join(("SCORE", " ||| ".join(refs), hypothesis)) + "\n"
+
+
 class _MeteorWorker:
-    def __init__(self) -> None:
+    """One METEOR 1.5 process; with `runs`, its paraphrase table is pruned to them."""
+
+    def __init__(self, runs: set[str] | None = None) -> None:
         directory = _coco_dir() / "meteor"
+        command = ["java", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en"]
+        command.append("-norm")
+        self.runs: frozenset[str] | None = None
+        self._table_dir: str | None = None
+        index = paraphrase_index() if runs is not None else None
+        if index is not None and runs is not None:
+            self._table_dir = tempfile.mkdtemp(prefix="medvision-meteor-")
+            table = Path(self._table_dir) / "paraphrase-en.gz"
+            index.write(index.keep(runs), table)
+            command += ["-a", str(table)]
+            self.runs = frozenset(runs)
         self.proc = subprocess.Popen(
-            ["java", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
+            command,
             cwd=str(directory),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
+
+    def covers(self, runs: set[str] | None) -> bool:
+        """Can this process score texts with these runs (a full table covers any)?"""
+        return self.runs is None or (runs is not None and runs <= self.runs)
 
     def _ask(self, line: str) -> str:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -522,28 +794,41 @@ class _MeteorWorker:
             raise RuntimeError("METEOR process ended unexpectedly")
         return answer
 
+    def _read_lines(self, count: int) -> list[str]:
+        """`count` answer lines, read in large blocks.
+
+        One read per line would wait for the interpreter lock once per line while other
+        threads compute metrics; a block read takes whatever Java has written so far.
+        """
+        assert self.proc.stdout is not None
+        chunks: list[bytes] = []
+        seen = 0
+        while seen < count:
+            block = self.proc.stdout.read1(1 << 16)
+            if not block:
+                raise RuntimeError("METEOR process ended unexpectedly")
+            chunks.append(block)
+            seen += block.count(b"\n")
+        lines = b"".join(chunks).decode("utf-8").split("\n")
+        if seen > count or lines[-1]:
+            raise RuntimeError("METEOR answered more lines than asked for")
+        return [line.strip() for line in lines[:count]]
+
     def stats(self, pairs: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
         """SCORE lines, pipelined: a writer thread feeds Java while answers are read."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        lines = []
-        for hypothesis, refs in pairs:
-            hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
-            lines.append(" ||| ".join(("SCORE", " ||| ".join(refs), hypothesis)) + "\n")
+        if not pairs:
+            return []
+        payload = "".join(_meteor_line(hypothesis, refs) for hypothesis, refs in pairs)
         stdin = self.proc.stdin
 
         def feed() -> None:
-            for line in lines:
-                stdin.write(line.encode("utf-8"))
+            stdin.write(payload.encode("utf-8"))
             stdin.flush()
 
         writer = threading.Thread(target=feed, daemon=True)
         writer.start()
-        out = []
-        for _ in lines:
-            answer = self.proc.stdout.readline().decode("utf-8").strip()
-            if not answer and self.proc.poll() is not None:
-                raise RuntimeError("METEOR process ended unexpectedly")
-            out.append(answer)
+        out = self._read_lines(len(pairs))
         writer.join()
         return out
 
@@ -551,8 +836,8 @@ class _MeteorWorker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode("utf-8"))
         self.proc.stdin.flush()
-        per_case = [float(self.proc.stdout.readline().strip()) for _ in stats]
-        return float(self.proc.stdout.readline().strip()), per_case
+        answers = self._read_lines(len(stats) + 1)
+        return float(answers[-1]), [float(x) for x in answers[:-1]]
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -565,17 +850,33 @@ class _MeteorWorker:
         for stream in (self.proc.stdout,):
             if stream:
                 stream.close()
+        if self._table_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._table_dir, ignore_errors=True)
+            self._table_dir = None
 
 
 _METEOR_LOCK = threading.Lock()
 _METEOR_WORKERS: list[_MeteorWorker] = []
 
 
-def _meteor_workers(count: int) -> list[_MeteorWorker]:
-    alive = [w for w in _METEOR_WORKERS if w.proc.poll() is None]
-    _METEOR_WORKERS[:] = alive
-    while len(_METEOR_WORKERS) < count:
-        _METEOR_WORKERS.append(_MeteorWorker())
+def _meteor_workers(count: int, runs: set[str] | None = None) -> list[_MeteorWorker]:
+    """`count` live workers able to score texts with `runs` (None: the full table)."""
+    usable = []
+    for worker in _METEOR_WORKERS:
+        if worker.proc.poll() is None and worker.covers(runs) and len(usable) < count:
+            usable.append(worker)
+        else:
+            worker.close()
+    _METEOR_WORKERS[:] = usable
+    if len(_METEOR_WORKERS) < count:
+        # Start the rest together: their start-ups overlap.
+        with ThreadPoolExecutor(max_workers=count - len(_METEOR_WORKERS)) as executor:
+            started = list(
+                executor.map(lambda _: _MeteorWorker(runs), range(count - len(_METEOR_WORKERS)))
+            )
+        _METEOR_WORKERS.extend(started)
     return _METEOR_WORKERS[:count]
 
 
@@ -610,8 +911,11 @@ def meteor_scores(
     pairs = list(zip(candidates, references, strict=True))
     bounds = np.linspace(0, len(pairs), workers + 1).astype(int)
     chunks = [pairs[bounds[i] : bounds[i + 1]] for i in range(workers)]
+    runs: set[str] = set()
+    for hypothesis, refs in pairs:
+        runs |= _alnum_runs(_meteor_line(hypothesis, refs))
     with _METEOR_LOCK:
-        pool = _meteor_workers(workers)
+        pool = _meteor_workers(workers, runs)
         with ThreadPoolExecutor(max_workers=workers) as executor:
             parts = list(
                 executor.map(lambda wc: wc[0].stats(wc[1]), zip(pool, chunks, strict=True))
@@ -933,9 +1237,8 @@ def score_texts(
     tok_sig = "tok:ptb(corenlp-3.4.1,lowercase,no-punct)"
     needs_ptb = any(g in groups for g in ("bleu", "meteor", "rouge_l", "cider", "spice"))
     if "meteor" in groups and n:
-        # Start the Java workers now: their warm-up overlaps the PTB pass.
-        with _METEOR_LOCK:
-            _meteor_workers(max(1, min(meteor_workers or default_meteor_workers(), n)))
+        # Index the paraphrase table on first use (once per machine; see ParaphraseIndex).
+        paraphrase_index()
     clock = time.perf_counter()
     if needs_ptb and n:
         flat = ptb_tokenize(cands + [r for rs in refs for r in rs])

@@ -213,3 +213,49 @@ def test_cider_is_recomputed_with_each_resamples_document_frequencies() -> None:
     assert row.systems["a"].low <= full <= row.systems["a"].high
     assert 0 < row.p_values["b"] <= 1
     assert "document frequencies" in row.aggregate
+
+
+def test_exact_cider_intervals_equal_pycocoevalcap_run_on_every_resample() -> None:
+    """Bootstrap intervals with CIDEr recomputed per resample, against brute force."""
+    from metrics.text import CiderReferences, CiderResampler
+
+    n, n_resamples = 25, 60
+    cands_a, refs = _corpus(11, n)
+    cands_b, _ = _corpus(12, n)
+    # A phrase in every reference (idf 0 in every resample) and several references per case.
+    refs = [[f"colonoscopy report {r}" for r in rs] for rs in refs]
+    systems = {"a": cands_a, "b": cands_b}
+    settings = sig.SignificanceSettings(n_resamples=n_resamples, seed=3)
+    tables = {}
+    for dtype in (np.float64, np.float32):
+        shared = CiderReferences(refs, dtype=dtype)
+        metric = {
+            s: sig.ResampledMetric(cider_scores(c, refs), CiderResampler(c, shared).scores)
+            for s, c in systems.items()
+        }
+        tables[dtype] = sig.paired_bootstrap_many(
+            {"CIDEr": (sig.RESAMPLED, metric)}, "a", settings
+        )["CIDEr"]
+
+    # The same resamples (one draw from the seeded generator), pycocoevalcap on each list.
+    counts = sig.resample_counts(n, n_resamples, np.random.default_rng(settings.seed))
+    drawn = {}
+    for s, cands in systems.items():
+        values = []
+        for row in counts:
+            picked = [i for i in range(n) for _ in range(int(row[i]))]
+            value, _ = Cider().compute_score(
+                {j: refs[i] for j, i in enumerate(picked)},
+                {j: [cands[i]] for j, i in enumerate(picked)},
+            )
+            values.append(value)
+        drawn[s] = np.array(values)
+    want = {s: sig._percentile(v, 0.95) for s, v in drawn.items()}
+    want_diff = sig._percentile(drawn["b"] - drawn["a"], 0.95)
+    for dtype, rel in ((np.float64, 1e-9), (np.float32, 1e-5)):
+        table = tables[dtype]
+        for s in systems:
+            got = table.systems[s]
+            assert (got.low, got.high) == pytest.approx(want[s], rel=rel)
+        diff = table.differences["b"]
+        assert (diff.low, diff.high) == pytest.approx(want_diff, rel=rel, abs=rel)
