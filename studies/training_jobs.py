@@ -204,6 +204,32 @@ def sft_examples(
     return examples, info
 
 
+def preference_exports(folder: str | Path) -> list[Path]:
+    """Preference exports (folders with an export.json) directly under `folder`, newest first."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and (p / "export.json").is_file()]
+    return sorted(found, key=lambda p: ((p / "export.json").stat().st_mtime, p.name), reverse=True)
+
+
+def base_model_choices(store: Store, default: str) -> list[str]:
+    """Base models to train from: those of registered model systems (newest first), then
+    `default`; an adapter is trained on the model the evaluated systems already use."""
+    with store.session() as session:
+        rows = session.scalars(select(System).order_by(System.id.desc())).all()
+        models = [
+            str((row.config or {}).get("model") or "")
+            for row in rows
+            if row.kind in ("vlm", "vlm-base")
+        ]
+    ordered: list[str] = []
+    for model in [*models, default]:
+        if model and model not in ordered:
+            ordered.append(model)
+    return ordered
+
+
 # --- jobs -----------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -151,3 +152,30 @@ def test_pages_are_registered_for_admins(page_name: str) -> None:
 
     spec = next(s for s in SPECS if s.file == page_name)
     assert spec.roles == ("admin",)
+
+
+def test_training_page_defaults_to_the_newest_export_and_a_registered_model(
+    tmp_home: Path, tiny_model_dir: Path
+) -> None:
+    from model.systems import SystemSpec
+    from studies.preferences import HarvestPolicy, export_preferences, harvest_preferences
+    from studies.settings import get_settings
+    from studies.systems import register_system
+
+    store = get_store()
+    page = _page("training.py")
+    assert "No preference export yet" in _texts(page)
+    assert page.text_input(key="train_model").value == get_settings().model
+
+    judge_study(store, tmp_home / "bench")
+    register_system(store, "tiny-vlm", SystemSpec(kind="vlm", model=str(tiny_model_dir)))
+    exports = get_settings().data_dir / "preferences"
+    result = harvest_preferences(store, "Round 1", HarvestPolicy(validation_fraction=0.2))
+    export_preferences(result, exports / "older")
+    newest = exports / "newer"
+    export_preferences(result, newest)
+    os.utime(exports / "older" / "export.json", (1, 1))
+    page = _page("training.py")
+    assert "No preference export yet" not in _texts(page)
+    assert page.text_input(key="train_prefs").value == str(newest)
+    assert page.text_input(key="train_model").value == str(tiny_model_dir)

@@ -14,7 +14,9 @@ from studies.settings import get_settings
 from studies.training_jobs import (
     TrainingJobError,
     TrainingJobInfo,
+    base_model_choices,
     list_training_jobs,
+    preference_exports,
     run_dpo_job,
     run_sft_job,
 )
@@ -96,13 +98,26 @@ else:
 st.subheader("Start a job")
 kind = st.radio("Kind", ["DPO", "SFT"], horizontal=True, key="train_kind")
 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+models = base_model_choices(workbench_store, settings.model)
+exports = preference_exports(settings.data_dir / "preferences")
+if kind == "DPO" and not exports:
+    st.info(
+        "No preference export yet: export pairs on the Preferences page first "
+        "(or give the folder of an export made elsewhere below)."
+    )
 with st.form("train_form"):
     model_dir = st.text_input(
-        "Base model (local folder or hub id)", settings.model, key="train_model"
+        "Base model (local folder or hub id)",
+        models[0],
+        key="train_model",
+        help="Models of the registered systems: " + ", ".join(f"`{m}`" for m in models),
     )
     if kind == "DPO":
         prefs = st.text_input(
-            "Preference export folder", str(settings.data_dir / "preferences"), key="train_prefs"
+            "Preference export folder",
+            str(exports[0] if exports else settings.data_dir / "preferences"),
+            key="train_prefs",
+            help="Default: the newest export under the data folder.",
         )
         init_adapter = st.text_input("Start from adapter (optional)", "", key="train_init")
         left, right = st.columns(2)
