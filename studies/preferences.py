@@ -448,7 +448,15 @@ def harvest_preferences(
                     session, items, policy, case_of, benchmark_of, text_of, systems, dropped
                 )
             )
-        synthetic = any(b.synthetic for b in benchmarks.values())
+        # Synthetic is a property of the study's cases, judged or not (an unjudged study too).
+        study_synthetic = session.scalars(
+            select(Benchmark.synthetic)
+            .join(Case, Case.benchmark_id == Benchmark.id)
+            .join(StudyItem, StudyItem.case_id == Case.id)
+            .where(StudyItem.study_id == study.id)
+            .distinct()
+        ).all()
+        synthetic = any(b.synthetic for b in benchmarks.values()) or any(study_synthetic)
         benchmark_names = sorted(b.name for b in benchmarks.values())
         config_hash = study.config_hash
         name_of_study = study.name

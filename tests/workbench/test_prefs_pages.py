@@ -22,7 +22,7 @@ GOOD = {"accuracy": 5, "completeness": 4, "safety": 5}
 POOR = {"accuracy": 2, "completeness": 2, "safety": 3}
 
 
-def judge_study(store, tmp_root: Path, name: str = "Round 1") -> None:
+def judge_study(store, tmp_root: Path, name: str = "Round 1", judge: bool = True) -> None:
     """A started study on synthetic reports; raters prefer the fuller (longer) report."""
     world = build_world(store, tmp_root, n_cases=6, systems=("sys-alpha", "sys-beta"))
     raters = [
@@ -35,7 +35,7 @@ def judge_study(store, tmp_root: Path, name: str = "Round 1") -> None:
     for rater in raters:
         enrol_rater(store, study_id, rater.username)
     start_study(store, study_id)
-    for rater in raters:
+    for rater in raters if judge else []:
         while (task := next_assignment(store, rater.id, study_id)) is not None:
             left_better = len(task.left_text) >= len(task.right_text)
             likert = {"left": GOOD, "right": POOR} if left_better else {"left": POOR, "right": GOOD}
@@ -90,7 +90,7 @@ def test_preferences_page_counts_previews_and_exports(tmp_home: Path) -> None:
     page.number_input(key="prefs_min_raters").set_value(3)
     _button(page, "Apply policy").click().run()
     assert {m.label: m.value for m in page.metric}["Pairs"] == "0"
-    assert "too_few_raters 6" in _texts(page)
+    assert "too few raters 6" in _texts(page)
     page.number_input(key="prefs_min_raters").set_value(1)
     _button(page, "Apply policy").click().run()
     out = tmp_home / "export"
@@ -102,6 +102,19 @@ def test_preferences_page_counts_previews_and_exports(tmp_home: Path) -> None:
     # Exporting into the same folder again is refused with a message.
     _button(page, "Export").click().run()
     assert any("not empty" in e.value for e in page.error)
+
+
+def test_preferences_page_on_an_unjudged_study(tmp_home: Path) -> None:
+    judge_study(get_store(), tmp_home / "bench", name="Round 1 (synthetic)", judge=False)
+    page = _page("preferences.py")
+    assert not page.exception, page.exception
+    assert "No judgments yet: none of the 6 items" in _texts(page)
+    assert "relax it" not in _texts(page)
+    # The study is on synthetic cases even before anyone judged them.
+    assert any("SYNTHETIC" in w.value for w in page.warning)
+    # The default folder is safe to paste into a shell: no spaces or brackets.
+    out = Path(page.text_input(key="prefs_out").value)
+    assert out.name.startswith("Round-1-synthetic-") and " " not in str(out)
 
 
 def test_preferences_page_without_studies(tmp_home: Path) -> None:

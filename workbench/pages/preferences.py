@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -100,17 +102,28 @@ columns[2].metric("Validation", counts["validation"])
 columns[3].metric("Automatic", counts["automatic_pairs"])
 columns[4].metric("Judged items", f"{counts['items_judged']}/{counts['items']}")
 if counts["dropped"]:
-    st.caption("Dropped: " + ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items()))
+    st.caption(
+        "Dropped: "
+        + ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in counts["dropped"].items())
+    )
 
 st.subheader("Preview")
 if result.pairs:
     st.dataframe(result.preview(50), hide_index=True)
+elif not counts["items_judged"] and not policy.automatic:
+    st.info(
+        f"No judgments yet: none of the {counts['items']} items of this study has been judged. "
+        "Follow the raters' progress on the Reader studies page, or tick 'Add automatic "
+        "cold-start pairs' for pairs that need no judgments."
+    )
 else:
     st.info("No pair passes this policy; relax it (fewer raters, lower agreement, keep ties).")
 
 st.subheader("Export")
 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-default_out = get_settings().data_dir / "preferences" / f"{study}-{stamp}"
+# A shell-friendly folder name: the training command below is meant to be pasted.
+slug = re.sub(r"[^A-Za-z0-9._-]+", "-", study).strip("-.") or "study"
+default_out = get_settings().data_dir / "preferences" / f"{slug}-{stamp}"
 with st.form("prefs_export"):
     out_dir = st.text_input("Output folder", str(default_out), key="prefs_out")
     exported = st.form_submit_button(
@@ -126,5 +139,6 @@ if exported:
             f"Wrote {summary.out_dir}: {summary.n_train} train and {summary.n_validation} "
             f"validation pairs, {summary.n_images} images (data sha256 "
             f"{summary.data_hash[:16]}). Train with `medvision train dpo --prefs "
-            f"{summary.out_dir} --model MODEL --out ADAPTER` or on the Training page."
+            f"{shlex.quote(str(summary.out_dir))} --model MODEL --out ADAPTER` or on the "
+            "Training page."
         )
