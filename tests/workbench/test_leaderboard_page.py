@@ -128,3 +128,52 @@ def test_leaderboard_page_reports_a_scoring_failure_without_a_traceback(tmp_home
     assert not page.exception
     assert any("scoring 'base' failed" in e.value for e in page.error)
     assert "leaderboard_result" not in page.session_state
+
+
+def test_leaderboard_page_defaults_baseline_and_explains_a_normal_case(tmp_home: Path) -> None:
+    store = get_store()
+    populate(store)
+    with store.session() as session:
+        bench = session.query(Benchmark).filter_by(name="lb-page").one()
+        systems = {s.name: s for s in session.query(System)}
+        systems["tuned"].kind = "template"  # a template baseline, though not first by name
+        normal = "No polyps seen; normal colonoscopy."
+        case = Case(
+            benchmark_id=bench.id,
+            case_key="normal",
+            split="test",
+            modality="image",
+            references=[normal],
+            content_hash="normal",
+        )
+        session.add(case)
+        session.flush()
+        for name, text in (("base", "A 6 mm sessile polyp in the rectum."), ("tuned", normal)):
+            session.add(
+                Generation(
+                    system_fingerprint=systems[name].fingerprint,
+                    system_id=systems[name].id,
+                    case_id=case.id,
+                    prompt_hash="p",
+                    text=text,
+                )
+            )
+    page = _page()
+    assert page.selectbox(key="lb_baseline").value == "tuned"
+    page.multiselect(key="lb_metrics").set_value(["clinical"])
+    page.number_input(key="lb_resamples").set_value(50)
+    page.number_input(key="lb_permutations").set_value(50)
+    page.button(key="lb_run").click().run()
+    assert not page.exception, page.exception
+    assert set(page.session_state["leaderboard_exports"]) == {"csv", "latex", "markdown", "json"}
+    assert any(e.label == "How these numbers were made" for e in page.expander)
+    # The drill-down starts on the baseline against the other system.
+    assert page.selectbox(key="lb_left").value == "tuned"
+    assert page.selectbox(key="lb_right").value == "base"
+    page.selectbox(key="lb_case").set_value("normal").run()
+    assert not page.exception, page.exception
+    captions = " ".join(c.value for c in page.caption)
+    assert "No lesions (no polyp found)." in captions
+    marks = " ".join(m.value for m in page.markdown)
+    assert "the reference says no polyps, the report describes one" in marks
+    assert "expected True" not in marks

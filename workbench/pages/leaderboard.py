@@ -18,15 +18,32 @@ from studies.leaderboard import (
     finding_rows,
     leaderboard_choices,
 )
+from studies.systems import list_systems
 from workbench.ui import disclaimer, store, synthetic_badge
 
 RESULT_KEY = "leaderboard_result"
+EXPORTS_KEY = "leaderboard_exports"
+# Kinds that make a natural baseline; the `reference` system copies the reference reports, so
+# comparing against it only measures the distance to a perfect score.
+BASELINE_KINDS = ("template", "retrieval")
+NUMBER = st.column_config.NumberColumn(format="%.4f")
+NUMERIC = ("Score", "CI low", "CI high", "Diff. vs baseline", "Diff. CI low", "Diff. CI high")
 DOWNLOADS = {
     "csv": ("CSV", "text/csv", "csv"),
     "latex": ("LaTeX", "text/x-tex", "tex"),
     "markdown": ("Markdown", "text/markdown", "md"),
     "json": ("JSON", "application/json", "json"),
 }
+
+
+def lesion_table(where, findings: dict | None) -> None:  # noqa: ANN001
+    """The lesions of a findings dict as a table, or a line saying there are none."""
+    rows = finding_rows(findings)
+    if rows:
+        where.dataframe(pd.DataFrame(rows), hide_index=True)
+    else:
+        where.caption("No lesions (no polyp found).")
+
 
 st.title("Leaderboard")
 disclaimer()
@@ -45,7 +62,19 @@ else:
         "Split", splits, index=splits.index("test") if "test" in splits else 0, key="lb_split"
     )
     systems = left.multiselect("Systems", choice["systems"], choice["systems"], key="lb_systems")
-    baseline = right.selectbox("Baseline", systems or choice["systems"], key="lb_baseline")
+    kinds = {s.name: s.kind for s in list_systems(workbench_store)}
+    candidates = systems or choice["systems"]
+    preferred = [n for n in candidates if kinds.get(n) in BASELINE_KINDS] or [
+        n for n in candidates if kinds.get(n) != "reference"
+    ]
+    baseline = right.selectbox(
+        "Baseline",
+        candidates,
+        index=candidates.index(preferred[0]) if preferred else 0,
+        key="lb_baseline",
+        help="Differences and p-values are against this system (default: a template or "
+        "retrieval baseline, never the copied reference reports).",
+    )
     metrics = right.multiselect(
         "Metrics", list(ALL_GROUPS), list(DEFAULT_METRICS), key="lb_metrics"
     )
@@ -90,6 +119,9 @@ else:
             st.error(str(exc))
         else:
             st.session_state[RESULT_KEY] = board
+            # Built once per leaderboard, not on every rerun of the page.
+            st.session_state[EXPORTS_KEY] = {f: export_leaderboard(board, f) for f in DOWNLOADS}
+        bar.empty()
 
 board = st.session_state.get(RESULT_KEY)
 if board is not None:
@@ -113,7 +145,14 @@ if board is not None:
         ]
     )
     # Click a column header to sort.
-    st.dataframe(table, hide_index=True, key="lb_table")
+    p_column = f"p ({board.settings.correction})"
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="lb_table",
+        column_config={**dict.fromkeys(NUMERIC, NUMBER), p_column: NUMBER},
+    )
+    st.caption("Differences are to the baseline; its own row has none.")
     plot_metric = st.selectbox("Plot", board.metrics, key="lb_plot_metric")
     data = table[table["Metric"] == plot_metric]
     base = alt.Chart(data).encode(y=alt.Y("System:N", sort="-x"))
@@ -123,13 +162,15 @@ if board is not None:
         x="Score:Q", tooltip=["System", "Score", "CI low", "CI high", "Sig."]
     )
     st.altair_chart(chart, width="stretch")
-    for line in board.footer():
-        st.caption(line)
+    with st.expander("How these numbers were made", expanded=False):
+        for line in board.footer():
+            st.caption(line)
+    exports = st.session_state.get(EXPORTS_KEY) or {}
     columns = st.columns(len(DOWNLOADS))
     for column, (fmt, (label, mime, ext)) in zip(columns, DOWNLOADS.items(), strict=True):
         column.download_button(
             label,
-            export_leaderboard(board, fmt),
+            exports[fmt] if fmt in exports else export_leaderboard(board, fmt),
             file_name=f"leaderboard-{board.benchmark}-{board.split}.{ext}",
             mime=mime,
             key=f"lb_download_{fmt}",
@@ -139,31 +180,38 @@ if board is not None:
     case_key = st.selectbox("Case", [c.case_key for c in board.cases], key="lb_case")
     detail = case_detail(board, case_key)
     pick_left, pick_right = st.columns(2)
+    # Baseline on the left, the first other system on the right.
+    left_index = board.systems.index(board.baseline) if board.baseline in board.systems else 0
+    others = [i for i in range(len(board.systems)) if i != left_index] or [left_index]
     shown = [
-        pick_left.selectbox("Left", board.systems, index=0, key="lb_left"),
-        pick_right.selectbox(
-            "Right", board.systems, index=min(1, len(board.systems) - 1), key="lb_right"
-        ),
+        pick_left.selectbox("Left", board.systems, index=left_index, key="lb_left"),
+        pick_right.selectbox("Right", board.systems, index=others[0], key="lb_right"),
     ]
     st.markdown("**Reference**")
     for reference in detail["references"]:
         st.text(reference)
     if detail["truth_findings"] is not None:
         st.caption(f"Findings truth: {detail['truth_source']}")
-        st.dataframe(pd.DataFrame(finding_rows(detail["truth_findings"])), hide_index=True)
+        lesion_table(st, detail["truth_findings"])
     for column, system in zip(st.columns(2), shown, strict=True):
         info = detail["systems"][system]
         column.markdown(f"**{system}**")
         column.text(info["text"])
         column.caption(" · ".join(f"{m} {v:.3f}" for m, v in info["scores"].items() if v == v))
         if info["findings"] is not None:
-            column.dataframe(pd.DataFrame(finding_rows(info["findings"])), hide_index=True)
+            lesion_table(column, info["findings"])
         if not info["errors"] and info["findings"] is not None:
             column.success("No finding differences.")
         for error in info["errors"]:
             kind = error["kind"].replace("_", " ")
             expected, found = error["expected"], error["found"]
             detail_text = f"{kind}: expected {expected!r}, found {found!r}"
+            if error["kind"] == "negation_error":
+                detail_text = (
+                    "negation error: the reference says no polyps, the report describes one"
+                    if expected
+                    else "negation error: the report says no polyps, the reference describes one"
+                )
             if error["kind"] in ("hallucinated_lesion", "missed_lesion"):
                 index = error["candidate_lesion"]
                 if index is None:
