@@ -292,7 +292,18 @@ _OWN_DONE = (
     .scalar_subquery()
 )
 # The (study_id, rater_id, order_index) index walks the rater's order; the first one
-# without a judgment is the next task.
+# without a judgment is the next task. Found first, then joined to its content once.
+_NEXT_ID = (
+    select(Assignment.id)
+    .where(
+        Assignment.study_id == bindparam("study_id"),
+        Assignment.rater_id == bindparam("rater_id"),
+        ~exists().where(Judgment.assignment_id == Assignment.id),
+    )
+    .order_by(Assignment.order_index)
+    .limit(1)
+    .scalar_subquery()
+)
 _STEP_NEXT = (
     _with_content(
         select(
@@ -304,13 +315,7 @@ _STEP_NEXT = (
             _OWN_TOTAL.label("total"),
         ).select_from(Assignment)
     )
-    .where(
-        Assignment.study_id == bindparam("study_id"),
-        Assignment.rater_id == bindparam("rater_id"),
-        ~exists().where(Judgment.assignment_id == Assignment.id),
-    )
-    .order_by(Assignment.order_index)
-    .limit(1)
+    .where(Assignment.id == _NEXT_ID)
     .subquery("next_task")
 )
 # One statement: the study, the rater's enrolment, the session and the next task (NULL
