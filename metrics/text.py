@@ -557,7 +557,7 @@ _METEOR_ALNUM = (
 _ALNUM_RUN = re.compile(f"[{_METEOR_ALNUM}]+")
 # Runs the normaliser can create from punctuation (XML entities, its multi-dot markers).
 _NORMALISER_RUNS = frozenset({"quot", "apos", "lt", "gt", "amp", "dotmulti", "dotdotmulti"})
-_PARAPHRASE_INDEX_VERSION = 2
+_PARAPHRASE_INDEX_VERSION = 3
 
 
 def _alnum_runs(text: str) -> set[str]:
@@ -682,8 +682,9 @@ def build_paraphrase_index(target: Path | None = None) -> Path:
         for word in words:
             word_runs.extend(run_ids.setdefault(r, len(run_ids)) for r in _alnum_runs(word))
             word_run_ptr.append(len(word_runs))
-        ptr = np.asarray(entry_ptr, dtype=np.int64)
-        ids = np.asarray(entry_words, dtype=np.int32)
+        # The English table has about 43,000 words and 33 million word slots.
+        ptr = np.asarray(entry_ptr, dtype=np.int32 if len(entry_words) < 2**31 else np.int64)
+        ids = np.asarray(entry_words, dtype=np.uint16 if len(vocab) < 2**16 else np.int32)
         if len(ptr) > 1 and np.any(np.diff(ptr) == 0):
             raise ValueError("paraphrase table has an entry without words")
         # Each entry's rarest word (fewest entries; ties by id), as one packed minimum.
@@ -691,7 +692,7 @@ def build_paraphrase_index(target: Path | None = None) -> Path:
         packed = (frequency[ids] << 32) | ids.astype(np.int64)
         rarest = (np.minimum.reduceat(packed, ptr[:-1]) & 0xFFFFFFFF) if len(ids) else ids
         order = np.argsort(rarest, kind="stable").astype(np.int32)
-        rare_ptr = np.searchsorted(rarest[order], np.arange(len(vocab) + 1)).astype(np.int64)
+        rare_ptr = np.searchsorted(rarest[order], np.arange(len(vocab) + 1))
         np.save(tmp / "rare_ptr.npy", rare_ptr)
         np.save(tmp / "rare_entries.npy", order)
         np.save(tmp / "probabilities.npy", np.asarray(probabilities, dtype=np.float64))
