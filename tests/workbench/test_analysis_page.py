@@ -180,3 +180,11 @@ def test_analysis_page_without_studies_and_with_an_empty_study(tmp_home: Path) -
     assert not page.exception
     assert any("has no judgments yet" in e.value for e in page.error)
     assert "analysis_result" not in page.session_state
+
+
+def test_analysis_page_opened_by_its_own_url_asks_for_a_log_in(tmp_home: Path) -> None:
+    # Streamlit can run a file under pages/ without app.py (its first request after a start).
+    page = AppTest.from_file(str(PAGES / "analysis.py"), default_timeout=60).run()
+    assert not page.exception, page.exception
+    assert any("Please log in" in i.value for i in page.info)
+    assert not page.radio and not page.button

@@ -177,3 +177,12 @@ def test_leaderboard_page_defaults_baseline_and_explains_a_normal_case(tmp_home:
     marks = " ".join(m.value for m in page.markdown)
     assert "the reference says no polyps, the report describes one" in marks
     assert "expected True" not in marks
+
+
+def test_leaderboard_page_opened_by_its_own_url_asks_for_a_log_in(tmp_home: Path) -> None:
+    # Streamlit can run a file under pages/ without app.py (its first request after a start).
+    populate(get_store())
+    page = AppTest.from_file(str(PAGES / "leaderboard.py"), default_timeout=60).run()
+    assert not page.exception, page.exception
+    assert any("Please log in" in i.value for i in page.info)
+    assert not page.selectbox and not page.multiselect

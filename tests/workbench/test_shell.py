@@ -107,3 +107,12 @@ def test_benchmarks_page_filters_by_split_and_finding(demo_home: Path) -> None:
     assert "matching cases" in captions
     shown = [m.value for m in page.markdown if "· test ·" in m.value]
     assert shown and all("· test ·" in value for value in shown)
+
+
+def test_benchmarks_page_opened_by_its_own_url_asks_for_a_log_in(demo_home: Path) -> None:
+    # Streamlit can run a file under pages/ without app.py (its first request after a start).
+    page = AppTest.from_file(str(Path(APP).parent / "pages" / "benchmarks.py"), default_timeout=60)
+    page.run()
+    assert not page.exception, page.exception
+    assert any("Please log in" in i.value for i in page.info)
+    assert not page.selectbox and not page.warning

@@ -16,6 +16,7 @@ from studies.reader_stats.data import (
     study_judgments,
     study_names,
 )
+from workbench import access
 from workbench.ui import disclaimer, store
 
 RESULT_KEY = "analysis_result"
@@ -35,6 +36,8 @@ PLOTS = {
 }
 
 st.title("Analysis")
+# Also when the page is opened by its own URL, before app.py's navigation applies.
+access.require_role("admin")
 disclaimer()
 workbench_store = store()
 

@@ -7,11 +7,14 @@ import json
 import streamlit as st
 
 from studies.catalog import benchmark_summaries, finding_options, list_cases
+from workbench import access
 from workbench.ui import disclaimer, show_media, store, synthetic_badge
 
 PAGE_SIZE = 10
 
 st.title("Benchmarks")
+# Also when the page is opened by its own URL, before app.py's navigation applies.
+access.require_role("admin")
 disclaimer()
 workbench_store = store()
 summaries = {summary.name: summary for summary in benchmark_summaries(workbench_store)}

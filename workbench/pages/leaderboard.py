@@ -19,6 +19,7 @@ from studies.leaderboard import (
     leaderboard_choices,
 )
 from studies.systems import list_systems
+from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
 
 RESULT_KEY = "leaderboard_result"
@@ -46,6 +47,8 @@ def lesion_table(where, findings: dict | None) -> None:  # noqa: ANN001
 
 
 st.title("Leaderboard")
+# Also when the page is opened by its own URL, before app.py's navigation applies.
+access.require_role("admin")
 disclaimer()
 workbench_store = store()
 choices = leaderboard_choices(workbench_store)
