@@ -152,6 +152,12 @@ def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_
     assert job.system_name == "tiny-dpo-page" and len(job.losses) == 2
     page = _page("training.py")
     assert any("done" in e.label and "tiny-dpo-page" in e.label for e in page.expander)
+    # The synthetic study's pairs are labelled, and the data is said in words, not as a dict.
+    assert any("SYNTHETIC data" in e.label for e in page.expander)
+    captions = _texts(page)
+    assert f"preference export `{prefs.resolve()}` of study Round 1 (" in captions
+    assert "train pairs)" in captions
+    assert "{'prefs'" not in captions
     # A bad folder is reported, and no job is added.
     page.text_input(key="train_model").set_value(str(tmp_home / "no-model"))
     _button(page, "Start training").click().run()

@@ -43,10 +43,27 @@ def _loss_frame(job: TrainingJobInfo) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _data_line(job: TrainingJobInfo) -> str:
+    """What the job trained on, in words (the full record stays in the job's config)."""
+    data = job.config.get("data") or {}
+    if not isinstance(data, dict):
+        return f"data {data}"
+    if job.kind == "dpo":
+        study = f" of study {data['study']}" if data.get("study") else ""
+        return f"preference export `{data.get('prefs')}`{study} ({data.get('n_train')} train pairs)"
+    return (
+        f"benchmark {data.get('benchmark')}, split {data.get('split')} "
+        f"({data.get('n_examples')} examples)"
+    )
+
+
 def _job_panel(job: TrainingJobInfo) -> None:
     title = f"Job {job.id}: {job.kind.upper()} · {job.status}"
     if job.system_name:
         title += f" · system {job.system_name}"
+    synthetic = bool((job.config.get("data") or {}).get("synthetic"))
+    if synthetic:
+        title += " · SYNTHETIC data"
     with st.expander(title, expanded=job.status == "running"):
         frame = _loss_frame(job)
         if len(frame):
@@ -72,12 +89,23 @@ def _job_panel(job: TrainingJobInfo) -> None:
             )
         if job.error:
             st.error(job.error)
-        st.caption(f"Model {job.config.get('model')} · data {job.config.get('data')}")
+        st.caption(f"Model `{job.config.get('model')}` · {_data_line(job)}")
+        if synthetic:
+            st.caption(":material/science: Trained on SYNTHETIC data, not patients.")
+
+
+RUNNING_KEY = "training_running_ids"
 
 
 @st.fragment(run_every=2.0)
 def running_jobs() -> None:
     jobs = [j for j in list_training_jobs(workbench_store) if j.status == "running"]
+    ids = {j.id for j in jobs}
+    seen = st.session_state.get(RUNNING_KEY, set())
+    st.session_state[RUNNING_KEY] = ids
+    if seen - ids:
+        # A job finished: redraw the whole page so it moves to Finished (and its system shows).
+        st.rerun(scope="app")
     for job in jobs:
         _job_panel(job)
     if not jobs:
