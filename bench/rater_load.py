@@ -325,9 +325,12 @@ def _table(rows: list[dict]) -> list[str]:
 
 
 def markdown(
-    results: list[LoadResult], per_rater: int, think_s: float, before: dict | None = None
+    rows: list[dict],
+    per_rater: int,
+    think_s: float,
+    before: dict | None = None,
+    notes: str = "",
 ) -> str:
-    rows = [summary(r) for r in results]
     lines = [
         SECTION,
         "",
@@ -336,9 +339,15 @@ def markdown(
         "like one app server; every rater logs in before the clock starts), through "
         "`studies.rating.next_assignment` and `submit_judgment` (the rating page's calls); "
         "one submit in ten repeated with the same key (a double click). 'burst': no pause "
-        "between steps (the worst case); 'paced': each rater pauses a random (exponential) "
-        f"{think_s:g} s on average before each step, still about ten times faster than a "
-        "gastroenterologist reads a case. Synthetic study: three systems, all pairs, "
+        "between steps (the worst case)"
+        + (
+            f"; 'paced': each rater pauses a random (exponential) {think_s:g} s on average "
+            "before each step, still about ten times faster than a gastroenterologist reads "
+            "a case"
+            if think_s
+            else ""
+        )
+        + ". Synthetic study: three systems, all pairs, "
         f"overlap 2, assigned up front at start. Machine: {machine()}; shared with other "
         "work while measured ('load' is the 1-minute load average when the run started; "
         f"above {os.cpu_count()} the cores were oversubscribed).",
@@ -379,6 +388,8 @@ def markdown(
             )
         lines.append(line + ".")
     lines.append("")
+    if notes:
+        lines += [notes.strip(), ""]
     return "\n".join(lines)
 
 
@@ -407,6 +418,12 @@ def main() -> None:
     )
     parser.add_argument("--label", default="this code", help="What --save calls this run.")
     parser.add_argument(
+        "--render",
+        type=Path,
+        help="Do not run: write the section from a --save file (with --before, --notes).",
+    )
+    parser.add_argument("--notes", type=Path, help="Markdown appended to the section.")
+    parser.add_argument(
         "--pool",
         choices=("app", "wide"),
         default="app",
@@ -419,6 +436,30 @@ def main() -> None:
         help="Mean reading time between steps in the 'paced' scenario (0: burst only).",
     )
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        rows, label = saved["results"], saved["label"]
+        per_rater, think_s = saved["per_rater"], saved["think_s"]
+    else:
+        rows = [summary(r) for r in _run_all(args)]
+        label, per_rater, think_s = args.label, args.per_rater, args.think_s
+    if args.save:
+        saved = {"label": label, "per_rater": per_rater, "think_s": think_s, "results": rows}
+        args.save.write_text(json.dumps(saved, indent=1))
+    before = None
+    if args.before:
+        before = json.loads(args.before.read_text()) | {"after_label": label}
+    notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
+    section = markdown(rows, per_rater, think_s, before, notes)
+    print(section)
+    if not args.no_write:
+        write_section(ROOT / "docs" / "benchmarks.md", section)
+    bad = [r for r in rows if r["lost"] or r["duplicated"] or r["over_overlap"] or r["errors"]]
+    if bad:
+        raise SystemExit(f"integrity check failed on {', '.join(r['backend'] for r in bad)}")
+
+
+def _run_all(args: argparse.Namespace) -> list[LoadResult]:
     results: list[LoadResult] = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
@@ -450,20 +491,7 @@ def main() -> None:
                     f"{LoadResult.pct(result.baseline_ms, 0.95):.1f} ms)",
                     flush=True,
                 )
-    if args.save:
-        args.save.write_text(
-            json.dumps({"label": args.label, "results": [summary(r) for r in results]}, indent=1)
-        )
-    before = None
-    if args.before:
-        before = json.loads(args.before.read_text()) | {"after_label": args.label}
-    section = markdown(results, args.per_rater, args.think_s, before)
-    print(section)
-    if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", section)
-    bad = [r for r in results if r.lost or r.duplicated or r.over_overlap or r.errors]
-    if bad:
-        raise SystemExit(f"integrity check failed on {', '.join(r.backend for r in bad)}")
+    return results
 
 
 if __name__ == "__main__":

@@ -13,14 +13,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select, update
 
 from studies import accounts
 from studies.db import Store
-from studies.rating import next_assignment, submit_judgment
+from studies.rating import AccessDenied, next_assignment, submit_judgment
 from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
 from studies.reader_study_synthetic import build_world
-from studies.schema import AuditEvent, Judgment
+from studies.schema import Account, AuditEvent, Judgment
 
 PASSWORD = "rater-password-1"
 LIKERT = {
@@ -112,3 +112,47 @@ def test_statements_per_step_are_bounded(rated) -> None:
     assert len(judged) == 3
     assert sorted(int(entity) for entity, _, _ in audited) == judged
     assert {(actor, detail["study_id"]) for _, actor, detail in audited} == {(rater_id, study_id)}
+
+
+def test_the_joined_session_check_refuses_like_the_old_one(rated) -> None:
+    """The session is checked inside the step's own statement: a revoked session, an
+    inactive account and a forged token are refused before anything else is said."""
+    store, study_id, rater_id, token, _ = rated
+    task = next_assignment(store, rater_id, study_id, session_token=token)
+
+    def submit(session_token: str | None, assignment_token: str = task.token) -> None:
+        key = uuid.uuid4().hex
+        submit_judgment(
+            store, rater_id, assignment_token, key, "left", LIKERT, session_token=session_token
+        )
+
+    with store.session() as session:
+        session.execute(update(Account).where(Account.id == rater_id).values(active=False))
+    for call in (
+        lambda: next_assignment(store, rater_id, study_id, session_token=token),
+        lambda: submit(token),
+    ):
+        with pytest.raises(AccessDenied, match="session has expired"):
+            call()
+    with store.session() as session:
+        session.execute(update(Account).where(Account.id == rater_id).values(active=True))
+    assert next_assignment(store, rater_id, study_id, session_token=token).token == task.token
+
+    accounts.log_out(store, token)
+    outsider = accounts.create_account(store, "outsider", "rater", PASSWORD)
+    for call in (
+        lambda: next_assignment(store, rater_id, study_id, session_token=token),
+        lambda: submit(token),
+        # Said first even for an unknown task link or a study the account is not in.
+        lambda: submit(token, "no-such-task"),
+        lambda: submit("forged", "no-such-task"),
+        lambda: next_assignment(store, outsider.id, study_id, session_token="forged"),
+    ):
+        with pytest.raises(AccessDenied, match="session has expired"):
+            call()
+    with pytest.raises(AccessDenied, match="not a rater in this study"):
+        next_assignment(store, outsider.id, study_id)
+    with pytest.raises(AccessDenied, match="not valid"):
+        submit(None, "no-such-task")
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Judgment)) == 0
