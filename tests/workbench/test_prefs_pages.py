@@ -131,8 +131,15 @@ def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_
     export_preferences(
         harvest_preferences(store, "Round 1", HarvestPolicy(validation_fraction=0.2)), prefs
     )
+    from model.systems import SystemSpec
+    from studies.systems import get_system, register_system
+
+    spec = SystemSpec(kind="vlm", model=str(tiny_model_dir), max_new_tokens=12)
+    register_system(store, "tiny-like", spec)
     page = _page("training.py")
     assert "No finished training jobs yet." in _texts(page)
+    # The new system copies the decoding settings of the registered model system.
+    assert page.selectbox(key="train_like").value == "tiny-like"
     page.text_input(key="train_model").set_value(str(tiny_model_dir))
     page.text_input(key="train_prefs").set_value(str(prefs))
     page.number_input(key="train_steps").set_value(2)
@@ -150,6 +157,7 @@ def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_
     job = list_training_jobs(store)[0]
     assert job.status == "done", job.error
     assert job.system_name == "tiny-dpo-page" and len(job.losses) == 2
+    assert get_system(store, "tiny-dpo-page").spec.max_new_tokens == 12
     page = _page("training.py")
     assert any("done" in e.label and "tiny-dpo-page" in e.label for e in page.expander)
     # The synthetic study's pairs are labelled, and the data is said in words, not as a dict.

@@ -11,6 +11,7 @@ import streamlit as st
 from model.training import DPO_LOSS_TYPES, DPOSettings, LoraSettings, SFTSettings
 from studies.catalog import benchmark_summaries
 from studies.settings import get_settings
+from studies.systems import list_systems
 from studies.training_jobs import (
     TrainingJobError,
     TrainingJobInfo,
@@ -127,6 +128,13 @@ st.subheader("Start a job")
 kind = st.radio("Kind", ["DPO", "SFT"], horizontal=True, key="train_kind")
 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 models = base_model_choices(workbench_store, settings.model)
+DEFAULTS = "workbench defaults"
+# Newest first, like the base models: the default copies the system the default model came from.
+model_systems = sorted(
+    (s for s in list_systems(workbench_store) if s.kind in ("vlm", "vlm-base")),
+    key=lambda s: s.id,
+    reverse=True,
+)
 exports = preference_exports(settings.data_dir / "preferences")
 if kind == "DPO" and not exports:
     st.info(
@@ -175,6 +183,14 @@ with st.form("train_form"):
     system_name = st.text_input(
         "New system name (default: the folder name)", "", key="train_system"
     )
+    like = st.selectbox(
+        "Prompt and decoding settings of the new system",
+        [DEFAULTS, *(s.name for s in model_systems)],
+        index=1 if model_systems else 0,
+        key="train_like",
+        help="Copied from this system (max new tokens, prompt, ...), so the new adapter is "
+        "compared with it on equal terms.",
+    )
     started = st.form_submit_button(
         "Start training", type="primary", icon=":material/model_training:"
     )
@@ -200,6 +216,7 @@ if started:
                 DPOSettings(beta=float(beta), loss_type=loss_type, **common),
                 system_name=system_name.strip() or None,
                 init_adapter=Path(init_adapter).expanduser() if init_adapter.strip() else None,
+                like_system=None if like == DEFAULTS else like,
                 background=True,
             )
         else:
@@ -210,6 +227,7 @@ if started:
                 Path(out_dir).expanduser(),
                 SFTSettings(**common),
                 system_name=system_name.strip() or None,
+                like_system=None if like == DEFAULTS else like,
                 background=True,
             )
     except TrainingJobError as exc:
