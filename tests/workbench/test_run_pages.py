@@ -16,7 +16,7 @@ from studies import accounts
 from studies.benchmarks.importer import import_benchmark
 from studies.db import get_store
 from studies.runs import generation_count, list_runs, run_system
-from studies.schema import Account, Case
+from studies.schema import Account, Case, System
 from studies.systems import register_system
 from workbench.access import SESSION_KEY
 
@@ -130,10 +130,15 @@ def test_case_page_shows_every_system_side_by_side(home: Path) -> None:
     store = get_store()
     for name in ("reference", "template-baseline", "tiny-lora"):
         run_system(store, "synthetic-colon", name)
+    note = "Tiny random-weight model; its text is not meaningful."
+    with store.session() as session:
+        session.scalar(select(System).where(System.name == "tiny-lora")).description = note
     page = _page("case.py")
     texts = _texts(page)
     for name in ("reference", "template-baseline", "tiny-lora"):
         assert f"**{name}**" in texts
+    # Each output says what made it, so a demo model's noise is not mistaken for a result.
+    assert note in [c.value for c in page.caption]
     assert "**Reference:**" in texts
     assert len(page.text) == 3  # one report per system
     # Another case of the split changes the outputs shown.

@@ -6,6 +6,7 @@ import streamlit as st
 
 from studies.catalog import benchmark_summaries, list_cases
 from studies.runs import case_outputs
+from studies.systems import list_systems
 from workbench import access
 from workbench.ui import disclaimer, show_media, store, synthetic_badge
 
@@ -56,11 +57,15 @@ outputs = case_outputs(workbench_store, case.id)
 if not outputs:
     st.info("No system has reported on this case yet: start a run on the Run page.")
     st.stop()
+descriptions = {s.name: s.description for s in list_systems(workbench_store)}
 for start in range(0, len(outputs), COLUMNS):
     columns = st.columns(COLUMNS)
     for column, output in zip(columns, outputs[start : start + COLUMNS], strict=False):
         with column.container(border=True):
             st.markdown(f"**{output.system}** · {output.kind}")
+            # What the system is (e.g. a random-weight demo model) before judging its text.
+            if descriptions.get(output.system):
+                st.caption(descriptions[output.system])
             st.text(output.text)
             details = [output.device or "?"]
             if output.latency_s is not None:
