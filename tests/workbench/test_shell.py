@@ -104,7 +104,7 @@ def test_benchmarks_page_filters_by_split_and_finding(demo_home: Path) -> None:
     split.set_value("test").run()
     assert not page.exception
     captions = " ".join(c.value for c in page.caption)
-    assert "matching cases" in captions
+    assert "matching cases · page 1 of " in captions
     shown = [m.value for m in page.markdown if "· test ·" in m.value]
     assert shown and all("· test ·" in value for value in shown)
 

@@ -43,7 +43,7 @@ cases = list_cases(
 )
 pages = max(1, -(-len(cases) // PAGE_SIZE))
 page = right.number_input("Page", min_value=1, max_value=pages, value=1, step=1)
-st.caption(f"{len(cases)} matching cases")
+st.caption(f"{len(cases)} matching cases · page {page} of {pages}, {PAGE_SIZE} per page")
 
 for case in cases[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
     with st.container(border=True):
