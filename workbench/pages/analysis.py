@@ -47,7 +47,10 @@ label = ""
 if source == SOURCES[0]:
     names = study_names(workbench_store)
     if not names:
-        st.info("No reader study yet: design one on the Studies page, or upload a judgments file.")
+        st.info(
+            "No reader study yet: design one on the Reader studies page, or upload a "
+            "judgments file."
+        )
     else:
         label = st.selectbox("Study", names, key="analysis_study")
 else:

@@ -31,7 +31,7 @@ st.caption(
 workbench_store = store()
 studies = list_studies(workbench_store)
 if not studies:
-    st.info("No reader study yet: create and run one on the Studies page first.")
+    st.info("No reader study yet: create and run one on the Reader studies page first.")
     st.stop()
 
 names = [s.name for s in studies]
