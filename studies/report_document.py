@@ -248,7 +248,11 @@ def generate_upload_report(
         images=[] if is_video else [u.path for u in uploads],
         video=uploads[0].path if is_video else None,
     )
-    result = build_generator(spec).generate([request], prompt)[0]
+    try:
+        result = build_generator(spec).generate([request], prompt)[0]
+    except (ValueError, RuntimeError, OSError) as exc:
+        # A missing model or adapter folder, an offline hub id, a failing remote endpoint.
+        raise UploadError(f"system {system_name!r} could not write the report: {exc}") from exc
     return ReportDocument(
         system=info.name,
         system_version=info.version,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import time
 from pathlib import Path
 
@@ -193,6 +194,23 @@ def test_report_page_rejects_bad_uploads(home: Path, name: str, data: bytes, mes
     assert any(message in e.value for e in page.error), [e.value for e in page.error]
     assert "upload_report" not in page.session_state
     assert not list((home / "data" / "uploads").glob("*"))
+
+
+def test_report_page_says_when_the_model_cannot_be_loaded(home: Path, tiny_model_dir: Path) -> None:
+    # A system whose model folder was deleted after it was registered.
+    folder = home / "moved-model"
+    shutil.copytree(tiny_model_dir, folder)
+    spec = SystemSpec(kind="vlm", model=str(folder), max_new_tokens=8)
+    register_system(get_store(), "gone-model", spec)
+    shutil.rmtree(folder)
+    page = _page("report.py")
+    page.selectbox(key="report_system").set_value("gone-model")
+    page.file_uploader(key="report_uploads").set_value(("a.png", _png((9, 9, 9)), "image/png"))
+    page.button(key="write_report").click().run()
+    assert not page.exception, page.exception
+    errors = [e.value for e in page.error]
+    assert any("'gone-model' could not write the report" in e for e in errors), errors
+    assert "upload_report" not in page.session_state
 
 
 def test_report_page_rejects_uploads_over_the_size_limit(
