@@ -783,8 +783,13 @@ def export_preferences(
         )
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise PreferenceError(f"{out} exists and is not empty; choose another folder or overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    except OSError as exc:
+        raise PreferenceError(
+            f"cannot write into {out.parent}: {exc.strerror or exc}; choose another folder"
+        ) from None
     try:
         images_dir = staging / "images"
         images_dir.mkdir()

@@ -102,6 +102,12 @@ def test_preferences_page_counts_previews_and_exports(tmp_home: Path) -> None:
     # Exporting into the same folder again is refused with a message.
     _button(page, "Export").click().run()
     assert any("not empty" in e.value for e in page.error)
+    # So is a folder that cannot be made (its parent is a file), without a traceback.
+    (tmp_home / "a-file").write_text("x")
+    page.text_input(key="prefs_out").set_value(str(tmp_home / "a-file" / "export"))
+    _button(page, "Export").click().run()
+    assert not page.exception, page.exception
+    assert any(f"cannot write into {tmp_home / 'a-file'}" in e.value for e in page.error)
 
 
 def test_preferences_page_on_an_unjudged_study(tmp_home: Path) -> None:
