@@ -9,15 +9,17 @@ import streamlit as st
 from workbench.access import current_role, render_account_sidebar
 from workbench.navigation import PAGES
 
-PAGES_DIR = Path(__file__).parent / "pages"
+PAGES_DIR = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="Med-Vision Workbench", page_icon=":material/biotech:", layout="wide")
 
 role = current_role()
 # Log-in and invite pages are "public" only: a logged-in user does not see them.
 visible = [spec for spec in PAGES if role in spec.roles]
-navigation = st.navigation(
-    [
+# Pages grouped by section ("" is the ungrouped top of the menu), in PAGES order.
+sections: dict[str, list] = {}
+for spec in visible:
+    sections.setdefault(spec.section, []).append(
         st.Page(
             str(PAGES_DIR / spec.file),
             title=spec.title,
@@ -25,9 +27,11 @@ navigation = st.navigation(
             default=spec.default,
             url_path=spec.file.removesuffix(".py"),
         )
-        for spec in visible
-    ]
-)
+    )
+navigation = st.navigation(sections, expanded=True)
+if st.session_state.pop("medvision_just_logged_in", False) and role == "rater":
+    # The log-in page left the menu with the log-in; land raters straight on their next case.
+    st.switch_page(str(PAGES_DIR / "rate.py"))
 render_account_sidebar()
 st.sidebar.caption("Research software, not a medical device.")
 navigation.run()

@@ -26,7 +26,7 @@ from studies.schema import (
 )
 from workbench.access import SESSION_KEY
 
-PAGES = Path(__file__).resolve().parents[2] / "workbench" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
 APP = str(PAGES.parent / "app.py")
 
 

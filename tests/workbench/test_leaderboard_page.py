@@ -13,7 +13,7 @@ from studies.leaderboard import to_json
 from studies.schema import Benchmark, Case, Generation, System
 from workbench.access import SESSION_KEY
 
-PAGES = Path(__file__).resolve().parents[2] / "workbench" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
 APP = str(PAGES.parent / "app.py")
 SITES = ["cecum", "ascending colon", "transverse colon", "sigmoid", "rectum"]
 

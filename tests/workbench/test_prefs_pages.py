@@ -16,7 +16,7 @@ from studies.reader_study import StudyDesign, create_study, enrol_rater, start_s
 from studies.reader_study_synthetic import build_world
 from studies.training_jobs import list_training_jobs
 
-PAGES = Path(__file__).resolve().parents[2] / "workbench" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
 APP = str(PAGES.parent / "app.py")
 GOOD = {"accuracy": 5, "completeness": 4, "safety": 5}
 POOR = {"accuracy": 2, "completeness": 2, "safety": 3}

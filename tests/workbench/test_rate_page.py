@@ -19,7 +19,7 @@ from studies.reader_study_synthetic import build_world
 from studies.schema import Generation, Judgment, System
 from workbench.access import SESSION_KEY
 
-PAGES = Path(__file__).resolve().parents[2] / "workbench" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
 APP = str(PAGES.parent / "app.py")
 PASSWORD = "rater-password-1"
 

@@ -21,7 +21,7 @@ from studies.schema import Account, Case, System
 from studies.systems import register_system
 from workbench.access import SESSION_KEY
 
-PAGES = Path(__file__).resolve().parents[2] / "workbench" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
 APP = str(PAGES.parent / "app.py")
 
 

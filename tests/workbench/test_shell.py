@@ -91,12 +91,12 @@ def test_home_page_shows_disclaimer_database_and_benchmarks(demo_home: Path) -> 
 def test_benchmarks_page_is_for_admins_only(demo_home: Path) -> None:
     page = AppTest.from_file(APP, default_timeout=60).run()
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        page.switch_page(str(Path(APP).parent / "pages" / "benchmarks.py"))
+        page.switch_page(str(Path(APP).parent / "views" / "benchmarks.py"))
 
 
 def test_benchmarks_page_filters_by_split_and_finding(demo_home: Path) -> None:
     page = _as_admin().run()
-    page.switch_page(str(Path(APP).parent / "pages" / "benchmarks.py")).run()
+    page.switch_page(str(Path(APP).parent / "views" / "benchmarks.py")).run()
     assert not page.exception
     assert any("SYNTHETIC" in w.value for w in page.warning)
     split = page.selectbox(key="split")
@@ -111,7 +111,7 @@ def test_benchmarks_page_filters_by_split_and_finding(demo_home: Path) -> None:
 
 def test_benchmarks_page_opened_by_its_own_url_asks_for_a_log_in(demo_home: Path) -> None:
     # Streamlit can run a file under pages/ without app.py (its first request after a start).
-    page = AppTest.from_file(str(Path(APP).parent / "pages" / "benchmarks.py"), default_timeout=60)
+    page = AppTest.from_file(str(Path(APP).parent / "views" / "benchmarks.py"), default_timeout=60)
     page.run()
     assert not page.exception, page.exception
     assert any("Please log in" in i.value for i in page.info)

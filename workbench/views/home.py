@@ -24,7 +24,7 @@ if role != "admin":
     # Raters and visitors see no system, benchmark or run details: blinding starts here.
     if role == "rater":
         st.page_link(
-            "pages/rate.py", label="Go to your reports to rate", icon=":material/rate_review:"
+            "views/rate.py", label="Go to your reports to rate", icon=":material/rate_review:"
         )
     else:
         st.info("Log in to rate reports or to manage benchmarks, systems and studies.")

@@ -64,4 +64,4 @@ if submitted:
     st.session_state.pop("invite_token", None)
     access.adopt_session(session)
     st.session_state["medvision_just_logged_in"] = True
-    st.switch_page("pages/login.py")
+    st.switch_page("views/login.py")

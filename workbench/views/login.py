@@ -12,12 +12,9 @@ st.caption("Research software, not a medical device.")
 
 account = access.current_account()
 if account is not None:
-    if st.session_state.pop("medvision_just_logged_in", False):
-        # Land raters straight on their next case.
-        st.switch_page("pages/rate.py" if account.role == "rater" else "pages/home.py")
     st.success(f"You are logged in as {account.label} ({account.role}).")
     if st.button("Go to rating", key="login_go_rate", icon=":material/rate_review:"):
-        st.switch_page("pages/rate.py")
+        st.switch_page("views/rate.py")
     st.stop()
 
 if st.session_state.pop(access.EXPIRED_KEY, False):
