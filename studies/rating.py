@@ -110,6 +110,8 @@ class RaterStudy:
     done: int
     total: int
     guidelines: str
+    # True when the study's cases are synthetic: the page says so (it names no system).
+    synthetic: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,15 @@ def rater_studies(store: Store, rater_id: int) -> list[RaterStudy]:
         out = []
         for study in studies:
             done, total = _counts(session, rater_id, study.id)
+            benchmark_id = ((study.config or {}).get("benchmark") or {}).get("id")
+            synthetic = bool(
+                benchmark_id
+                and session.scalar(select(Benchmark.synthetic).where(Benchmark.id == benchmark_id))
+            )
             out.append(
-                RaterStudy(study.id, study.name, study.status, done, total, study.guidelines)
+                RaterStudy(
+                    study.id, study.name, study.status, done, total, study.guidelines, synthetic
+                )
             )
         return out
 

@@ -92,6 +92,7 @@ def test_rater_rates_resumes_and_never_sees_a_system(world) -> None:
     app = _open("rate.py", token)
     texts = []
     assert "0 / " in _tree_text(app)
+    assert any("SYNTHETIC" in warning.value for warning in app.warning)
     for n in range(3):
         texts.append(_tree_text(app))
         assert "Report A" in texts[-1] and "Report B" in texts[-1]

@@ -49,7 +49,13 @@ st.markdown(REPORT_CSS, unsafe_allow_html=True)
 studies = [s for s in rater_studies(store, account.id) if s.status != "draft"]
 if not studies:
     st.title("Rate reports")
-    st.info("You have no reader study to rate yet. Your study admin will let you know.")
+    if account.role == "admin":
+        st.info(
+            "You are not enrolled as a rater in any started study. Enrol your account on the "
+            "Reader studies page to rate, or log in as a rater."
+        )
+    else:
+        st.info("You have no reader study to rate yet. Your study admin will let you know.")
     st.stop()
 
 if len(studies) > 1:
@@ -60,6 +66,10 @@ if len(studies) > 1:
     study = studies[chosen]
 else:
     study = studies[0]
+if study.synthetic:
+    st.warning(
+        "SYNTHETIC data: procedurally drawn images, not patients.", icon=":material/science:"
+    )
 
 
 @st.dialog("Guidelines", width="large")

@@ -119,7 +119,11 @@ with tab_studies:
                             "done": r.done,
                             "assigned": r.assigned,
                             "remaining": r.remaining,
-                            "last judgment": r.last_submitted_at,
+                            "last judgment": (
+                                r.last_submitted_at.strftime("%Y-%m-%d %H:%M")
+                                if r.last_submitted_at
+                                else "none yet"
+                            ),
                         }
                         for r in progress.raters
                     ]
