@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,24 @@ _COMMON: dict[str, Any] = {
 }
 
 
+def _configure(
+    settings_class: type[Any],
+    settings: Path | None,
+    lora: Callable[[], LoraSettings],
+    overrides: dict[str, Any],
+) -> Any:
+    """Settings from a --settings file (or the defaults with the LoRA options), then the
+    command-line overrides that were given."""
+    try:
+        config = settings_class.from_dict(_settings_file(settings))
+    except (TypeError, ValueError) as exc:
+        _fail(f"--settings: {exc}")
+    if settings is None:
+        config.lora = lora()
+    _apply(config, overrides)
+    return config
+
+
 @train_app.command("sft")
 def train_sft_command(
     benchmark: str = typer.Option(..., help="Benchmark whose train split is learned."),
@@ -352,14 +371,10 @@ def train_sft_command(
     device: str | None = _COMMON["device"],
 ) -> None:
     """LoRA supervised fine-tuning on a benchmark split; registers the adapter as a system."""
-    try:
-        config = SFTSettings.from_dict(_settings_file(settings))
-    except (TypeError, ValueError) as exc:
-        _fail(f"--settings: {exc}")
-    if settings is None:
-        config.lora = _lora(rank, alpha, dropout, target_modules)
-    _apply(
-        config,
+    config = _configure(
+        SFTSettings,
+        settings,
+        lambda: _lora(rank, alpha, dropout, target_modules),
         {
             "learning_rate": learning_rate,
             "epochs": epochs,
@@ -423,14 +438,10 @@ def train_dpo_command(
     device: str | None = _COMMON["device"],
 ) -> None:
     """DPO with LoRA on harvested preference pairs; registers the adapter as a system."""
-    try:
-        config = DPOSettings.from_dict(_settings_file(settings))
-    except (TypeError, ValueError) as exc:
-        _fail(f"--settings: {exc}")
-    if settings is None:
-        config.lora = _lora(rank, alpha, dropout, target_modules)
-    _apply(
-        config,
+    config = _configure(
+        DPOSettings,
+        settings,
+        lambda: _lora(rank, alpha, dropout, target_modules),
         {
             "beta": beta,
             "loss_type": loss_type,
