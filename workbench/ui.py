@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from studies.db import Store, get_store
+
+if TYPE_CHECKING:
+    from studies.catalog import CaseView
 
 DISCLAIMER = (
     "Research software for evaluating AI-written reports. Not a medical device: "
@@ -44,3 +49,24 @@ def show_media(paths: list[Path], modality: str, *, width: int | None = None) ->
     columns = st.columns(max(1, min(len(paths), 3)))
     for index, path in enumerate(paths):
         columns[index % len(columns)].image(path.read_bytes(), width=width or "stretch")
+
+
+def show_case(case: CaseView, *, findings: bool = True) -> None:
+    """One case: its header, media (or which files are missing), question and references."""
+    st.markdown(f"**{case.case_key}** · {case.split} · {case.modality}")
+    media_column, text_column = st.columns([2, 3])
+    with media_column:
+        missing = [path for path in case.media if not path.exists()]
+        if missing:
+            st.error(f"Missing media: {', '.join(p.name for p in missing)}")
+        else:
+            show_media(case.media, case.modality)
+    with text_column:
+        if case.question:
+            st.markdown(f"**Question:** {case.question}")
+        for index, reference in enumerate(case.references, start=1):
+            label = "Reference" if len(case.references) == 1 else f"Reference {index}"
+            st.markdown(f"**{label}:** {reference}")
+        if findings and case.findings:
+            with st.expander("Structured findings"):
+                st.code(json.dumps(case.findings, indent=2), language="json")

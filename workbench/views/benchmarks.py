@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
 from studies.catalog import benchmark_summaries, finding_options, list_cases
 from workbench import access
-from workbench.ui import disclaimer, show_media, store, synthetic_badge
+from workbench.ui import disclaimer, show_case, store, synthetic_badge
 
 PAGE_SIZE = 10
 
@@ -47,20 +45,4 @@ st.caption(f"{len(cases)} matching cases · page {page} of {pages}, {PAGE_SIZE} 
 
 for case in cases[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
     with st.container(border=True):
-        st.markdown(f"**{case.case_key}** · {case.split} · {case.modality}")
-        media_column, text_column = st.columns([2, 3])
-        with media_column:
-            missing = [path for path in case.media if not path.exists()]
-            if missing:
-                st.error(f"Missing media: {', '.join(p.name for p in missing)}")
-            else:
-                show_media(case.media, case.modality)
-        with text_column:
-            if case.question:
-                st.markdown(f"**Question:** {case.question}")
-            for index, reference in enumerate(case.references, start=1):
-                label = "Reference" if len(case.references) == 1 else f"Reference {index}"
-                st.markdown(f"**{label}:** {reference}")
-            if case.findings:
-                with st.expander("Structured findings"):
-                    st.code(json.dumps(case.findings, indent=2), language="json")
+        show_case(case)

@@ -8,7 +8,7 @@ from studies.catalog import benchmark_summaries, list_cases
 from studies.runs import case_outputs
 from studies.systems import list_systems
 from workbench import access
-from workbench.ui import disclaimer, show_media, store, synthetic_badge
+from workbench.ui import disclaimer, show_case, store, synthetic_badge
 
 COLUMNS = 3
 
@@ -37,20 +37,7 @@ key = right.selectbox("Case", list(by_key), key="case_key")
 case = by_key[key]
 synthetic_badge(summary.synthetic)
 
-st.markdown(f"**{case.case_key}** · {case.split} · {case.modality}")
-media_column, text_column = st.columns([2, 3])
-with media_column:
-    missing = [path for path in case.media if not path.exists()]
-    if missing:
-        st.error(f"Missing media: {', '.join(p.name for p in missing)}")
-    else:
-        show_media(case.media, case.modality)
-with text_column:
-    if case.question:
-        st.markdown(f"**Question:** {case.question}")
-    for index, reference in enumerate(case.references, start=1):
-        label = "Reference" if len(case.references) == 1 else f"Reference {index}"
-        st.markdown(f"**{label}:** {reference}")
+show_case(case, findings=False)
 
 st.subheader("System outputs")
 outputs = case_outputs(workbench_store, case.id)
