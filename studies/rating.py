@@ -719,6 +719,16 @@ def correct_judgment(
     )
 
 
+def _last_judged_assignment(session: Session, rater_id: int, study_id: int) -> Assignment | None:
+    return session.scalar(
+        select(Assignment)
+        .join(Judgment, Judgment.assignment_id == Assignment.id)
+        .where(Assignment.study_id == study_id, Assignment.rater_id == rater_id)
+        .order_by(Judgment.id.desc())
+        .limit(1)
+    )
+
+
 def last_judged_task(
     store: Store, rater_id: int, study: int, *, session_token: str | None = None
 ) -> RatingTask | None:
@@ -726,13 +736,7 @@ def last_judged_task(
     with store.session() as session:
         _check_session(session, rater_id, session_token)
         row = _enrolled_study(session, rater_id, study)
-        assignment = session.scalar(
-            select(Assignment)
-            .join(Judgment, Judgment.assignment_id == Assignment.id)
-            .where(Assignment.study_id == row.id, Assignment.rater_id == rater_id)
-            .order_by(Judgment.id.desc())
-            .limit(1)
-        )
+        assignment = _last_judged_assignment(session, rater_id, row.id)
         if assignment is None:
             return None
         done, total = _counts(session, rater_id, row.id)
@@ -756,13 +760,7 @@ def previous_answer(
     with store.session() as session:
         _check_session(session, rater_id, session_token)
         row = _enrolled_study(session, rater_id, study)
-        assignment = session.scalar(
-            select(Assignment)
-            .join(Judgment, Judgment.assignment_id == Assignment.id)
-            .where(Assignment.study_id == row.id, Assignment.rater_id == rater_id)
-            .order_by(Judgment.id.desc())
-            .limit(1)
-        )
+        assignment = _last_judged_assignment(session, rater_id, row.id)
         if assignment is None:
             return None
         current = _current_judgment(session, assignment.id)
