@@ -365,6 +365,26 @@ def _run(
     return get_training_job(store, job_id)
 
 
+def _check_job_inputs(
+    store: Store,
+    settings: Any,
+    model_dir: Path | str,
+    out_dir: Path | str,
+    system_name: str | None,
+    like_system: str | None,
+) -> tuple[Any, Any, str, Any]:
+    """The checks every training job makes before its row is written (TrainingJobError)."""
+    try:
+        settings.validate()
+    except ValueError as exc:
+        raise TrainingJobError(str(exc)) from None
+    model = _check_model_dir(model_dir)
+    out = _check_out_dir(out_dir)
+    name = system_name or Path(out).name
+    _check_system_name(store, name)
+    return model, out, name, _like_spec(store, like_system)
+
+
 def run_sft_job(
     store: Store,
     benchmark: str,
@@ -386,15 +406,9 @@ def run_sft_job(
     with the running job; training goes on in a thread.
     """
     settings = settings or SFTSettings()
-    try:
-        settings.validate()
-    except ValueError as exc:
-        raise TrainingJobError(str(exc)) from None
-    model = _check_model_dir(model_dir)
-    out = _check_out_dir(out_dir)
-    name = system_name or Path(out).name
-    _check_system_name(store, name)
-    like = _like_spec(store, like_system)
+    model, out, name, like = _check_job_inputs(
+        store, settings, model_dir, out_dir, system_name, like_system
+    )
     examples, info = sft_examples(store, benchmark, split)
     if not examples:
         raise TrainingJobError(
@@ -455,15 +469,9 @@ def run_dpo_job(
     SFT adapter) training continues from it and it is the frozen reference.
     """
     settings = settings or DPOSettings()
-    try:
-        settings.validate()
-    except ValueError as exc:
-        raise TrainingJobError(str(exc)) from None
-    model = _check_model_dir(model_dir)
-    out = _check_out_dir(out_dir)
-    name = system_name or Path(out).name
-    _check_system_name(store, name)
-    like = _like_spec(store, like_system)
+    model, out, name, like = _check_job_inputs(
+        store, settings, model_dir, out_dir, system_name, like_system
+    )
     prefs_path = Path(prefs).expanduser().resolve()
     try:
         train_rows = load_preference_dataset(prefs_path, "train")
