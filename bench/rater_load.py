@@ -27,21 +27,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the synthetic reader world lives with the tests
 
 from sqlalchemy import create_engine, event, select  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
+from support.reader_world import build_world  # noqa: E402
 
 from studies import accounts  # noqa: E402
-from studies.db import Store  # noqa: E402
-from studies.rating import next_assignment, submit_judgment  # noqa: E402
-from studies.reader_study import (  # noqa: E402
+from studies.readers.rating import next_assignment, submit_judgment  # noqa: E402
+from studies.readers.study import (  # noqa: E402
     StudyDesign,
     create_study,
     enrol_rater,
     start_study,
 )
-from studies.reader_study_synthetic import build_world  # noqa: E402
-from studies.schema import Assignment, Judgment, StudyItem  # noqa: E402
+from studies.store.db import Store  # noqa: E402
+from studies.store.schema import Assignment, Judgment, StudyItem  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "MEDVISION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -337,7 +338,7 @@ def markdown(
         f"`python bench/rater_load.py`: {rows[0]['raters']} simulated raters x {per_rater} "
         "judgments at the same time (one thread each, one process and one shared store, "
         "like one app server; every rater logs in before the clock starts), through "
-        "`studies.rating.next_assignment` and `submit_judgment` (the rating page's calls); "
+        "`studies.readers.rating.next_assignment` and `submit_judgment` (the rating page's calls); "
         "one submit in ten repeated with the same key (a double click). 'burst': no pause "
         "between steps (the worst case)"
         + (

@@ -355,7 +355,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def load_preference_dataset(source: Path | str | list[dict[str, Any]], split: str = "train"):
     """A preference split from an export folder, a `datasets` folder, a JSONL file or rows.
 
-    Accepted: the folder `studies.preferences.export_preferences` writes (its `hf/` datasets
+    Accepted: the folder `studies.preferences.harvest.export_preferences` writes (its `hf/` datasets
     folder is used), any `save_to_disk` folder (a DatasetDict is indexed by `split`), a
     `<split>.jsonl` file or a folder holding one (image paths relative to the file), or a
     list of row dicts with `prompt`, `chosen`, `rejected`, `images` (paths). Returns None when

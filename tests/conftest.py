@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studies.db import Store
+from studies.store.db import Store
 
 PG_ADMIN_URL = os.environ.get(
     "MEDVISION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

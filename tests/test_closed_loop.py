@@ -16,19 +16,19 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from model.systems import SystemSpec
-from studies import accounts
 from studies.benchmarks.importer import import_benchmark
-from studies.db import get_store
-from studies.leaderboard import LeaderboardConfig, build_leaderboard
-from studies.rating import next_assignment, submit_judgment
+from studies.leaderboard.build import LeaderboardConfig, build_leaderboard
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
 from studies.reader_stats.data import study_judgments
-from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
-from studies.reader_tables import paper_table, render_latex
-from studies.runs import run_system
-from studies.schema import Assignment, Case, Generation, StudyItem, System
-from studies.systems import get_system, register_system
-from studies.training_jobs import list_training_jobs
+from studies.reader_stats.tables import paper_table, render_latex
+from studies.readers import accounts
+from studies.readers.rating import next_assignment, submit_judgment
+from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
+from studies.store.db import get_store
+from studies.store.schema import Assignment, Case, Generation, StudyItem, System
+from studies.systems.registry import get_system, register_system
+from studies.systems.runs import run_system
+from studies.systems.training_jobs import list_training_jobs
 from workbench.cli import app
 
 BENCHMARK = "synthetic-colon"

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from studies.db import Store, upgrade
-from studies.schema import Base, Benchmark, Case
+from studies.store.db import Store, upgrade
+from studies.store.schema import Base, Benchmark, Case
 
 
 def test_migrations_create_every_table(store: Store) -> None:
@@ -18,7 +18,9 @@ def test_migrations_create_every_table(store: Store) -> None:
 def test_migrations_match_models(store: Store) -> None:
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert diff == [], f"schema.py and migrations differ; run studies.migrations.autogen: {diff}"
+    assert diff == [], (
+        f"schema.py and migrations differ; run studies.store.migrations.autogen: {diff}"
+    )
 
 
 def test_upgrade_is_idempotent(store: Store) -> None:

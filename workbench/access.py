@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studies import accounts
-from studies.accounts import AccountInfo
-from studies.db import Store, get_store
-from studies.settings import get_settings
+from studies.readers import accounts
+from studies.readers.accounts import AccountInfo
+from studies.store.db import Store, get_store
+from studies.store.settings import get_settings
 
 SESSION_KEY = "medvision_session"
 EXPIRED_KEY = "medvision_session_expired"

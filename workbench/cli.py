@@ -1,32 +1,128 @@
-"""The `medvision` command line: one typer app; each area registers its own commands."""
+"""The `medvision` command line: one table of commands, each module imported only when run.
+
+`medvision --help` lists the table without importing any command module (they pull in
+torch, pandas and the store), so help answers at once; `medvision NAME ...` imports just
+the module that owns NAME.
+"""
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
+
+
+class Command:
+    """One entry of the command table: where the typer app lives and its one-line help."""
+
+    def __init__(self, target: str, summary: str) -> None:
+        self.target = target  # "module:attribute" of a typer.Typer
+        self.summary = summary
+
+
+# Order is the order of `medvision --help`.
+COMMANDS: dict[str, Command] = {
+    "demo": Command(
+        "workbench.commands.core:demo_app",
+        "Seed the synthetic demo data (idempotent) and serve the app.",
+    ),
+    "serve": Command(
+        "workbench.commands.core:serve_app_cli", "Serve the app (migrates the database first)."
+    ),
+    "db": Command("workbench.commands.core:db_app", "The workbench database."),
+    "benchmarks": Command(
+        "workbench.commands.benchmarks:benchmarks_app",
+        "Benchmarks: dataset loaders and imported cases.",
+    ),
+    "systems": Command(
+        "workbench.commands.systems:systems_app",
+        "Systems: report generators (models and baselines).",
+    ),
+    "run": Command(
+        "workbench.commands.runs:run_app",
+        "Run systems over a benchmark split; cached cases are skipped, Ctrl-C resumes.",
+    ),
+    "leaderboard": Command(
+        "workbench.commands.leaderboard:leaderboard_app",
+        "Metrics with 95% CIs and paired tests against a baseline, as a table.",
+    ),
+    "extract": Command(
+        "workbench.commands.extract:extract_app",
+        "Report text (JSON lines on stdin) -> structured findings.",
+    ),
+    "studies": Command("workbench.commands.studies:studies_app", "Blinded reader studies."),
+    "accounts": Command("workbench.commands.accounts:accounts_app", "Admin and rater accounts."),
+    "stats": Command(
+        "workbench.commands.stats:stats_app",
+        "Reader statistics: Bradley-Terry, sign tests, Likert models, agreement, tables.",
+    ),
+    "prefs": Command(
+        "workbench.commands.prefs:prefs_app",
+        "Preference pairs harvested from reader-study judgments.",
+    ),
+    "train": Command(
+        "workbench.commands.train:train_app",
+        "LoRA SFT and DPO training; each adapter is registered as a new system.",
+    ),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module that owns command NAME and build its click command."""
+    entry = COMMANDS[name]
+    module, _, attribute = entry.target.partition(":")
+    typer_app: typer.Typer = getattr(importlib.import_module(module), attribute)
+    command = typer.main.get_command(typer_app)
+    command.name = name
+    if not command.help:
+        command.help = entry.summary
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """A group whose commands come from COMMANDS, imported on first use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        if self._listing:
+            # The help page needs names and summaries only: no module is imported.
+            summary = COMMANDS[cmd_name].summary
+            return click.Command(cmd_name, help=summary, short_help=summary)
+        return load_command(cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="medvision",
+    cls=LazyGroup,
     help="Med-Vision Workbench: evaluate and reader-study AI-written colonoscopy reports. "
     "Research software, not a medical device.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 
-# Each module exposes register(app); order is the order of `medvision --help`.
-COMMAND_MODULES: tuple[str, ...] = (
-    "workbench.commands.core",
-    "workbench.commands.benchmarks",
-    "workbench.commands.runs",
-    "workbench.commands.stats",
-    "workbench.commands.studies",
-    "workbench.commands.train",
-    "workbench.commands.metrics",
-)
 
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(app)
+@app.callback()
+def _root() -> None:
+    # A callback makes typer build a group (LazyGroup) even with no command declared here.
+    pass
 
 
 def main() -> None:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from studies.db import Store, get_store
+from studies.store.db import Store, get_store
 
 if TYPE_CHECKING:
-    from studies.catalog import CaseView
+    from studies.systems.catalog import CaseView
 
 DISCLAIMER = (
     "Research software for evaluating AI-written reports. Not a medical device: "

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from studies.media import MediaPathError, resolve_media
+from studies.store.media import MediaPathError, resolve_media
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from studies.benchmarks.base import BenchmarkImportError, CaseRecord, RowProblem
 from studies.benchmarks.registry import get_loader
-from studies.db import Store
-from studies.media import resolve_media, sha256_file, sha256_folder, sha256_text
-from studies.schema import Benchmark, Case, utcnow
+from studies.store.db import Store
+from studies.store.media import resolve_media, sha256_file, sha256_folder, sha256_text
+from studies.store.schema import Benchmark, Case, utcnow
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`synthetic-colon`: the seeded SYNTHETIC colonoscopy benchmark (studies.synthetic).
+"""`synthetic-colon`: the seeded SYNTHETIC colonoscopy benchmark (studies.demo.synthetic).
 
 An empty folder is filled by the generator (options n_images, n_videos, seed, image_size,
 video_frames, fps); a folder that already holds manifest.jsonl is loaded as it is. Every
@@ -25,7 +25,7 @@ from studies.benchmarks.tables import (
     text_value,
     unique_records,
 )
-from studies.synthetic import MANIFEST, PARAMS_FILE, generate_synthetic_colon
+from studies.demo.synthetic import MANIFEST, PARAMS_FILE, generate_synthetic_colon
 
 GENERATED_NAMES = {"images", "videos", PARAMS_FILE, "README.txt"}
 GENERATION_OPTIONS = ("n_images", "n_videos", "seed", "image_size", "video_frames", "fps")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from studies.db import Store
+    from studies.store.db import Store
 
 CRITERIA: tuple[str, ...] = ("accuracy", "completeness", "safety")
 WINNERS: tuple[str, ...] = ("a", "b", "tie", "both_bad")
@@ -296,7 +296,7 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
     from sqlalchemy import select
     from sqlalchemy.orm import aliased
 
-    from studies.schema import (
+    from studies.store.schema import (
         Account,
         Assignment,
         Benchmark,
@@ -501,7 +501,7 @@ def study_names(store: Store) -> list[str]:
     """Names of all studies, newest first."""
     from sqlalchemy import select
 
-    from studies.schema import Study
+    from studies.store.schema import Study
 
     with store.session() as session:
         return list(session.scalars(select(Study.name).order_by(Study.id.desc())).all())

@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from support.reader_world import build_world
 
-from studies import accounts
-from studies.db import Store
-from studies.rating import next_assignment
-from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
-from studies.reader_study_synthetic import build_world
-from studies.schema import Assignment, Judgment, System
+from studies.readers import accounts
+from studies.readers.rating import next_assignment
+from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
+from studies.store.db import Store
+from studies.store.schema import Assignment, Judgment, System
 
 pytestmark = pytest.mark.browser
 

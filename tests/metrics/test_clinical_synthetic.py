@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from metrics.clinical import score_findings
-from studies.synthetic import draw_truth, truth_findings, write_report
+from studies.demo.synthetic import draw_truth, truth_findings, write_report
 
 
 def test_extractor_agrees_with_synthetic_ground_truth() -> None:

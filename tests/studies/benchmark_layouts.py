@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
-from studies.db import Store
-from studies.schema import Benchmark, Case
-from studies.synthetic import write_mp4
+from studies.demo.synthetic import write_mp4
+from studies.store.db import Store
+from studies.store.schema import Benchmark, Case
 
 SMALL_SYNTHETIC = {"n_images": 6, "n_videos": 2, "seed": 3, "image_size": 96, "video_frames": 4}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from benchmark_layouts import SMALL_SYNTHETIC
 
-from studies.synthetic import generate_synthetic_colon
+from studies.demo.synthetic import generate_synthetic_colon
 
 
 @pytest.fixture(scope="session")

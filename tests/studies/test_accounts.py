@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from studies import accounts
-from studies.accounts import AccountError, AuthError
-from studies.audit import events
-from studies.db import Store
-from studies.schema import Account, AuthSession, Invite
-from studies.settings import Settings
+from studies.readers import accounts
+from studies.readers.accounts import AccountError, AuthError
+from studies.store.audit import events
+from studies.store.db import Store
+from studies.store.schema import Account, AuthSession, Invite
+from studies.store.settings import Settings
 
 PASSWORD = "correct horse battery"
 

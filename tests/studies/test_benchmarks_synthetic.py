@@ -20,12 +20,12 @@ from PIL import Image
 from studies.benchmarks.base import BenchmarkImportError
 from studies.benchmarks.findings import LESION_FIELDS, size_class
 from studies.benchmarks.importer import import_benchmark
-from studies.media import sha256_file
-from studies.synthetic import (
+from studies.demo.synthetic import (
     Lesion,
     generate_synthetic_colon,
     surveillance_interval,
 )
+from studies.store.media import sha256_file
 
 FINDINGS_KEYS = {
     "no_polyps",

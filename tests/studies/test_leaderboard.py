@@ -12,15 +12,15 @@ import pytest
 from typer.testing import CliRunner
 
 from metrics.text import BertScoreConfig, score_texts
-from studies.db import Store
-from studies.leaderboard import (
+from studies.leaderboard.build import (
     LeaderboardConfig,
     LeaderboardError,
     build_leaderboard,
     case_detail,
-    export_leaderboard,
 )
-from studies.schema import Benchmark, Case, Generation, Run, System
+from studies.leaderboard.tables import export_leaderboard
+from studies.store.db import Store
+from studies.store.schema import Benchmark, Case, Generation, Run, System
 
 SITES = ["cecum", "ascending colon", "transverse colon", "descending colon", "sigmoid", "rectum"]
 WRONG = ["rectum", "sigmoid", "cecum", "hepatic flexure", "ascending colon", "transverse colon"]

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studies.db import Store
-from studies.preferences import (
+from studies.preferences.harvest import (
     REFERENCE_SYSTEM,
     HarvestPolicy,
     PreferenceError,
@@ -19,7 +18,8 @@ from studies.preferences import (
     harvest_automatic,
     harvest_preferences,
 )
-from studies.schema import (
+from studies.store.db import Store
+from studies.store.schema import (
     Account,
     Assignment,
     Benchmark,

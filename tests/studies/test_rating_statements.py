@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select, update
+from support.reader_world import build_world
 
-from studies import accounts
-from studies.db import Store
-from studies.rating import AccessDenied, next_assignment, submit_judgment
-from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
-from studies.reader_study_synthetic import build_world
-from studies.schema import Account, AuditEvent, Judgment
+from studies.readers import accounts
+from studies.readers.rating import AccessDenied, next_assignment, submit_judgment
+from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
+from studies.store.db import Store
+from studies.store.schema import Account, AuditEvent, Judgment
 
 PASSWORD = "rater-password-1"
 LIKERT = {

@@ -7,7 +7,6 @@ import uuid
 import pandas as pd
 import pytest
 
-from studies.db import Store
 from studies.reader_stats.data import (
     CRITERIA,
     JudgmentsError,
@@ -16,7 +15,8 @@ from studies.reader_stats.data import (
     study_judgments,
     study_names,
 )
-from studies.schema import (
+from studies.store.db import Store
+from studies.store.schema import (
     Account,
     Assignment,
     Benchmark,
@@ -219,7 +219,7 @@ def test_cli_study_writes_every_table_and_plot(tmp_home, tmp_path) -> None:  # n
 
     from typer.testing import CliRunner
 
-    from studies.db import get_store
+    from studies.store.db import get_store
     from workbench.cli import app
 
     frame = simulate_judgments(
@@ -267,12 +267,19 @@ def test_cli_study_writes_every_table_and_plot(tmp_home, tmp_path) -> None:  # n
 def test_judgments_collected_by_the_rating_side_read_back_and_export(
     store: Store, tmp_path
 ) -> None:  # noqa: ANN001
-    """Raters judge through studies.rating; the statistics see every judgment in system terms,
-    the correction replaces the original, and the exported JSONL loads to the same answers."""
-    from studies import accounts
-    from studies.rating import correct_judgment, export_judgments, next_assignment, submit_judgment
-    from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
-    from studies.reader_study_synthetic import build_world
+    """Raters judge through studies.readers.rating; the statistics see every judgment in system
+    terms, the correction replaces the original, and the exported JSONL loads
+    to the same answers."""
+    from support.reader_world import build_world
+
+    from studies.readers import accounts
+    from studies.readers.rating import (
+        correct_judgment,
+        export_judgments,
+        next_assignment,
+        submit_judgment,
+    )
+    from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 
     good = {"accuracy": 5, "completeness": 4, "safety": 5}
     poor = {"accuracy": 2, "completeness": 2, "safety": 3}

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from studies import reader_tables
+from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_pairwise, analyze_study
 from studies.reader_stats.data import simulate_judgments
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from support.reader_world import build_world, set_report
 
-from studies import accounts
-from studies.db import Store
-from studies.reader_study import (
+from studies.readers import accounts
+from studies.readers.study import (
     GoldSpec,
     PlanItem,
     StudyDesign,
@@ -24,8 +24,8 @@ from studies.reader_study import (
     study_progress,
     update_study,
 )
-from studies.reader_study_synthetic import build_world, set_report
-from studies.schema import Assignment, AuditEvent, FlaggedReport, Study, StudyItem, System
+from studies.store.db import Store
+from studies.store.schema import Assignment, AuditEvent, FlaggedReport, Study, StudyItem, System
 
 PASSWORD = "rater-password-1"
 
@@ -213,7 +213,7 @@ def test_reports_naming_a_system_are_flagged_and_their_case_left_out(
 
 
 def test_start_refuses_when_a_system_lacks_reports(store: Store, tmp_path: Path) -> None:
-    from studies.schema import Generation
+    from studies.store.schema import Generation
 
     study_id, _ = _study(store, tmp_path)
     with store.session() as session:
@@ -237,15 +237,16 @@ def test_invite_for_a_study_enrols_the_rater(store: Store, tmp_path: Path) -> No
     study_id, _ = _study(store, tmp_path, n_raters=2)
     token = accounts.create_invite(store, role="rater", study_id=study_id)
     info, _session = accounts.accept_invite(store, token, "newrater", PASSWORD)
-    from studies.reader_study import study_raters
+    from studies.readers.study import study_raters
 
     assert "newrater" in study_raters(store, study_id)
     assert info.role == "rater"
 
 
 def test_seed_demo_study_creates_accounts_and_a_started_study(store: Store, tmp_path: Path) -> None:
-    from studies.reader_study import DEMO_STUDY, list_studies, seed_demo_study
-    from studies.settings import Settings
+    from studies.demo.seed import DEMO_STUDY, seed_demo_study
+    from studies.readers.study import list_studies
+    from studies.store.settings import Settings
 
     settings = Settings(home=tmp_path)
     assert seed_demo_study(store, settings) == []  # no synthetic benchmark yet

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from support.reader_world import build_world
 from typer.testing import CliRunner
 
-from studies import accounts
-from studies.db import get_store
-from studies.rating import next_assignment, submit_judgment
-from studies.reader_study_synthetic import build_world
+from studies.readers import accounts
+from studies.readers.rating import next_assignment, submit_judgment
+from studies.store.db import get_store
 from workbench.cli import app
 
 runner = CliRunner()

@@ -7,13 +7,13 @@ from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import select
+from support.reader_world import build_world
 
-from studies import accounts
-from studies.db import Store
-from studies.rating import next_assignment, submit_judgment
-from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
-from studies.reader_study_synthetic import build_world
-from studies.schema import Assignment, Judgment, StudyItem
+from studies.readers import accounts
+from studies.readers.rating import next_assignment, submit_judgment
+from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
+from studies.store.db import Store
+from studies.store.schema import Assignment, Judgment, StudyItem
 
 LIKERT = {
     "left": {"accuracy": 4, "completeness": 4, "safety": 4},
@@ -78,7 +78,7 @@ def test_concurrent_raters_lose_and_duplicate_nothing(store: Store, tmp_path: Pa
 
 
 def test_two_admins_starting_at_once_start_the_study_once(store: Store, tmp_path: Path) -> None:
-    from studies.reader_study import StudyError
+    from studies.readers.study import StudyError
 
     world = build_world(store, tmp_path / "bench", n_cases=4)
     study_id = create_study(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from support.reader_world import build_world
 
-from studies import accounts
-from studies.db import Store
-from studies.rating import (
+from studies.readers import accounts
+from studies.readers.rating import (
     AccessDenied,
     RatingError,
     correct_judgment,
@@ -24,7 +24,7 @@ from studies.rating import (
     rater_studies,
     submit_judgment,
 )
-from studies.reader_study import (
+from studies.readers.study import (
     StudyDesign,
     close_study,
     create_study,
@@ -34,8 +34,8 @@ from studies.reader_study import (
     start_study,
     study_progress,
 )
-from studies.reader_study_synthetic import build_world
-from studies.schema import Assignment, AuthSession, Judgment, StudyItem
+from studies.store.db import Store
+from studies.store.schema import Assignment, AuthSession, Judgment, StudyItem
 
 PASSWORD = "rater-password-1"
 FULL = {"accuracy": 4, "completeness": 3, "safety": 5}

@@ -13,9 +13,11 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from model.systems import SystemSpec
-from studies.db import Store
-from studies.media import sha256_file
-from studies.runs import (
+from studies.store.db import Store
+from studies.store.media import sha256_file
+from studies.store.schema import Benchmark, Case, Generation, Run
+from studies.systems.registry import register_system
+from studies.systems.runs import (
     RunError,
     _insert_ignoring_duplicates,
     case_outputs,
@@ -24,8 +26,6 @@ from studies.runs import (
     run_system,
     start_run_job,
 )
-from studies.schema import Benchmark, Case, Generation, Run
-from studies.systems import register_system
 
 COLOURS = [(200, 60, 60), (60, 200, 60), (60, 60, 200), (200, 200, 60), (60, 200, 200)]
 REPORTS = [
@@ -265,8 +265,8 @@ def bench_root(store: Store) -> Path:
 KILLED_RUN = """
 import sys, time
 from pathlib import Path
-from studies.db import Store
-from studies.runs import run_system
+from studies.store.db import Store
+from studies.systems.runs import run_system
 
 marker = Path(sys.argv[2])
 

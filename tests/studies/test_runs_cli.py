@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from studies.db import get_store
-from studies.schema import Case, Generation, Run
+from studies.store.db import get_store
+from studies.store.schema import Case, Generation, Run
 from workbench.cli import app
 
 runner = CliRunner()

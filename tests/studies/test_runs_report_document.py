@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from model.systems import SystemSpec
-from studies.db import Store
-from studies.report_document import (
+from studies.exports.report_document import (
     DISCLAIMER,
     NOT_STATED,
     ReportDocument,
@@ -24,8 +23,9 @@ from studies.report_document import (
     save_uploads,
     split_sections,
 )
-from studies.settings import Settings
-from studies.systems import register_system
+from studies.store.db import Store
+from studies.store.settings import Settings
+from studies.systems.registry import register_system
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from model.prompts import prompt_for_task
 from model.systems import SystemSpec
-from studies.db import Store
-from studies.schema import System
-from studies.systems import (
+from studies.store.db import Store
+from studies.store.schema import System
+from studies.systems.registry import (
     SystemConfigError,
     get_system,
     list_systems,

@@ -7,11 +7,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from studies.benchmarks.importer import import_benchmark
-from studies.db import get_store
-from studies.runs import case_outputs, generation_count, list_runs
-from studies.schema import Case
-from studies.settings import get_settings
-from studies.systems import demo_model_folders, list_systems, seed_demo_systems
+from studies.demo.seed import demo_model_folders, seed_demo_systems
+from studies.store.db import get_store
+from studies.store.schema import Case
+from studies.store.settings import get_settings
+from studies.systems.registry import list_systems
+from studies.systems.runs import case_outputs, generation_count, list_runs
 
 
 def test_seed_demo_systems_builds_once_registers_and_runs(tmp_home: Path) -> None:

@@ -17,10 +17,10 @@ from model.prompts import COLONOSCOPY_REPORT
 from model.systems import SystemSpec
 from model.training import DPOSettings, SFTSettings, assistant_message, prompt_messages
 from studies.benchmarks.importer import import_benchmark
-from studies.db import Store
-from studies.schema import TrainingJob
-from studies.systems import get_system, register_system
-from studies.training_jobs import (
+from studies.store.db import Store
+from studies.store.schema import TrainingJob
+from studies.systems.registry import get_system, register_system
+from studies.systems.training_jobs import (
     TrainingJobError,
     get_training_job,
     list_training_jobs,

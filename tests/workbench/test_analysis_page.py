@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from studies import accounts
-from studies.db import Store, get_store
 from studies.reader_stats.data import CRITERIA, simulate_judgments
-from studies.schema import (
+from studies.readers import accounts
+from studies.store.db import Store, get_store
+from studies.store.schema import (
     Account,
     Assignment,
     Benchmark,

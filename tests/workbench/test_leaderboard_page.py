@@ -7,10 +7,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from studies import accounts
-from studies.db import Store, get_store
-from studies.leaderboard import to_json
-from studies.schema import Benchmark, Case, Generation, System
+from studies.leaderboard.tables import to_json
+from studies.readers import accounts
+from studies.store.db import Store, get_store
+from studies.store.schema import Benchmark, Case, Generation, System
 from workbench.access import SESSION_KEY
 
 PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"

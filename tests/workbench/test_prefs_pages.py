@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from support.reader_world import build_world
 
-from studies import accounts
-from studies.db import get_store
-from studies.rating import next_assignment, submit_judgment
-from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
-from studies.reader_study_synthetic import build_world
-from studies.training_jobs import list_training_jobs
+from studies.readers import accounts
+from studies.readers.rating import next_assignment, submit_judgment
+from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
+from studies.store.db import get_store
+from studies.systems.training_jobs import list_training_jobs
 
 PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
 APP = str(PAGES.parent / "app.py")
@@ -129,7 +129,7 @@ def test_preferences_page_without_studies(tmp_home: Path) -> None:
 
 
 def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_dir: Path) -> None:
-    from studies.preferences import HarvestPolicy, export_preferences, harvest_preferences
+    from studies.preferences.harvest import HarvestPolicy, export_preferences, harvest_preferences
 
     store = get_store()
     judge_study(store, tmp_home / "bench")
@@ -138,7 +138,7 @@ def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_
         harvest_preferences(store, "Round 1", HarvestPolicy(validation_fraction=0.2)), prefs
     )
     from model.systems import SystemSpec
-    from studies.systems import get_system, register_system
+    from studies.systems.registry import get_system, register_system
 
     spec = SystemSpec(kind="vlm", model=str(tiny_model_dir), max_new_tokens=12)
     register_system(store, "tiny-like", spec)
@@ -191,9 +191,9 @@ def test_training_page_defaults_to_the_newest_export_and_a_registered_model(
     tmp_home: Path, tiny_model_dir: Path
 ) -> None:
     from model.systems import SystemSpec
-    from studies.preferences import HarvestPolicy, export_preferences, harvest_preferences
-    from studies.settings import get_settings
-    from studies.systems import register_system
+    from studies.preferences.harvest import HarvestPolicy, export_preferences, harvest_preferences
+    from studies.store.settings import get_settings
+    from studies.systems.registry import register_system
 
     store = get_store()
     page = _page("training.py")

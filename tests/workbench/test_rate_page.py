@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
+from support.reader_world import build_world
 
-from studies import accounts
-from studies.db import get_store
-from studies.reader_study import StudyDesign, create_study, enrol_rater, start_study
-from studies.reader_study_synthetic import build_world
-from studies.schema import Generation, Judgment, System
+from studies.readers import accounts
+from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
+from studies.store.db import get_store
+from studies.store.schema import Generation, Judgment, System
 from workbench.access import SESSION_KEY
 
 PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
@@ -228,7 +228,7 @@ def test_admin_creates_enrols_and_starts_a_study(world) -> None:
     app.button(key="admin_start").click().run()
     assert not app.exception, app.exception
     assert any("Started: 3 cases, 3 items" in s.value for s in app.success)
-    from studies.reader_study import list_studies
+    from studies.readers.study import list_studies
 
     assert [s.status for s in list_studies(store)] == ["active", "active"]
     # A bad design is refused with a message naming the field, and nothing is created.

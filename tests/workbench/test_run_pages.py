@@ -13,12 +13,12 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from model.systems import SystemSpec
-from studies import accounts
 from studies.benchmarks.importer import import_benchmark
-from studies.db import get_store
-from studies.runs import generation_count, list_runs, run_system
-from studies.schema import Account, Case, System
-from studies.systems import register_system
+from studies.readers import accounts
+from studies.store.db import get_store
+from studies.store.schema import Account, Case, System
+from studies.systems.registry import register_system
+from studies.systems.runs import generation_count, list_runs, run_system
 from workbench.access import SESSION_KEY
 
 PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"

@@ -8,9 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from studies import accounts
 from studies.benchmarks import loader_names
-from studies.db import get_store
+from studies.readers import accounts
+from studies.store.db import get_store
 from workbench.access import SESSION_KEY
 from workbench.cli import app
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from studies.db import get_store
-from studies.training_jobs import list_training_jobs
+from studies.store.db import get_store
+from studies.systems.training_jobs import list_training_jobs
 from workbench.cli import app
 
 runner = CliRunner()

@@ -11,10 +11,10 @@ from rich.progress import Progress
 
 from studies.benchmarks import BenchmarkImportError, get_loader, loader_names
 from studies.benchmarks.importer import import_benchmark
-from studies.catalog import benchmark_summaries, list_cases
-from studies.db import get_store
+from studies.store.db import get_store
+from studies.systems.catalog import benchmark_summaries, list_cases
 
-benchmarks_app = typer.Typer(help="Benchmarks: dataset loaders and imported cases.")
+benchmarks_app = typer.Typer()
 console = Console(stderr=True)
 
 
@@ -106,7 +106,3 @@ def show(
     for case in list_cases(store, name, split=split, limit=limit):
         reference = (case.references[0] if case.references else "").replace("\n", " ")
         typer.echo(f"- {case.case_key} [{case.split}, {case.modality}] {reference[:100]}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(benchmarks_app, name="benchmarks")

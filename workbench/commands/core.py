@@ -9,12 +9,14 @@ from pathlib import Path
 
 import typer
 
-from studies.db import get_store, upgrade
-from studies.environment import describe_database
-from studies.settings import get_settings
+from studies.store.db import get_store, upgrade
+from studies.store.settings import get_settings
+from workbench.environment import describe_database
 
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
-db_app = typer.Typer(help="The workbench database.", no_args_is_help=True)
+db_app = typer.Typer(no_args_is_help=True)
+demo_app = typer.Typer()
+serve_app_cli = typer.Typer()
 
 
 def serve_app(host: str, port: int) -> int:
@@ -56,40 +58,38 @@ def db_upgrade() -> None:
     typer.echo(f"Database is up to date: {describe_database(settings.url)}")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(db_app, name="db")
+@demo_app.command("demo")
+def demo(
+    host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+    port: int = typer.Option(8501, help="Port to serve on."),
+    seed_only: bool = typer.Option(False, "--seed-only", help="Seed, do not serve."),
+) -> None:
+    """Seed the synthetic demo data (idempotent) and serve the app."""
+    from studies.demo.seed import seed_demo
 
-    @app.command()
-    def demo(
-        host: str = typer.Option("127.0.0.1", help="Address to serve on."),
-        port: int = typer.Option(8501, help="Port to serve on."),
-        seed_only: bool = typer.Option(False, "--seed-only", help="Seed, do not serve."),
-    ) -> None:
-        """Seed the synthetic demo data (idempotent) and serve the app."""
-        from studies.demo import seed_demo
-
-        settings = get_settings()
-        store = get_store(settings.url)
-        typer.echo("Med-Vision Workbench demo - research software, not a medical device.")
-        typer.echo(f"Database: {describe_database(settings.url)}")
-        logins = seed_demo(store, settings, typer.echo)
-        if seed_only:
-            for line in logins:
-                typer.echo(line)
-            return
-        typer.echo(f"\nOpen http://{host}:{port} in a browser.")
+    settings = get_settings()
+    store = get_store(settings.url)
+    typer.echo("Med-Vision Workbench demo - research software, not a medical device.")
+    typer.echo(f"Database: {describe_database(settings.url)}")
+    logins = seed_demo(store, settings, typer.echo)
+    if seed_only:
         for line in logins:
             typer.echo(line)
-        raise typer.Exit(serve_app(host, port))
+        return
+    typer.echo(f"\nOpen http://{host}:{port} in a browser.")
+    for line in logins:
+        typer.echo(line)
+    raise typer.Exit(serve_app(host, port))
 
-    @app.command()
-    def serve(
-        host: str = typer.Option("127.0.0.1", help="Address to serve on."),
-        port: int = typer.Option(8501, help="Port to serve on."),
-    ) -> None:
-        """Serve the app (migrates the database first)."""
-        settings = get_settings()
-        upgrade(settings.url)
-        typer.echo(f"Database: {describe_database(settings.url)}")
-        typer.echo(f"Open http://{host}:{port} in a browser.")
-        raise typer.Exit(serve_app(host, port))
+
+@serve_app_cli.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+    port: int = typer.Option(8501, help="Port to serve on."),
+) -> None:
+    """Serve the app (migrates the database first)."""
+    settings = get_settings()
+    upgrade(settings.url)
+    typer.echo(f"Database: {describe_database(settings.url)}")
+    typer.echo(f"Open http://{host}:{port} in a browser.")
+    raise typer.Exit(serve_app(host, port))

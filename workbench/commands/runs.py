@@ -1,150 +1,67 @@
-"""`medvision systems add|list` and `medvision run`."""
+"""`medvision run`: systems over a benchmark split, through the generation cache."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from studies.db import get_store
-from studies.runs import RunError, run_system
-from studies.systems import (
-    KINDS,
-    SystemConfigError,
-    list_systems,
-    register_system,
-    spec_from_options,
-)
+from studies.store.db import get_store
+from studies.systems.runs import RunError, run_system
 
-systems_app = typer.Typer(help="Systems: report generators (models and baselines).")
+run_app = typer.Typer()
 console = Console(stderr=True)
 
 
-@systems_app.command("add")
-def add(
-    name: str = typer.Argument(..., help="A unique system name."),
-    kind: str = typer.Option(..., help=f"One of: {', '.join(KINDS)}."),
-    model: str | None = typer.Option(None, help="Hub id or local model folder (vlm, vlm-base)."),
-    adapter: Path | None = typer.Option(None, help="LoRA adapter folder (vlm, vlm-base)."),
-    merge_adapter: bool = typer.Option(
-        False, "--merge-adapter", help="Merge the adapter into the weights."
-    ),
-    prompt: str | None = typer.Option(None, help="Prompt name (default: by benchmark task)."),
-    max_new_tokens: int | None = typer.Option(None, help="Most tokens to generate."),
-    batch_size: int | None = typer.Option(None, help="Cases per batch (and per commit)."),
-    video_fps: float | None = typer.Option(None, help="Frames per second sampled from video."),
-    video_max_frames: int | None = typer.Option(None, help="Most frames per video."),
-    image_max_pixels: int | None = typer.Option(None, help="Resize images above this."),
-    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda if any)."),
-    dtype: str | None = typer.Option(None, help="float32, bfloat16 or float16."),
-    remote_url: str | None = typer.Option(None, help="Base URL of an OpenAI-compatible server."),
-    remote_model: str | None = typer.Option(None, help="Model name on the remote server."),
-    remote_api_key_env: str | None = typer.Option(
-        None, help="Name of the environment variable holding the API key (never the key)."
-    ),
-    remote_concurrency: int | None = typer.Option(None, help="Parallel remote requests."),
-    embedding: str | None = typer.Option(None, help="Retrieval: which CPU image embedding."),
-    version: str | None = typer.Option(None, help="Version label (default 1, bumped on replace)."),
-    description: str = typer.Option("", help="Free text shown with the system."),
-    replace: bool = typer.Option(False, "--replace", help="Replace a system of the same name."),
+@run_app.command("run")
+def run(
+    benchmark: str = typer.Option(..., help="Benchmark name."),
+    system: list[str] = typer.Option(..., help="System name (repeat for several)."),
+    split: str = typer.Option("test", help="train, val or test."),
+    limit: int | None = typer.Option(None, help="Only the first N cases of the split."),
 ) -> None:
-    """Register a system; re-adding the same definition changes nothing."""
-    try:
-        spec = spec_from_options(
-            kind,
-            model=model,
-            adapter=str(adapter) if adapter else None,
-            merge_adapter=merge_adapter or None,
-            prompt=prompt,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            video_fps=video_fps,
-            video_max_frames=video_max_frames,
-            image_max_pixels=image_max_pixels,
-            device=device,
-            dtype=dtype,
-            remote_url=remote_url,
-            remote_model=remote_model,
-            remote_api_key_env=remote_api_key_env,
-            remote_concurrency=remote_concurrency,
-            embedding=embedding,
-        )
-        info, created = register_system(
-            get_store(), name, spec, version=version, description=description, replace=replace
-        )
-    except SystemConfigError as exc:
-        typer.echo(f"System not added: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    state = "Added" if created else "Up to date"
-    typer.echo(f"{state}: {info.name} v{info.version} ({info.summary()})")
-    typer.echo(f"fingerprint {info.fingerprint[:16]}")
+    """Run systems over a benchmark split; cached cases are skipped, Ctrl-C resumes."""
+    store = get_store()
+    failed = False
+    for name in system:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"{name} on {benchmark}/{split}", total=None)
 
+            def advance(done: int, total: int, task=task, bar=bar) -> None:
+                bar.update(task, completed=done, total=total)
 
-@systems_app.command("list")
-def list_command() -> None:
-    """One line per system: name, version, kind and settings, fingerprint."""
-    systems = list_systems(get_store())
-    if not systems:
-        typer.echo("No systems yet: add one with `medvision systems add NAME --kind ...`.")
-        return
-    for info in systems:
-        typer.echo(f"{info.name}\tv{info.version}\t{info.summary()}\t{info.fingerprint[:16]}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(systems_app, name="systems")
-
-    @app.command("run")
-    def run(
-        benchmark: str = typer.Option(..., help="Benchmark name."),
-        system: list[str] = typer.Option(..., help="System name (repeat for several)."),
-        split: str = typer.Option("test", help="train, val or test."),
-        limit: int | None = typer.Option(None, help="Only the first N cases of the split."),
-    ) -> None:
-        """Run systems over a benchmark split; cached cases are skipped, Ctrl-C resumes."""
-        store = get_store()
-        failed = False
-        for name in system:
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task(f"{name} on {benchmark}/{split}", total=None)
-
-                def advance(done: int, total: int, task=task, bar=bar) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                try:
-                    report = run_system(
-                        store, benchmark, name, split=split, limit=limit, progress=advance
-                    )
-                except RunError as exc:
-                    bar.stop()
-                    typer.echo(f"{name}: nothing was run: {exc}", err=True)
-                    failed = True
-                    continue
-                except KeyboardInterrupt:
-                    bar.stop()
-                    typer.echo(
-                        f"{name}: interrupted; finished chunks are saved, run again to resume.",
-                        err=True,
-                    )
-                    raise typer.Exit(130) from None
-                except Exception as exc:
-                    bar.stop()
-                    typer.echo(
-                        f"{name}: failed ({type(exc).__name__}: {exc}); finished chunks are "
-                        "saved, run again to resume.",
-                        err=True,
-                    )
-                    failed = True
-                    continue
-            typer.echo(report.summary())
-        if failed:
-            raise typer.Exit(1)
+            try:
+                report = run_system(
+                    store, benchmark, name, split=split, limit=limit, progress=advance
+                )
+            except RunError as exc:
+                bar.stop()
+                typer.echo(f"{name}: nothing was run: {exc}", err=True)
+                failed = True
+                continue
+            except KeyboardInterrupt:
+                bar.stop()
+                typer.echo(
+                    f"{name}: interrupted; finished chunks are saved, run again to resume.",
+                    err=True,
+                )
+                raise typer.Exit(130) from None
+            except Exception as exc:
+                bar.stop()
+                typer.echo(
+                    f"{name}: failed ({type(exc).__name__}: {exc}); finished chunks are "
+                    "saved, run again to resume.",
+                    err=True,
+                )
+                failed = True
+                continue
+        typer.echo(report.summary())
+    if failed:
+        raise typer.Exit(1)

@@ -9,14 +9,11 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from studies import reader_tables
+from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_pairwise, analyze_study
 from studies.reader_stats.data import JudgmentsError, load_judgments_file, study_judgments
 
-stats_app = typer.Typer(
-    help="Reader statistics: Bradley-Terry, sign tests, Likert models, agreement, tables.",
-    no_args_is_help=True,
-)
+stats_app = typer.Typer(no_args_is_help=True)
 OUTPUT_FORMATS = ("json", "csv", "latex", "markdown")
 console = Console(stderr=True)
 
@@ -116,7 +113,7 @@ def study_command(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG and PDF plots."),
 ) -> None:
     """All reader analyses of a study: tables, the combined paper table and plots."""
-    from studies.db import get_store
+    from studies.store.db import get_store
 
     if fmt not in OUTPUT_FORMATS:
         _fail(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
@@ -166,7 +163,3 @@ def study_command(
         tables = reader_tables.study_tables(analysis)
         text = reader_tables.render_many(tables, analysis.provenance, fmt)
     _emit(text, None)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(stats_app, name="stats")

@@ -1,5 +1,4 @@
-"""`medvision studies list|create|start|invite|enrol|pause|resume|close|export|progress` and
-`medvision accounts add|list|password`."""
+"""`medvision studies list|create|start|invite|enrol|pause|resume|close|export|progress`."""
 
 from __future__ import annotations
 
@@ -7,11 +6,10 @@ from pathlib import Path
 
 import typer
 
-from studies import accounts
-from studies.db import get_store
-from studies.rating import export_judgments
-from studies.rating_form import DEFAULT_GUIDELINES
-from studies.reader_study import (
+from studies.readers import accounts
+from studies.readers.form import DEFAULT_GUIDELINES
+from studies.readers.rating import export_judgments
+from studies.readers.study import (
     StudyDesign,
     StudyError,
     create_study,
@@ -22,10 +20,9 @@ from studies.reader_study import (
     start_study,
     study_progress,
 )
-from studies.settings import get_settings
+from studies.store.db import get_store
 
-studies_app = typer.Typer(help="Blinded reader studies.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Admin and rater accounts.", no_args_is_help=True)
+studies_app = typer.Typer(no_args_is_help=True)
 
 
 def _fail(message: str) -> None:
@@ -198,62 +195,3 @@ def export_command(
     out.write_text(text, encoding="utf-8")
     rows = text.count("\n") - (1 if chosen == "csv" else 0)
     typer.echo(f"Wrote {rows} judgments to {out}.")
-
-
-@accounts_app.command("add")
-def add_account(
-    username: str,
-    role: str = typer.Option("rater", help="rater or admin."),
-    display_name: str = typer.Option("", help="Name shown to admins."),
-    email: str | None = typer.Option(None, help="E-mail (for single sign-on)."),
-    password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
-    ),
-) -> None:
-    """Create an account."""
-    try:
-        info = accounts.create_account(
-            get_store(), username, role, password, display_name=display_name, email=email
-        )
-    except accounts.AccountError as exc:
-        _fail(str(exc))
-    typer.echo(f"Created {info.role} account {info.username!r}.")
-
-
-@accounts_app.command("list")
-def list_accounts_command() -> None:
-    """Every account with its role and state."""
-    for info in accounts.list_accounts(get_store()):
-        state = "active" if info.active else "deactivated"
-        typer.echo(f"{info.username}\t{info.role}\t{state}\t{info.display_name}")
-
-
-@accounts_app.command("password")
-def password_command(
-    username: str,
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
-) -> None:
-    """Set a new password (also lifts a lockout and ends open sessions)."""
-    store = get_store()
-    info = accounts.get_account(store, username)
-    if info is None:
-        _fail(f"no account named {username!r}")
-    try:
-        accounts.set_password(store, info.id, password)
-    except accounts.AccountError as exc:
-        _fail(str(exc))
-    typer.echo(f"Password of {info.username!r} changed.")
-
-
-@accounts_app.command("ensure-admin")
-def ensure_admin_command() -> None:
-    """Create the first admin (MEDVISION_ADMIN_PASSWORD, or a printed password)."""
-    settings = get_settings()
-    said: list[str] = []
-    accounts.ensure_admin(get_store(settings.url), settings, echo=said.append)
-    typer.echo("\n".join(said) or "An admin account exists.")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(studies_app, name="studies")
-    app.add_typer(accounts_app, name="accounts")

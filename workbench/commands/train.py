@@ -1,4 +1,4 @@
-"""`medvision prefs export|preview` and `medvision train sft|dpo|jobs`."""
+"""`medvision train sft|dpo|jobs`: LoRA training jobs whose adapters become systems."""
 
 from __future__ import annotations
 
@@ -18,16 +18,8 @@ from model.training import (
     SFTSettings,
     TrainingDataError,
 )
-from studies.db import get_store
-from studies.preferences import (
-    HarvestPolicy,
-    HarvestResult,
-    PreferenceError,
-    export_preferences,
-    harvest_automatic,
-    harvest_preferences,
-)
-from studies.training_jobs import (
+from studies.store.db import get_store
+from studies.systems.training_jobs import (
     TrainingJobError,
     TrainingJobInfo,
     list_training_jobs,
@@ -35,201 +27,13 @@ from studies.training_jobs import (
     run_sft_job,
 )
 
-prefs_app = typer.Typer(help="Preference pairs harvested from reader-study judgments.")
-train_app = typer.Typer(
-    help="LoRA SFT and DPO training; each adapter is registered as a new system."
-)
+train_app = typer.Typer()
 console = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(code)
-
-
-# --- prefs ----------------------------------------------------------------------------
-
-
-def _policy(
-    min_raters: int,
-    min_agreement: float,
-    ties: str,
-    both_bad: str,
-    min_likert_margin: float | None,
-    likert_criteria: str | None,
-    include_gold: bool,
-    automatic: bool,
-    validation_fraction: float,
-    seed: int,
-    prompt: str | None,
-) -> HarvestPolicy:
-    return HarvestPolicy(
-        min_raters=min_raters,
-        min_agreement=min_agreement,
-        ties=ties,
-        both_bad=both_bad,
-        min_likert_margin=min_likert_margin,
-        likert_criteria=[c.strip() for c in likert_criteria.split(",") if c.strip()]
-        if likert_criteria
-        else None,
-        include_gold=include_gold,
-        automatic=automatic,
-        validation_fraction=validation_fraction,
-        seed=seed,
-        prompt=prompt,
-    )
-
-
-_POLICY_OPTIONS: dict[str, Any] = {
-    "min_raters": typer.Option(1, "--min-raters", help="Raters an item needs."),
-    "min_agreement": typer.Option(
-        0.0, "--min-agreement", help="Share of raters on the winning side (1 = unanimous)."
-    ),
-    "ties": typer.Option("drop", help="drop, or keep (both orders; train with --loss-type ipo)."),
-    "both_bad": typer.Option(
-        "drop", "--both-bad", help="drop, or reference (the human reference as chosen)."
-    ),
-    "min_likert_margin": typer.Option(
-        None, "--min-likert-margin", help="Mean Likert difference winner minus loser."
-    ),
-    "likert_criteria": typer.Option(
-        None, "--likert-criteria", help="Comma-separated criteria for the margin (default all)."
-    ),
-    "include_gold": typer.Option(False, "--include-gold", help="Also harvest gold items."),
-    "automatic": typer.Option(
-        False, "--automatic", help="Add automatic cold-start pairs (clinical metric errors)."
-    ),
-    "validation_fraction": typer.Option(
-        0.1, "--validation-fraction", help="Share of cases held out (split by case)."
-    ),
-    "seed": typer.Option(0, help="Seed of the train/validation split."),
-    "prompt": typer.Option(None, help="Prompt name (default: the benchmark task's)."),
-}
-
-
-def _print_counts(result: HarvestResult) -> None:
-    counts = result.counts
-    typer.echo(
-        f"study {result.study}: {counts['pairs']} pairs ({counts['train']} train / "
-        f"{counts['validation']} validation), human {counts['human_pairs']}, automatic "
-        f"{counts['automatic_pairs']}; judged items {counts['items_judged']}/{counts['items']}"
-    )
-    if counts["dropped"]:
-        typer.echo("dropped: " + ", ".join(f"{k} {v}" for k, v in counts["dropped"].items()))
-    if result.synthetic:
-        typer.echo("SYNTHETIC data.")
-
-
-@prefs_app.command("export")
-def prefs_export(
-    study: str = typer.Option(..., help="Study name."),
-    out: Path = typer.Option(..., help="Output folder (must be new or empty)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export."),
-    min_raters: int = _POLICY_OPTIONS["min_raters"],
-    min_agreement: float = _POLICY_OPTIONS["min_agreement"],
-    ties: str = _POLICY_OPTIONS["ties"],
-    both_bad: str = _POLICY_OPTIONS["both_bad"],
-    min_likert_margin: float | None = _POLICY_OPTIONS["min_likert_margin"],
-    likert_criteria: str | None = _POLICY_OPTIONS["likert_criteria"],
-    include_gold: bool = _POLICY_OPTIONS["include_gold"],
-    automatic: bool = _POLICY_OPTIONS["automatic"],
-    validation_fraction: float = _POLICY_OPTIONS["validation_fraction"],
-    seed: int = _POLICY_OPTIONS["seed"],
-    prompt: str | None = _POLICY_OPTIONS["prompt"],
-) -> None:
-    """Harvest a study's judgments into TRL vision preference pairs (datasets + JSONL)."""
-    policy = _policy(
-        min_raters,
-        min_agreement,
-        ties,
-        both_bad,
-        min_likert_margin,
-        likert_criteria,
-        include_gold,
-        automatic,
-        validation_fraction,
-        seed,
-        prompt,
-    )
-    try:
-        result = harvest_preferences(get_store(), study, policy)
-        summary = export_preferences(result, out, overwrite=overwrite)
-    except PreferenceError as exc:
-        _fail(str(exc))
-    _print_counts(result)
-    typer.echo(
-        f"wrote {summary.out_dir} ({summary.n_train} train, {summary.n_validation} validation, "
-        f"{summary.n_images} images; data sha256 {summary.data_hash[:16]})"
-    )
-
-
-@prefs_app.command("preview")
-def prefs_preview(
-    study: str = typer.Option(..., help="Study name."),
-    limit: int = typer.Option(5, help="Pairs to print."),
-    min_raters: int = _POLICY_OPTIONS["min_raters"],
-    min_agreement: float = _POLICY_OPTIONS["min_agreement"],
-    ties: str = _POLICY_OPTIONS["ties"],
-    both_bad: str = _POLICY_OPTIONS["both_bad"],
-    min_likert_margin: float | None = _POLICY_OPTIONS["min_likert_margin"],
-    likert_criteria: str | None = _POLICY_OPTIONS["likert_criteria"],
-    include_gold: bool = _POLICY_OPTIONS["include_gold"],
-    automatic: bool = _POLICY_OPTIONS["automatic"],
-    validation_fraction: float = _POLICY_OPTIONS["validation_fraction"],
-    seed: int = _POLICY_OPTIONS["seed"],
-    prompt: str | None = _POLICY_OPTIONS["prompt"],
-) -> None:
-    """Counts and the first pairs a policy gives, without writing anything."""
-    policy = _policy(
-        min_raters,
-        min_agreement,
-        ties,
-        both_bad,
-        min_likert_margin,
-        likert_criteria,
-        include_gold,
-        automatic,
-        validation_fraction,
-        seed,
-        prompt,
-    )
-    try:
-        result = harvest_preferences(get_store(), study, policy)
-    except PreferenceError as exc:
-        _fail(str(exc))
-    _print_counts(result)
-    for row in result.preview(limit):
-        typer.echo(json.dumps(row, ensure_ascii=False))
-
-
-@prefs_app.command("automatic")
-def prefs_automatic(
-    benchmark: str = typer.Option(..., help="Benchmark name."),
-    system: list[str] = typer.Option(..., help="System whose reports are checked (repeat)."),
-    out: Path = typer.Option(..., help="Output folder (must be new or empty)."),
-    split: str = typer.Option("train", help="Split (train keeps the test cases unseen)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export."),
-    validation_fraction: float = _POLICY_OPTIONS["validation_fraction"],
-    seed: int = _POLICY_OPTIONS["seed"],
-    prompt: str | None = _POLICY_OPTIONS["prompt"],
-) -> None:
-    """Cold-start pairs without a study: reference vs reports with a significant clinical error."""
-    policy = HarvestPolicy(
-        automatic=True, validation_fraction=validation_fraction, seed=seed, prompt=prompt
-    )
-    try:
-        result = harvest_automatic(get_store(), benchmark, list(system), split, policy)
-        summary = export_preferences(result, out, overwrite=overwrite)
-    except PreferenceError as exc:
-        _fail(str(exc))
-    _print_counts(result)
-    typer.echo(
-        f"wrote {summary.out_dir} ({summary.n_train} train, {summary.n_validation} validation "
-        "automatic pairs)"
-    )
-
-
-# --- train ----------------------------------------------------------------------------
 
 
 def _lora(rank: int, alpha: int, dropout: float, target_modules: str | None) -> LoraSettings:
@@ -489,8 +293,3 @@ def train_jobs(limit: int = typer.Option(20, help="Most recent jobs to list.")) 
             f"\tloss {job.result.get('final_loss')}\t{job.system_name or '-'}\t{job.output_dir}"
             + (f"\t{job.error}" if job.error else "")
         )
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(prefs_app, name="prefs")
-    app.add_typer(train_app, name="train")

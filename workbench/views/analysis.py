@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from studies import reader_tables
+from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
 from studies.reader_stats.data import (
     JudgmentsError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studies.catalog import benchmark_summaries, finding_options, list_cases
+from studies.systems.catalog import benchmark_summaries, finding_options, list_cases
 from workbench import access
 from workbench.ui import disclaimer, show_case, store, synthetic_badge
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studies.catalog import benchmark_summaries, list_cases
-from studies.runs import case_outputs
-from studies.systems import list_systems
+from studies.systems.catalog import benchmark_summaries, list_cases
+from studies.systems.registry import list_systems
+from studies.systems.runs import case_outputs
 from workbench import access
 from workbench.ui import disclaimer, show_case, store, synthetic_badge
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studies.catalog import benchmark_summaries, store_counts, system_names
-from studies.environment import describe_database, describe_device
-from studies.settings import get_settings
+from studies.store.settings import get_settings
+from studies.systems.catalog import benchmark_summaries, store_counts, system_names
 from workbench.access import current_role
+from workbench.environment import describe_database, describe_device
 from workbench.ui import DISCLAIMER, store
 
 settings = get_settings()

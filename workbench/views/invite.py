@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studies.accounts import AccountError, AuthError, accept_invite, inspect_invite
-from studies.reader_study import StudyError
-from studies.settings import get_settings
+from studies.readers.accounts import AccountError, AuthError, accept_invite, inspect_invite
+from studies.readers.study import StudyError
+from studies.store.settings import get_settings
 from workbench import access
 
 st.title("Accept your invitation")

@@ -7,18 +7,18 @@ import pandas as pd
 import streamlit as st
 
 from metrics.text import BertScoreConfig
-from studies.leaderboard import (
+from studies.leaderboard.build import (
     ALL_GROUPS,
     DEFAULT_METRICS,
     LeaderboardConfig,
     LeaderboardError,
     build_leaderboard,
     case_detail,
-    export_leaderboard,
     finding_rows,
     leaderboard_choices,
 )
-from studies.systems import list_systems
+from studies.leaderboard.tables import export_leaderboard
+from studies.systems.registry import list_systems
 from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
 

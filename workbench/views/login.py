@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studies.accounts import AuthError
+from studies.readers.accounts import AuthError
 from workbench import access
 
 st.title("Log in")

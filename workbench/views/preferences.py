@@ -9,14 +9,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from studies.preferences import (
+from studies.preferences.harvest import (
     HarvestPolicy,
     PreferenceError,
     export_preferences,
     harvest_preferences,
 )
-from studies.reader_study import list_studies
-from studies.settings import get_settings
+from studies.readers.study import list_studies
+from studies.store.settings import get_settings
 from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
 

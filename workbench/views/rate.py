@@ -1,6 +1,6 @@
 """Rate: one case at a time, two anonymous reports, the rating form, keyboard shortcuts.
 
-Blinding: this page only ever holds what `studies.rating.RatingTask` carries (an opaque
+Blinding: this page only ever holds what `studies.readers.rating.RatingTask` carries (an opaque
 token, the media bytes and the two texts as shown). No system name, id or file name
 reaches the browser; widget keys use a per-session counter, never a database id.
 """
@@ -13,7 +13,8 @@ import uuid
 
 import streamlit as st
 
-from studies.rating import (
+from studies.readers.form import PREFERENCES, anchors_text
+from studies.readers.rating import (
     AccessDenied,
     RatingError,
     RatingTask,
@@ -23,7 +24,6 @@ from studies.rating import (
     rater_studies,
     submit_judgment,
 )
-from studies.rating_form import PREFERENCES, anchors_text
 from workbench import access
 
 SHORTCUTS = {"left": "1", "right": "2", "tie": "3", "both_bad": "4"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studies.report_document import (
+from studies.exports.report_document import (
     DISCLAIMER,
     UPLOAD_KINDS,
     UploadError,
@@ -13,8 +13,8 @@ from studies.report_document import (
     generate_upload_report,
     save_uploads,
 )
-from studies.settings import get_settings
-from studies.systems import list_systems
+from studies.store.settings import get_settings
+from studies.systems.registry import list_systems
 from workbench import access
 from workbench.ui import show_media, store
 

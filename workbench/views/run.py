@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from studies.benchmarks.base import SPLITS
-from studies.catalog import benchmark_summaries
-from studies.runs import RunError, RunJob, list_runs, start_run_job
-from studies.systems import list_systems
+from studies.systems.catalog import benchmark_summaries
+from studies.systems.registry import list_systems
+from studies.systems.runs import RunError, RunJob, list_runs, start_run_job
 from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
 

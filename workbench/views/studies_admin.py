@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from studies import accounts
-from studies.accounts import AccountError, AuthError
-from studies.rating import export_judgments
-from studies.rating_form import DEFAULT_GUIDELINES
-from studies.reader_study import (
+from studies.readers import accounts
+from studies.readers.accounts import AccountError, AuthError
+from studies.readers.form import DEFAULT_GUIDELINES
+from studies.readers.rating import export_judgments
+from studies.readers.study import (
     StudyDesign,
     StudyError,
     create_study,

@@ -9,10 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from model.training import DPO_LOSS_TYPES, DPOSettings, LoraSettings, SFTSettings
-from studies.catalog import benchmark_summaries
-from studies.settings import get_settings
-from studies.systems import list_systems
-from studies.training_jobs import (
+from studies.store.settings import get_settings
+from studies.systems.catalog import benchmark_summaries
+from studies.systems.registry import list_systems
+from studies.systems.training_jobs import (
     TrainingJobError,
     TrainingJobInfo,
     base_model_choices,

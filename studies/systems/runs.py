@@ -30,10 +30,10 @@ from model.prompts import PromptTemplate
 from model.requests import ReportRequest, ReportResult, TrainExample
 from model.systems import SystemSpec, build_generator, fingerprint
 from studies.benchmarks.base import IMAGE_SUFFIXES, SPLITS
-from studies.db import Store
-from studies.media import MediaPathError, resolve_media
-from studies.schema import Benchmark, Case, Generation, Run, System, utcnow
-from studies.systems import SystemConfigError, prompt_for, validate_spec
+from studies.store.db import Store
+from studies.store.media import MediaPathError, resolve_media
+from studies.store.schema import Benchmark, Case, Generation, Run, System, utcnow
+from studies.systems.registry import SystemConfigError, prompt_for, validate_spec
 
 RUN_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 # Kinds whose generator learns from the benchmark's train split.

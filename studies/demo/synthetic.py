@@ -25,7 +25,7 @@ from PIL import Image
 
 from studies.benchmarks.findings import make_findings, size_class
 
-GENERATOR = "studies.synthetic"
+GENERATOR = "studies.demo.synthetic"
 GENERATOR_VERSION = 1
 MANIFEST = "manifest.jsonl"
 PARAMS_FILE = "generation.json"

@@ -31,9 +31,9 @@ from sqlalchemy import select
 
 from model.prompts import RESEARCH_NOTICE, get_prompt, prompt_for_task
 from model.training import assistant_message, preference_rows_to_dataset, prompt_messages
-from studies.db import Store
-from studies.media import MediaPathError, resolve_media
-from studies.schema import (
+from studies.store.db import Store
+from studies.store.media import MediaPathError, resolve_media
+from studies.store.schema import (
     Assignment,
     Benchmark,
     Case,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from studies.schema import AuditEvent
+from studies.store.schema import AuditEvent
 
 
 def record(

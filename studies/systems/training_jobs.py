@@ -35,10 +35,10 @@ from model.training import (
     train_dpo,
     train_sft,
 )
-from studies.db import Store
-from studies.media import MediaPathError, resolve_media
-from studies.schema import Benchmark, Case, System, TrainingJob, utcnow
-from studies.systems import SystemConfigError, SystemInfo, get_system, register_system
+from studies.store.db import Store
+from studies.store.media import MediaPathError, resolve_media
+from studies.store.schema import Benchmark, Case, System, TrainingJob, utcnow
+from studies.systems.registry import SystemConfigError, SystemInfo, get_system, register_system
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 # Log keys worth keeping per step (TRL logs more; the rest stays in the trainer's own output).

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from studies.db import Store
-from studies.media import resolve_media
-from studies.schema import Benchmark, Case, Generation, Run, System
+from studies.store.db import Store
+from studies.store.media import resolve_media
+from studies.store.schema import Benchmark, Case, Generation, Run, System
 
 
 @dataclass

@@ -6,7 +6,7 @@ then, in ONE transaction, freezes the configuration (and its sha256), builds the
 name a model or system, and assigns every item to exactly `overlap` raters up front.
 Because all assignments exist from the start, concurrent raters can never receive more
 copies of an item than the overlap, and a rater's order is fixed (resume = first
-unjudged assignment). Rating itself lives in `studies.rating`.
+unjudged assignment). Rating itself lives in `studies.readers.rating`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from studies.audit import record
-from studies.db import Store
-from studies.rating_form import DEFAULT_GUIDELINES, FormError, check_form, default_form
-from studies.schema import (
+from studies.readers.form import DEFAULT_GUIDELINES, FormError, check_form, default_form
+from studies.store.audit import record
+from studies.store.db import Store
+from studies.store.schema import (
     Account,
     Assignment,
     Benchmark,
@@ -42,7 +42,6 @@ from studies.schema import (
     System,
     utcnow,
 )
-from studies.settings import Settings
 
 COMPARISONS = ("all_pairs", "comparator")
 STATUSES = ("draft", "active", "paused", "closed")
@@ -961,83 +960,6 @@ def flagged_reports(store: Store, study: int | str) -> list[FlaggedInfo]:
             .order_by(Case.case_key)
         ).all()
         return [FlaggedInfo(k, s or "?", r, t) for k, s, r, t in result]
-
-
-# --- demo ---------------------------------------------------------------------------
-
-DEMO_STUDY = "Demo reader study (synthetic)"
-DEMO_RATERS = ("demo-rater1", "demo-rater2")
-DEMO_ADMIN = "demo-admin"
-
-
-def seed_demo_study(store: Store, settings: Settings) -> list[str]:
-    """A demo admin, two demo raters and a started demo study on the synthetic benchmark.
-
-    Needs a synthetic benchmark with at least two systems that have reports for the same
-    cases; returns the log-in lines to print (passwords are new on every call).
-    """
-    from studies import accounts
-
-    with store.session() as session:
-        benchmark = session.scalar(
-            select(Benchmark)
-            .where(Benchmark.synthetic.is_(True))
-            .order_by((Benchmark.name == "synthetic-colon").desc(), Benchmark.id)
-        )
-        if benchmark is None:
-            return []
-        counts = session.execute(
-            select(Case.split, Generation.system_id, func.count(func.distinct(Case.id)))
-            .join(Generation, Generation.case_id == Case.id)
-            .where(Case.benchmark_id == benchmark.id, Generation.system_id.is_not(None))
-            .group_by(Case.split, Generation.system_id)
-        ).all()
-        by_split: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for split, system_id, n in counts:
-            by_split[split].append((n, system_id))
-        if not by_split:
-            return []
-        split = max(by_split, key=lambda s: (len(by_split[s]), s == "test"))
-        ranked = sorted(by_split[split], reverse=True)[:3]
-        if len(ranked) < 2:
-            return []
-        system_names = [
-            session.get(System, system_id).name
-            for _n, system_id in sorted(ranked, key=lambda x: x[1])
-        ]
-        n_cases = min(n for n, _ in ranked)
-        benchmark_name = benchmark.name
-
-    lines: list[str] = []
-    passwords: dict[str, str] = {}
-    for username, role in ((DEMO_ADMIN, "admin"), *((r, "rater") for r in DEMO_RATERS)):
-        password = accounts.generate_password()
-        existing = accounts.get_account(store, username)
-        if existing is None:
-            accounts.create_account(
-                store, username, role, password, display_name=f"Demo {role} (synthetic)"
-            )
-        else:
-            accounts.set_password(store, existing.id, password)
-        passwords[username] = password
-        lines.append(f"  {role:5s}  {username} / {password}")
-
-    if not any(s.name == DEMO_STUDY for s in list_studies(store)):
-        design = StudyDesign(
-            name=DEMO_STUDY,
-            benchmark=benchmark_name,
-            systems=system_names,
-            split=split,
-            overlap=2,
-            seed=7,
-            sample_size=min(12, n_cases),
-            duplicate_fraction=0.1,
-        )
-        study_id = create_study(store, design)
-        for username in DEMO_RATERS:
-            enrol_rater(store, study_id, username)
-        start_study(store, study_id)
-    return [f"Demo reader study {DEMO_STUDY!r} (SYNTHETIC data). Log in with:", *lines]
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""Regenerate the initial migration from studies.schema (only while the project is unreleased).
+"""Regenerate the initial migration from studies.store.schema (while unreleased).
 
-Usage: python -m studies.migrations.autogen
+Usage: python -m studies.store.migrations.autogen
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 
-from studies.db import MIGRATIONS_DIR, alembic_config
+from studies.store.db import MIGRATIONS_DIR, alembic_config
 
 INITIAL = "0001"
 

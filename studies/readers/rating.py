@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from studies.accounts import (
+from studies.readers.accounts import (
     SESSION_EXPIRES,
     SESSION_OWNER,
     aware,
@@ -48,11 +48,11 @@ from studies.accounts import (
     session_account_id,
     token_hash,
 )
-from studies.db import Store
-from studies.media import MediaPathError, resolve_media
-from studies.rating_form import PREFERENCES, FormError, check_likert, default_form
-from studies.reader_study import StudyError
-from studies.schema import (
+from studies.readers.form import PREFERENCES, FormError, check_likert, default_form
+from studies.readers.study import StudyError
+from studies.store.db import Store
+from studies.store.media import MediaPathError, resolve_media
+from studies.store.schema import (
     Account,
     Assignment,
     AuditEvent,

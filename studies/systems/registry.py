@@ -9,7 +9,6 @@ its outputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +18,8 @@ from sqlalchemy import select
 
 from model.prompts import PromptTemplate, get_prompt, prompt_for_task
 from model.systems import SystemSpec, fingerprint
-from studies.db import Store
-from studies.schema import System
-from studies.settings import Settings
+from studies.store.db import Store
+from studies.store.schema import System
 
 KINDS: dict[str, str] = {
     "vlm": "a vision-language model (hub id or local folder), optionally with a LoRA adapter",
@@ -282,62 +280,3 @@ def spec_from_options(kind: str, **options: Any) -> SystemSpec:
         return SystemSpec(kind=kind, **values)
     except (TypeError, ValueError) as exc:
         raise SystemConfigError(str(exc)) from None
-
-
-# --- the demo systems ---------------------------------------------------------------
-
-DEMO_BENCHMARK = "synthetic-colon"
-DEMO_MAX_NEW_TOKENS = 48
-
-
-def demo_model_folders(settings: Settings) -> tuple[Path, Path]:
-    """Where the demo's tiny Qwen3-VL and its tiny LoRA adapter live."""
-    models = settings.data_dir / "models"
-    return models / "tiny-qwen3-vl", models / "tiny-qwen3-vl-lora"
-
-
-def demo_specs(model_dir: Path, adapter_dir: Path) -> dict[str, SystemSpec]:
-    """The five demo systems: the tiny model with and without its adapter, three baselines."""
-    tiny = {"model": str(model_dir), "max_new_tokens": DEMO_MAX_NEW_TOKENS, "batch_size": 8}
-    return {
-        "tiny-qwen3-vl-lora": SystemSpec(kind="vlm", adapter=str(adapter_dir), **tiny),
-        "tiny-qwen3-vl-base": SystemSpec(kind="vlm-base", adapter=str(adapter_dir), **tiny),
-        "retrieval-baseline": SystemSpec(kind="retrieval"),
-        "template-baseline": SystemSpec(kind="template"),
-        "reference": SystemSpec(kind="reference"),
-    }
-
-
-DEMO_DESCRIPTIONS = {
-    "tiny-qwen3-vl-lora": "Tiny random-weight Qwen3-VL with a tiny LoRA adapter (demo only; "
-    "its text is not meaningful).",
-    "tiny-qwen3-vl-base": "The same tiny Qwen3-VL with the adapter disabled (demo only).",
-    "retrieval-baseline": "Report of the nearest training image.",
-    "template-baseline": "Most frequent training report (per class where labels exist).",
-    "reference": "The human (here: synthetic) reference report.",
-}
-
-
-def seed_demo_systems(store: Store, settings: Settings, echo: Callable[[str], None]) -> None:
-    """Build the tiny model once, register the demo systems and run them on synthetic-colon.
-
-    Expects the synthetic-colon benchmark to be imported already (seed_demo does that).
-    """
-    from model.tiny import build_tiny_lora_adapter, build_tiny_qwen3_vl
-    from studies.runs import run_system
-
-    model_dir, adapter_dir = demo_model_folders(settings)
-    if not (model_dir / "config.json").is_file():
-        echo(f"Building the tiny Qwen3-VL in {model_dir} ...")
-        build_tiny_qwen3_vl(model_dir)
-    if not (adapter_dir / "adapter_config.json").is_file():
-        echo(f"Building the tiny LoRA adapter in {adapter_dir} ...")
-        build_tiny_lora_adapter(model_dir, adapter_dir)
-    for name, spec in demo_specs(model_dir, adapter_dir).items():
-        info, created = register_system(
-            store, name, spec, description=DEMO_DESCRIPTIONS[name], replace=True
-        )
-        echo(f"System {info.name}: {'added' if created else 'up to date'} ({info.summary()})")
-    for name in demo_specs(model_dir, adapter_dir):
-        report = run_system(store, DEMO_BENCHMARK, name, split="test")
-        echo(report.summary())

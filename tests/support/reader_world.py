@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from studies.db import Store
-from studies.schema import Benchmark, Case, Generation, System
+from studies.store.db import Store
+from studies.store.schema import Benchmark, Case, Generation, System
 
 LOCATIONS = ("cecum", "ascending colon", "transverse colon", "sigmoid colon", "rectum")
 SHAPES = ("sessile (Paris 0-Is)", "flat (Paris 0-IIa)", "pedunculated (Paris 0-Ip)")

@@ -1,9 +1,9 @@
-"""Alembic environment: one schema (studies.schema.Base.metadata) for SQLite and PostgreSQL."""
+"""Alembic environment: one schema (studies.store.schema) for SQLite and PostgreSQL."""
 
 from alembic import context
 
-from studies.db import make_engine
-from studies.schema import Base
+from studies.store.db import make_engine
+from studies.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -17,10 +17,10 @@ from model.prompts import PromptTemplate
 from model.requests import ReportRequest
 from model.systems import SystemSpec, build_generator, fingerprint
 from studies.benchmarks.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from studies.db import Store
-from studies.media import sha256_file
-from studies.settings import Settings
-from studies.systems import MODEL_KINDS, get_system, prompt_for
+from studies.store.db import Store
+from studies.store.media import sha256_file
+from studies.store.settings import Settings
+from studies.systems.registry import MODEL_KINDS, get_system, prompt_for
 
 DISCLAIMER = (
     "Research use only. Not a medical device: this report was written by an AI system for "

@@ -21,10 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter, FromClause, Join
 
-from studies.audit import record
-from studies.db import Store
-from studies.schema import Account, AuthSession, Invite, Study, StudyRater
-from studies.settings import Settings
+from studies.store.audit import record
+from studies.store.db import Store
+from studies.store.schema import Account, AuthSession, Invite, Study, StudyRater
+from studies.store.settings import Settings
 
 ROLES = ("admin", "rater")
 MIN_PASSWORD_LENGTH = 10
@@ -564,7 +564,7 @@ def accept_invite(
             Invite.__table__.update().where(Invite.id == invite.id).values(used_by=account.id)
         )
         if invite.study_id is not None:
-            from studies.reader_study import enrol_rater_in_session
+            from studies.readers.study import enrol_rater_in_session
 
             enrol_rater_in_session(session, invite.study_id, account.id, actor_id=account.id)
         record(session, account.id, "invite.accept", "invite", invite.id)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from studies.settings import get_settings
+from studies.store.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -1,0 +1,89 @@
+"""`medvision leaderboard`: metrics with CIs and paired tests against a baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from metrics.text import BertScoreConfig
+from studies.leaderboard.build import (
+    ALL_GROUPS,
+    DEFAULT_METRICS,
+    FORMATS,
+    LeaderboardConfig,
+    LeaderboardError,
+    build_leaderboard,
+)
+from studies.leaderboard.tables import export_leaderboard
+from studies.store.db import get_store
+
+leaderboard_app = typer.Typer()
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+@leaderboard_app.command("leaderboard")
+def leaderboard(
+    benchmark: str = typer.Option(..., "--benchmark", help="Benchmark name."),
+    baseline: str = typer.Option(..., "--baseline", help="Baseline system name."),
+    fmt: str = typer.Option("markdown", "--format", help="csv | latex | markdown | json"),
+    split: str = typer.Option("test", "--split"),
+    metrics: str = typer.Option(
+        ",".join(DEFAULT_METRICS),
+        "--metrics",
+        help=f"Comma-separated metric groups: {', '.join(ALL_GROUPS)}.",
+    ),
+    systems: str | None = typer.Option(
+        None, "--systems", help="Comma-separated systems (default: all with generations)."
+    ),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples."),
+    permutations: int = typer.Option(1000, "--permutations", help="AR permutations."),
+    seed: int = typer.Option(0, "--seed"),
+    correction: str = typer.Option("holm", "--correction", help="holm | bh | none"),
+    cider_resampling: str = typer.Option(
+        "exact",
+        "--cider-resampling",
+        help="exact (document frequencies per resample) | fixed-idf (faster)",
+    ),
+    bertscore_model: str | None = typer.Option(
+        None, "--bertscore-model", help="Model name or local folder (with --bertscore-layers)."
+    ),
+    bertscore_layers: int | None = typer.Option(None, "--bertscore-layers"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
+) -> None:
+    """Metrics with 95% CIs and paired tests against a baseline, as a table."""
+    if fmt not in FORMATS:
+        _fail(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    config = LeaderboardConfig(
+        benchmark=benchmark,
+        baseline=baseline,
+        split=split,
+        systems=[s.strip() for s in systems.split(",") if s.strip()] if systems else None,
+        metrics=[m.strip() for m in metrics.split(",") if m.strip()],
+        n_resamples=bootstrap,
+        n_permutations=permutations,
+        seed=seed,
+        correction=correction,
+        cider_resampling=cider_resampling,
+        bertscore=BertScoreConfig(model=bertscore_model, num_layers=bertscore_layers)
+        if bertscore_model or bertscore_layers
+        else None,
+    )
+    try:
+        board = build_leaderboard(
+            get_store(),
+            config,
+            progress=lambda message, _fraction: typer.echo(f"... {message}", err=True),
+        )
+    except LeaderboardError as exc:
+        _fail(str(exc))
+    text = export_leaderboard(board, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"Wrote {output}", err=True)
+    else:
+        typer.echo(text, nl=False)
