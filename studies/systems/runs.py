@@ -11,8 +11,6 @@ same system at the same time), so there are never duplicates.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import threading
 import time
 import traceback
@@ -33,6 +31,7 @@ from studies.benchmarks.base import IMAGE_SUFFIXES, SPLITS
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import Benchmark, Case, Generation, Run, System, utcnow
+from studies.systems.jobs import close_abandoned, job_owner
 from studies.systems.registry import SystemConfigError, prompt_for, validate_spec
 
 RUN_STATUSES = ("pending", "running", "done", "failed", "cancelled")
@@ -252,34 +251,20 @@ def _plan(
         )
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
 def close_abandoned_runs(store: Store) -> int:
     """Mark runs whose process on this host is gone (killed, crashed) as failed.
 
     Their finished chunks stay cached; the next run resumes from them. Returns the count.
     """
-    host = socket.gethostname()
-    closed = 0
     with store.session() as session:
-        for run in session.scalars(select(Run).where(Run.status == "running")):
-            owner = run.settings or {}
-            pid = owner.get("pid")
-            if owner.get("host") != host or not isinstance(pid, int) or _process_alive(pid):
-                continue
-            run.status = "failed"
-            run.error = "the process stopped (killed or crashed) before the run finished"
-            run.finished_at = utcnow()
-            closed += 1
-    return closed
+        return close_abandoned(
+            session.scalars(select(Run).where(Run.status == "running")),
+            # rows written before the owner moved under "process" kept host and pid on top
+            lambda run: (run.settings or {}).get("process") or run.settings,
+            lambda pid: (
+                f"the process (pid {pid}) stopped (killed or crashed) before the run finished"
+            ),
+        )
 
 
 def _finish(store: Store, run_id: int, status: str, n_done: int, error: str | None) -> None:
@@ -343,8 +328,7 @@ def run_system(
                 "spec": plan.spec.to_dict(),
                 "n_cached_at_start": n_cached,
                 # Who runs it, so a later run can tell a killed run from a live one.
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
+                "process": job_owner(),
             },
             started_at=utcnow(),
         )

@@ -10,9 +10,7 @@ into the next reader study.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import threading
 import traceback
 from collections.abc import Callable
@@ -38,6 +36,7 @@ from model.training import (
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import Benchmark, Case, System, TrainingJob, utcnow
+from studies.systems.jobs import close_abandoned, job_owner
 from studies.systems.registry import SystemConfigError, SystemInfo, get_system, register_system
 
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -102,31 +101,14 @@ def _info(row: TrainingJob, system_name: str | None) -> TrainingJobInfo:
     )
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
 def close_abandoned_jobs(store: Store) -> int:
     """Mark running jobs whose process on this host is gone (killed, crashed) as failed."""
-    host = socket.gethostname()
-    closed = 0
     with store.session() as session:
-        for row in session.scalars(select(TrainingJob).where(TrainingJob.status == "running")):
-            owner = row.config.get("process") or {}
-            pid = owner.get("pid")
-            if owner.get("host") != host or not isinstance(pid, int) or _process_alive(pid):
-                continue
-            row.status = "failed"
-            row.error = f"the training process (pid {pid}) stopped before the job finished"
-            row.finished_at = utcnow()
-            closed += 1
-    return closed
+        return close_abandoned(
+            session.scalars(select(TrainingJob).where(TrainingJob.status == "running")),
+            lambda row: row.config.get("process"),
+            lambda pid: f"the training process (pid {pid}) stopped before the job finished",
+        )
 
 
 def list_training_jobs(store: Store, limit: int = 50) -> list[TrainingJobInfo]:
@@ -302,7 +284,7 @@ def register_adapter_system(
 
 
 def _create_job(store: Store, kind: str, config: dict[str, Any], output_dir: str) -> int:
-    config = config | {"process": {"host": socket.gethostname(), "pid": os.getpid()}}
+    config = config | {"process": job_owner()}
     with store.session() as session:
         row = TrainingJob(kind=kind, status="running", config=config, output_dir=output_dir, log=[])
         session.add(row)
