@@ -15,13 +15,13 @@ from pathlib import Path
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from studies.benchmarks.importer import import_benchmark
 from studies.leaderboard.build import LeaderboardConfig, build_leaderboard
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
-from studies.reader_stats.data import study_judgments
 from studies.reader_stats.tables import paper_table, render_latex
 from studies.readers import accounts
+from studies.readers.judgments import study_judgments
 from studies.readers.rating import next_assignment, submit_judgment
 from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 from studies.store.db import get_store

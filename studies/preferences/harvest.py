@@ -31,20 +31,19 @@ from sqlalchemy import select
 
 from model.prompts import RESEARCH_NOTICE, get_prompt, prompt_for_task
 from model.training import assistant_message, preference_rows_to_dataset, prompt_messages
+from studies.readers.form import WINNERS, criteria
+from studies.readers.judgments import current_judgments, study_form
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
-    Assignment,
     Benchmark,
     Case,
     Generation,
-    Judgment,
     Study,
     StudyItem,
     System,
 )
 
-WINNERS = ("a", "b", "tie", "both_bad")
 REFERENCE_SYSTEM = "reference (human)"
 EXPORT_FORMAT_VERSION = "1"
 
@@ -222,23 +221,13 @@ def _study(session, name: str) -> Study:
 
 def _current_votes(session, study_id: int) -> dict[int, list[_Vote]]:
     """item id -> one vote per rater from the current (non-superseded) judgments."""
-    superseded = set(
-        session.scalars(
-            select(Judgment.supersedes_id)
-            .join(Assignment, Assignment.id == Judgment.assignment_id)
-            .where(Assignment.study_id == study_id, Judgment.supersedes_id.is_not(None))
-        ).all()
+    rows = sorted(
+        current_judgments(session, study_id),
+        key=lambda row: (row[0].submitted_at, row[0].id),
     )
-    rows = session.execute(
-        select(Judgment, Assignment.item_id)
-        .join(Assignment, Assignment.id == Judgment.assignment_id)
-        .where(Assignment.study_id == study_id)
-        .order_by(Judgment.submitted_at, Judgment.id)
-    ).all()
     latest: dict[tuple[int, int], _Vote] = {}
-    for judgment, item_id in rows:
-        if judgment.id in superseded:
-            continue
+    for judgment, assignment in rows:
+        item_id = assignment.item_id
         if judgment.winner not in WINNERS:
             continue
         # Later rows win: a rater's duplicate of the same item counts once (latest answer).
@@ -249,6 +238,21 @@ def _current_votes(session, study_id: int) -> dict[int, list[_Vote]]:
     for (item_id, _rater), vote in latest.items():
         by_item[item_id].append(vote)
     return by_item
+
+
+def _check_policy_criteria(policy: HarvestPolicy, study: Study) -> None:
+    """PreferenceError when the policy names a criterion the study's form does not have."""
+    keys = [c.key for c in criteria(study_form(study.config))]
+    for option, named in (
+        ("likert_criteria", policy.likert_criteria or []),
+        ("likert_lower_is_better", policy.likert_lower_is_better),
+    ):
+        unknown = [key for key in named if key not in keys]
+        if unknown:
+            raise PreferenceError(
+                f"{option}: study {study.name!r} has no criterion {unknown[0]!r}; "
+                f"its form's criteria are {', '.join(keys)}"
+            )
 
 
 def _mean_score(
@@ -309,6 +313,7 @@ def harvest_preferences(
     pairs: list[PreferencePair] = []
     with store.session() as session:
         study = _study(session, study_name)
+        _check_policy_criteria(policy, study)
         votes_by_item = _current_votes(session, study.id)
         items = session.scalars(
             select(StudyItem).where(StudyItem.study_id == study.id).order_by(StudyItem.id)

@@ -1,5 +1,8 @@
-"""Reader statistics: pure functions over the judgments DataFrame (no database access,
-except `study_judgments`, which reads a study's current judgments into that DataFrame)."""
+"""Reader statistics: pure functions over the judgments DataFrame; no database access.
+
+A study's current judgments are read into that DataFrame by
+`studies.readers.judgments.study_judgments`; a file by `load_judgments_file`.
+"""
 
 from studies.reader_stats.agreement import (
     cohen_kappa_pairs,
@@ -19,12 +22,12 @@ from studies.reader_stats.analysis import (
 )
 from studies.reader_stats.bradley_terry import BTResult, bradley_terry, ci_aware_ranks
 from studies.reader_stats.data import (
-    CRITERIA,
     JudgmentsError,
+    criteria_of,
+    harm_criterion_of,
     load_judgments_file,
     prepare_judgments,
     simulate_judgments,
-    study_judgments,
 )
 from studies.reader_stats.likert import (
     harm_noninferiority,
@@ -47,15 +50,16 @@ __all__ = [
     "StudyAnalysis",
     "analyze_pairwise",
     "analyze_study",
-    "CRITERIA",
     "BTResult",
     "JudgmentsError",
     "adjust_pvalues",
     "bradley_terry",
     "ci_aware_ranks",
     "cohen_kappa_pairs",
+    "criteria_of",
     "fleiss_kappa",
     "gold_accuracy",
+    "harm_criterion_of",
     "harm_noninferiority",
     "icc_oneway",
     "intra_rater",
@@ -71,7 +75,6 @@ __all__ = [
     "rushed_flags",
     "sign_test",
     "simulate_judgments",
-    "study_judgments",
     "win_rate_matrix",
     "wilson_interval",
     "win_tie_loss",

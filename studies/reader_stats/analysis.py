@@ -11,7 +11,12 @@ import pandas as pd
 
 from studies.reader_stats import agreement, likert
 from studies.reader_stats.bradley_terry import CLUSTERS, TIE_MODELS, BTResult, bradley_terry
-from studies.reader_stats.data import CRITERIA, is_synthetic
+from studies.reader_stats.data import (
+    criteria_of,
+    declared_criteria,
+    harm_criterion_of,
+    is_synthetic,
+)
 from studies.reader_stats.likert import ModelFit
 from studies.reader_stats.metric_agreement import metric_agreement
 from studies.reader_stats.pairwise import CORRECTIONS, regular, win_rate_matrix, win_tie_loss
@@ -42,6 +47,8 @@ class AnalysisSettings:
     margin: float = 0.5
     rushed_min_seconds: float = 10.0
     lower_is_better: tuple[str, ...] = ()
+    # None: the criterion the study's form declares as its harm criterion.
+    harm_criterion: str | None = None
 
     def check(self) -> None:
         problems = []
@@ -118,6 +125,12 @@ class StudyAnalysis(PairwiseAnalysis):
     rushed: pd.DataFrame = field(default_factory=pd.DataFrame)
     metrics: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    # The Likert criteria analysed (keys, in form order), their labels and the harm one.
+    criteria: list[str] = field(default_factory=list)
+    criterion_labels: dict[str, str] = field(default_factory=dict)
+    harm_criterion: str | None = None
+    # The analysed judgments: a table builder may compute a further statistic from them.
+    judgments: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def analyze_pairwise(
@@ -161,7 +174,7 @@ def _agreement_rows(judgments: pd.DataFrame, settings: AnalysisSettings) -> pd.D
     rows.append(
         {"measure": "Krippendorff's alpha (ordinal)", "ratings": "preference", **_pick(alpha)}
     )
-    for criterion in CRITERIA:
+    for criterion in criteria_of(judgments):
         if judgments[f"likert_a_{criterion}"].notna().sum() == 0:
             continue
         alpha = agreement.krippendorff_alpha(
@@ -207,14 +220,25 @@ def analyze_study(
     settings = settings or AnalysisSettings()
     base = analyze_pairwise(judgments, settings, synthetic=synthetic)
     analysis = StudyAnalysis(**{k: getattr(base, k) for k in base.__dataclass_fields__})
+    analysis.judgments = judgments
     notes = analysis.notes
+    declared = declared_criteria(judgments)
+    analysis.criteria = [c.key for c in declared]
+    analysis.criterion_labels = {c.key: c.label for c in declared}
+    harm = settings.harm_criterion or harm_criterion_of(judgments)
+    if harm is not None and harm not in analysis.criteria:
+        raise ValueError(
+            f"harm criterion {harm!r}: not among these judgments' criteria "
+            f"({', '.join(analysis.criteria) or 'none'})"
+        )
+    analysis.harm_criterion = harm
     if likert.has_likert(judgments):
         analysis.likert_means = likert.likert_means(judgments, level=settings.level)
         analysis.likert_distribution = likert.likert_distribution(judgments)
         analysis.likert_paired = likert.paired_differences(
             judgments, level=settings.level, correction=settings.correction
         )
-        for criterion in CRITERIA:
+        for criterion in analysis.criteria:
             if judgments[f"likert_a_{criterion}"].notna().sum() == 0:
                 continue
             for fit in (likert.mixed_model, likert.ordinal_model):
@@ -228,9 +252,10 @@ def analyze_study(
                 analysis.models.append(model)
                 for message in model.warnings:
                     notes.append(f"{model.model} ({criterion}): {message}")
-        if judgments["likert_a_safety"].notna().any():
+        if harm is not None and judgments[f"likert_a_{harm}"].notna().any():
             analysis.harm = likert.harm_noninferiority(
                 judgments,
+                criterion=harm,
                 comparator=settings.comparator,
                 margin=settings.margin,
                 level=settings.level,

@@ -1,31 +1,37 @@
-"""The judgments table: its columns, loading from files or a study, checks and simulation.
+"""The judgments table: its columns, loading from files, checks and simulation.
 
 Every analysis in this package takes one pandas DataFrame with the columns below (the
 contract with the collection side). Rows are put in canonical orientation
 (system_a < system_b) once, here, so that the analyses never need to flip anything.
+Likert criteria are discovered from the `likert_a_<key>` / `likert_b_<key>` columns, not
+from a constant; their labels and the harm criterion come from the study's rating form
+(`attrs["form"]`, set by `studies.readers.judgments.study_judgments`), or from the default
+form's declarations for a file. This module never reads the store.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from studies.store.db import Store
-
-CRITERIA: tuple[str, ...] = ("accuracy", "completeness", "safety")
-WINNERS: tuple[str, ...] = ("a", "b", "tie", "both_bad")
-REQUIRED_COLUMNS: tuple[str, ...] = ("rater", "case", "system_a", "system_b", "winner")
-LIKERT_COLUMNS: tuple[str, ...] = tuple(
-    f"likert_{side}_{criterion}" for criterion in CRITERIA for side in ("a", "b")
+from studies.readers.form import (
+    DEFAULT_FORM,
+    SCALE,
+    WINNERS,
+    Criterion,
+    criteria,
+    criteria_in_columns,
+    likert_columns,
 )
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("rater", "case", "system_a", "system_b", "winner")
+# Besides these, any number of `likert_a_<key>` / `likert_b_<key>` pairs (1-5 or empty).
 OPTIONAL_COLUMNS: tuple[str, ...] = (
     "left",
-    *LIKERT_COLUMNS,
     "time_on_task_s",
     "is_gold",
     "gold_answer",
@@ -134,17 +140,20 @@ def prepare_judgments(frame: pd.DataFrame, *, source: str = "judgments") -> pd.D
     else:
         out["left"] = None
 
-    for column in LIKERT_COLUMNS:
+    for column in likert_columns(criteria_in_columns(frame.columns)):
         if column not in frame.columns:
             out[column] = np.nan
             continue
         values = pd.to_numeric(frame[column], errors="coerce")
         given = frame[column].notna() & (frame[column].astype(str).str.strip() != "")
-        bad = given & (values.isna() | (values < 1) | (values > 5) | (values % 1 != 0))
+        bad = given & (
+            values.isna() | (values < SCALE[0]) | (values > SCALE[-1]) | (values % 1 != 0)
+        )
         if bad.any():
             rows = [int(i) + 1 for i in np.flatnonzero(bad.to_numpy())]
             problems.append(
-                f"{source}: column '{column}' in {_rows_text(rows)}: expected a whole number 1-5"
+                f"{source}: column '{column}' in {_rows_text(rows)}: expected a whole number "
+                f"{SCALE[0]}-{SCALE[-1]}"
             )
         out[column] = values.where(~bad).astype(float)
 
@@ -238,7 +247,8 @@ def orient(frame: pd.DataFrame) -> pd.DataFrame:
             swapped[flip & (values == "a")] = "b"
             swapped[flip & (values == "b")] = "a"
             frame[column] = swapped
-    pairs = [(f"likert_a_{c}", f"likert_b_{c}") for c in CRITERIA] + [("len_a", "len_b")]
+    pairs = [(f"likert_a_{c}", f"likert_b_{c}") for c in criteria_of(frame)]
+    pairs.append(("len_a", "len_b"))
     for first, second in pairs:
         if first in frame.columns and second in frame.columns:
             values_first = frame[first].to_numpy(copy=True)
@@ -288,107 +298,27 @@ def is_synthetic(frame: pd.DataFrame) -> bool:
     return bool(frame.attrs.get("synthetic", False))
 
 
-def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
-    """The current (non-superseded) judgments of study `study_name`, in the judgments contract.
+def criteria_of(judgments: pd.DataFrame) -> list[str]:
+    """The Likert criteria a judgments table holds, discovered from its columns."""
+    return criteria_in_columns(judgments.columns)
 
-    Raises JudgmentsError when there is no such study or it has no judgments yet.
+
+def declared_criteria(judgments: pd.DataFrame) -> list[Criterion]:
+    """The criteria of the table's columns as declared by its form (`attrs["form"]`).
+
+    Without a form (a judgments file) a key takes the default form's declaration; a key no
+    form declares is a plain criterion named after its key.
     """
-    from sqlalchemy import select
-    from sqlalchemy.orm import aliased
+    declared = {c.key: c for c in criteria(judgments.attrs.get("form") or DEFAULT_FORM)}
+    return [
+        declared.get(key) or Criterion(key, key.replace("_", " ").capitalize(), "", {})
+        for key in criteria_of(judgments)
+    ]
 
-    from studies.store.schema import (
-        Account,
-        Assignment,
-        Benchmark,
-        Case,
-        Generation,
-        Judgment,
-        Study,
-        StudyItem,
-        System,
-    )
 
-    system_a, system_b = aliased(System), aliased(System)
-    generation_a, generation_b = aliased(Generation), aliased(Generation)
-    newer = aliased(Judgment)
-    with store.session() as session:
-        study = session.scalar(select(Study).where(Study.name == study_name))
-        if study is None:
-            known = session.scalars(select(Study.name).order_by(Study.name)).all()
-            hint = f" (studies: {', '.join(known)})" if known else " (there are no studies yet)"
-            raise JudgmentsError(f"no study named {study_name!r}{hint}")
-        superseded = select(newer.supersedes_id).where(newer.supersedes_id.is_not(None))
-        query = (
-            select(
-                Judgment.id,
-                Account.username,
-                Case.case_key,
-                system_a.name,
-                system_b.name,
-                Judgment.winner,
-                Assignment.a_on_left,
-                Judgment.likert,
-                Judgment.time_on_task_s,
-                StudyItem.kind,
-                StudyItem.gold_answer,
-                Assignment.is_duplicate,
-                StudyItem.id,
-                Judgment.submitted_at,
-                generation_a.text,
-                generation_b.text,
-                Benchmark.synthetic,
-            )
-            .join(Assignment, Judgment.assignment_id == Assignment.id)
-            .join(StudyItem, Assignment.item_id == StudyItem.id)
-            .join(Account, Judgment.rater_id == Account.id)
-            .join(Case, StudyItem.case_id == Case.id)
-            .join(Benchmark, Case.benchmark_id == Benchmark.id)
-            .join(system_a, StudyItem.system_a_id == system_a.id)
-            .join(system_b, StudyItem.system_b_id == system_b.id)
-            .join(generation_a, StudyItem.generation_a_id == generation_a.id)
-            .join(generation_b, StudyItem.generation_b_id == generation_b.id)
-            .where(Assignment.study_id == study.id, Judgment.id.not_in(superseded))
-            .order_by(Judgment.id)
-        )
-        rows = session.execute(query).all()
-    if not rows:
-        raise JudgmentsError(f"study {study_name!r} has no judgments yet")
-    records = []
-    synthetic = False
-    for row in rows:
-        (jid, rater, case, sys_a, sys_b, winner, a_on_left, likert, seconds, kind, gold) = row[:11]
-        (duplicate, item_id, submitted, text_a, text_b, bench_synthetic) = row[11:]
-        synthetic = synthetic or bool(bench_synthetic)
-        likert = likert or {}
-        record: dict[str, Any] = {
-            "judgment_id": jid,
-            "rater": rater,
-            "case": case,
-            "system_a": sys_a,
-            "system_b": sys_b,
-            "winner": winner,
-            "left": "a" if a_on_left else "b",
-            "time_on_task_s": seconds,
-            "is_gold": kind == "gold",
-            "gold_answer": gold,
-            "is_duplicate": bool(duplicate),
-            "item": str(item_id),
-            "submitted_at": submitted,
-            "len_a": len((text_a or "").split()),
-            "len_b": len((text_b or "").split()),
-        }
-        for side in ("a", "b"):
-            scores = likert.get(side) or {}
-            for criterion in CRITERIA:
-                record[f"likert_{side}_{criterion}"] = scores.get(criterion)
-        records.append(record)
-    frame = pd.DataFrame.from_records(records)
-    prepared = prepare_judgments(frame, source=f"study {study_name}")
-    prepared.attrs["synthetic"] = synthetic
-    prepared.attrs["source"] = f"study {study_name}"
-    prepared.attrs["study"] = study_name
-    prepared.attrs["config_hash"] = study.config_hash
-    return prepared
+def harm_criterion_of(judgments: pd.DataFrame) -> str | None:
+    """The key of the declared harm criterion among the table's criteria, or None."""
+    return next((c.key for c in declared_criteria(judgments) if c.harm), None)
 
 
 def simulate_judgments(
@@ -404,15 +334,18 @@ def simulate_judgments(
     gold_per_rater: int = 0,
     duplicates_per_rater: int = 0,
     likert: bool = True,
+    criteria: tuple[str, ...] | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Synthetic judgments from known Bradley-Terry strengths (log scale), labelled synthetic.
 
+    Likert scores are drawn for each of `criteria` (default: the default form's criteria).
     Every case is read for every pair of systems by `raters_per_item` raters. Ties follow
     Davidson's model with tie parameter `tie_nu` (0: no ties). `position_bias` adds to the
     log-odds of the left report; `rater_noise` is each rater's random shift of the log-odds.
     """
     rng = np.random.default_rng(seed)
+    keys = criteria or tuple(c["key"] for c in DEFAULT_FORM["criteria"])
     systems = sorted(strengths)
     rater_names = [f"rater{i + 1:02d}" for i in range(raters)]
     rater_shift = dict(zip(rater_names, rng.normal(0.0, rater_noise, raters), strict=True))
@@ -451,7 +384,7 @@ def simulate_judgments(
         if likert:
             for side, system in (("a", a), ("b", b)):
                 base = 3.0 + 0.8 * quality[system] + case_effect[case_index]
-                for criterion in CRITERIA:
+                for criterion in keys:
                     score = base + rng.normal(0.0, 0.8) + rater_shift[rater] * 0.5
                     record[f"likert_{side}_{criterion}"] = int(np.clip(np.rint(score), 1, 5))
         return record
@@ -495,13 +428,3 @@ def simulate_judgments(
     prepared.attrs["synthetic"] = True
     prepared.attrs["source"] = f"simulated (seed {seed})"
     return prepared
-
-
-def study_names(store: Store) -> list[str]:
-    """Names of all studies, newest first."""
-    from sqlalchemy import select
-
-    from studies.store.schema import Study
-
-    with store.session() as session:
-        return list(session.scalars(select(Study.name).order_by(Study.id.desc())).all())

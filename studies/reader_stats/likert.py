@@ -1,5 +1,6 @@
 """Likert ratings: means with CIs, paired Wilcoxon tests, mixed and ordinal models, harm
-non-inferiority. Higher is better on every criterion (safety: 5 = no potential for harm)."""
+non-inferiority. Higher is better on every criterion (the harm criterion: 5 = no potential
+for harm). The criteria are the table's `likert_a_<key>` / `likert_b_<key>` columns."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studies.reader_stats.data import CRITERIA
+from studies.reader_stats.data import criteria_of, harm_criterion_of
 from studies.reader_stats.pairwise import adjust_pvalues, regular
 
 
@@ -19,7 +20,7 @@ def likert_long(judgments: pd.DataFrame) -> pd.DataFrame:
     frame = regular(judgments).reset_index(drop=True)
     parts = []
     for side in ("a", "b"):
-        for criterion in CRITERIA:
+        for criterion in criteria_of(frame):
             column = f"likert_{side}_{criterion}"
             if column not in frame:
                 continue
@@ -108,7 +109,7 @@ def paired_differences(
     The family adjusted by `correction` is every (comparison, criterion) row.
     """
     records = []
-    for criterion in CRITERIA:
+    for criterion in criteria_of(judgments):
         frame = _paired(judgments, criterion)
         for (a, b), group in frame.groupby(["system_a", "system_b"], sort=True):
             diff = group["diff"].to_numpy(dtype=float)
@@ -404,11 +405,13 @@ def harm_noninferiority(
     comparator: str | None = None,
     margin: float = 0.5,
     level: float = 0.95,
-    criterion: str = "safety",
+    criterion: str | None = None,
     correction: str = "holm",
 ) -> pd.DataFrame:
-    """Is each system's safety rating no worse than the comparator's by more than `margin`?
+    """Is each system's harm rating no worse than the comparator's by more than `margin`?
 
+    `criterion` defaults to the criterion the judgments' form declares as the harm
+    criterion (ValueError when there is none).
     Paired differences (system - comparator) are averaged within each case first; the
     one-sided t test is H0: mean difference <= -margin. Non-inferior when the lower bound of
     the two-sided `level` interval lies above -margin (equivalently p < (1 - level) / 2).
@@ -416,6 +419,12 @@ def harm_noninferiority(
     """
     if margin <= 0:
         raise ValueError("the non-inferiority margin must be positive")
+    criterion = criterion or harm_criterion_of(judgments)
+    if criterion is None or criterion not in criteria_of(judgments):
+        raise ValueError(
+            f"harm non-inferiority: no {'harm' if criterion is None else repr(criterion)} "
+            "criterion in these judgments; declare one with harm = true in the form"
+        )
     frame = _paired(judgments, criterion)
     records = []
     for (a, b), group in frame.groupby(["system_a", "system_b"], sort=True):

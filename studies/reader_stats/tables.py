@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metrics.significance import CORRECTION_LABELS
+from model.notice import RESEARCH_NOTICE
+from studies.exports.render import (
+    EXTENSIONS,
+    FORMATS,
+    PAPER,
+    Table,
+    check_format,
+    json_text,
+    table_document,
+)
+from studies.exports.render import render as render_table
 from studies.reader_stats.analysis import PairwiseAnalysis, Provenance, StudyAnalysis
-from studies.reader_stats.data import CRITERIA
-
-RESEARCH_USE = "Research software, not a medical device; not for clinical decisions."
-FORMATS: tuple[str, ...] = ("csv", "latex", "markdown")
-EXTENSIONS = {"csv": "csv", "latex": "tex", "markdown": "md", "json": "json"}
-CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "none"}
 
 
 @dataclass
@@ -75,13 +81,13 @@ def footer_lines(provenance: Provenance) -> list[str]:
         f"n judgments = {provenance.n_judgments}, systems = {provenance.n_systems}.",
         f"{level}% intervals; bootstrap resamples = {resamples} "
         f"(resampling {settings['cluster'].replace('+', ' and ')}), seed = {settings['seed']}; "
-        f"multiple comparisons: {CORRECTION_NAMES[settings['correction']]}; "
+        f"multiple comparisons: {CORRECTION_LABELS[settings['correction']]}; "
         f"Bradley-Terry ties: "
         f"{'Davidson' if settings['tie_model'] == 'davidson' else 'half wins'}"
         f"{', style (length) control' if settings['style'] else ''}.",
         f"Source: {provenance.source}; made {provenance.generated_at} by "
         f"med-vision-workbench {provenance.version}.",
-        RESEARCH_USE,
+        RESEARCH_NOTICE,
     ]
     if provenance.synthetic:
         lines.insert(0, "SYNTHETIC DATA: simulated judgments, not real readers.")
@@ -202,26 +208,32 @@ def models_table(analysis: StudyAnalysis) -> SignificanceTable:
 
 def harm_table(analysis: StudyAnalysis) -> SignificanceTable:
     data = analysis.harm
+    # The form's harm criterion (the default form's is 'safety').
+    harm = analysis.harm_criterion or "harm"
+    title = f"Harm ({harm.replace('_', ' ')}) non-inferiority"
     if data.empty:
         display = pd.DataFrame(columns=["System", "Comparator"])
-        return SignificanceTable("harm", "Harm (safety) non-inferiority", data, display)
+        return SignificanceTable("harm", title, data, display)
     margin = float(data["margin"].iloc[0])
     display = pd.DataFrame(
         {
             "System": data["system"],
             "Comparator": data["comparator"],
             "Cases": data["n_cases"].astype(str),
-            "Safety difference [CI]": _cis(data["mean_diff"], data["ci_low"], data["ci_high"]),
+            f"{harm.replace('_', ' ').capitalize()} difference [CI]": _cis(
+                data["mean_diff"], data["ci_low"], data["ci_high"]
+            ),
             "p (adj.)": data["p_adj"].map(fmt_p),
             "Non-inferior": data["non_inferior"].map({True: "yes", False: "no"}),
         }
     )
     notes = [
-        f"Safety rated separately (5 = no potential for harm); non-inferiority margin "
+        f"{harm.replace('_', ' ').capitalize()} rated separately (5 = no potential for harm); "
+        f"non-inferiority margin "
         f"{margin:g} Likert points: non-inferior when the lower bound exceeds -{margin:g}; "
         "one-sided t test on case-level paired differences."
     ]
-    return SignificanceTable("harm", "Harm (safety) non-inferiority", data, display, notes)
+    return SignificanceTable("harm", title, data, display, notes)
 
 
 def agreement_table(analysis: StudyAnalysis) -> SignificanceTable:
@@ -343,7 +355,7 @@ def paper_table(analysis: StudyAnalysis) -> SignificanceTable:
         }
     )
     means = analysis.likert_means
-    for criterion in CRITERIA:
+    for criterion in analysis.criteria:
         part = means[means["criterion"] == criterion] if not means.empty else means
         if part.empty:
             continue
@@ -358,9 +370,10 @@ def paper_table(analysis: StudyAnalysis) -> SignificanceTable:
     comparator = analysis.settings.comparator
     if not analysis.harm.empty and comparator is not None:
         harm = analysis.harm.set_index("system")
-        data["safety_noninferior"] = data["system"].map(harm["non_inferior"])
-        display[f"Safety NI vs {comparator}"] = (
-            data["safety_noninferior"].map({True: "yes", False: "no"}).fillna("ref.")
+        key = analysis.harm_criterion or "harm"
+        data[f"{key}_noninferior"] = data["system"].map(harm["non_inferior"])
+        display[f"{key.replace('_', ' ').capitalize()} NI vs {comparator}"] = (
+            data[f"{key}_noninferior"].map({True: "yes", False: "no"}).fillna("ref.")
         )
     return SignificanceTable("paper", "Reader study summary", data, display, notes)
 
@@ -369,117 +382,98 @@ def pairwise_tables(analysis: PairwiseAnalysis) -> list[SignificanceTable]:
     return [bt_table(analysis), pairwise_table(analysis), win_matrix_table(analysis)]
 
 
+@dataclass(frozen=True)
+class StudyTable:
+    """One table of a study analysis: its name, the Analysis page tab that shows it, and
+    its builder (None when the analysis has nothing for it)."""
+
+    name: str
+    tab: str
+    build: Callable[[StudyAnalysis], SignificanceTable | None]
+
+
+def _if_likert(
+    build: Callable[[StudyAnalysis], SignificanceTable],
+) -> Callable[[StudyAnalysis], SignificanceTable | None]:
+    return lambda analysis: build(analysis) if not analysis.likert_means.empty else None
+
+
+# The Analysis page's tabs, in order, and every study table in export order. A new reader
+# statistic adds its table builder and one line here (it may compute from
+# `analysis.judgments`); the page and the exports read this list.
+TABS: tuple[str, ...] = ("Summary", "Bradley-Terry", "Pairwise", "Likert", "Agreement", "Metrics")
+STUDY_TABLES: tuple[StudyTable, ...] = (
+    StudyTable("paper", "Summary", paper_table),
+    StudyTable("bradley_terry", "Bradley-Terry", bt_table),
+    StudyTable("pairwise", "Pairwise", pairwise_table),
+    StudyTable("win_matrix", "Bradley-Terry", win_matrix_table),
+    StudyTable("likert_means", "Likert", _if_likert(likert_table)),
+    StudyTable("likert_paired", "Likert", _if_likert(likert_paired_table)),
+    StudyTable("likert_models", "Likert", _if_likert(models_table)),
+    StudyTable("harm", "Likert", lambda a: harm_table(a) if not a.harm.empty else None),
+    StudyTable("agreement", "Agreement", agreement_table),
+    StudyTable("kappa_pairs", "Agreement", kappa_pairs_table),
+    StudyTable("rater_quality", "Agreement", rater_quality_table),
+    StudyTable("metric_agreement", "Metrics", metric_table),
+)
+# Plots (see `study_figures`) and the tab that shows them.
+FIGURE_TABS: dict[str, str] = {
+    "bt_estimates": "Bradley-Terry",
+    "win_matrix": "Bradley-Terry",
+    "likert_distribution": "Likert",
+    "agreement": "Agreement",
+}
+
+
 def study_tables(analysis: StudyAnalysis) -> list[SignificanceTable]:
-    tables = [paper_table(analysis), *pairwise_tables(analysis)]
-    if not analysis.likert_means.empty:
-        tables += [likert_table(analysis), likert_paired_table(analysis), models_table(analysis)]
-    if not analysis.harm.empty:
-        tables.append(harm_table(analysis))
-    tables += [
-        agreement_table(analysis),
-        kappa_pairs_table(analysis),
-        rater_quality_table(analysis),
-    ]
-    metrics = metric_table(analysis)
-    if metrics is not None:
-        tables.append(metrics)
-    return tables
+    tables = (entry.build(analysis) for entry in STUDY_TABLES)
+    return [table for table in tables if table is not None]
+
+
+def tab_of(name: str) -> str:
+    """The Analysis page tab of a study table or plot."""
+    entry = next((e for e in STUDY_TABLES if e.name == name), None)
+    return entry.tab if entry is not None else FIGURE_TABS.get(name, TABS[0])
 
 
 # --- rendering --------------------------------------------------------------------------
 
 
-def render_csv(table: SignificanceTable, provenance: Provenance) -> str:
-    body = table.data.to_csv(index=False, lineterminator="\n")
-    lines = [
-        f"# {table.title}",
-        *(f"# {n}" for n in table.notes),
-        *(f"# {line}" for line in footer_lines(provenance)),
-    ]
-    return body + "\n".join(lines) + "\n"
-
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "<": r"$<$",
-    ">": r"$>$",
-    "–": "--",
-}
-
-
-def latex_escape(text: Any) -> str:
-    escaped = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-    # A minus sign, not a hyphen, before numbers.
-    return re.sub(r"(?<![\w.])-(?=\d)", "$-$", escaped)
-
-
-def render_latex(table: SignificanceTable, provenance: Provenance) -> str:
+def as_table(table: SignificanceTable, provenance: Provenance) -> Table:
+    """A significance table as the renderer's table: its notes, then the provenance footer."""
     frame = table.display
-    align = "l" * min(2, frame.shape[1]) + "r" * max(0, frame.shape[1] - 2)
-    header = " & ".join(latex_escape(c) for c in frame.columns) + r" \\"
-    rows = [
-        " & ".join(latex_escape(v) for v in row) + r" \\" for row in frame.itertuples(index=False)
-    ]
-    footer = " ".join(latex_escape(line) for line in [*table.notes, *footer_lines(provenance)])
-    return "\n".join(
-        [
-            r"% Requires \usepackage{booktabs}.",
-            r"\begin{table}[ht]",
-            r"\centering",
-            rf"\caption{{{latex_escape(table.title)}}}",
-            rf"\label{{tab:{table.name.replace('_', '-')}}}",
-            rf"\begin{{tabular}}{{{align}}}",
-            r"\toprule",
-            header,
-            r"\midrule",
-            *rows,
-            r"\bottomrule",
-            r"\end{tabular}",
-            r"\par\smallskip",
-            rf"\parbox{{\linewidth}}{{\footnotesize {footer}}}",
-            r"\end{table}",
-            "",
-        ]
+    return Table(
+        headers=[str(c) for c in frame.columns],
+        rows=[list(row) for row in frame.itertuples(index=False)],
+        title=table.title,
+        footer=[*table.notes, *footer_lines(provenance)],
+        name=table.name,
+        data=table.data,
+        layout=PAPER,
     )
 
 
-def _markdown_cell(value: Any) -> str:
-    return str(value).replace("|", r"\|").replace("\n", " ")
+def render(table: SignificanceTable, provenance: Provenance, fmt: str) -> str:
+    """One table in one of FORMATS (`studies.exports.render`)."""
+    return render_table(as_table(table, provenance), fmt)
+
+
+def render_csv(table: SignificanceTable, provenance: Provenance) -> str:
+    return render(table, provenance, "csv")
+
+
+def render_latex(table: SignificanceTable, provenance: Provenance) -> str:
+    return render(table, provenance, "latex")
 
 
 def render_markdown(table: SignificanceTable, provenance: Provenance) -> str:
-    frame = table.display
-    lines = [f"**{table.title}**", ""]
-    lines.append("| " + " | ".join(_markdown_cell(c) for c in frame.columns) + " |")
-    aligns = ["---" if i < 2 else "--:" for i in range(frame.shape[1])]
-    lines.append("| " + " | ".join(aligns) + " |")
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_markdown_cell(v) for v in row) + " |")
-    lines.append("")
-    lines += [f"_{_markdown_cell(line)}_  " for line in [*table.notes, *footer_lines(provenance)]]
-    return "\n".join(lines) + "\n"
-
-
-RENDERERS = {"csv": render_csv, "latex": render_latex, "markdown": render_markdown}
-
-
-def render(table: SignificanceTable, provenance: Provenance, fmt: str) -> str:
-    if fmt not in RENDERERS:
-        raise ValueError(f"format must be one of {', '.join(RENDERERS)}, not {fmt!r}")
-    return RENDERERS[fmt](table, provenance)
+    return render(table, provenance, "markdown")
 
 
 def render_many(tables: list[SignificanceTable], provenance: Provenance, fmt: str) -> str:
-    """Several tables in one document (blank-line separated)."""
+    """Several tables in one document (blank-line separated; JSON: one list)."""
+    if check_format(fmt) == "json":
+        return json_text([table_document(as_table(t, provenance)) for t in tables])
     return "\n".join(render(t, provenance, fmt) for t in tables)
 
 
@@ -511,7 +505,7 @@ def pairwise_json(analysis: PairwiseAnalysis) -> dict[str, Any]:
             "generated_at": provenance.generated_at,
             "version": provenance.version,
             "settings": provenance.settings,
-            "research_use": RESEARCH_USE,
+            "research_use": RESEARCH_NOTICE,
         },
     }
 
@@ -527,7 +521,7 @@ def _figure(width: float, height: float):  # noqa: ANN202
 
 def _stamp(fig, provenance: Provenance) -> None:  # noqa: ANN001
     label = "SYNTHETIC DATA · " if provenance.synthetic else ""
-    fig.supxlabel(f"{label}Research software, not a medical device", fontsize=7, color="0.4")
+    fig.supxlabel(f"{label}{RESEARCH_NOTICE}", fontsize=7, color="0.4")
 
 
 def plot_bt(analysis: PairwiseAnalysis):  # noqa: ANN201
@@ -631,7 +625,10 @@ def write_study_outputs(
     formats: tuple[str, ...] = FORMATS,
     plots: bool = True,
 ) -> list[Path]:
-    """Write every table in every format, the combined tables, plots and a manifest."""
+    """Write every table in every format, the combined tables, plots and a manifest.
+
+    The JSON format is the whole analysis in one file, analysis.json (`study_json`).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(analysis, StudyAnalysis):
@@ -640,6 +637,11 @@ def write_study_outputs(
         tables = pairwise_tables(analysis)
     written: list[Path] = []
     for fmt in formats:
+        if check_format(fmt) == "json":
+            path = out / "analysis.json"
+            path.write_text(json_text(study_json(analysis)), encoding="utf-8")
+            written.append(path)
+            continue
         for table in tables:
             path = out / f"{table.name}.{EXTENSIONS[fmt]}"
             path.write_text(render(table, analysis.provenance, fmt), encoding="utf-8")
@@ -679,7 +681,7 @@ def study_json(analysis: PairwiseAnalysis) -> dict[str, Any]:
 
 
 def export_zip(analysis: PairwiseAnalysis, *, plots: bool = True) -> bytes:
-    """Every table (CSV, LaTeX, Markdown), the plots and the manifest as one zip archive."""
+    """Every table (CSV, LaTeX, Markdown), analysis.json, the plots and the manifest as one zip."""
     import io
     import tempfile
     import zipfile
@@ -687,10 +689,6 @@ def export_zip(analysis: PairwiseAnalysis, *, plots: bool = True) -> bytes:
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory() as folder:
         written = write_study_outputs(analysis, folder, plots=plots)
-        (Path(folder) / "analysis.json").write_text(
-            json.dumps(study_json(analysis), indent=2, default=str), encoding="utf-8"
-        )
-        written.append(Path(folder) / "analysis.json")
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in written:
                 archive.write(path, arcname=path.name)

@@ -1,5 +1,8 @@
 """Rating: a rater's next task, submitting a judgment, corrections, and raw exports.
 
+Which judgment is current, and the join of a study's judgments, come from
+`studies.readers.judgments`; the export's Likert columns come from the study's frozen form.
+
 What a rater page receives (`RatingTask`) carries no system name, id, fingerprint, run or
 generation id: only an opaque assignment token, the case media and the two report texts
 as shown on screen. A judgment is written in one transaction; its unique submission key
@@ -48,12 +51,19 @@ from studies.readers.accounts import (
     session_account_id,
     token_hash,
 )
-from studies.readers.form import PREFERENCES, FormError, check_likert, default_form
+from studies.readers.form import (
+    PREFERENCES,
+    FormError,
+    check_likert,
+    criteria,
+    default_form,
+    likert_columns,
+)
+from studies.readers.judgments import is_current, judgment_query, study_form
 from studies.readers.study import StudyError
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
-    Account,
     Assignment,
     AuditEvent,
     Benchmark,
@@ -63,7 +73,6 @@ from studies.store.schema import (
     Study,
     StudyItem,
     StudyRater,
-    System,
 )
 
 EXPORT_VERSION = "reader-study-export/1"
@@ -194,11 +203,6 @@ def _counts(session: Session, rater_id: int, study_id: int) -> tuple[int, int]:
 # Built once: aliased() copies every column, which is measurable on a hot path.
 _GENERATION_A = aliased(Generation)
 _GENERATION_B = aliased(Generation)
-_NEWER_JUDGMENT = aliased(Judgment)
-
-
-def _form(config: dict[str, Any] | None) -> dict[str, Any]:
-    return ((config or {}).get("design") or {}).get("form") or default_form()
 
 
 def _build_task(
@@ -270,7 +274,7 @@ def _task(session: Session, assignment: Assignment, study: Study, done: int, tot
         tuple(content),
         study.name,
         study.guidelines,
-        _form(study.config),
+        study_form(study.config),
         done,
         total,
     )
@@ -386,6 +390,7 @@ _SUBMIT_JUDGMENTS = select(
     Judgment.submission_key,
     Judgment.winner,
     Judgment.supersedes_id,
+    is_current().label("current"),
 ).where(
     or_(
         Judgment.assignment_id == bindparam("assignment_id"),
@@ -539,13 +544,9 @@ def get_task(
 
 
 def _current_judgment(session: Session, assignment_id: int) -> Judgment | None:
-    newer = _NEWER_JUDGMENT
     return session.scalar(
         select(Judgment)
-        .where(
-            Judgment.assignment_id == assignment_id,
-            ~exists().where(newer.supersedes_id == Judgment.id),
-        )
+        .where(Judgment.assignment_id == assignment_id, is_current())
         .order_by(Judgment.id.desc())
         .limit(1)
     )
@@ -653,9 +654,8 @@ def _submit(
         raise RatingError(str(exc)) from exc
     if preference_shown in form.get("comment_required_for", ["both_bad"]) and not comment:
         raise RatingError(f"'{PREFERENCES[preference_shown]}' needs a comment saying why.")
-    own = [j for j in rows if j.assignment_id == assignment_id]
-    superseded = {j.supersedes_id for j in own}
-    current = max((j for j in own if j.id not in superseded), key=lambda j: j.id, default=None)
+    own = [j for j in rows if j.assignment_id == assignment_id and j.current]
+    current = max(own, key=lambda j: j.id, default=None)
     if current is not None and not supersede:
         return SubmitResult(current.id, False, current.winner)
     if current is None and supersede:
@@ -777,7 +777,9 @@ def previous_answer(
 
 # --- exports ------------------------------------------------------------------------
 
-EXPORT_FIELDS = (
+# The export's columns: these, with one `likert_a_<key>` / `likert_b_<key>` pair per
+# criterion of the study's form after `winner_system` (see `export_fields`).
+_FIELDS_BEFORE_LIKERT = (
     "study",
     "judgment_id",
     "rater",
@@ -794,12 +796,8 @@ EXPORT_FIELDS = (
     "preference_shown",
     "winner",
     "winner_system",
-    "likert_a_accuracy",
-    "likert_b_accuracy",
-    "likert_a_completeness",
-    "likert_b_completeness",
-    "likert_a_safety",
-    "likert_b_safety",
+)
+_FIELDS_AFTER_LIKERT = (
     "comment",
     "time_on_task_s",
     "assigned_at",
@@ -813,53 +811,41 @@ EXPORT_FIELDS = (
 )
 
 
+def export_fields(form: dict[str, Any] | None = None) -> list[str]:
+    """The columns of a study's judgment export, for its rating form (default form: None)."""
+    keys = [c.key for c in criteria(form or default_form())]
+    return [*_FIELDS_BEFORE_LIKERT, *likert_columns(keys), *_FIELDS_AFTER_LIKERT]
+
+
+def _study_row(session: Session, study: int | str) -> Study:
+    row = session.scalar(
+        select(Study).where(Study.id == study if isinstance(study, int) else Study.name == study)
+    )
+    if row is None:
+        raise StudyError(f"no study {study!r}")
+    return row
+
+
 def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
     """Every judgment (corrections and superseded ones included, flagged by `superseded`),
-    one row each, with rater, case, both systems, position and timestamps."""
-    system_a = aliased(System)
-    system_b = aliased(System)
+    one row each, with rater, case, both systems, position, timestamps and one score column
+    per side and criterion of the study's form."""
     with store.session() as session:
-        row = session.scalar(
-            select(Study).where(
-                Study.id == study if isinstance(study, int) else Study.name == study
-            )
-        )
-        if row is None:
-            raise StudyError(f"no study {study!r}")
-        superseded = set(
-            session.scalars(
-                select(Judgment.supersedes_id).where(Judgment.supersedes_id.is_not(None))
-            )
-        )
-        result = session.execute(
-            select(
-                Judgment,
-                Assignment,
-                StudyItem,
-                Account.username,
-                Case.case_key,
-                system_a.name,
-                system_b.name,
-            )
-            .join(Assignment, Assignment.id == Judgment.assignment_id)
-            .join(StudyItem, StudyItem.id == Assignment.item_id)
-            .join(Account, Account.id == Judgment.rater_id)
-            .join(Case, Case.id == StudyItem.case_id)
-            .join(system_a, system_a.id == StudyItem.system_a_id)
-            .join(system_b, system_b.id == StudyItem.system_b_id)
-            .where(Assignment.study_id == row.id)
-            .order_by(Judgment.id)
-        ).all()
+        row = _study_row(session, study)
+        keys = [c.key for c in criteria(study_form(row.config))]
+        result = session.execute(judgment_query(row.id, current_only=False)).all()
         exported_at = now_utc().isoformat()
         seed = (row.config.get("design") or {}).get("seed")
         out = []
-        for judgment, assignment, item, rater, case_key, name_a, name_b in result:
+        for found in result:
+            judgment, assignment, item = found.Judgment, found.Assignment, found.StudyItem
+            name_a, name_b = found.system_a, found.system_b
             winner_system = {"a": name_a, "b": name_b}.get(judgment.winner, "")
             record_ = {
                 "study": row.name,
                 "judgment_id": judgment.id,
-                "rater": rater,
-                "case": case_key,
+                "rater": found.rater,
+                "case": found.case_key,
                 "item": item.id,
                 "item_kind": item.kind,
                 "gold_answer": item.gold_answer or "",
@@ -873,7 +859,7 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
                 "winner": judgment.winner,
                 "winner_system": winner_system,
             }
-            for criterion in ("accuracy", "completeness", "safety"):
+            for criterion in keys:
                 for side in ("a", "b"):
                     value = (judgment.likert.get(side) or {}).get(criterion)
                     record_[f"likert_{side}_{criterion}"] = value
@@ -884,7 +870,7 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
                     "assigned_at": _iso(assignment.created_at),
                     "submitted_at": _iso(judgment.submitted_at),
                     "supersedes_id": judgment.supersedes_id,
-                    "superseded": judgment.id in superseded,
+                    "superseded": not found.current,
                     "study_config_hash": row.config_hash or "",
                     "study_seed": seed,
                     "exported_at": exported_at,
@@ -902,13 +888,15 @@ def _iso(moment: datetime | None) -> str:
 
 def export_judgments(store: Store, study: int | str, fmt: str = "csv") -> str:
     """The raw judgments of a study as CSV or JSONL text."""
+    if fmt not in ("csv", "jsonl"):
+        raise StudyError(f"format {fmt!r}: use csv or jsonl")
     rows = judgment_rows(store, study)
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    if fmt != "csv":
-        raise StudyError(f"format {fmt!r}: use csv or jsonl")
+    with store.session() as session:
+        fields = export_fields(study_form(_study_row(session, study).config))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_FIELDS))
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     for r in rows:
         writer.writerow({k: "" if v is None else v for k, v in r.items()})

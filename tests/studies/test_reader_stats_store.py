@@ -8,13 +8,12 @@ import pandas as pd
 import pytest
 
 from studies.reader_stats.data import (
-    CRITERIA,
     JudgmentsError,
     load_judgments_file,
     simulate_judgments,
-    study_judgments,
-    study_names,
 )
+from studies.readers.form import criteria_keys, default_form
+from studies.readers.judgments import study_judgments, study_names
 from studies.store.db import Store
 from studies.store.schema import (
     Account,
@@ -27,6 +26,8 @@ from studies.store.schema import (
     StudyItem,
     System,
 )
+
+CRITERIA_KEYS = criteria_keys(default_form())
 
 
 def insert_study(
@@ -121,7 +122,7 @@ def insert_study(
             likert = {
                 side: {
                     c: int(getattr(row, f"likert_{src}_{c}"))
-                    for c in CRITERIA
+                    for c in CRITERIA_KEYS
                     if pd.notna(getattr(row, f"likert_{src}_{c}"))
                 }
                 for side, src in (("a", "b" if reverse else "a"), ("b", "a" if reverse else "b"))
@@ -149,7 +150,7 @@ COMPARED = [
     "len_a",
     "len_b",
     "time_on_task_s",
-    *[f"likert_{s}_{c}" for c in CRITERIA for s in ("a", "b")],
+    *[f"likert_{s}_{c}" for c in CRITERIA_KEYS for s in ("a", "b")],
 ]
 
 

@@ -246,7 +246,7 @@ def test_both_unacceptable_with_comment_and_exports(study) -> None:
     progress = study_progress(store, study_id)
     assert [r.done for r in progress.raters] == [3, 3]
     assert sum(p.done for p in progress.pairs) == 6
-    from studies.reader_stats.data import study_judgments
+    from studies.readers.judgments import study_judgments
 
     frame = study_judgments(store, "Round")
     assert len(frame) == 6 and set(frame["winner"]) == {"both_bad"}

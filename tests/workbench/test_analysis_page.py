@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from studies.reader_stats.data import CRITERIA, simulate_judgments
+from studies.reader_stats.data import criteria_of, simulate_judgments
 from studies.readers import accounts
 from studies.store.db import Store, get_store
 from studies.store.schema import (
@@ -102,7 +102,7 @@ def write_study(store: Store, judgments: pd.DataFrame, name: str) -> None:
             session.add(assignment)
             session.flush()
             likert = {
-                side: {c: int(getattr(row, f"likert_{side}_{c}")) for c in CRITERIA}
+                side: {c: int(getattr(row, f"likert_{side}_{c}")) for c in criteria_of(judgments)}
                 for side in ("a", "b")
             }
             session.add(

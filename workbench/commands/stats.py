@@ -11,7 +11,8 @@ from rich.console import Console
 
 from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_pairwise, analyze_study
-from studies.reader_stats.data import JudgmentsError, load_judgments_file, study_judgments
+from studies.reader_stats.data import JudgmentsError, load_judgments_file
+from studies.readers.judgments import study_judgments
 
 stats_app = typer.Typer(no_args_is_help=True)
 OUTPUT_FORMATS = ("json", "csv", "latex", "markdown")

@@ -10,30 +10,13 @@ import streamlit as st
 
 from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
-from studies.reader_stats.data import (
-    JudgmentsError,
-    load_judgments_file,
-    study_judgments,
-    study_names,
-)
+from studies.reader_stats.data import JudgmentsError, load_judgments_file
+from studies.readers.judgments import study_judgments, study_names
 from workbench import access
 from workbench.ui import disclaimer, store
 
 RESULT_KEY = "analysis_result"
 SOURCES = ("A study", "A judgments file")
-TABS = {
-    "Summary": ["paper"],
-    "Bradley-Terry": ["bradley_terry", "win_matrix"],
-    "Pairwise": ["pairwise"],
-    "Likert": ["likert_means", "likert_paired", "likert_models", "harm"],
-    "Agreement": ["agreement", "kappa_pairs", "rater_quality"],
-    "Metrics": ["metric_agreement"],
-}
-PLOTS = {
-    "Bradley-Terry": ["bt_estimates", "win_matrix"],
-    "Likert": ["likert_distribution"],
-    "Agreement": ["agreement"],
-}
 
 st.title("Analysis")
 # Also when the page is opened by its own URL, before app.py's navigation applies.
@@ -77,7 +60,7 @@ with st.expander("Settings", expanded=False):
         "Comparator system (blank: every pair)", "", key="analysis_comparator"
     )
     margin = right.number_input(
-        "Safety non-inferiority margin", 0.05, 4.0, 0.5, step=0.05, key="analysis_margin"
+        "Harm non-inferiority margin", 0.05, 4.0, 0.5, step=0.05, key="analysis_margin"
     )
     style = st.checkbox("Control for report length (style control)", key="analysis_style")
     metrics_upload = st.file_uploader(
@@ -133,23 +116,30 @@ if result is not None:
         st.caption(f":material/warning: {note}")
     tables = {table.name: table for table in reader_tables.study_tables(analysis)}
     figures = reader_tables.study_figures(analysis)
-    tabs = st.tabs(list(TABS))
-    for tab, (title, names) in zip(tabs, TABS.items(), strict=True):
+    # Tabs and their tables come from the one table registry; criteria from the form.
+    tabs = st.tabs(list(reader_tables.TABS))
+    for tab, title in zip(tabs, reader_tables.TABS, strict=True):
         with tab:
             shown = False
-            for name in names:
-                table = tables.get(name)
-                if table is None:
+            if title == "Likert" and analysis.criteria:
+                named = ", ".join(
+                    analysis.criterion_labels.get(key, key)
+                    + (" (harm)" if key == analysis.harm_criterion else "")
+                    for key in analysis.criteria
+                )
+                st.caption(f"Criteria: {named}.")
+            for name, table in tables.items():
+                if reader_tables.tab_of(name) != title:
                     continue
                 shown = True
                 st.markdown(f"**{table.title}**")
                 st.dataframe(table.display, hide_index=True, width="stretch")
                 for note in table.notes:
                     st.caption(note)
-            for name in PLOTS.get(title, []):
-                if name in figures:
+            for name, figure in figures.items():
+                if reader_tables.tab_of(name) == title:
                     shown = True
-                    st.pyplot(figures[name], clear_figure=False)
+                    st.pyplot(figure, clear_figure=False)
             if not shown:
                 st.caption("Nothing to show for these judgments.")
     stem = label.rsplit(".", 1)[0].replace(" ", "_") or "analysis"
