@@ -1,10 +1,9 @@
-"""Clinical polyp-finding metric: extractor, surveillance table, finding-level scores."""
+"""Clinical polyp-finding metric: findings vocabulary, extractor, surveillance table, scores."""
 
 from metrics.clinical.extract import (
     FINDINGS_SCHEMA,
     FINDINGS_SCHEMA_VERSION,
     extract_findings,
-    size_class_of,
 )
 from metrics.clinical.scoring import (
     CLINICAL_SIGNATURE,
@@ -22,6 +21,7 @@ from metrics.clinical.surveillance import (
     SurveillanceRecommendation,
     surveillance_interval,
 )
+from metrics.clinical.vocab import size_class
 
 __all__ = [
     "CLINICAL_SIGNATURE",
@@ -38,6 +38,6 @@ __all__ = [
     "normalize_findings",
     "score_clinical",
     "score_findings",
-    "size_class_of",
+    "size_class",
     "surveillance_interval",
 ]

@@ -1,6 +1,7 @@
 """Rule-based extraction of structured polyp findings from a free-text colonoscopy report.
 
-The output is the project's one structured-findings format (see `FINDINGS_SCHEMA`).
+The output is the project's one structured-findings format (see `FINDINGS_SCHEMA`), its
+values those of `metrics.clinical.vocab`.
 Rules, in short: a report is split into sentences, each sentence into one chunk per lesion
 mention ("polyp", "adenoma", "LST", ...); attributes written in a chunk belong to that
 lesion, and a sentence without a lesion mention adds its attributes to the previous lesion
@@ -14,47 +15,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-FINDINGS_SCHEMA_VERSION = "1"
+from metrics.clinical.vocab import (
+    DYSPLASIA,
+    HISTOLOGIES,
+    JNET_CLASSES,
+    KUDO_CLASSES,
+    LOCATIONS,
+    LST_CLASSES,
+    NICE_CLASSES,
+    PARIS_BASE,
+    SIZE_CLASSES,
+    size_class,
+)
 
-LOCATIONS = (
-    "cecum",
-    "ascending",
-    "hepatic_flexure",
-    "transverse",
-    "splenic_flexure",
-    "descending",
-    "sigmoid",
-    "rectum",
-)
-SIZE_CLASSES = ("diminutive", "small", "large")
-PARIS_BASE = ("0-Ip", "0-Isp", "0-Is", "0-IIa", "0-IIb", "0-IIc", "0-III")
-LST_CLASSES = ("LST-G-H", "LST-G-NM", "LST-NG-FE", "LST-NG-PD", "LST-G", "LST-NG")
-NICE_CLASSES = ("1", "2", "3")
-JNET_CLASSES = ("1", "2A", "2B", "3")
-KUDO_CLASSES = ("I", "II", "IIIS", "IIIL", "IV", "VI", "VN")
-HISTOLOGIES = (
-    "hyperplastic",
-    "adenoma",
-    "tubular_adenoma",
-    "tubulovillous_adenoma",
-    "villous_adenoma",
-    "sessile_serrated_lesion",
-    "traditional_serrated_adenoma",
-    "carcinoma",
-)
-RESECTIONS = (
-    "cold_snare",
-    "hot_snare",
-    "snare",
-    "cold_forceps",
-    "hot_forceps",
-    "emr",
-    "esd",
-    "piecemeal",
-    "biopsy",
-)
-DYSPLASIA = ("low_grade", "high_grade")
-LESION_ATTRIBUTES = ("location", "size_class", "paris", "lst", "nice", "jnet", "kudo", "histology")
+FINDINGS_SCHEMA_VERSION = "1"
+# A Paris class is a base class or a combination of them ("0-IIa+IIc").
+_PARIS_PARTS = "|".join(base.removeprefix("0-") for base in PARIS_BASE)
 
 # A JSON-schema description of the format; "dysplasia" is an optional lesion key (used by
 # the surveillance table), every other key is always present in extractor output.
@@ -77,8 +53,7 @@ FINDINGS_SCHEMA: dict[str, Any] = {
                     "location": {"enum": [*LOCATIONS, None]},
                     "paris": {
                         "type": ["string", "null"],
-                        "pattern": r"^0-(Ip|Isp|Is|IIa|IIb|IIc|III)"
-                        r"(\+(Ip|Isp|Is|IIa|IIb|IIc|III))*$",
+                        "pattern": rf"^0-({_PARIS_PARTS})(\+({_PARIS_PARTS}))*$",
                     },
                     "lst": {"enum": [*LST_CLASSES, None]},
                     "nice": {"enum": [*NICE_CLASSES, None]},
@@ -368,17 +343,6 @@ def _to_mm(value: float, unit: str) -> float:
     return value * 10.0 if unit.lower().startswith(("cm", "centi")) else value
 
 
-def size_class_of(size_mm: float | None) -> str | None:
-    """diminutive <= 5 mm, small 6-9 mm, large >= 10 mm."""
-    if size_mm is None:
-        return None
-    if size_mm <= 5:
-        return "diminutive"
-    if size_mm < 10:
-        return "small"
-    return "large"
-
-
 def _sentences(text: str) -> list[str]:
     # Decimal points ("1.2 cm") are followed by a digit, so they never split.
     parts = re.split(r"(?<=[.!?;])\s+|\n+|(?<=[a-z])\.(?=[A-Z])", text)
@@ -569,7 +533,7 @@ def _fill(lesion: _Lesion, chunk: str, *, only_missing: bool = False) -> None:
         put("size_mm", sizes[0])
     word = _SIZE_WORD.search(chunk)
     if lesion.size_mm is not None:
-        lesion.size_class = size_class_of(lesion.size_mm)
+        lesion.size_class = size_class(lesion.size_mm)
     elif word:
         put("size_class", "diminutive" if word.group(1).lower() == "diminutive" else "large")
     put("location", _location(chunk))
@@ -710,7 +674,7 @@ def _handle_sentence(sentence: str, state: _State) -> None:
             _fill(lesion, chunk)
             if n_new > 1 and len(sizes) == n_new:
                 lesion.size_mm = sizes[k]
-                lesion.size_class = size_class_of(sizes[k])
+                lesion.size_class = size_class(sizes[k])
             state.lesions.append(lesion)
 
 

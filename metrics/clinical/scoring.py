@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from metrics.clinical.extract import (
-    FINDINGS_SCHEMA_VERSION,
+from metrics.clinical.extract import FINDINGS_SCHEMA_VERSION, extract_findings
+from metrics.clinical.vocab import (
     HISTOLOGIES,
     JNET_CLASSES,
     KUDO_CLASSES,
@@ -27,8 +27,7 @@ from metrics.clinical.extract import (
     LST_CLASSES,
     NICE_CLASSES,
     SIZE_CLASSES,
-    extract_findings,
-    size_class_of,
+    size_class,
 )
 
 ERROR_KINDS = (
@@ -138,7 +137,7 @@ def normalize_findings(findings: dict[str, Any], *, where: str = "findings") -> 
             except (TypeError, ValueError):
                 raise ValueError(f"{where}.lesions[{i}].size_mm: not a number") from None
             if lesion["size_class"] is None:
-                lesion["size_class"] = size_class_of(lesion["size_mm"])
+                lesion["size_class"] = size_class(lesion["size_mm"])
         lesions.append(lesion)
     no_polyps = bool(findings.get("no_polyps", False))
     count = findings.get("polyp_count")

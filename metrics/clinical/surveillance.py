@@ -1,8 +1,21 @@
-"""Post-polypectomy surveillance interval from the US Multi-Society Task Force 2020 table.
+"""Post-polypectomy surveillance interval: the project's one USMSTF 2020 table.
+
+Source: Gupta S, et al. Recommendations for follow-up after colonoscopy and polypectomy: a
+consensus update by the US Multi-Society Task Force on Colorectal Cancer. Gastroenterology
+2020;158:1131-1153 (also Gastrointest Endosc 2020;91:463-485), Table 2 (normal colonoscopy
+and adenomas) and Table 4 (serrated polyps).
 
 `surveillance_interval(findings)` returns the shortest interval among the table rows that
-fire, and says which row that was. Lesions with unknown size count as < 10 mm; lesions
-with unknown histology fire no row of their own (the table needs histology).
+fire and says which row decided it. Everything that needs an interval (the clinical
+metric, the synthetic generator's reference reports) calls it; nothing else encodes the
+table. Reading rules:
+- Tubular adenomas and sessile serrated lesions are counted together in the count rows
+  (3-4, 5-10, > 10 lesions), as the guideline combines adenoma and SSP counts.
+- A lesion of unknown size counts as < 10 mm; a lesion of unknown histology fires no row
+  of its own (the table needs histology).
+- A carcinoma is outside the table: the guideline's recommendations exclude malignant
+  polyps and colorectal cancer, whose next step is cancer management (referral, staging,
+  treatment), so no interval is given.
 """
 
 from __future__ import annotations
@@ -10,7 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-ADENOMAS = {"adenoma", "tubular_adenoma", "tubulovillous_adenoma", "villous_adenoma"}
+# Conventional adenomas (Table 2); serrated lesions are Table 4's.
+ADENOMAS = frozenset({"adenoma", "tubular_adenoma", "tubulovillous_adenoma", "villous_adenoma"})
+SSL = "sessile_serrated_lesion"
+TSA = "traditional_serrated_adenoma"
+HYPERPLASTIC = "hyperplastic"
+CARCINOMA = "carcinoma"
 
 
 @dataclass(frozen=True)
@@ -24,31 +42,48 @@ class SurveillanceRow:
 ROWS: dict[str, SurveillanceRow] = {
     row.key: row
     for row in (
+        # Table 2, "Normal colonoscopy": 10 years.
         SurveillanceRow("normal", "Normal colonoscopy", 10, 10),
+        # Table 4, "<= 20 HPs < 10 mm" in the rectosigmoid and proximal to it: 10 years.
         SurveillanceRow("hyperplastic_small", "<= 20 hyperplastic polyps < 10 mm", 10, 10),
+        # Table 2, "1-2 tubular adenomas < 10 mm": 7-10 years.
         SurveillanceRow("adenoma_1_2_small", "1-2 tubular adenomas < 10 mm", 7, 10),
+        # Table 4, "1-2 SSPs < 10 mm": 5-10 years.
         SurveillanceRow("ssl_1_2_small", "1-2 sessile serrated lesions < 10 mm", 5, 10),
-        SurveillanceRow("adenoma_3_4_small", "3-4 adenomas < 10 mm", 3, 5),
-        SurveillanceRow("ssl_3_4_small", "3-4 sessile serrated lesions < 10 mm", 3, 5),
+        # Table 2, "3-4 tubular adenomas < 10 mm", and Table 4, "3-4 SSPs < 10 mm": 3-5 years.
+        SurveillanceRow(
+            "adenoma_or_ssl_3_4_small", "3-4 adenomas or sessile serrated lesions < 10 mm", 3, 5
+        ),
+        # Table 4, "Hyperplastic polyp >= 10 mm": 3-5 years.
         SurveillanceRow("hyperplastic_large", "hyperplastic polyp >= 10 mm", 3, 5),
-        SurveillanceRow("adenoma_5_10_small", "5-10 adenomas < 10 mm", 3, 3),
-        SurveillanceRow("ssl_5_10_small", "5-10 sessile serrated lesions < 10 mm", 3, 3),
+        # Table 2, "5-10 tubular adenomas < 10 mm", and Table 4, "5-10 SSPs < 10 mm": 3 years.
+        SurveillanceRow(
+            "adenoma_or_ssl_5_10_small", "5-10 adenomas or sessile serrated lesions < 10 mm", 3, 3
+        ),
+        # Table 2, "Adenoma >= 10 mm", "Adenoma with tubulovillous or villous histology",
+        # "Adenoma with high-grade dysplasia": 3 years.
         SurveillanceRow(
             "advanced_adenoma",
             "adenoma >= 10 mm, tubulovillous/villous histology or high-grade dysplasia",
             3,
             3,
         ),
+        # Table 4, "SSP >= 10 mm", "SSP with dysplasia", "Traditional serrated adenoma": 3 years.
         SurveillanceRow(
             "advanced_serrated",
             "SSL >= 10 mm or with dysplasia, or traditional serrated adenoma",
             3,
             3,
         ),
-        SurveillanceRow("adenoma_gt10", "> 10 adenomas", 1, 1),
+        # Table 2, "> 10 adenomas on single examination": 1 year (counted with SSLs, so
+        # that 6 adenomas + 6 SSLs are not left without a row).
+        SurveillanceRow("adenoma_or_ssl_gt10", "> 10 adenomas or sessile serrated lesions", 1, 1),
+        # Table 2, "Piecemeal resection of adenoma or SSP >= 20 mm", and Table 4: 6 months.
         SurveillanceRow("piecemeal_ge20", "piecemeal resection of a lesion >= 20 mm", 0.5, 0.5),
     )
 }
+# Not a table row: the guideline leaves a cancer to cancer management.
+OUTSIDE_TABLE = "carcinoma: outside the surveillance table; refer for cancer management"
 
 
 @dataclass(frozen=True)
@@ -70,6 +105,20 @@ class SurveillanceRecommendation:
             "fired": list(self.fired),
         }
 
+    @property
+    def summary(self) -> str:
+        """The deciding row and its interval, e.g. "1-2 tubular adenomas < 10 mm: 7-10 years"."""
+        if self.years is None:
+            return self.description
+        return f"{self.description}: {_years_text(self.years, self.years_max)}"
+
+
+def _years_text(low: float, high: float | None) -> str:
+    if low < 1 and high == low:
+        return f"{low * 12:g} months"
+    span = f"{low:g}" if high in (None, low) else f"{low:g}-{high:g}"
+    return f"{span} year" + ("" if span == "1" else "s")
+
 
 def _is_large(lesion: dict[str, Any], threshold: float = 10) -> bool:
     size = lesion.get("size_mm")
@@ -87,14 +136,17 @@ def surveillance_interval(findings: dict[str, Any]) -> SurveillanceRecommendatio
             fired.append("normal")
     else:
         adenomas = [x for x in lesions if x.get("histology") in ADENOMAS]
-        ssls = [x for x in lesions if x.get("histology") == "sessile_serrated_lesion"]
-        tsas = [x for x in lesions if x.get("histology") == "traditional_serrated_adenoma"]
-        hps = [x for x in lesions if x.get("histology") == "hyperplastic"]
+        ssls = [x for x in lesions if x.get("histology") == SSL]
+        tsas = [x for x in lesions if x.get("histology") == TSA]
+        hps = [x for x in lesions if x.get("histology") == HYPERPLASTIC]
+        # The count rows count adenomas and SSLs together (2 TAs + 1 SSL is "3-4").
+        neoplastic = adenomas + ssls
+        all_small = not any(_is_large(x) for x in neoplastic)
         resection = set(findings.get("resection") or [])
         if "piecemeal" in resection and any(_is_large(x, 20) for x in lesions):
             fired.append("piecemeal_ge20")
-        if len(adenomas) > 10:
-            fired.append("adenoma_gt10")
+        if len(neoplastic) > 10:
+            fired.append("adenoma_or_ssl_gt10")
         if any(
             _is_large(x)
             or x.get("histology") in {"tubulovillous_adenoma", "villous_adenoma"}
@@ -104,29 +156,22 @@ def surveillance_interval(findings: dict[str, Any]) -> SurveillanceRecommendatio
             fired.append("advanced_adenoma")
         if tsas or any(_is_large(x) or x.get("dysplasia") for x in ssls):
             fired.append("advanced_serrated")
-        small_adenomas = [x for x in adenomas if not _is_large(x)]
-        small_ssls = [x for x in ssls if not _is_large(x)]
-        if 5 <= len(adenomas) <= 10 and len(small_adenomas) == len(adenomas):
-            fired.append("adenoma_5_10_small")
-        if 5 <= len(ssls) <= 10 and len(small_ssls) == len(ssls):
-            fired.append("ssl_5_10_small")
+        if 5 <= len(neoplastic) <= 10 and all_small:
+            fired.append("adenoma_or_ssl_5_10_small")
         if any(_is_large(x) for x in hps):
             fired.append("hyperplastic_large")
-        if 3 <= len(small_adenomas) <= 4 and len(small_adenomas) == len(adenomas):
-            fired.append("adenoma_3_4_small")
-        if 3 <= len(small_ssls) <= 4 and len(small_ssls) == len(ssls):
-            fired.append("ssl_3_4_small")
-        if 1 <= len(small_ssls) <= 2 and len(small_ssls) == len(ssls):
-            fired.append("ssl_1_2_small")
-        if 1 <= len(small_adenomas) <= 2 and len(small_adenomas) == len(adenomas):
-            fired.append("adenoma_1_2_small")
+        if 3 <= len(neoplastic) <= 4 and all_small:
+            fired.append("adenoma_or_ssl_3_4_small")
+        if len(neoplastic) <= 2:
+            if ssls and not any(_is_large(x) for x in ssls):
+                fired.append("ssl_1_2_small")
+            if adenomas and not any(_is_large(x) for x in adenomas):
+                fired.append("adenoma_1_2_small")
         small_hps = [x for x in hps if not _is_large(x)]
         if small_hps and len(small_hps) <= 20 and len(small_hps) == len(lesions):
             fired.append("hyperplastic_small")
-    if any(x.get("histology") == "carcinoma" for x in lesions):
-        return SurveillanceRecommendation(
-            None, None, "carcinoma", "carcinoma: outside the surveillance table", tuple(fired)
-        )
+    if any(x.get("histology") == CARCINOMA for x in lesions):
+        return SurveillanceRecommendation(None, None, CARCINOMA, OUTSIDE_TABLE, tuple(fired))
     if not fired:
         return SurveillanceRecommendation(
             None, None, None, "no table row applies (histology or findings missing)", ()

@@ -1,8 +1,9 @@
 """Structured colonoscopy findings as benchmarks store them (the schema of metrics.clinical).
 
 Loaders meet many spellings of the same finding ("Sigmoid colon", "Is", "TA", "SSA/P");
-these functions map them onto the one vocabulary and raise ValueError, with the word and
-what is allowed, when a value cannot be mapped, so a loader can name the bad row.
+these functions map them onto the one vocabulary (`metrics.clinical.vocab`, imported here
+under its own names) and raise ValueError, with the word and what is allowed, when a value
+cannot be mapped, so a loader can name the bad row.
 """
 
 from __future__ import annotations
@@ -11,35 +12,17 @@ import math
 import re
 from typing import Any
 
-from metrics.clinical.extract import (
+from metrics.clinical.vocab import (
     HISTOLOGIES,
     JNET_CLASSES,
     KUDO_CLASSES,
+    LESION_FIELDS,
     LOCATIONS,
     LST_CLASSES,
     NICE_CLASSES,
     PARIS_BASE,
-    RESECTIONS,
-)
-
-# The one vocabulary lives with the clinical metric; loaders map their spellings onto it.
-PARIS = PARIS_BASE
-LST = LST_CLASSES
-NICE = NICE_CLASSES
-JNET = JNET_CLASSES
-KUDO = KUDO_CLASSES
-HISTOLOGY = HISTOLOGIES
-RESECTION = RESECTIONS
-LESION_FIELDS = (
-    "size_mm",
-    "size_class",
-    "location",
-    "paris",
-    "lst",
-    "nice",
-    "jnet",
-    "kudo",
-    "histology",
+    location_phrase,
+    size_class,
 )
 
 _LOCATION_WORDS = {
@@ -119,17 +102,6 @@ def _fail(field: str, value: object, allowed: tuple[str, ...]) -> ValueError:
     return ValueError(f"unknown {field} {value!r}; use one of {', '.join(allowed)}")
 
 
-def size_class(size_mm: float | None) -> str | None:
-    """diminutive <= 5 mm, small 6-9 mm, large >= 10 mm."""
-    if size_mm is None:
-        return None
-    if size_mm <= 5:
-        return "diminutive"
-    if size_mm < 10:
-        return "small"
-    return "large"
-
-
 def normalise_size_mm(value: object) -> int | float | None:
     """A size in mm from 8, "8", "8 mm", "1.2 cm" or "8-10 mm" (the upper bound)."""
     if is_missing(value):
@@ -184,12 +156,12 @@ def normalise_paris(value: object) -> str | None:
     if text.lower() in words:
         return words[text.lower()]
     parts = [p.strip() for p in re.split(r"\s*\+\s*", re.sub(r"^(paris\s*)?0\s*-?\s*", "", text))]
-    canonical = {p.removeprefix("0-").lower(): p.removeprefix("0-") for p in PARIS}
+    canonical = {p.removeprefix("0-").lower(): p.removeprefix("0-") for p in PARIS_BASE}
     out = []
     for part in parts:
         key = part.replace(" ", "").lower()
         if key not in canonical:
-            raise _fail("Paris class", value, PARIS)
+            raise _fail("Paris class", value, PARIS_BASE)
         out.append(canonical[key])
     return "0-" + "+".join(out)
 
@@ -200,9 +172,9 @@ def normalise_nice(value: object) -> str | None:
     key = re.sub(r"^(nice\s*)?(type\s*)?", "", str(value).strip().lower()).strip()
     key = key.removesuffix(".0")
     key = _ROMAN.get(key, key)
-    if key in NICE:
+    if key in NICE_CLASSES:
         return key
-    raise _fail("NICE class", value, NICE)
+    raise _fail("NICE class", value, NICE_CLASSES)
 
 
 def normalise_jnet(value: object) -> str | None:
@@ -214,9 +186,9 @@ def normalise_jnet(value: object) -> str | None:
         if key.startswith(roman):
             key = arabic + key[len(roman) :]
             break
-    if key in JNET:
+    if key in JNET_CLASSES:
         return key
-    raise _fail("JNET class", value, JNET)
+    raise _fail("JNET class", value, JNET_CLASSES)
 
 
 def normalise_kudo(value: object) -> str | None:
@@ -227,9 +199,9 @@ def normalise_kudo(value: object) -> str | None:
     key = {"1": "I", "2": "II", "3S": "IIIS", "3L": "IIIL", "4": "IV", "5I": "VI", "5N": "VN"}.get(
         key, key
     )
-    if key in KUDO:
+    if key in KUDO_CLASSES:
         return key
-    raise _fail("Kudo pit pattern", value, KUDO)
+    raise _fail("Kudo pit pattern", value, KUDO_CLASSES)
 
 
 def normalise_lst(value: object) -> str | None:
@@ -237,9 +209,9 @@ def normalise_lst(value: object) -> str | None:
         return None
     key = str(value).strip().upper().replace(" ", "-").replace("_", "-")
     key = key if key.startswith("LST-") else "LST-" + key
-    if key in LST:
+    if key in LST_CLASSES:
         return key
-    raise _fail("LST type", value, LST)
+    raise _fail("LST type", value, LST_CLASSES)
 
 
 def normalise_histology(value: object) -> str | None:
@@ -254,7 +226,7 @@ def normalise_histology(value: object) -> str | None:
     key = key.removesuffix("s")
     if key in _HISTOLOGY_WORDS:
         return _HISTOLOGY_WORDS[key]
-    raise _fail("histology", value, HISTOLOGY)
+    raise _fail("histology", value, HISTOLOGIES)
 
 
 _NORMALISERS = {
@@ -325,9 +297,7 @@ def findings_summary(findings: dict[str, Any]) -> str:
             words.append(lesion["lst"])
         text = "Polyp" if not words else " ".join(words) + " polyp"
         if lesion.get("location"):
-            text += f" in the {lesion['location'].replace('_', ' ')}"
-            if lesion["location"] in ("ascending", "transverse", "descending", "sigmoid"):
-                text += " colon"
+            text += f" in the {location_phrase(lesion['location'])}"
         if lesion.get("histology"):
             text += f", {lesion['histology'].replace('_', ' ')}"
         parts.append(text[0].upper() + text[1:] + ".")

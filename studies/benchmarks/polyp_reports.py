@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from metrics.clinical.vocab import LESION_FIELDS, RESECTIONS
 from studies.benchmarks.base import (
     IMAGE_SUFFIXES,
     SPLITS,
@@ -29,8 +30,6 @@ from studies.benchmarks.base import (
     normalise_split,
 )
 from studies.benchmarks.findings import (
-    LESION_FIELDS,
-    RESECTION,
     is_missing,
     make_findings,
     make_lesion,
@@ -162,8 +161,8 @@ def findings_from_row(row: dict[str, Any]) -> dict[str, Any] | None:
     resection = split_list(text_value(exam.get("resection"))) if "resection" in exam else []
     resection = [r.strip().lower().replace(" ", "_") for r in resection]
     for method in resection:
-        if method not in RESECTION:
-            raise ValueError(f"unknown resection {method!r}; use one of {', '.join(RESECTION)}")
+        if method not in RESECTIONS:
+            raise ValueError(f"unknown resection {method!r}; use one of {', '.join(RESECTIONS)}")
     return make_findings(
         lesions,
         no_polyps=no_polyps,

@@ -5,7 +5,10 @@ with size in mm, location, Paris class, NICE/JNET/Kudo class, histology, resecti
 renders a picture from it (mucosa texture, vessels, haustral folds, vignetting, specular
 light, the polyps as shaded height fields) and writes a reference report from it in varied
 clinical phrasing. The structured findings hold exactly what the report states, so they are
-what a perfect reader of the report would extract.
+what a perfect reader of the report would extract. The surveillance interval a report
+recommends is the USMSTF 2020 table's (`metrics.clinical.surveillance`) for those findings;
+a suspected cancer gets a referral and no interval, as the guideline leaves it to cancer
+management.
 
 Output (all relative to `root`): images/*.png, videos/*.mp4, manifest.jsonl (one case a
 line, every row marked synthetic), generation.json (the parameters), README.txt.
@@ -23,10 +26,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from studies.benchmarks.findings import make_findings, size_class
+from metrics.clinical.surveillance import surveillance_interval
+from metrics.clinical.vocab import LOCATIONS, SIZE_CLASSES, size_class
+from studies.benchmarks.findings import make_findings
 
 GENERATOR = "studies.demo.synthetic"
-GENERATOR_VERSION = 1
+# 2: intervals from the one USMSTF table (a carcinoma is referred, not given 1 year), and a
+# piecemeal resection is always stated.
+GENERATOR_VERSION = 2
 MANIFEST = "manifest.jsonl"
 PARAMS_FILE = "generation.json"
 
@@ -91,7 +98,8 @@ class CaseTruth:
     lesions: list[Lesion]
     bbps_total: int
     bbps_segments: tuple[int, int, int]
-    surveillance_years: float
+    # None where the table gives no interval (a carcinoma: referral instead).
+    surveillance_years: float | None
     surveillance_rule: str
     mentioned: dict[str, bool] = field(default_factory=dict)
 
@@ -107,18 +115,14 @@ def _choice(rng: np.random.Generator, options: list[Any], weights: list[float] |
 
 
 def _draw_lesion(rng: np.random.Generator) -> Lesion:
-    size_band = _choice(rng, ["diminutive", "small", "large"], [0.5, 0.3, 0.2])
+    size_band = _choice(rng, list(SIZE_CLASSES), [0.5, 0.3, 0.2])
     size = {
         "diminutive": int(rng.integers(2, 6)),
         "small": int(rng.integers(6, 10)),
         "large": int(_choice(rng, [10, 12, 14, 15, 18, 20, 25, 30])),
     }[size_band]
-    location = _choice(
-        rng,
-        ["cecum", "ascending", "hepatic_flexure", "transverse", "splenic_flexure"]
-        + ["descending", "sigmoid", "rectum"],
-        [0.1, 0.16, 0.06, 0.16, 0.05, 0.1, 0.24, 0.13],
-    )
+    # Weights per segment, cecum to rectum (the order of LOCATIONS).
+    location = _choice(rng, list(LOCATIONS), [0.1, 0.16, 0.06, 0.16, 0.05, 0.1, 0.24, 0.13])
     if size < 10:
         paris = _choice(rng, ["0-Is", "0-IIa", "0-Isp", "0-Ip", "0-IIb"], [45, 30, 10, 10, 5])
     else:
@@ -172,60 +176,37 @@ def _draw_lesion(rng: np.random.Generator) -> Lesion:
     return Lesion(size, location, paris, histology, nice, jnet, kudo, lst, resection, piecemeal)
 
 
-def surveillance_interval(lesions: list[Lesion]) -> tuple[float, str]:
-    """Years to the next colonoscopy (US Multi-Society Task Force 2020), and the row used.
-
-    Ranges of the table are written as their lower bound, as reports usually do.
-    """
-    if not lesions:
-        return 10.0, "normal colonoscopy: 10 years"
-    if any(lesion.histology == "carcinoma" for lesion in lesions):
-        return 1.0, "suspected carcinoma: 1 year after treatment"
-    if any(lesion.piecemeal for lesion in lesions):
-        return 0.5, "piecemeal resection of a lesion >= 20 mm: 6 months"
-    adenomas = [
-        lesion
-        for lesion in lesions
-        if lesion.histology
-        in ("adenoma", "tubular_adenoma", "tubulovillous_adenoma", "villous_adenoma")
-    ]
-    ssls = [lesion for lesion in lesions if lesion.histology == "sessile_serrated_lesion"]
-    hyperplastic = [lesion for lesion in lesions if lesion.histology == "hyperplastic"]
-    tsas = [lesion for lesion in lesions if lesion.histology == "traditional_serrated_adenoma"]
-    if any(a.size_mm >= 10 or "villous" in a.histology for a in adenomas):
-        return 3.0, "adenoma >= 10 mm or with villous histology: 3 years"
-    if tsas or any(s.size_mm >= 10 for s in ssls):
-        return 3.0, "sessile serrated lesion >= 10 mm or traditional serrated adenoma: 3 years"
-    if len(adenomas) + len(ssls) >= 3:
-        return 3.0, "3-4 adenomas or sessile serrated lesions < 10 mm: 3-5 years"
-    if any(h.size_mm >= 10 for h in hyperplastic):
-        return 3.0, "hyperplastic polyp >= 10 mm: 3-5 years"
-    if ssls:
-        return 5.0, "1-2 sessile serrated lesions < 10 mm: 5-10 years"
-    if adenomas:
-        return 7.0, "1-2 tubular adenomas < 10 mm: 7-10 years"
-    return 10.0, "hyperplastic polyps < 10 mm only: 10 years"
-
-
 def draw_truth(rng: np.random.Generator) -> CaseTruth:
     n_lesions = int(_choice(rng, [0, 1, 2, 3], [0.25, 0.4, 0.2, 0.15]))
     lesions = [_draw_lesion(rng) for _ in range(n_lesions)]
     segments = tuple(int(_choice(rng, [1, 2, 3], [0.1, 0.35, 0.55])) for _ in range(3))
-    years, rule = surveillance_interval(lesions)
-    return CaseTruth(
+    mentioned = {
+        "bbps": bool(rng.random() < 0.8),
+        "nice": bool(rng.random() < 0.85),
+        "jnet": bool(rng.random() < 0.45),
+        "kudo": bool(rng.random() < 0.35),
+        "resection": bool(rng.random() < 0.85),
+    }
+    return case_truth(lesions, segments, mentioned)  # type: ignore[arg-type]
+
+
+def case_truth(
+    lesions: list[Lesion], segments: tuple[int, int, int], mentioned: dict[str, bool]
+) -> CaseTruth:
+    """A case's ground truth, with the interval the USMSTF table gives for what its report
+    states (`truth_findings`)."""
+    truth = CaseTruth(
         lesions=lesions,
         bbps_total=sum(segments),
-        bbps_segments=segments,  # type: ignore[arg-type]
-        surveillance_years=years,
-        surveillance_rule=rule,
-        mentioned={
-            "bbps": bool(rng.random() < 0.8),
-            "nice": bool(rng.random() < 0.85),
-            "jnet": bool(rng.random() < 0.45),
-            "kudo": bool(rng.random() < 0.35),
-            "resection": bool(rng.random() < 0.85),
-        },
+        bbps_segments=segments,
+        surveillance_years=None,
+        surveillance_rule="",
+        mentioned=dict(mentioned),
     )
+    recommendation = surveillance_interval(truth_findings(truth))
+    truth.surveillance_years = recommendation.years
+    truth.surveillance_rule = recommendation.summary
+    return truth
 
 
 # --- the report ---------------------------------------------------------------------
@@ -299,12 +280,17 @@ def _lesion_sentences(
         if lesion.piecemeal:
             sentence = "Removed by piecemeal EMR."
         parts.append(sentence)
+    elif lesion.piecemeal:
+        # A piecemeal resection sets a 6-month interval, so a report always states it.
+        parts.append("Removed by piecemeal EMR.")
     return " ".join(parts)
 
 
 def _recommendation(rng: np.random.Generator, truth: CaseTruth) -> str:
     years = truth.surveillance_years
-    if years == 0.5:
+    if years is None:
+        when = ""
+    elif years == 0.5:
         when = "in 6 months"
     else:
         when = f"in {years:g} years" if years != 1 else "in 1 year"
@@ -319,7 +305,8 @@ def _recommendation(rng: np.random.Generator, truth: CaseTruth) -> str:
         )
     pending = " pending histology" if rng.random() < 0.5 else ""
     if any(lesion.histology == "carcinoma" for lesion in truth.lesions):
-        return f"Referral to colorectal surgery; surveillance colonoscopy {when} after treatment."
+        # A suspected cancer is outside the surveillance table: referral, no interval.
+        return "Referral to colorectal surgery for cancer management; no surveillance interval."
     return _choice(
         rng,
         [
@@ -397,10 +384,12 @@ def truth_findings(truth: CaseTruth) -> dict[str, Any]:
             }
         )
     resection: list[str] = []
-    if truth.mentioned["resection"]:
-        for lesion in truth.lesions:
-            if lesion.resection not in resection:
-                resection.append(lesion.resection)
+    for lesion in truth.lesions:
+        if lesion.piecemeal:
+            stated = ["piecemeal", lesion.resection]  # "Removed by piecemeal EMR."
+        else:
+            stated = [lesion.resection] if truth.mentioned["resection"] else []
+        resection += [label for label in stated if label not in resection]
     return make_findings(
         lesions,
         bbps_total=truth.bbps_total if truth.mentioned["bbps"] else None,

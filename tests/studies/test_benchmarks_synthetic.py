@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from benchmark_layouts import (
     SMALL_SYNTHETIC,
@@ -17,13 +18,17 @@ from benchmark_layouts import (
 )
 from PIL import Image
 
+from metrics.clinical import extract_findings, surveillance_interval
+from metrics.clinical.vocab import LESION_FIELDS, size_class
 from studies.benchmarks.base import BenchmarkImportError
-from studies.benchmarks.findings import LESION_FIELDS, size_class
 from studies.benchmarks.importer import import_benchmark
 from studies.demo.synthetic import (
     Lesion,
+    case_truth,
+    draw_truth,
     generate_synthetic_colon,
-    surveillance_interval,
+    truth_findings,
+    write_report,
 )
 from studies.store.media import sha256_file
 
@@ -70,9 +75,12 @@ def test_manifest_rows_are_synthetic_with_findings_that_match_the_report(
         assert set(findings) == FINDINGS_KEYS
         assert findings["polyp_count"] == len(findings["lesions"]) == len(row["truth"])
         assert findings["no_polyps"] == (not findings["lesions"])
-        assert findings["surveillance_years"] is not None
         report = row["report"]
-        assert f"{findings['surveillance_years']:g} year" in report or "6 months" in report
+        if any(lesion["histology"] == "carcinoma" for lesion in row["truth"]):
+            assert findings["surveillance_years"] is None and "Referral" in report
+        else:
+            assert f"{findings['surveillance_years']:g} year" in report or "6 months" in report
+        assert row["surveillance_rule"] == surveillance_interval(findings).summary
         for lesion in findings["lesions"]:
             assert set(lesion) == set(LESION_FIELDS)
             assert lesion["size_class"] == size_class(lesion["size_mm"])
@@ -112,19 +120,62 @@ def test_reports_vary_and_cover_the_vocabulary(tmp_path: Path):
     assert pedunculated and flat
 
 
-def test_surveillance_follows_the_task_force_table():
-    def lesion(size: int, histology: str, piecemeal: bool = False) -> Lesion:
-        return Lesion(
-            size, "sigmoid", "0-Is", histology, "2", "2A", "IIIL", None, "cold_snare", piecemeal
-        )
+def _lesion(size: int, histology: str, piecemeal: bool = False) -> Lesion:
+    resection = "emr" if piecemeal else "cold_snare"
+    return Lesion(size, "sigmoid", "0-Is", histology, "2", "2A", "IIIL", None, resection, piecemeal)
 
-    assert surveillance_interval([])[0] == 10
-    assert surveillance_interval([lesion(4, "hyperplastic")])[0] == 10
-    assert surveillance_interval([lesion(6, "tubular_adenoma")])[0] == 7
-    assert surveillance_interval([lesion(6, "sessile_serrated_lesion")])[0] == 5
-    assert surveillance_interval([lesion(4, "tubular_adenoma")] * 3)[0] == 3
-    assert surveillance_interval([lesion(12, "tubular_adenoma")])[0] == 3
-    assert surveillance_interval([lesion(25, "tubular_adenoma", piecemeal=True)])[0] == 0.5
+
+def _truth(*lesions: Lesion, resection_mentioned: bool = True):
+    mentioned = {"bbps": True, "nice": True, "jnet": False, "kudo": False}
+    return case_truth(list(lesions), (2, 3, 3), {**mentioned, "resection": resection_mentioned})
+
+
+def test_generated_intervals_are_the_clinical_table_for_the_ground_truth():
+    rng = np.random.default_rng(2020)
+    rows = {}
+    for _ in range(1500):
+        truth = draw_truth(rng)
+        findings = truth_findings(truth)
+        recommendation = surveillance_interval(findings)
+        assert findings["surveillance_years"] == recommendation.years, truth
+        rows[recommendation.row] = rows.get(recommendation.row, 0) + 1
+    # The draw reaches the table's rows that 0-3 polyps can reach, carcinoma included.
+    assert {"normal", "adenoma_1_2_small", "ssl_1_2_small", "adenoma_or_ssl_3_4_small"} <= set(rows)
+    assert {"advanced_adenoma", "advanced_serrated", "piecemeal_ge20", "carcinoma"} <= set(rows)
+
+
+def test_the_review_cases_get_the_guideline_interval_in_the_report():
+    # 2 tubular adenomas 6 mm + 1 SSL 6 mm: "3-4 adenomas or SSLs < 10 mm", 3-5 years.
+    tubular = _lesion(6, "tubular_adenoma")
+    mixed = _truth(tubular, tubular, _lesion(6, "sessile_serrated_lesion"))
+    assert mixed.surveillance_years == 3
+    assert mixed.surveillance_rule.endswith(": 3-5 years")
+    report = write_report(np.random.default_rng(1), mixed)
+    assert extract_findings(report)["surveillance_years"] == 3
+
+    # A 25 mm carcinoma: outside the table, a referral and no interval.
+    cancer = _truth(_lesion(25, "carcinoma"))
+    assert cancer.surveillance_years is None
+    assert "outside the surveillance table" in cancer.surveillance_rule
+    report = write_report(np.random.default_rng(1), cancer)
+    assert "Referral" in report and extract_findings(report)["surveillance_years"] is None
+
+
+def test_a_piecemeal_resection_is_stated_and_sets_six_months():
+    truth = _truth(_lesion(25, "tubular_adenoma", piecemeal=True), resection_mentioned=False)
+    assert truth.surveillance_years == 0.5
+    assert truth_findings(truth)["resection"] == ["piecemeal", "emr"]
+    report = write_report(np.random.default_rng(3), truth)
+    assert "piecemeal" in report and "in 6 months" in report
+    assert extract_findings(report)["resection"] == ["piecemeal", "emr"]
+    for histology, years in [
+        ("hyperplastic", 10),
+        ("tubular_adenoma", 7),
+        ("sessile_serrated_lesion", 5),
+        ("traditional_serrated_adenoma", 3),
+    ]:
+        assert _truth(_lesion(4, histology)).surveillance_years == years, histology
+    assert _truth().surveillance_years == 10
 
 
 def test_import_marks_everything_synthetic_and_is_idempotent(store, synthetic_colon_root: Path):

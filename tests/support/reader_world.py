@@ -14,12 +14,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from metrics.clinical.vocab import HISTOLOGIES, location_phrase, subset
+from metrics.clinical.vocab import LOCATIONS as SITES
 from studies.store.db import Store
 from studies.store.schema import Benchmark, Case, Generation, System
 
-LOCATIONS = ("cecum", "ascending colon", "transverse colon", "sigmoid colon", "rectum")
+# Values of the one findings vocabulary; a report names a site as a reader writes it.
+LOCATIONS = tuple(
+    map(location_phrase, subset(SITES, ("cecum", "ascending", "transverse", "sigmoid", "rectum")))
+)
 SHAPES = ("sessile (Paris 0-Is)", "flat (Paris 0-IIa)", "pedunculated (Paris 0-Ip)")
-HISTOLOGY = ("adenoma", "hyperplastic", "sessile_serrated_lesion")
+HISTOLOGY = subset(HISTOLOGIES, ("adenoma", "hyperplastic", "sessile_serrated_lesion"))
 
 
 @dataclass
