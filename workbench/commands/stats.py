@@ -1,21 +1,24 @@
-"""`medvision stats pairwise|study`: reader statistics and significance tables."""
+"""`medvision stats pairwise|study`: reader statistics and significance tables.
+
+The statistics stack (pandas, scipy, statsmodels) is imported inside the commands, so that
+`medvision stats --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 
-from studies.reader_stats import tables as reader_tables
-from studies.reader_stats.analysis import AnalysisSettings, analyze_pairwise, analyze_study
-from studies.reader_stats.data import JudgmentsError, load_judgments_file
-from studies.readers.judgments import study_judgments
+from studies.exports.render import FORMATS
+
+if TYPE_CHECKING:
+    from studies.reader_stats.analysis import AnalysisSettings
 
 stats_app = typer.Typer(no_args_is_help=True)
-OUTPUT_FORMATS = ("json", "csv", "latex", "markdown")
 console = Console(stderr=True)
 
 
@@ -25,6 +28,8 @@ def _fail(message: str) -> None:
 
 
 def _settings(**values: object) -> AnalysisSettings:
+    from studies.reader_stats.analysis import AnalysisSettings
+
     settings = AnalysisSettings(**values)  # type: ignore[arg-type]
     try:
         settings.check()
@@ -61,8 +66,8 @@ def pairwise_command(
     The file needs the columns rater, case, system_a, system_b and winner (a, b, tie or
     both_bad). JSON lists each system with system, bt, ci_low, ci_high and rank.
     """
-    if fmt not in OUTPUT_FORMATS:
-        _fail(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    if fmt not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     settings = _settings(
         n_resamples=bootstrap,
         seed=seed,
@@ -73,6 +78,10 @@ def pairwise_command(
         correction=correction,
         level=level,
     )
+    from studies.reader_stats import tables as reader_tables
+    from studies.reader_stats.analysis import analyze_pairwise
+    from studies.reader_stats.data import JudgmentsError, load_judgments_file
+
     try:
         judgments = load_judgments_file(input)
         with console.status(f"Bradley-Terry with {bootstrap} bootstrap resamples..."):
@@ -104,7 +113,12 @@ def study_command(
     comparator: str | None = typer.Option(
         None, help="Reference system for models and harm non-inferiority."
     ),
-    margin: float = typer.Option(0.5, help="Non-inferiority margin on the safety scale."),
+    margin: float = typer.Option(0.5, help="Non-inferiority margin on the harm criterion."),
+    harm_criterion: str | None = typer.Option(
+        None,
+        "--harm-criterion",
+        help="Criterion for harm non-inferiority (default: the one the form declares harm).",
+    ),
     metrics: Path | None = typer.Option(
         None, help="Per-case metric table (.csv: case, system, metric columns)."
     ),
@@ -114,10 +128,16 @@ def study_command(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG and PDF plots."),
 ) -> None:
     """All reader analyses of a study: tables, the combined paper table and plots."""
+    import pandas as pd
+
+    from studies.reader_stats import tables as reader_tables
+    from studies.reader_stats.analysis import analyze_study
+    from studies.reader_stats.data import JudgmentsError
+    from studies.readers.judgments import study_judgments
     from studies.store.db import get_store
 
-    if fmt not in OUTPUT_FORMATS:
-        _fail(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    if fmt not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     settings = _settings(
         n_resamples=bootstrap,
         seed=seed,
@@ -129,6 +149,7 @@ def study_command(
         comparator=comparator,
         margin=margin,
         lower_is_better=tuple(lower_is_better),
+        harm_criterion=harm_criterion,
     )
     metric_table = None
     if metrics is not None:
@@ -146,16 +167,10 @@ def study_command(
         _fail(str(exc))
     if out is not None:
         formats = reader_tables.FORMATS if fmt == "json" else ("csv", fmt)
+        # The json format writes analysis.json next to every table.
         written = reader_tables.write_study_outputs(
             analysis, out, formats=tuple(dict.fromkeys(formats)), plots=plots
         )
-        if fmt == "json":
-            path = out / "analysis.json"
-            path.write_text(
-                json.dumps(reader_tables.study_json(analysis), indent=2, default=str),
-                encoding="utf-8",
-            )
-            written.append(path)
         typer.echo(f"Wrote {len(written)} files to {out}", err=True)
         return
     if fmt == "json":

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from studies.readers import accounts
-from studies.readers.form import DEFAULT_GUIDELINES
+from studies.readers.form import FormError, default_form, default_guidelines, load_form_file
 from studies.readers.rating import export_judgments
 from studies.readers.study import (
     StudyDesign,
@@ -62,13 +62,23 @@ def create_command(
         None, help="Gold items, lines 'case_key, better system, worse system'."
     ),
     guidelines_file: Path | None = typer.Option(None, help="Guidelines text (Markdown)."),
+    form_file: Path | None = typer.Option(
+        None,
+        "--form",
+        help="Rating form (.toml or .json): criteria with key, label, question, anchors 1-5, "
+        "harm = true on the harm criterion (default: accuracy, completeness, safety).",
+    ),
     rater: list[str] = typer.Option([], "--rater", "-r", help="Enrol this rater account."),
 ) -> None:
     """Create a draft study (and enrol raters); start it with `studies start`."""
     try:
+        # The form is checked first: a bad form file creates nothing.
+        form = load_form_file(form_file) if form_file else default_form()
         gold = parse_gold_lines(gold_file.read_text(encoding="utf-8")) if gold_file else []
         guidelines = (
-            guidelines_file.read_text(encoding="utf-8") if guidelines_file else DEFAULT_GUIDELINES
+            guidelines_file.read_text(encoding="utf-8")
+            if guidelines_file
+            else default_guidelines(form)
         )
         design = StudyDesign(
             name=name,
@@ -84,12 +94,13 @@ def create_command(
             gold=gold,
             duplicate_fraction=duplicates,
             guidelines=guidelines,
+            form=form,
         )
         store = get_store()
         study_id = create_study(store, design)
         for username in rater:
             enrol_rater(store, study_id, username)
-    except (StudyError, OSError) as exc:
+    except (StudyError, FormError, OSError) as exc:
         _fail(str(exc))
     typer.echo(f"Created draft study {name!r} with {len(rater)} raters enrolled.")
 

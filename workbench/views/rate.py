@@ -13,7 +13,8 @@ import uuid
 
 import streamlit as st
 
-from studies.readers.form import PREFERENCES, anchors_text
+from model.notice import RESEARCH_NOTICE
+from studies.readers.form import PREFERENCES, anchors_text, criteria
 from studies.readers.rating import (
     AccessDenied,
     RatingError,
@@ -148,17 +149,18 @@ for side, column, title, text in (
     with column:
         st.subheader(title)
         st.markdown(f"<div class='mv-report'>{html.escape(text)}</div>", unsafe_allow_html=True)
-        for criterion in task.form["criteria"]:
+        # Every criterion of the study's frozen form, each on its declared scale.
+        for criterion in criteria(task.form):
             value = st.radio(
-                f"{criterion['label']} ({title})",
-                options=[1, 2, 3, 4, 5],
+                f"{criterion.label} ({title})",
+                options=list(criterion.scale),
                 index=None,
                 horizontal=True,
-                help=f"{criterion.get('question', '')}\n\n{anchors_text(criterion)}",
-                key=f"rate_{side}_{criterion['key']}_{seq}",
+                help=f"{criterion.question}\n\n{anchors_text(criterion)}",
+                key=f"rate_{side}_{criterion.key}_{seq}",
             )
             if value is not None:
-                likert[side][criterion["key"]] = int(value)
+                likert[side][criterion.key] = int(value)
 
 st.markdown("**Which report is better?**")
 choice = st.session_state.get(pref_key)
@@ -268,4 +270,4 @@ with st.expander("Change my previous answer"):
                 st.error(str(exc))
             else:
                 st.success("Correction saved (the earlier answer is kept in the record).")
-st.caption("Research software, not a medical device.")
+st.caption(RESEARCH_NOTICE)
