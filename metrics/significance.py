@@ -18,7 +18,11 @@ from statsmodels.stats.multitest import multipletests
 
 from metrics.text import BLEU_N, bleu_from_stats
 
-CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
+# The multiple-comparison vocabulary, read by every table, page and command that offers a
+# correction: name -> statsmodels `multipletests` method (None: p-values as they are), applied
+# by `correct_p_values`; and the name as tables print it.
+CORRECTIONS: dict[str, str | None] = {"holm": "holm", "bh": "fdr_bh", "none": None}
+CORRECTION_LABELS: dict[str, str] = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "none"}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-RESEARCH_NOTICE = "Research software, not a medical device."
+# Re-exported: prompts, generated reports and adapter cards carry the notice (model.notice).
+from model.notice import RESEARCH_NOTICE as RESEARCH_NOTICE
 
 
 @dataclass(frozen=True)

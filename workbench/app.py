@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from model.notice import RESEARCH_NOTICE
 from workbench.access import current_role, render_account_sidebar
 from workbench.navigation import PAGES
 
@@ -33,5 +34,5 @@ if st.session_state.pop("medvision_just_logged_in", False) and role == "rater":
     # The log-in page left the menu with the log-in; land raters straight on their next case.
     st.switch_page(str(PAGES_DIR / "rate.py"))
 render_account_sidebar()
-st.sidebar.caption("Research software, not a medical device.")
+st.sidebar.caption(RESEARCH_NOTICE)
 navigation.run()

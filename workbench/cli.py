@@ -14,6 +14,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from model.notice import RESEARCH_NOTICE
+
 
 class Command:
     """One entry of the command table: where the typer app lives and its one-line help."""
@@ -113,7 +115,7 @@ app = typer.Typer(
     name="medvision",
     cls=LazyGroup,
     help="Med-Vision Workbench: evaluate and reader-study AI-written colonoscopy reports. "
-    "Research software, not a medical device.",
+    + RESEARCH_NOTICE,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

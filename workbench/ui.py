@@ -1,4 +1,5 @@
-"""Small UI pieces every page shares: the disclaimer, the synthetic badge, media display."""
+"""Small UI pieces every page shares: the research-use warning, the synthetic badge, media
+display."""
 
 from __future__ import annotations
 
@@ -8,15 +9,12 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from model.notice import RESEARCH_WARNING
 from studies.store.db import Store, get_store
 
 if TYPE_CHECKING:
     from studies.systems.catalog import CaseView
 
-DISCLAIMER = (
-    "Research software for evaluating AI-written reports. Not a medical device: "
-    "not for diagnosis or treatment decisions."
-)
 SYNTHETIC_NOTE = "SYNTHETIC data: procedurally drawn images, not patients."
 
 
@@ -26,7 +24,7 @@ def store() -> Store:
 
 
 def disclaimer() -> None:
-    st.caption(f":material/info: {DISCLAIMER}")
+    st.caption(f":material/info: {RESEARCH_WARNING}")
 
 
 def synthetic_badge(synthetic: bool) -> None:

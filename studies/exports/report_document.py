@@ -1,6 +1,7 @@
 """The single-case report: uploads checked and stored by content hash, one system's report,
 and the report as a Markdown and a PDF document. Every document carries the research-use
-disclaimer and says how it was made (system, fingerprint, prompt, decoding, inputs).
+warning (`model.notice.RESEARCH_WARNING`) and says how it was made (system, fingerprint,
+prompt, decoding, inputs).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from model.notice import RESEARCH_WARNING
 from model.prompts import PromptTemplate
 from model.requests import ReportRequest
 from model.systems import SystemSpec, build_generator, fingerprint
@@ -22,10 +24,6 @@ from studies.store.media import sha256_file
 from studies.store.settings import Settings
 from studies.systems.registry import MODEL_KINDS, get_system, prompt_for
 
-DISCLAIMER = (
-    "Research use only. Not a medical device: this report was written by an AI system for "
-    "research and must not be used for diagnosis or treatment decisions."
-)
 # Kinds that can report on an uploaded case (the baselines need a benchmark case).
 UPLOAD_KINDS = (*MODEL_KINDS, "remote")
 NOT_STATED = "Not stated in the generated text."
@@ -283,7 +281,7 @@ def build_markdown(document: ReportDocument) -> str:
     lines = [
         "# AI-generated colonoscopy report",
         "",
-        f"> **{DISCLAIMER}**",
+        f"> **{RESEARCH_WARNING}**",
         "",
         "## Findings",
         "",
@@ -302,7 +300,7 @@ def build_markdown(document: ReportDocument) -> str:
     ]
     lines += [f"- **{label}:** {value}" for label, value in document.provenance]
     lines += ["", "## Generated text (unedited)", "", f"{fence}text", document.text, fence, ""]
-    lines += [f"*{DISCLAIMER}*", ""]
+    lines += [f"*{RESEARCH_WARNING}*", ""]
     return printable("\n".join(lines))
 
 
@@ -321,7 +319,7 @@ def _font_files() -> tuple[Path, Path] | None:
 
 
 def build_pdf(document: ReportDocument) -> bytes:
-    """The report as a PDF; the disclaimer is on every page (header and footer)."""
+    """The report as a PDF; the research-use warning is on every page (header and footer)."""
     from fpdf import FPDF
 
     fonts = _font_files()
@@ -330,14 +328,14 @@ def build_pdf(document: ReportDocument) -> bytes:
         def header(self) -> None:
             self.set_font(family, "B", 8)
             self.set_text_color(150, 0, 0)
-            self.multi_cell(0, 4, clean(DISCLAIMER), new_x="LMARGIN", new_y="NEXT")
+            self.multi_cell(0, 4, clean(RESEARCH_WARNING), new_x="LMARGIN", new_y="NEXT")
             self.set_text_color(0, 0, 0)
             self.ln(2)
 
         def footer(self) -> None:
             self.set_y(-12)
             self.set_font(family, "", 7)
-            self.cell(0, 5, clean(f"{DISCLAIMER}  Page {self.page_no()}"), align="C")
+            self.cell(0, 5, clean(f"{RESEARCH_WARNING}  Page {self.page_no()}"), align="C")
 
     pdf = _ReportPDF(format="A4")
     if fonts:
@@ -354,7 +352,7 @@ def build_pdf(document: ReportDocument) -> bytes:
             return printable(text).encode("latin-1", "replace").decode("latin-1")
 
     pdf.set_title("AI-generated colonoscopy report (research use only)")
-    pdf.set_subject(DISCLAIMER)
+    pdf.set_subject(RESEARCH_WARNING)
     pdf.set_creator("Med-Vision Workbench")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()

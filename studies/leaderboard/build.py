@@ -41,10 +41,11 @@ from metrics.text import (
     TextScores,
     score_texts,
 )
+from model.notice import RESEARCH_NOTICE
+from studies.exports.render import FORMATS as FORMATS
 from studies.store.db import Store
 from studies.store.schema import Benchmark, Case, Generation, Run, System
 
-FORMATS = ("csv", "latex", "markdown", "json")
 # Benchmark tasks whose references are colonoscopy reports (the clinical metric's domain).
 CLINICAL_TASKS = ("report", "video-report")
 ALL_GROUPS = (*METRIC_GROUPS, "clinical")
@@ -60,9 +61,6 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "spice": ("SPICE",),
     "clinical": ("clinical", "clinical-F1"),
 }
-RESEARCH_USE = (
-    "Research software, not a medical device: these numbers are not for clinical decisions."
-)
 
 
 class LeaderboardError(ValueError):
@@ -171,7 +169,7 @@ class Leaderboard:
         for system, n in self.dropped.items():
             lines.append(f"{system}: {n} case(s) without a generation left out of every system")
         lines.append(f"Made by med-vision-workbench {_version()} at {self.made_at}.")
-        lines.append(RESEARCH_USE)
+        lines.append(RESEARCH_NOTICE)
         return lines
 
     def as_dict(self) -> dict[str, Any]:
@@ -189,7 +187,7 @@ class Leaderboard:
             "unavailable": self.unavailable,
             "made_at": self.made_at,
             "footer": self.footer(),
-            "research_use": RESEARCH_USE,
+            "research_use": RESEARCH_NOTICE,
         }
 
 

@@ -1,14 +1,34 @@
-"""A leaderboard as CSV, LaTeX (booktabs), Markdown or JSON."""
+"""A leaderboard as a table: its cells, raw numbers and footer, rendered to CSV, LaTeX (booktabs),
+Markdown or JSON by `studies.exports.render`."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-
 import numpy as np
 
-from studies.leaderboard.build import FORMATS, Leaderboard, LeaderboardError
+from studies.exports.render import (
+    LEADERBOARD,
+    FormatError,
+    Table,
+    check_format,
+    json_text,
+    render,
+)
+from studies.leaderboard.build import Leaderboard, LeaderboardError
+
+CSV_COLUMNS = (
+    "metric",
+    "system",
+    "is_baseline",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_value",
+    "p_corrected",
+    "significance",
+)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -21,6 +41,11 @@ def _fmt_p(value: float | None) -> str:
     if value is None:
         return ""
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _raw(value: float | None) -> str:
+    # repr keeps every digit, so the CSV reads back to the same floats.
+    return "" if value is None else repr(value)
 
 
 def _display_rows(board: Leaderboard) -> list[list[str]]:
@@ -55,114 +80,68 @@ def _headers(board: Leaderboard) -> list[str]:
     ]
 
 
-def to_csv(board: Leaderboard) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
+def _raw_rows(board: Leaderboard) -> list[list[object]]:
+    return [
         [
-            "metric",
-            "system",
-            "is_baseline",
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "diff",
-            "diff_ci_low",
-            "diff_ci_high",
-            "p_value",
-            "p_corrected",
-            "significance",
+            r.metric,
+            r.system,
+            r.system == board.baseline,
+            repr(r.estimate),
+            repr(r.low),
+            repr(r.high),
+            _raw(r.diff),
+            _raw(r.diff_low),
+            _raw(r.diff_high),
+            _raw(r.p_value),
+            _raw(r.p_corrected),
+            r.mark,
         ]
-    )
-    for r in board.rows:
-        writer.writerow(
-            [
-                r.metric,
-                r.system,
-                r.system == board.baseline,
-                repr(r.estimate),
-                repr(r.low),
-                repr(r.high),
-                "" if r.diff is None else repr(r.diff),
-                "" if r.diff_low is None else repr(r.diff_low),
-                "" if r.diff_high is None else repr(r.diff_high),
-                "" if r.p_value is None else repr(r.p_value),
-                "" if r.p_corrected is None else repr(r.p_corrected),
-                r.mark,
-            ]
-        )
-    for line in board.footer():
-        buffer.write(f"# {line}\n")
-    return buffer.getvalue()
-
-
-def to_markdown(board: Leaderboard) -> str:
-    headers = _headers(board)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    for row in _display_rows(board):
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-    lines.append("")
-    lines.extend(f"> {line}  " for line in board.footer())
-    return "\n".join(lines) + "\n"
-
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-    "|": r"\textbar{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
-
-
-def to_latex(board: Leaderboard) -> str:
-    headers = [latex_escape(h) for h in _headers(board)]
-    lines = [
-        "% Requires \\usepackage{booktabs}.",
-        "\\begin{table}[ht]",
-        "\\centering",
-        "\\small",
-        "\\begin{tabular}{llrrrrrl}",
-        "\\toprule",
-        " & ".join(headers) + " \\\\",
-        "\\midrule",
+        for r in board.rows
     ]
-    previous = None
-    for row in _display_rows(board):
-        if previous is not None and row[0] != previous:
-            lines.append("\\addlinespace")
-        previous = row[0]
-        lines.append(" & ".join(latex_escape(cell) for cell in row) + " \\\\")
-    lines.append("\\bottomrule")
-    lines.append("\\end{tabular}")
+
+
+def leaderboard_table(board: Leaderboard) -> Table:
+    """The leaderboard as the renderer's table: one block of rows per metric."""
     caption = f"Leaderboard on {board.benchmark} ({board.split})" + (
         " -- synthetic data" if board.synthetic else ""
     )
-    lines.append(f"\\caption{{{latex_escape(caption)}}}")
-    lines.append("\\par\\smallskip\\footnotesize")
-    lines.extend(latex_escape(line) + "\\\\" for line in board.footer())
-    lines.append("\\end{table}")
-    return "\n".join(lines) + "\n"
+    return Table(
+        headers=_headers(board),
+        rows=_display_rows(board),
+        title=caption,
+        footer=board.footer(),
+        name="leaderboard",
+        data=(CSV_COLUMNS, _raw_rows(board)),
+        align="llrrrrrl",
+        block_column=0,
+        layout=LEADERBOARD,
+    )
+
+
+def to_csv(board: Leaderboard) -> str:
+    return render(leaderboard_table(board), "csv")
+
+
+def to_latex(board: Leaderboard) -> str:
+    return render(leaderboard_table(board), "latex")
+
+
+def to_markdown(board: Leaderboard) -> str:
+    return render(leaderboard_table(board), "markdown")
 
 
 def to_json(board: Leaderboard) -> str:
-    return json.dumps(board.as_dict(), indent=2, sort_keys=False, default=float) + "\n"
+    # The whole board (rows, settings, signatures, footer), not only the table's cells.
+    return json_text(board.as_dict())
+
+
+EXPORTERS = {"csv": to_csv, "latex": to_latex, "markdown": to_markdown, "json": to_json}
 
 
 def export_leaderboard(board: Leaderboard, fmt: str) -> str:
-    exporters = {"csv": to_csv, "latex": to_latex, "markdown": to_markdown, "json": to_json}
-    if fmt not in exporters:
-        raise LeaderboardError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return exporters[fmt](board)
+    """The leaderboard in one of the renderer's FORMATS."""
+    try:
+        check_format(fmt)
+    except FormatError as exc:
+        raise LeaderboardError(str(exc)) from None
+    return EXPORTERS[fmt](board)

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from model.notice import RESEARCH_NOTICE
 from studies.readers.accounts import (
     SESSION_EXPIRES,
     SESSION_OWNER,
@@ -76,7 +77,6 @@ from studies.store.schema import (
 )
 
 EXPORT_VERSION = "reader-study-export/1"
-NOTE = "Research software, not a medical device."
 
 
 class RatingError(ValueError):
@@ -874,7 +874,9 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
                     "study_config_hash": row.config_hash or "",
                     "study_seed": seed,
                     "exported_at": exported_at,
-                    "export": f"{EXPORT_VERSION}; all judgments incl. corrections; {NOTE}",
+                    "export": (
+                        f"{EXPORT_VERSION}; all judgments incl. corrections; {RESEARCH_NOTICE}"
+                    ),
                 }
             )
             out.append(record_)

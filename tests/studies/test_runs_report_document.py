@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from model.notice import RESEARCH_WARNING
 from model.systems import SystemSpec
 from studies.exports.report_document import (
-    DISCLAIMER,
     NOT_STATED,
     ReportDocument,
     UploadError,
@@ -151,7 +151,7 @@ def _document(text: str) -> ReportDocument:
 def test_markdown_carries_disclaimer_sections_and_provenance() -> None:
     text = "Findings: polyp ```x``` \x03.\nImpression: adenoma.\nRecommendation: snare."
     markdown = build_markdown(_document(text))
-    assert markdown.count(DISCLAIMER) == 2
+    assert markdown.count(RESEARCH_WARNING) == 2
     for heading in ("## Findings", "## Impression", "## Suggestion", "## How this report"):
         assert heading in markdown
     assert "tiny v2 (vlm)" in markdown and "greedy, at most 32 new tokens" in markdown
@@ -164,7 +164,7 @@ def test_pdf_carries_the_disclaimer_and_survives_odd_text() -> None:
     long_word = "x" * 400
     pdf = build_pdf(_document(f"Findings: {long_word} ü \x1a 中\n" + "Impression: ok. " * 400))
     assert pdf.startswith(b"%PDF")
-    assert f"/Subject ({DISCLAIMER})".encode() in pdf
+    assert f"/Subject ({RESEARCH_WARNING})".encode() in pdf
     assert pdf.count(b"/Type /Page\n") >= 2  # long text flows onto further pages
 
 

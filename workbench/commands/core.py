@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from model.notice import RESEARCH_NOTICE
 from studies.store.db import get_store, upgrade
 from studies.store.settings import get_settings
 from workbench.environment import describe_database
@@ -69,7 +70,7 @@ def demo(
 
     settings = get_settings()
     store = get_store(settings.url)
-    typer.echo("Med-Vision Workbench demo - research software, not a medical device.")
+    typer.echo(f"Med-Vision Workbench demo. {RESEARCH_NOTICE}")
     typer.echo(f"Database: {describe_database(settings.url)}")
     logins = seed_demo(store, settings, typer.echo)
     if seed_only:

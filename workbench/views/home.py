@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from model.notice import RESEARCH_WARNING
 from studies.store.settings import get_settings
 from studies.systems.catalog import benchmark_summaries, store_counts, system_names
 from workbench.access import current_role
 from workbench.environment import describe_database, describe_device
-from workbench.ui import DISCLAIMER, store
+from workbench.ui import store
 
 settings = get_settings()
 st.title("Med-Vision Workbench")
-st.error(DISCLAIMER, icon=":material/medical_information:")
+st.error(RESEARCH_WARNING, icon=":material/medical_information:")
 st.markdown(
     "Evaluate AI-written colonoscopy reports against baselines, score them with text and "
     "clinical-finding metrics, run blinded reader studies with gastroenterologists, and turn "

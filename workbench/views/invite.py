@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from model.notice import RESEARCH_NOTICE
 from studies.readers.accounts import AccountError, AuthError, accept_invite, inspect_invite
 from studies.readers.study import StudyError
 from studies.store.settings import get_settings
 from workbench import access
 
 st.title("Accept your invitation")
-st.caption("Research software, not a medical device.")
+st.caption(RESEARCH_NOTICE)
 
 token = st.query_params.get("token") or st.session_state.get("invite_token", "")
 if st.query_params.get("token"):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from model.notice import RESEARCH_NOTICE
 from studies.readers.accounts import AuthError
 from workbench import access
 
 st.title("Log in")
-st.caption("Research software, not a medical device.")
+st.caption(RESEARCH_NOTICE)
 
 account = access.current_account()
 if account is not None:

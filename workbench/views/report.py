@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from model.notice import RESEARCH_WARNING
 from studies.exports.report_document import (
-    DISCLAIMER,
     UPLOAD_KINDS,
     UploadError,
     build_markdown,
@@ -22,7 +22,7 @@ DOCUMENT_KEY = "upload_report"
 
 st.title("Single-case report")
 access.require_role("admin")
-st.warning(DISCLAIMER, icon=":material/gpp_maybe:")
+st.warning(RESEARCH_WARNING, icon=":material/gpp_maybe:")
 settings = get_settings()
 workbench_store = store()
 systems = [s for s in list_systems(workbench_store) if s.kind in UPLOAD_KINDS]
@@ -66,7 +66,7 @@ if document is not None:
         for label, value in document.provenance:
             st.markdown(f"**{label}:** {value}")
         st.text(document.text)
-    st.caption(DISCLAIMER)
+    st.caption(RESEARCH_WARNING)
     left, right = st.columns(2)
     left.download_button(
         "Download Markdown",

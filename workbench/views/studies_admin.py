@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from model.notice import RESEARCH_NOTICE
 from studies.readers import accounts
 from studies.readers.accounts import AccountError, AuthError
 from studies.readers.form import DEFAULT_GUIDELINES
@@ -32,8 +33,7 @@ store = access.app_store()
 
 st.title("Reader studies")
 st.caption(
-    "Blinded pairwise reading: raters never see which system wrote a report. "
-    "Research software, not a medical device."
+    f"Blinded pairwise reading: raters never see which system wrote a report. {RESEARCH_NOTICE}"
 )
 
 tab_studies, tab_new, tab_raters = st.tabs(["Studies", "New study", "Raters and invites"])
