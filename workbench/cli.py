@@ -20,9 +20,12 @@ from model.notice import RESEARCH_NOTICE
 class Command:
     """One entry of the command table: where the typer app lives and its one-line help."""
 
-    def __init__(self, target: str, summary: str) -> None:
+    def __init__(self, target: str, summary: str, *, group: bool = True) -> None:
         self.target = target  # "module:attribute" of a typer.Typer
         self.summary = summary
+        # a group keeps its sub-commands even when it has one (`db upgrade`); a plain
+        # command is the typer app's single command (`run`, `leaderboard`)
+        self.group = group
 
 
 # Order is the order of `medvision --help`.
@@ -30,9 +33,12 @@ COMMANDS: dict[str, Command] = {
     "demo": Command(
         "workbench.commands.core:demo_app",
         "Seed the synthetic demo data (idempotent) and serve the app.",
+        group=False,
     ),
     "serve": Command(
-        "workbench.commands.core:serve_app_cli", "Serve the app (migrates the database first)."
+        "workbench.commands.core:serve_app_cli",
+        "Serve the app (migrates the database first).",
+        group=False,
     ),
     "db": Command("workbench.commands.core:db_app", "The workbench database."),
     "benchmarks": Command(
@@ -46,14 +52,17 @@ COMMANDS: dict[str, Command] = {
     "run": Command(
         "workbench.commands.runs:run_app",
         "Run systems over a benchmark split; cached cases are skipped, Ctrl-C resumes.",
+        group=False,
     ),
     "leaderboard": Command(
         "workbench.commands.leaderboard:leaderboard_app",
         "Metrics with 95% CIs and paired tests against a baseline, as a table.",
+        group=False,
     ),
     "extract": Command(
         "workbench.commands.extract:extract_app",
         "Report text (JSON lines on stdin) -> structured findings.",
+        group=False,
     ),
     "studies": Command("workbench.commands.studies:studies_app", "Blinded reader studies."),
     "accounts": Command("workbench.commands.accounts:accounts_app", "Admin and rater accounts."),
@@ -77,7 +86,8 @@ def load_command(name: str) -> click.Command:
     entry = COMMANDS[name]
     module, _, attribute = entry.target.partition(":")
     typer_app: typer.Typer = getattr(importlib.import_module(module), attribute)
-    command = typer.main.get_command(typer_app)
+    build = typer.main.get_group if entry.group else typer.main.get_command
+    command = build(typer_app)
     command.name = name
     if not command.help:
         command.help = entry.summary

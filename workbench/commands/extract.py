@@ -7,8 +7,6 @@ import sys
 
 import typer
 
-from metrics.clinical import extract_findings
-
 extract_app = typer.Typer()
 
 
@@ -23,6 +21,8 @@ def extract() -> None:
 
     Research software, not a medical device.
     """
+    from metrics.clinical import extract_findings
+
     outputs = []
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
