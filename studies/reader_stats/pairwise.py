@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
+from metrics.significance import CORRECTIONS, correct_p_values
 
 
 def wilson_interval(
@@ -31,18 +31,12 @@ def adjust_pvalues(pvalues: np.ndarray | list[float], method: str = "holm") -> n
 
     NaN p-values (tests that could not be run) stay NaN and are not counted in the family.
     """
-    from statsmodels.stats.multitest import multipletests
-
     if method not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, not {method!r}")
     pvalues = np.asarray(pvalues, dtype=float)
     adjusted = np.full_like(pvalues, np.nan)
     finite = ~np.isnan(pvalues)
-    if method == "none" or not finite.any():
-        adjusted[finite] = pvalues[finite]
-        return adjusted
-    name = {"holm": "holm", "bh": "fdr_bh"}[method]
-    adjusted[finite] = multipletests(pvalues[finite], method=name)[1]
+    adjusted[finite] = correct_p_values(pvalues[finite].tolist(), method)
     return adjusted
 
 
