@@ -40,7 +40,7 @@ import torch  # noqa: E402
 from model.generation import VLMGenerator, adopt_model, prepare_request  # noqa: E402
 from model.prompts import prompt_for_task  # noqa: E402
 from model.requests import ReportRequest  # noqa: E402
-from model.systems import SystemSpec  # noqa: E402
+from model.spec import SystemSpec  # noqa: E402
 
 # Public config.json values of Qwen/Qwen3-VL-2B-Instruct (text: Qwen3-1.7B-sized decoder).
 QWEN3_VL_2B_TEXT = {

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from model.media import MediaReadError, load_image
 from model.prompts import PromptTemplate
 from model.requests import ReportRequest, ReportResult, TrainExample
-from model.systems import SystemSpec
+from model.spec import SystemSpec
+from model.video import sample_video
 
 DEFAULT_EMBEDDING = "colour-texture-v1"
 _SIDE = 64  # every image is resized to 64x64 before its features are taken
@@ -78,8 +80,6 @@ def _pixels(image) -> np.ndarray:
 
 def embed_images(paths: list[Path], embedding: str | None = None, key: str = "?") -> np.ndarray:
     """The mean embedding of a case's images (L2-normalised)."""
-    from model.generation import load_image
-
     _, fn = _embedding_fn(embedding)
     vectors = [fn(_pixels(load_image(p, key=key))) for p in paths]
     return _l2(np.mean(vectors, axis=0)).astype(np.float32)
@@ -88,9 +88,6 @@ def embed_images(paths: list[Path], embedding: str | None = None, key: str = "?"
 def embed_request(request: ReportRequest, embedding: str | None, spec: SystemSpec) -> np.ndarray:
     """Images of the request, or its sampled video frames, embedded and averaged."""
     from PIL import Image
-
-    from model.generation import MediaReadError
-    from model.video import sample_video
 
     if request.images:
         return embed_images(request.images, embedding, request.key)

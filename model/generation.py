@@ -17,19 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from model.media import PreparedRequest, prepare_request
 from model.prompts import PromptTemplate
 from model.requests import ReportRequest, ReportResult
-from model.systems import SystemSpec, default_dtype_name, resolve_device
-from model.video import SampledVideo, sample_video
+from model.spec import SystemSpec, default_dtype_name, resolve_device
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class MediaReadError(ValueError):
-    """An image or video of a case that cannot be read; the message names case and file."""
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -195,66 +191,6 @@ def _load_uncached(
         model_type=model_type,
         lock=threading.Lock(),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs
-
-
-def load_image(path: Path, max_pixels: int | None = None, key: str = "?"):
-    """An RGB PIL image, downscaled to at most `max_pixels` pixels when given."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-    except FileNotFoundError:
-        raise MediaReadError(f"case {key}: image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise MediaReadError(f"case {key}: cannot read image {path}: {exc}") from exc
-    if max_pixels and rgb.width * rgb.height > max_pixels:
-        scale = (max_pixels / (rgb.width * rgb.height)) ** 0.5
-        rgb = rgb.resize((max(1, int(rgb.width * scale)), max(1, int(rgb.height * scale))))
-    return rgb
-
-
-@dataclass
-class PreparedRequest:
-    request: ReportRequest
-    messages: list[dict]
-    images: list[Any]
-    video: SampledVideo | None
-
-
-def build_messages(
-    prompt: PromptTemplate, n_images: int, has_video: bool, question: str | None
-) -> list[dict]:
-    """Chat messages in the Qwen-VL content format: media first, then the instruction."""
-    content: list[dict] = [{"type": "image"} for _ in range(n_images)]
-    if has_video:
-        content.append({"type": "video"})
-    content.append({"type": "text", "text": prompt.user_text(question)})
-    messages: list[dict] = []
-    if prompt.system:
-        messages.append({"role": "system", "content": [{"type": "text", "text": prompt.system}]})
-    messages.append({"role": "user", "content": content})
-    return messages
-
-
-def prepare_request(
-    request: ReportRequest, prompt: PromptTemplate, spec: SystemSpec
-) -> PreparedRequest:
-    if not request.images and request.video is None:
-        raise MediaReadError(f"case {request.key}: no image or video to report on")
-    images = [load_image(p, spec.image_max_pixels, request.key) for p in request.images]
-    video = None
-    if request.video is not None:
-        try:
-            video = sample_video(Path(request.video), spec.video_fps, spec.video_max_frames)
-        except ValueError as exc:
-            raise MediaReadError(f"case {request.key}: {exc}") from exc
-    messages = build_messages(prompt, len(images), video is not None, request.question)
-    return PreparedRequest(request=request, messages=messages, images=images, video=video)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,9 +21,11 @@ from typing import Any
 
 import httpx
 
+from model.media import MediaReadError, load_image
 from model.prompts import PromptTemplate
 from model.requests import ReportRequest, ReportResult
-from model.systems import SystemSpec
+from model.spec import SystemSpec
+from model.video import sample_video
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,6 @@ def image_data_url(path: Path, max_pixels: int | None = None, key: str = "?") ->
     """A data URL for an image file: the original bytes for JPEG/PNG, else re-encoded PNG."""
     from PIL import Image
 
-    from model.generation import load_image
-
     image = load_image(path, max_pixels, key)  # validates and, if asked, downscales
     with Image.open(path) as original:
         fmt = (original.format or "").upper()
@@ -63,9 +63,6 @@ def build_chat_messages(
 ) -> tuple[list[dict], dict]:
     """OpenAI chat messages for one request, and meta about what was sent."""
     from PIL import Image
-
-    from model.generation import MediaReadError
-    from model.video import sample_video
 
     if not request.images and request.video is None:
         raise MediaReadError(f"case {request.key}: no image or video to report on")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from model.tiny import build_tiny_lora_adapter, build_tiny_qwen3_vl
 from studies.benchmarks.importer import import_benchmark
 from studies.readers import accounts

@@ -14,18 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from model.kinds import build_generator, fingerprint, kinds_where
 from model.notice import RESEARCH_WARNING
 from model.prompts import PromptTemplate
 from model.requests import ReportRequest
-from model.systems import SystemSpec, build_generator, fingerprint
+from model.spec import SystemSpec
 from studies.benchmarks.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from studies.store.db import Store
 from studies.store.media import sha256_file
 from studies.store.settings import Settings
-from studies.systems.registry import MODEL_KINDS, get_system, prompt_for
+from studies.systems.registry import get_system, prompt_for
 
 # Kinds that can report on an uploaded case (the baselines need a benchmark case).
-UPLOAD_KINDS = (*MODEL_KINDS, "remote")
+UPLOAD_KINDS = kinds_where(generates_text=True)
 NOT_STATED = "Not stated in the generated text."
 
 

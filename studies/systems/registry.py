@@ -1,10 +1,10 @@
 """Systems: named, versioned report generators registered in the store.
 
-A system row holds its `SystemSpec` (model/systems.py) as JSON and a fingerprint. The stored
-fingerprint uses the system's own prompt (or the colonoscopy report prompt); a run recomputes
-it with the prompt of the benchmark's task, and the generation cache is keyed by that
-run-time fingerprint, the case and the prompt hash, so one system on two tasks never mixes
-its outputs.
+A system row holds its `SystemSpec` (model/spec.py) as JSON and a fingerprint; what a kind
+needs and allows is checked by the one kinds table (model/kinds.py). The stored fingerprint
+uses the system's own prompt (or the colonoscopy report prompt); a run recomputes it with the
+prompt of the benchmark's task, and the generation cache is keyed by that run-time
+fingerprint, the case and the prompt hash, so one system on two tasks never mixes its outputs.
 """
 
 from __future__ import annotations
@@ -16,26 +16,19 @@ from typing import Any
 
 from sqlalchemy import select
 
+from model.kinds import KINDS, check_spec, fingerprint, looks_local
 from model.prompts import PromptTemplate, get_prompt, prompt_for_task
-from model.systems import SystemSpec, fingerprint
+from model.spec import SpecError, SystemSpec
 from studies.store.db import Store
 from studies.store.schema import System
 
-KINDS: dict[str, str] = {
-    "vlm": "a vision-language model (hub id or local folder), optionally with a LoRA adapter",
-    "vlm-base": "the same model with its LoRA adapter disabled (shares the loaded weights)",
-    "retrieval": "the report of the nearest training image (needs the benchmark's train split)",
-    "template": "the most frequent training report, per class where labels exist",
-    "reference": "the human reference text of each case",
-    "remote": "an OpenAI-compatible chat-completions server (vLLM, SGLang)",
-}
-MODEL_KINDS = ("vlm", "vlm-base")
 # The prompt a system is fingerprinted with at registration when it names none.
 DEFAULT_TASK = "report"
 
 
-class SystemConfigError(ValueError):
-    """A system definition that cannot work; the message names the field to fix."""
+class SystemConfigError(SpecError):
+    """A system that cannot be registered or found; the message names what to fix
+    (spec fields in quotes, listed in `fields`, so the CLI can name its own options)."""
 
 
 @dataclass
@@ -69,7 +62,7 @@ class SystemInfo:
             parts.append(f"embedding={spec.embedding}")
         if spec.prompt:
             parts.append(f"prompt={spec.prompt}")
-        if self.kind in MODEL_KINDS or self.kind == "remote":
+        if self.kind in KINDS and KINDS[self.kind].generates_text:
             parts.append(f"max_new_tokens={spec.max_new_tokens}")
         return " ".join(parts)
 
@@ -87,15 +80,10 @@ def _info(row: System) -> SystemInfo:
     )
 
 
-def _looks_local(value: str) -> bool:
-    """True when a model reference is a filesystem path rather than a hub id."""
-    return value.startswith(("/", ".", "~")) or Path(value).expanduser().exists()
-
-
 def normalise_spec(spec: SystemSpec) -> SystemSpec:
     """A copy with local model and adapter paths made absolute (hub ids are left alone)."""
     data = spec.to_dict()
-    if data.get("model") and _looks_local(data["model"]):
+    if data.get("model") and looks_local(data["model"]):
         data["model"] = str(Path(data["model"]).expanduser().resolve())
     if data.get("adapter"):
         data["adapter"] = str(Path(data["adapter"]).expanduser().resolve())
@@ -103,64 +91,14 @@ def normalise_spec(spec: SystemSpec) -> SystemSpec:
 
 
 def validate_spec(spec: SystemSpec) -> None:
-    """Raise SystemConfigError naming the field to fix when `spec` cannot work."""
-    if spec.kind not in KINDS:
-        known = ", ".join(KINDS)
-        raise SystemConfigError(f"unknown system kind {spec.kind!r}; expected one of: {known}")
-    if spec.kind in MODEL_KINDS:
-        if not spec.model:
-            raise SystemConfigError(
-                f"a {spec.kind} system needs --model (a hub id or a local model folder)"
-            )
-        if _looks_local(spec.model):
-            folder = Path(spec.model).expanduser()
-            if not folder.is_dir():
-                raise SystemConfigError(f"model folder {spec.model!r} does not exist")
-            if not (folder / "config.json").is_file():
-                raise SystemConfigError(
-                    f"model folder {spec.model!r} has no config.json; "
-                    "is it a Hugging Face model folder?"
-                )
-    if spec.adapter:
-        if spec.kind not in MODEL_KINDS:
-            raise SystemConfigError(f"--adapter only applies to vlm and vlm-base, not {spec.kind}")
-        folder = Path(spec.adapter).expanduser()
-        if not folder.is_dir():
-            raise SystemConfigError(f"adapter folder {spec.adapter!r} does not exist")
-        if not (folder / "adapter_config.json").is_file():
-            raise SystemConfigError(
-                f"adapter folder {spec.adapter!r} has no adapter_config.json; "
-                "is it a peft LoRA adapter folder?"
-            )
-    if spec.kind == "vlm-base" and not spec.adapter:
-        raise SystemConfigError(
-            "a vlm-base system disables a LoRA adapter: give the --adapter it disables "
-            "(for a plain model without an adapter, use kind vlm)"
-        )
-    if spec.merge_adapter and not spec.adapter:
-        raise SystemConfigError("--merge-adapter needs --adapter")
-    if spec.kind == "remote":
-        if not spec.remote_url:
-            raise SystemConfigError(
-                "a remote system needs --remote-url (the base URL of an OpenAI-compatible "
-                "server, e.g. http://127.0.0.1:8000/v1)"
-            )
-        if not spec.remote_url.startswith(("http://", "https://")):
-            raise SystemConfigError(
-                f"--remote-url {spec.remote_url!r} must start with http:// or https://"
-            )
-    elif spec.remote_url:
-        raise SystemConfigError(f"--remote-url only applies to remote systems, not {spec.kind}")
-    if spec.prompt is not None:
-        try:
-            get_prompt(spec.prompt)
-        except ValueError as exc:
-            raise SystemConfigError(f"--prompt: {exc}") from None
-    for name in ("max_new_tokens", "batch_size", "video_max_frames", "remote_concurrency"):
-        if getattr(spec, name) < 1:
-            raise SystemConfigError(f"--{name.replace('_', '-')} must be at least 1")
-    if spec.video_fps <= 0:
-        raise SystemConfigError("--video-fps must be positive")
+    """Raise SystemConfigError naming the spec field to fix when `spec` cannot work.
+
+    The rules are the kind's (`model.kinds.check_spec`), registration rules included.
+    """
+    try:
+        check_spec(spec, strict=True)
+    except SpecError as exc:
+        raise SystemConfigError(str(exc), *exc.fields) from None
 
 
 def prompt_for(spec: SystemSpec, task: str) -> PromptTemplate:
@@ -256,27 +194,15 @@ def get_system(store: Store, name: str) -> SystemInfo:
 
 
 def spec_from_options(kind: str, **options: Any) -> SystemSpec:
-    """A SystemSpec from CLI/page options; None values keep the SystemSpec defaults."""
+    """A checked SystemSpec from CLI/page options; None values keep the SystemSpec defaults."""
     known = {f.name for f in fields(SystemSpec)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise SystemConfigError(f"unknown system option(s): {', '.join(unknown)}")
+        raise SystemConfigError(f"unknown system field(s): {', '.join(unknown)}", *unknown)
     values = {key: value for key, value in options.items() if value is not None}
-    # Checked here first so the message names the command-line option to fix.
-    if kind not in KINDS:
-        known = ", ".join(KINDS)
-        raise SystemConfigError(f"unknown system kind {kind!r}; expected one of: {known}")
-    if kind == "remote":
-        if not values.get("remote_url"):
-            raise SystemConfigError(
-                "a remote system needs --remote-url (the base URL of an OpenAI-compatible "
-                "server, e.g. http://127.0.0.1:8000/v1)"
-            )
-        if not values.get("remote_model"):
-            raise SystemConfigError(
-                "a remote system needs --remote-model (the model name the server serves)"
-            )
     try:
-        return SystemSpec(kind=kind, **values)
-    except (TypeError, ValueError) as exc:
-        raise SystemConfigError(str(exc)) from None
+        spec = SystemSpec(kind=kind, **values)
+        check_spec(spec)
+    except SpecError as exc:
+        raise SystemConfigError(str(exc), *exc.fields) from None
+    return spec

@@ -24,9 +24,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from model.kinds import build_generator, fingerprint, kind_of
 from model.prompts import PromptTemplate
 from model.requests import ReportRequest, ReportResult, TrainExample
-from model.systems import SystemSpec, build_generator, fingerprint
+from model.spec import SystemSpec
 from studies.benchmarks.base import IMAGE_SUFFIXES, SPLITS
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
@@ -35,8 +36,6 @@ from studies.systems.jobs import close_abandoned, job_owner
 from studies.systems.registry import SystemConfigError, prompt_for, validate_spec
 
 RUN_STATUSES = ("pending", "running", "done", "failed", "cancelled")
-# Kinds whose generator learns from the benchmark's train split.
-TRAINED_KINDS = ("retrieval", "template")
 
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
@@ -300,7 +299,7 @@ def run_system(
     # Media problems surface before anything is written.
     requests = [_case_request(plan.benchmark_root, case) for case in missing]
     train = None
-    if missing and plan.spec.kind in TRAINED_KINDS:
+    if missing and kind_of(plan.spec.kind).learns_from_train:
         train = train_examples(store, benchmark_name)
         if not train:
             raise RunError(

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from model.prompts import prompt_for_task
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from model.training import (
     DPOSettings,
     SFTExample,

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from model.baselines import DEFAULT_EMBEDDING, embed_images, most_frequent
+from model.kinds import build_generator
 from model.prompts import prompt_for_task
 from model.requests import ReportRequest, TrainExample
-from model.systems import SystemSpec, build_generator
+from model.spec import SystemSpec
 
 
 @pytest.fixture

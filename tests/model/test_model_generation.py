@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.generation import MediaReadError, clear_model_cache, load_vlm, run_in_batches
+from model.generation import clear_model_cache, load_vlm, run_in_batches
+from model.kinds import build_generator
+from model.media import MediaReadError
 from model.prompts import prompt_for_task
 from model.requests import ReportRequest
-from model.systems import SystemSpec, build_generator
+from model.spec import SystemSpec
 
 
 def _spec(model: Path, adapter: Path | None, kind: str = "vlm", **kw) -> SystemSpec:

@@ -11,10 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from model.kinds import build_generator
 from model.prompts import prompt_for_task
 from model.remote import RemoteError
 from model.requests import ReportRequest
-from model.systems import SystemSpec, build_generator
+from model.spec import SystemSpec
 
 
 class ChatServer:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from model.kinds import build_generator, check_spec, fingerprint, folder_content_hash
 from model.prompts import PROMPTS, PromptTemplate, get_prompt, prompt_for_task
-from model.systems import SystemSpec, fingerprint, folder_content_hash
+from model.spec import SpecError, SystemSpec
 from model.video import VideoReadError, sample_indices, sample_video
 
 
@@ -37,14 +38,19 @@ def test_spec_round_trips_through_json_and_validates():
     assert again == spec
     with pytest.raises(ValueError, match="unknown system field"):
         SystemSpec.from_dict({"kind": "vlm", "model": "m", "temprature": 0.7})
-    with pytest.raises(ValueError, match="system kind 'gpt'"):
-        SystemSpec(kind="gpt")
-    with pytest.raises(ValueError, match="needs 'model'"):
-        SystemSpec(kind="vlm")
-    with pytest.raises(ValueError, match="'remote_url' and 'remote_model'"):
-        SystemSpec(kind="remote", remote_url="http://x/v1")
-    with pytest.raises(ValueError, match="'dtype'"):
+    with pytest.raises(SpecError, match="system kind 'gpt'"):
+        check_spec(SystemSpec(kind="gpt"))
+    with pytest.raises(SpecError, match="needs 'model'"):
+        check_spec(SystemSpec(kind="vlm"))
+    with pytest.raises(SpecError, match="needs 'remote_model'") as missing:
+        check_spec(SystemSpec(kind="remote", remote_url="http://x/v1"))
+    assert missing.value.fields == ("remote_model",)
+    with pytest.raises(SpecError, match="'dtype'"):
         SystemSpec(kind="vlm", model="m", dtype="int3")
+    with pytest.raises(SpecError, match="'embedding' only applies to retrieval systems, not vlm"):
+        check_spec(SystemSpec(kind="vlm", model="m", embedding="colour-texture-v1"))
+    with pytest.raises(ValueError, match="needs the train split"):
+        build_generator(SystemSpec(kind="template"))
 
 
 def test_fingerprint_covers_what_changes_the_output(tmp_path):

@@ -10,7 +10,7 @@ import sys
 
 from sqlalchemy import select
 
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from studies.store.db import Store
 from studies.store.schema import Benchmark, Run, System, TrainingJob
 from studies.systems.jobs import gone_pid, job_owner

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from studies.store.db import Store
 from studies.store.media import sha256_file
 from studies.store.schema import Benchmark, Case, Generation, Run

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from model.notice import RESEARCH_WARNING
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from studies.exports.report_document import (
     NOT_STATED,
     ReportDocument,

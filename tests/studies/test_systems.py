@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from model.prompts import prompt_for_task
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from studies.store.db import Store
 from studies.store.schema import System
 from studies.systems.registry import (
@@ -98,8 +98,8 @@ def test_adapter_content_changes_the_fingerprint(tmp_path: Path) -> None:
     ("kind", "options", "message"),
     [
         ("lora", {}, "unknown system kind 'lora'; expected one of: vlm, vlm-base"),
-        ("remote", {}, "needs --remote-url"),
-        ("remote", {"remote_url": "http://127.0.0.1:9/v1"}, "needs --remote-model"),
+        ("remote", {}, "needs 'remote_url'"),
+        ("remote", {"remote_url": "http://127.0.0.1:9/v1"}, "needs 'remote_model'"),
         ("vlm", {}, "needs 'model'"),
         ("retrieval", {"max_new_tokens": 0}, "max_new_tokens"),
     ],
@@ -121,7 +121,7 @@ def test_validation_messages_and_nothing_written(store: Store, tmp_path: Path) -
             "no adapter_config.json",
         ),
         (SystemSpec(kind="vlm", model=str(tmp_path / "gone")), "model folder .* does not exist"),
-        (SystemSpec(kind="vlm-base", model=str(model)), "vlm-base .* --adapter"),
+        (SystemSpec(kind="vlm-base", model=str(model)), "vlm-base .* 'adapter' it disables"),
         (SystemSpec(kind="reference", prompt="no-such-prompt"), "unknown prompt"),
         (
             SystemSpec(kind="remote", remote_url="ftp://x", remote_model="m"),

@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from model.prompts import COLONOSCOPY_REPORT
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from model.training import DPOSettings, SFTSettings, assistant_message, prompt_messages
 from studies.benchmarks.importer import import_benchmark
 from studies.store.db import Store

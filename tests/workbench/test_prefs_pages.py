@@ -137,7 +137,7 @@ def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_
     export_preferences(
         harvest_preferences(store, "Round 1", HarvestPolicy(validation_fraction=0.2)), prefs
     )
-    from model.systems import SystemSpec
+    from model.spec import SystemSpec
     from studies.systems.registry import get_system, register_system
 
     spec = SystemSpec(kind="vlm", model=str(tiny_model_dir), max_new_tokens=12)
@@ -190,7 +190,7 @@ def test_pages_are_registered_for_admins(page_name: str) -> None:
 def test_training_page_defaults_to_the_newest_export_and_a_registered_model(
     tmp_home: Path, tiny_model_dir: Path
 ) -> None:
-    from model.systems import SystemSpec
+    from model.spec import SystemSpec
     from studies.preferences.harvest import HarvestPolicy, export_preferences, harvest_preferences
     from studies.store.settings import get_settings
     from studies.systems.registry import register_system

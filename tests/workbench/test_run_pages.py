@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from model.systems import SystemSpec
+from model.spec import SystemSpec
 from studies.benchmarks.importer import import_benchmark
 from studies.readers import accounts
 from studies.store.db import get_store

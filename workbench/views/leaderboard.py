@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from metrics.text import BertScoreConfig
+from model.kinds import kinds_where
 from studies.leaderboard.build import (
     ALL_GROUPS,
     DEFAULT_METRICS,
@@ -26,7 +27,7 @@ RESULT_KEY = "leaderboard_result"
 EXPORTS_KEY = "leaderboard_exports"
 # Kinds that make a natural baseline; the `reference` system copies the reference reports, so
 # comparing against it only measures the distance to a perfect score.
-BASELINE_KINDS = ("template", "retrieval")
+BASELINE_KINDS = kinds_where(learns_from_train=True)
 NUMBER = st.column_config.NumberColumn(format="%.4f")
 NUMERIC = ("Score", "CI low", "CI high", "Diff. vs baseline", "Diff. CI low", "Diff. CI high")
 DOWNLOADS = {

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from model.training import DPO_LOSS_TYPES, DPOSettings, LoraSettings, SFTSettings
+from model.kinds import kinds_where
+from model.training.settings import DPO_LOSS_TYPES, DPOSettings, LoraSettings, SFTSettings
 from studies.store.settings import get_settings
 from studies.systems.catalog import benchmark_summaries
 from studies.systems.registry import list_systems
@@ -131,7 +132,7 @@ models = base_model_choices(workbench_store, settings.model)
 DEFAULTS = "workbench defaults"
 # Newest first, like the base models: the default copies the system the default model came from.
 model_systems = sorted(
-    (s for s in list_systems(workbench_store) if s.kind in ("vlm", "vlm-base")),
+    (s for s in list_systems(workbench_store) if s.kind in kinds_where(needs_model=True)),
     key=lambda s: s.id,
     reverse=True,
 )
