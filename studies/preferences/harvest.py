@@ -52,26 +52,58 @@ class PreferenceError(ValueError):
     """A harvest or export that cannot be done; the message says what to fix."""
 
 
+def _option(default: Any = None, help: str = "", **metadata: Any) -> Any:  # noqa: A002
+    # `help` (and `choices`, `parse`) make the field a `medvision prefs` option (model.options).
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+def comma_list(text: str) -> list[str]:
+    """'a, b' -> ['a', 'b'] (a list option on the command line)."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 @dataclass
 class HarvestPolicy:
-    """Which judged items become preference pairs; stored with every export."""
+    """Which judged items become preference pairs; stored with every export.
 
-    min_raters: int = 1
+    Each field's `metadata["help"]` is its command-line help: the `prefs` options are
+    generated from these fields.
+    """
+
+    min_raters: int = _option(1, "Raters an item needs.")
     # Share of an item's raters that chose the winning outcome (the outcome must also be the
     # unique most frequent one); 0 accepts any plurality, 1 demands unanimity.
-    min_agreement: float = 0.0
-    ties: str = "drop"  # drop | keep (both orderings, for an IPO-style loss)
-    both_bad: str = "drop"  # drop | reference (the human reference as chosen vs each report)
+    min_agreement: float = _option(0.0, "Share of raters on the winning side (1 = unanimous).")
+    # keep: both orderings, for an IPO-style loss
+    ties: str = _option(
+        "drop", "drop, or keep (both orders; train with --loss-type ipo).", choices=("drop", "keep")
+    )
+    # reference: the human reference as chosen against each report
+    both_bad: str = _option(
+        "drop",
+        "drop, or reference (the human reference as chosen).",
+        choices=("drop", "reference"),
+    )
     # Mean Likert difference (winner minus loser, averaged over criteria and raters) a pair
     # must reach; None turns the filter off.
-    min_likert_margin: float | None = None
-    likert_criteria: list[str] | None = None  # None: every criterion the judgments hold
-    likert_lower_is_better: list[str] = field(default_factory=list)
-    include_gold: bool = False  # gold items are quality-control pairs, not new data
-    automatic: bool = False  # add automatic cold-start pairs (clinical metric errors)
-    validation_fraction: float = 0.1
-    seed: int = 0
-    prompt: str | None = None  # PROMPTS key; None: the benchmark task's prompt
+    min_likert_margin: float | None = _option(None, "Mean Likert difference winner minus loser.")
+    # None: every criterion of the study's form; names outside the form are refused.
+    likert_criteria: list[str] | None = _option(
+        None, "Comma-separated criteria for the margin (default all).", parse=comma_list
+    )
+    likert_lower_is_better: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Comma-separated criteria where a lower score is better.",
+            "parse": comma_list,
+        },
+    )
+    # Gold items are quality-control pairs, not new data.
+    include_gold: bool = _option(False, "Also harvest gold items.")
+    automatic: bool = _option(False, "Add automatic cold-start pairs (clinical metric errors).")
+    validation_fraction: float = _option(0.1, "Share of cases held out (split by case).")
+    seed: int = _option(0, "Seed of the train/validation split.")
+    prompt: str | None = _option(None, "Prompt name (default: the benchmark task's).")  # PROMPTS
 
     def validate(self) -> None:
         if self.min_raters < 1:

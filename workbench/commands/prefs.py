@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
+from model.options import Option, given, options
 from studies.preferences.harvest import (
     HarvestPolicy,
     HarvestResult,
@@ -18,6 +22,7 @@ from studies.preferences.harvest import (
     harvest_preferences,
 )
 from studies.store.db import get_store
+from workbench.commands.options import typer_parameters, with_parameters
 
 prefs_app = typer.Typer()
 console = Console(stderr=True)
@@ -28,61 +33,47 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _policy(
-    min_raters: int,
-    min_agreement: float,
-    ties: str,
-    both_bad: str,
-    min_likert_margin: float | None,
-    likert_criteria: str | None,
-    include_gold: bool,
-    automatic: bool,
-    validation_fraction: float,
-    seed: int,
-    prompt: str | None,
-) -> HarvestPolicy:
-    return HarvestPolicy(
-        min_raters=min_raters,
-        min_agreement=min_agreement,
-        ties=ties,
-        both_bad=both_bad,
-        min_likert_margin=min_likert_margin,
-        likert_criteria=[c.strip() for c in likert_criteria.split(",") if c.strip()]
-        if likert_criteria
-        else None,
-        include_gold=include_gold,
-        automatic=automatic,
-        validation_fraction=validation_fraction,
-        seed=seed,
-        prompt=prompt,
-    )
+def _policy_options(names: tuple[str, ...] = ()) -> list[Option]:
+    """The HarvestPolicy fields as options, in declaration order (only `names` if given).
+
+    A field that declares `parse` (a list of criterion keys) is one text option, parsed by
+    it (comma-separated).
+    """
+    lists = {spec.name for spec in fields(HarvestPolicy) if "parse" in spec.metadata}
+    scalar = {option.name: option for option in options(HarvestPolicy, skip=lists)}
+    found = []
+    for spec in fields(HarvestPolicy):
+        if names and spec.name not in names:
+            continue
+        if spec.name in lists:
+            found.append(
+                Option(spec.name, str, spec.metadata["help"], None, parse=spec.metadata["parse"])
+            )
+        elif spec.name in scalar:
+            found.append(scalar[spec.name])
+    return found
 
 
-_POLICY_OPTIONS: dict[str, Any] = {
-    "min_raters": typer.Option(1, "--min-raters", help="Raters an item needs."),
-    "min_agreement": typer.Option(
-        0.0, "--min-agreement", help="Share of raters on the winning side (1 = unanimous)."
-    ),
-    "ties": typer.Option("drop", help="drop, or keep (both orders; train with --loss-type ipo)."),
-    "both_bad": typer.Option(
-        "drop", "--both-bad", help="drop, or reference (the human reference as chosen)."
-    ),
-    "min_likert_margin": typer.Option(
-        None, "--min-likert-margin", help="Mean Likert difference winner minus loser."
-    ),
-    "likert_criteria": typer.Option(
-        None, "--likert-criteria", help="Comma-separated criteria for the margin (default all)."
-    ),
-    "include_gold": typer.Option(False, "--include-gold", help="Also harvest gold items."),
-    "automatic": typer.Option(
-        False, "--automatic", help="Add automatic cold-start pairs (clinical metric errors)."
-    ),
-    "validation_fraction": typer.Option(
-        0.1, "--validation-fraction", help="Share of cases held out (split by case)."
-    ),
-    "seed": typer.Option(0, help="Seed of the train/validation split."),
-    "prompt": typer.Option(None, help="Prompt name (default: the benchmark task's)."),
-}
+def policy_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the HarvestPolicy options (declared once, on the dataclass fields)
+    and call it with `policy=HarvestPolicy(...)` built from them by name."""
+    found = _policy_options(names)
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        def run(**values: Any) -> Any:
+            chosen = {option.name: values.pop(option.name, None) for option in found}
+            return command(**values, policy=HarvestPolicy(**given(chosen, found)))
+
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values()]
+        run.__doc__ = command.__doc__
+        run.__name__ = command.__name__
+        run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [p for p in own if p.name != "policy"]
+            + [inspect.Parameter("values", inspect.Parameter.VAR_KEYWORD)]
+        )
+        return with_parameters(run, typer_parameters(found))
+
+    return decorate
 
 
 def _print_counts(result: HarvestResult) -> None:
@@ -99,36 +90,15 @@ def _print_counts(result: HarvestResult) -> None:
 
 
 @prefs_app.command("export")
+@policy_options()
 def prefs_export(
     study: str = typer.Option(..., help="Study name."),
     out: Path = typer.Option(..., help="Output folder (must be new or empty)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export."),
-    min_raters: int = _POLICY_OPTIONS["min_raters"],
-    min_agreement: float = _POLICY_OPTIONS["min_agreement"],
-    ties: str = _POLICY_OPTIONS["ties"],
-    both_bad: str = _POLICY_OPTIONS["both_bad"],
-    min_likert_margin: float | None = _POLICY_OPTIONS["min_likert_margin"],
-    likert_criteria: str | None = _POLICY_OPTIONS["likert_criteria"],
-    include_gold: bool = _POLICY_OPTIONS["include_gold"],
-    automatic: bool = _POLICY_OPTIONS["automatic"],
-    validation_fraction: float = _POLICY_OPTIONS["validation_fraction"],
-    seed: int = _POLICY_OPTIONS["seed"],
-    prompt: str | None = _POLICY_OPTIONS["prompt"],
+    *,
+    policy: HarvestPolicy,
 ) -> None:
     """Harvest a study's judgments into TRL vision preference pairs (datasets + JSONL)."""
-    policy = _policy(
-        min_raters,
-        min_agreement,
-        ties,
-        both_bad,
-        min_likert_margin,
-        likert_criteria,
-        include_gold,
-        automatic,
-        validation_fraction,
-        seed,
-        prompt,
-    )
     try:
         result = harvest_preferences(get_store(), study, policy)
         summary = export_preferences(result, out, overwrite=overwrite)
@@ -142,35 +112,14 @@ def prefs_export(
 
 
 @prefs_app.command("preview")
+@policy_options()
 def prefs_preview(
     study: str = typer.Option(..., help="Study name."),
     limit: int = typer.Option(5, help="Pairs to print."),
-    min_raters: int = _POLICY_OPTIONS["min_raters"],
-    min_agreement: float = _POLICY_OPTIONS["min_agreement"],
-    ties: str = _POLICY_OPTIONS["ties"],
-    both_bad: str = _POLICY_OPTIONS["both_bad"],
-    min_likert_margin: float | None = _POLICY_OPTIONS["min_likert_margin"],
-    likert_criteria: str | None = _POLICY_OPTIONS["likert_criteria"],
-    include_gold: bool = _POLICY_OPTIONS["include_gold"],
-    automatic: bool = _POLICY_OPTIONS["automatic"],
-    validation_fraction: float = _POLICY_OPTIONS["validation_fraction"],
-    seed: int = _POLICY_OPTIONS["seed"],
-    prompt: str | None = _POLICY_OPTIONS["prompt"],
+    *,
+    policy: HarvestPolicy,
 ) -> None:
     """Counts and the first pairs a policy gives, without writing anything."""
-    policy = _policy(
-        min_raters,
-        min_agreement,
-        ties,
-        both_bad,
-        min_likert_margin,
-        likert_criteria,
-        include_gold,
-        automatic,
-        validation_fraction,
-        seed,
-        prompt,
-    )
     try:
         result = harvest_preferences(get_store(), study, policy)
     except PreferenceError as exc:
@@ -181,20 +130,18 @@ def prefs_preview(
 
 
 @prefs_app.command("automatic")
+@policy_options("validation_fraction", "seed", "prompt")
 def prefs_automatic(
     benchmark: str = typer.Option(..., help="Benchmark name."),
     system: list[str] = typer.Option(..., help="System whose reports are checked (repeat)."),
     out: Path = typer.Option(..., help="Output folder (must be new or empty)."),
     split: str = typer.Option("train", help="Split (train keeps the test cases unseen)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export."),
-    validation_fraction: float = _POLICY_OPTIONS["validation_fraction"],
-    seed: int = _POLICY_OPTIONS["seed"],
-    prompt: str | None = _POLICY_OPTIONS["prompt"],
+    *,
+    policy: HarvestPolicy,
 ) -> None:
     """Cold-start pairs without a study: reference vs reports with a significant clinical error."""
-    policy = HarvestPolicy(
-        automatic=True, validation_fraction=validation_fraction, seed=seed, prompt=prompt
-    )
+    policy.automatic = True
     try:
         result = harvest_automatic(get_store(), benchmark, list(system), split, policy)
         summary = export_preferences(result, out, overwrite=overwrite)
