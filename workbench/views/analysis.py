@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from metrics.significance import CORRECTIONS
 from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
 from studies.reader_stats.data import JudgmentsError, load_judgments_file
@@ -55,7 +56,7 @@ with st.expander("Settings", expanded=False):
     cluster = middle.selectbox("Resample", ["case", "rater", "case+rater"], key="analysis_cluster")
     tie_model = middle.selectbox("Ties in Bradley-Terry", ["half", "davidson"], key="analysis_ties")
     both_bad = middle.selectbox("'Both unacceptable'", ["tie", "drop"], key="analysis_both_bad")
-    correction = right.selectbox("Correction", ["holm", "bh", "none"], key="analysis_correction")
+    correction = right.selectbox("Correction", list(CORRECTIONS), key="analysis_correction")
     comparator = right.text_input(
         "Comparator system (blank: every pair)", "", key="analysis_comparator"
     )
