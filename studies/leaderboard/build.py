@@ -2,10 +2,15 @@
 
 `build_leaderboard(store, config)` loads the cases of a benchmark split and each system's
 generations (a run's generations, or the generation cache by system fingerprint), scores
-every system in one call per metric family, and computes paired bootstrap intervals,
+every system in one `score_texts` call, and computes paired bootstrap intervals,
 differences to the baseline, approximate-randomization p-values and Holm/BH corrections
 over the cases all systems share. `export_leaderboard(board, fmt)` writes CSV, LaTeX
 (booktabs), Markdown or JSON, each with a footer saying how the table was made.
+
+Metric groups, the columns a table shows, each column's aggregate and resampling
+statistics, signatures and footer notes all come from the metric registry
+(`metrics.registry`); a metric is named here only for the request's per-metric settings
+(`metric_options`) and the finding metric's drill-down.
 """
 
 from __future__ import annotations
@@ -16,51 +21,23 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 
-from metrics.clinical import CLINICAL_SIGNATURE, CaseClinicalScore, score_findings
-from metrics.clinical.extract import LESION_ATTRIBUTES
+from metrics.bertscore import BertScoreConfig
+from metrics.clinical import CaseClinicalScore
+from metrics.registry import METRICS, default_groups, metric_groups
 from metrics.significance import (
-    MEAN,
-    MICRO_F1,
-    RESAMPLED,
     Aggregate,
     MetricComparison,
-    ResampledMetric,
     SignificanceSettings,
-    bleu_aggregate,
     compare_systems,
     significance_mark,
 )
-from metrics.text import (
-    METRIC_GROUPS,
-    BertScoreConfig,
-    CiderReferences,
-    CiderResampler,
-    TextScores,
-    score_texts,
-)
+from metrics.text import TextScores, score_texts
 from model.notice import RESEARCH_NOTICE
 from studies.exports.render import FORMATS as FORMATS
 from studies.store.db import Store
 from studies.store.schema import Benchmark, Case, Generation, Run, System
-
-# Benchmark tasks whose references are colonoscopy reports (the clinical metric's domain).
-CLINICAL_TASKS = ("report", "video-report")
-ALL_GROUPS = (*METRIC_GROUPS, "clinical")
-DEFAULT_METRICS = ("bleu", "meteor", "rouge_l", "cider", "rouge", "clinical")
-# The metrics a table shows for each group (precision/recall variants stay in per-case data).
-TABLE_METRICS: dict[str, tuple[str, ...]] = {
-    "bleu": ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"),
-    "meteor": ("METEOR",),
-    "rouge_l": ("ROUGE-L",),
-    "cider": ("CIDEr",),
-    "rouge": ("rouge1", "rouge2", "rougeL", "rougeLsum"),
-    "bertscore": ("BERTScore-F1",),
-    "spice": ("SPICE",),
-    "clinical": ("clinical", "clinical-F1"),
-}
 
 
 class LeaderboardError(ValueError):
@@ -73,7 +50,7 @@ class LeaderboardConfig:
     baseline: str | None = None
     split: str = "test"
     systems: Sequence[str] | None = None
-    metrics: Sequence[str] = DEFAULT_METRICS
+    metrics: Sequence[str] = field(default_factory=default_groups)
     n_resamples: int = 1000
     n_permutations: int = 1000
     seed: int = 0
@@ -128,6 +105,8 @@ class Leaderboard:
     unavailable: dict[str, str] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     cider_resampling: str = "exact"
+    # How each metric is recomputed on a resample (from its metric), for the footer.
+    resampling_notes: list[str] = field(default_factory=list)
     made_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -149,14 +128,9 @@ class Leaderboard:
             "scored for every system" + (" (SYNTHETIC data)" if self.synthetic else "") + ".",
             f"Systems: {', '.join(self.systems)}; baseline: {self.baseline or 'none'}.",
             f"Intervals: {int(s.confidence * 100)}% paired bootstrap percentile intervals over "
-            f"cases, {s.n_resamples} resamples, seed {s.seed}; BLEU recomputed from summed "
-            "n-gram statistics in each resample"
-            + (
-                ", CIDEr with each resample's document frequencies"
-                if self.cider_resampling == "exact"
-                else ", CIDEr from per-case scores with the full set's document frequencies"
-            )
-            + "; clinical-F1 from summed attribute counts.",
+            f"cases, {s.n_resamples} resamples, seed {s.seed}"
+            + "".join(f"; {note}" for note in self.resampling_notes)
+            + ".",
             f"p-values: paired approximate randomization against the baseline, "
             f"{s.n_permutations} permutations (seeds derived from {s.seed}), {correction} "
             f"correction {'per metric' if s.family == 'per-metric' else 'over all comparisons'};"
@@ -298,6 +272,25 @@ def _load(
 # --- scoring ----------------------------------------------------------------------------
 
 
+def metric_choices() -> tuple[str, ...]:
+    """The metric groups a leaderboard offers: every registered one, in table order."""
+    return metric_groups()
+
+
+def default_metrics() -> tuple[str, ...]:
+    """The metric groups a leaderboard computes when none is chosen."""
+    return default_groups()
+
+
+def metric_options(config: LeaderboardConfig) -> dict[str, Any]:
+    """Per-metric settings of a request, keyed by metric group."""
+    return {
+        "bertscore": config.bertscore,
+        "meteor": config.meteor_workers,
+        "cider": config.cider_resampling,
+    }
+
+
 def build_leaderboard(
     store: Store,
     config: LeaderboardConfig,
@@ -305,111 +298,67 @@ def build_leaderboard(
 ) -> Leaderboard:
     """Score every system of the benchmark split and compare it with the baseline."""
     groups = list(dict.fromkeys(config.metrics))
-    unknown = [g for g in groups if g not in ALL_GROUPS]
+    unknown = [g for g in groups if g not in METRICS]
     if unknown:
-        raise LeaderboardError(f"unknown metric(s) {unknown}; choose from {list(ALL_GROUPS)}")
+        raise LeaderboardError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
     if config.correction not in ("holm", "bh", "none"):
         raise LeaderboardError(f"unknown correction {config.correction!r}; use holm, bh or none")
-    if config.cider_resampling not in ("exact", "fixed-idf"):
-        raise LeaderboardError(
-            f"unknown CIDEr resampling {config.cider_resampling!r}; use exact or fixed-idf"
-        )
+    options = metric_options(config)
+    for metric in METRICS.values():
+        try:
+            metric.check_options(options)
+        except ValueError as exc:
+            raise LeaderboardError(str(exc)) from exc
     if config.n_resamples < 10 or config.n_permutations < 10:
         raise LeaderboardError("use at least 10 bootstrap resamples and 10 permutations")
     (benchmark_name, synthetic, task), systems, cases, dropped = _load(store, config)
     skipped: dict[str, str] = {}
-    if "clinical" in groups and task not in CLINICAL_TASKS:
-        groups.remove("clinical")
-        skipped["clinical"] = (
-            f"not computed: the colonoscopy finding metric does not apply to {task!r} benchmarks"
-        )
+    for group in list(groups):
+        metric = METRICS[group]
+        if metric.tasks is not None and task not in metric.tasks:
+            groups.remove(group)
+            skipped[group] = (
+                f"not computed: {metric.description or group} does not apply to {task!r} benchmarks"
+            )
     if not groups:
         raise LeaderboardError(f"no metric left to compute for a {task!r} benchmark")
     baseline = config.baseline or systems[0]
-    text_groups = [g for g in groups if g != "clinical"]
     report = progress or (lambda _msg, _frac: None)
     texts: dict[str, TextScores] = {}
-    clinical: dict[str, list[CaseClinicalScore]] = {}
     references = [c.references for c in cases]
+    findings = [c.findings for c in cases]
     steps = len(systems) + 1
     for index, system in enumerate(systems):
         report(f"scoring {system}", index / steps)
         candidates = [c.outputs[system] for c in cases]
-        if text_groups:
-            try:
-                texts[system] = score_texts(
-                    candidates,
-                    references,
-                    text_groups,
-                    bertscore=config.bertscore,
-                    meteor_workers=config.meteor_workers,
-                )
-            except (OSError, RuntimeError, ValueError) as exc:
-                # A model that is not on disk, Java missing, a bad BERTScore setting.
-                raise LeaderboardError(f"scoring {system!r} failed: {exc}") from exc
-        if "clinical" in groups:
-            clinical[system] = [
-                score_findings(c.outputs[system], c.findings if c.findings else c.references[0])
-                for c in cases
-            ]
+        try:
+            texts[system] = score_texts(
+                candidates, references, groups, findings=findings, options=options
+            )
+        except (OSError, RuntimeError, ValueError) as exc:
+            # A model that is not on disk, Java missing, a bad BERTScore setting.
+            raise LeaderboardError(f"scoring {system!r} failed: {exc}") from exc
     report("resampling", len(systems) / steps)
-    metric_inputs: dict[str, tuple[Aggregate, dict[str, np.ndarray]]] = {}
+    metric_inputs: dict[str, tuple[Aggregate, dict[str, Any]]] = {}
     signatures: dict[str, str] = {}
     unavailable: dict[str, str] = dict(skipped)
     per_case: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
+    notes: list[str] = []
+    first = texts[systems[0]]
     for group in groups:
-        for metric in TABLE_METRICS[group]:
-            if metric == "clinical":
-                values = {s: np.array([x.score for x in clinical[s]]) for s in systems}
-                metric_inputs[metric] = (MEAN, values)
-                signatures[metric] = CLINICAL_SIGNATURE + (
-                    "|truth:case-findings-where-present-else-first-reference"
-                )
-            elif metric == "clinical-F1":
-                values = {s: _attribute_counts(clinical[s]) for s in systems}
-                metric_inputs[metric] = (MICRO_F1, values)
-                signatures[metric] = (
-                    "clinical-F1|micro over lesion attributes|"
-                    + CLINICAL_SIGNATURE.split("|", 1)[1]
-                    + "|truth:case-findings-where-present-else-first-reference"
-                )
-            else:
-                first = texts[systems[0]]
-                if metric not in first.results:
-                    continue
-                if group == "bleu":
-                    order = int(metric.split("-")[1])
-                    values = {s: texts[s].stats["bleu"] for s in systems}
-                    metric_inputs[metric] = (bleu_aggregate(order), values)
-                elif group == "cider" and config.cider_resampling == "exact":
-                    resampled = {}
-                    # Same references for every system: their side is built (and per
-                    # resample computed) once.
-                    shared = CiderReferences(
-                        texts[systems[0]].tokens["references"], dtype=np.float32
-                    )
-                    for s in systems:
-                        resampler = CiderResampler(texts[s].tokens["candidates"], shared)
-                        resampled[s] = ResampledMetric(
-                            texts[s].results[metric].per_case, resampler.scores
-                        )
-                    metric_inputs[metric] = (RESAMPLED, resampled)
-                else:
-                    values = {s: texts[s].results[metric].per_case for s in systems}
-                    metric_inputs[metric] = (MEAN, values)
-                signatures[metric] = first.results[metric].signature
+        metric = METRICS[group]
+        note = metric.resampling_note(options)
+        if note:
+            notes.append(note)
+        for column in metric.shown_columns:
+            if column not in first.results:  # e.g. SPICE without its models
+                continue
+            metric_inputs[column] = metric.resampling(column, texts, options)
+            signatures[column] = first.results[column].signature
             for s in systems:
-                if metric == "clinical":
-                    per_case[s][metric] = [x.score for x in clinical[s]]
-                elif metric == "clinical-F1":
-                    per_case[s][metric] = [
-                        float(MICRO_F1(row, 1)[0]) for row in _attribute_counts(clinical[s])
-                    ]
-                else:
-                    per_case[s][metric] = texts[s].results[metric].per_case.tolist()
+                per_case[s][column] = texts[s].results[column].per_case.tolist()
     for s in systems:
-        if s in texts:
-            unavailable.update(texts[s].unavailable)
+        unavailable.update(texts[s].unavailable)
     settings = SignificanceSettings(
         n_resamples=config.n_resamples,
         n_permutations=config.n_permutations,
@@ -419,10 +368,12 @@ def build_leaderboard(
     )
     comparisons = compare_systems(metric_inputs, baseline, settings)
     rows: list[LeaderboardRow] = []
-    for metric, comparison in comparisons.items():
+    for metric_name, comparison in comparisons.items():
         for system in systems:
             interval = comparison.systems[system]
-            row = LeaderboardRow(metric, system, interval.estimate, interval.low, interval.high)
+            row = LeaderboardRow(
+                metric_name, system, interval.estimate, interval.low, interval.high
+            )
             if system != baseline:
                 diff = comparison.differences[system]
                 row.diff, row.diff_low, row.diff_high = diff.estimate, diff.low, diff.high
@@ -444,18 +395,14 @@ def build_leaderboard(
         settings=settings,
         cases=cases,
         per_case=per_case,
-        clinical=clinical,
+        # The finding metric's per-case records (errors, findings) for the drill-down.
+        clinical={
+            s: texts[s].details["clinical"] for s in systems if "clinical" in texts[s].details
+        },
         unavailable=unavailable,
         dropped=dropped,
         cider_resampling=config.cider_resampling,
-    )
-
-
-def _attribute_counts(scores: list[CaseClinicalScore]) -> np.ndarray:
-    """Per case [true positives, candidate values, reference values] over lesion attributes."""
-    return np.array(
-        [[sum(c.counts[a][k] for a in LESION_ATTRIBUTES) for k in range(3)] for c in scores],
-        dtype=np.float64,
+        resampling_notes=notes,
     )
 
 

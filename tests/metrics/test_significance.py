@@ -10,7 +10,8 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from metrics import significance as sig
-from metrics.text import bleu_stats, cider_scores
+from metrics.bleu import bleu_aggregate, bleu_stats
+from metrics.cider import cider_scores
 
 WORDS = "polyp sessile cecum sigmoid rectum mm snare cold removed the a in with no seen".split()
 
@@ -33,7 +34,7 @@ def test_bleu_and_cider_point_estimates_equal_pycocoevalcap() -> None:
     want_bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     want_cider, _ = Cider().compute_score(gts, res)
     settings = sig.SignificanceSettings(n_resamples=50, seed=3)
-    metrics = {f"BLEU-{k}": (sig.bleu_aggregate(k), {"s": bleu_stats_matrix}) for k in range(1, 5)}
+    metrics = {f"BLEU-{k}": (bleu_aggregate(k), {"s": bleu_stats_matrix}) for k in range(1, 5)}
     metrics["CIDEr"] = (sig.MEAN, {"s": cider_scores(cands, refs)})
     table = sig.paired_bootstrap_many(metrics, None, settings)
     for k in range(1, 5):
@@ -51,7 +52,7 @@ def test_a_resample_recomputes_corpus_bleu_not_an_average() -> None:
     gts = {j: refs[i] for j, i in enumerate(picked)}
     res = {j: [cands[i]] for j, i in enumerate(picked)}
     want, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    got = sig.bleu_aggregate(4)(counts @ matrix, 30)[0]
+    got = bleu_aggregate(4)(counts @ matrix, 30)[0]
     assert got == pytest.approx(want[3], rel=1e-12)
 
 
@@ -74,7 +75,7 @@ def test_approximate_randomization_finds_a_real_difference() -> None:
     assert sig.approximate_randomization(better, base, n_permutations=999, seed=1) == 1 / 1000
     cands, refs = _corpus(4, 50)
     matrix = np.stack([bleu_stats(c, r) for c, r in zip(cands, refs, strict=True)])
-    p = sig.approximate_randomization(matrix, matrix, aggregate=sig.bleu_aggregate(4), seed=2)
+    p = sig.approximate_randomization(matrix, matrix, aggregate=bleu_aggregate(4), seed=2)
     assert p == 1.0  # identical systems: every permutation is as extreme
 
 
@@ -171,7 +172,7 @@ def test_micro_f1_is_recomputed_from_summed_counts() -> None:
 
 
 def test_cider_is_recomputed_with_each_resamples_document_frequencies() -> None:
-    from metrics.text import CiderReferences, CiderResampler
+    from metrics.cider import CiderReferences, CiderResampler
 
     cands, refs = _corpus(6, 35)
     resampler = CiderResampler(cands, refs)
@@ -217,7 +218,7 @@ def test_cider_is_recomputed_with_each_resamples_document_frequencies() -> None:
 
 def test_exact_cider_intervals_equal_pycocoevalcap_run_on_every_resample() -> None:
     """Bootstrap intervals with CIDEr recomputed per resample, against brute force."""
-    from metrics.text import CiderReferences, CiderResampler
+    from metrics.cider import CiderReferences, CiderResampler
 
     n, n_resamples = 25, 60
     cands_a, refs = _corpus(11, n)

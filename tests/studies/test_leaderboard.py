@@ -5,18 +5,24 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from metrics.text import BertScoreConfig, score_texts
+from metrics.base import CaseTexts, MetricOptions, MetricScores, TextMetric
+from metrics.bertscore import BertScoreConfig
+from metrics.registry import register, unregister
+from metrics.significance import Aggregate
+from metrics.text import score_texts
 from studies.leaderboard.build import (
     LeaderboardConfig,
     LeaderboardError,
     build_leaderboard,
     case_detail,
+    metric_choices,
 )
 from studies.leaderboard.tables import export_leaderboard
 from studies.store.db import Store
@@ -327,3 +333,107 @@ def test_cli_leaderboard(tmp_home: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         app, ["leaderboard", "--benchmark", "colon-lb", "--baseline", "x", "--format", "pdf"]
     )
     assert result.exit_code == 2 and "--format 'pdf'" in result.output
+
+
+class WordRecall(TextMetric):
+    """A metric registered only here: reference words found in the candidate, micro-averaged
+    (its corpus score is the ratio of summed counts, not the mean of per-case ratios)."""
+
+    group = "word_recall"
+    columns = ("word-recall", "word-recall-hits")
+    table_columns = ("word-recall",)
+
+    def score(self, texts: CaseTexts) -> MetricScores:
+        stats = np.array(
+            [
+                [sum(w in set(c.lower().split()) for w in r[0].lower().split()), len(r[0].split())]
+                for c, r in zip(texts.candidates, texts.references, strict=True)
+            ],
+            dtype=np.float64,
+        )
+        return MetricScores(
+            per_case={"word-recall": stats[:, 0] / stats[:, 1], "word-recall-hits": stats[:, 0]},
+            corpus={"word-recall": float(stats[:, 0].sum() / stats[:, 1].sum())},
+            stats=stats,
+        )
+
+    def signature(self, column: str, options: MetricOptions) -> str:
+        return f"{column}|tok:lowercase-whitespace|refs:first|corpus:summed-counts"
+
+    def aggregate(self, column: str) -> Aggregate:
+        return RATIO
+
+
+class _Ratio(Aggregate):
+    label = "ratio of summed counts"
+
+    def __call__(self, sums: np.ndarray, n_cases: int) -> np.ndarray:
+        sums = np.atleast_2d(sums)
+        return sums[:, 0] / sums[:, 1]
+
+
+RATIO = _Ratio()
+
+
+@pytest.fixture
+def word_recall() -> Iterator[WordRecall]:
+    metric = WordRecall()
+    register(metric)
+    try:
+        yield metric
+    finally:
+        unregister(metric.group)
+    assert metric.group not in metric_choices()
+
+
+def test_a_metric_group_registered_once_is_offered_scored_and_exported(
+    sqlite_store: Store, word_recall: WordRecall
+) -> None:
+    """Registering a metric is the only step: the leaderboard offers it, resamples it with
+    its own aggregate and exports it with a CI (before the registry, a group missing from
+    the leaderboard's own copy of the group list raised KeyError)."""
+    assert "word_recall" in metric_choices()
+    populate(sqlite_store)
+    board = build_leaderboard(sqlite_store, _config(metrics=["bleu", "word_recall"]))
+    assert board.metrics == ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "word-recall"]
+    cands = {s: [c.outputs[s] for c in board.cases] for s in board.systems}
+    refs = [c.references for c in board.cases]
+    for system in board.systems:
+        direct = score_texts(cands[system], refs, ["word_recall"])
+        row = board.row("word-recall", system)
+        assert row.estimate == pytest.approx(direct.results["word-recall"].corpus, rel=1e-12)
+        assert row.low <= row.estimate <= row.high
+        assert board.per_case[system]["word-recall"] == pytest.approx(
+            direct.results["word-recall"].per_case.tolist()
+        )
+    copy, wrong = board.row("word-recall", "copy"), board.row("word-recall", "wrong")
+    assert copy.estimate == pytest.approx(1.0) and copy.diff > 0 and copy.p_value is not None
+    assert wrong.diff < 0 and wrong.diff_low <= wrong.diff <= wrong.diff_high
+    # The corpus score is the metric's own aggregate, not the mean of per-case ratios.
+    per_case = np.array(board.per_case["wrong"]["word-recall"])
+    assert wrong.estimate != pytest.approx(per_case.mean(), rel=1e-6)
+    assert board.comparisons["word-recall"].aggregate == "ratio of summed counts"
+    signature = "word-recall|tok:lowercase-whitespace|refs:first|corpus:summed-counts"
+    assert board.signatures["word-recall"] == signature
+
+    csv_rows = [
+        r
+        for r in csv.DictReader(
+            io.StringIO(
+                "\n".join(
+                    line
+                    for line in export_leaderboard(board, "csv").splitlines()
+                    if not line.startswith("#")
+                )
+            )
+        )
+        if r["metric"] == "word-recall"
+    ]
+    assert [r["system"] for r in csv_rows] == board.systems
+    assert all(float(r["ci_low"]) <= float(r["estimate"]) <= float(r["ci_high"]) for r in csv_rows)
+    assert "| word-recall | wrong |" in export_leaderboard(board, "markdown")
+    assert "word-recall & wrong" in export_leaderboard(board, "latex")
+    data = json.loads(export_leaderboard(board, "json"))
+    assert {r["metric"] for r in data["rows"]} >= {"word-recall"}
+    assert data["signatures"]["word-recall"] == signature
+    assert any(signature in line for line in data["footer"])

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from metrics.base import CaseTexts, MetricOptions, MetricScores, TextMetric
+from metrics.registry import register, unregister
 from studies.leaderboard.tables import to_json
 from studies.readers import accounts
 from studies.store.db import Store, get_store
@@ -186,3 +189,41 @@ def test_leaderboard_page_opened_by_its_own_url_asks_for_a_log_in(tmp_home: Path
     assert not page.exception, page.exception
     assert any("Please log in" in i.value for i in page.info)
     assert not page.selectbox and not page.multiselect
+
+
+class LengthRatio(TextMetric):
+    """A metric registered only in this test: candidate words over reference words."""
+
+    group = "length_ratio"
+    columns = ("length-ratio",)
+
+    def score(self, texts: CaseTexts) -> MetricScores:
+        ratios = [
+            len(c.split()) / max(1, len(r[0].split()))
+            for c, r in zip(texts.candidates, texts.references, strict=True)
+        ]
+        return MetricScores(per_case={"length-ratio": np.array(ratios)})
+
+    def signature(self, column: str, options: MetricOptions) -> str:
+        return "length-ratio|tok:whitespace|refs:first"
+
+
+def test_leaderboard_page_offers_and_shows_a_registered_metric(tmp_home: Path) -> None:
+    populate(get_store())
+    register(LengthRatio())
+    try:
+        page = _page()
+        assert "length_ratio" in page.multiselect(key="lb_metrics").options
+        page.selectbox(key="lb_baseline").set_value("base")
+        page.multiselect(key="lb_metrics").set_value(["length_ratio"])
+        page.number_input(key="lb_resamples").set_value(50)
+        page.number_input(key="lb_permutations").set_value(50)
+        page.button(key="lb_run").click().run()
+        assert not page.exception, page.exception
+        table = page.dataframe[0].value
+        assert set(table["Metric"]) == {"length-ratio"}
+        tuned = table[table["System"] == "tuned"].iloc[0]
+        assert tuned["Score"] == 1.0
+        assert tuned["CI low"] <= tuned["Score"] <= tuned["CI high"]
+    finally:
+        unregister("length_ratio")

@@ -6,17 +6,7 @@ from pathlib import Path
 
 import typer
 
-from metrics.text import BertScoreConfig
-from studies.leaderboard.build import (
-    ALL_GROUPS,
-    DEFAULT_METRICS,
-    FORMATS,
-    LeaderboardConfig,
-    LeaderboardError,
-    build_leaderboard,
-)
-from studies.leaderboard.tables import export_leaderboard
-from studies.store.db import get_store
+from metrics.registry import default_groups, metric_groups
 
 leaderboard_app = typer.Typer()
 
@@ -33,9 +23,9 @@ def leaderboard(
     fmt: str = typer.Option("markdown", "--format", help="csv | latex | markdown | json"),
     split: str = typer.Option("test", "--split"),
     metrics: str = typer.Option(
-        ",".join(DEFAULT_METRICS),
+        ",".join(default_groups()),
         "--metrics",
-        help=f"Comma-separated metric groups: {', '.join(ALL_GROUPS)}.",
+        help=f"Comma-separated metric groups: {', '.join(metric_groups())}.",
     ),
     systems: str | None = typer.Option(
         None, "--systems", help="Comma-separated systems (default: all with generations)."
@@ -56,6 +46,17 @@ def leaderboard(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
 ) -> None:
     """Metrics with 95% CIs and paired tests against a baseline, as a table."""
+    # Scoring and the store load only when the command runs (fast --help).
+    from metrics.bertscore import BertScoreConfig
+    from studies.leaderboard.build import (
+        FORMATS,
+        LeaderboardConfig,
+        LeaderboardError,
+        build_leaderboard,
+    )
+    from studies.leaderboard.tables import export_leaderboard
+    from studies.store.db import get_store
+
     if fmt not in FORMATS:
         _fail(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     config = LeaderboardConfig(

@@ -6,17 +6,17 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from metrics.text import BertScoreConfig
+from metrics.bertscore import BertScoreConfig
 from model.kinds import kinds_where
 from studies.leaderboard.build import (
-    ALL_GROUPS,
-    DEFAULT_METRICS,
     LeaderboardConfig,
     LeaderboardError,
     build_leaderboard,
     case_detail,
+    default_metrics,
     finding_rows,
     leaderboard_choices,
+    metric_choices,
 )
 from studies.leaderboard.tables import export_leaderboard
 from studies.systems.registry import list_systems
@@ -80,7 +80,7 @@ else:
         "retrieval baseline, never the copied reference reports).",
     )
     metrics = right.multiselect(
-        "Metrics", list(ALL_GROUPS), list(DEFAULT_METRICS), key="lb_metrics"
+        "Metrics", list(metric_choices()), list(default_metrics()), key="lb_metrics"
     )
     with st.expander("Resampling", expanded=False):
         a, b, c, d = st.columns(4)
