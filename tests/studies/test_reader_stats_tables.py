@@ -118,6 +118,22 @@ def test_outputs_folder_has_tables_plots_and_manifest(analysis, tmp_path: Path) 
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["provenance"]["settings"]["seed"] == 7
     assert manifest["provenance"]["synthetic"] is True
+    # The json format is the whole analysis in one file, as `stats study --format json` writes.
+    document = json.loads((tmp_path / "analysis.json").read_text())
+    assert document == json.loads(json.dumps(reader_tables.study_json(analysis), default=str))
+    assert "analysis.json" in manifest["files"]
+
+
+def test_json_renders_one_table_and_many_as_one_document(analysis) -> None:  # noqa: ANN001
+    tables = reader_tables.study_tables(analysis)
+    one = json.loads(reader_tables.render(tables[0], analysis.provenance, "json"))
+    assert one["name"] == "paper" and one["columns"] == list(tables[0].data.columns)
+    assert len(one["rows"]) == len(tables[0].data)
+    assert any("not a medical device" in line for line in one["footer"])
+    many = json.loads(reader_tables.render_many(tables, analysis.provenance, "json"))
+    assert [t["name"] for t in many] == [t.name for t in tables]
+    with pytest.raises(ValueError, match="unknown format 'docx'"):
+        reader_tables.render(tables[0], analysis.provenance, "docx")
 
 
 def _cli(args: list[str]):  # noqa: ANN202
