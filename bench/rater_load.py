@@ -33,13 +33,15 @@ from sqlalchemy import create_engine, event, select  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 from support.reader_world import build_world  # noqa: E402
 
-from studies import accounts  # noqa: E402
+from studies.readers import accounts  # noqa: E402
+from studies.readers.form import criteria  # noqa: E402
 from studies.readers.rating import next_assignment, submit_judgment  # noqa: E402
 from studies.readers.study import (  # noqa: E402
     StudyDesign,
     create_study,
     enrol_rater,
     start_study,
+    study_design,
 )
 from studies.store.db import Store  # noqa: E402
 from studies.store.schema import Assignment, Judgment, StudyItem  # noqa: E402
@@ -47,11 +49,13 @@ from studies.store.schema import Assignment, Judgment, StudyItem  # noqa: E402
 PG_ADMIN_URL = os.environ.get(
     "MEDVISION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-LIKERT = {
-    "left": {"accuracy": 4, "completeness": 3, "safety": 4},
-    "right": {"accuracy": 3, "completeness": 3, "safety": 2},
-}
 SECTION = "## Reader-study load"
+
+
+def _answers(store: Store, study_id: int) -> dict[str, dict[str, int]]:
+    """A full set of Likert ratings for every criterion of the study's frozen form."""
+    keys = [c.key for c in criteria(study_design(store, study_id).form)]
+    return {"left": dict.fromkeys(keys, 4), "right": dict.fromkeys(keys, 3)}
 
 
 @dataclass
@@ -125,6 +129,7 @@ def _work(
     start: threading.Barrier | None = None,
 ) -> None:
     rater_id, token = login or _log_in(store, username)
+    likert = _answers(store, study_id)  # read before the clock starts
     if start is not None:
         start.wait()
     pace = random.Random(username)
@@ -141,13 +146,13 @@ def _work(
                 break
             key = uuid.uuid4().hex
             result = submit_judgment(
-                store, rater_id, task.token, key, "left", LIKERT, "", 5.0, session_token=token
+                store, rater_id, task.token, key, "left", likert, "", 5.0, session_token=token
             )
             steps.append((time.perf_counter() - start) * 1000)
             created += int(result.created)
             if number % 10 == 0:  # a double click: the same key again writes nothing
                 again = submit_judgment(
-                    store, rater_id, task.token, key, "left", LIKERT, "", 5.0, session_token=token
+                    store, rater_id, task.token, key, "left", likert, "", 5.0, session_token=token
                 )
                 created += int(again.created)
         except Exception as exc:  # noqa: BLE001 - counted and reported

@@ -255,26 +255,37 @@ def check_form(form: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def _check_suffix(suffix: str, source: str) -> str:
+    if suffix.lower() not in (".toml", ".json"):
+        raise FormError(f"{source}: a form file is .toml or .json, not '{suffix or source}'")
+    return suffix.lower()
+
+
 def load_form_file(path: str | Path) -> dict[str, Any]:
     """A checked form from a TOML or JSON file (FormError naming the file and field)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".json"):
-        raise FormError(f"{path}: a form file is .toml or .json, not '{suffix or path.name}'")
+    _check_suffix(path.suffix, str(path))
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FormError(f"{path}: cannot read the form file ({exc.strerror or exc})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormError(f"{path}: cannot read the form file ({exc})") from exc
+    return parse_form(text, path.suffix, source=str(path))
+
+
+def parse_form(text: str, suffix: str, *, source: str = "form file") -> dict[str, Any]:
+    """A checked form from TOML (`suffix` .toml) or JSON (.json) text; a file may also hold
+    it under a top-level `form` table. FormError naming the source and the field."""
+    suffix = _check_suffix(suffix, source)
     try:
         data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise FormError(f"{path}: not valid {suffix[1:].upper()} ({exc})") from exc
+        raise FormError(f"{source}: not valid {suffix[1:].upper()} ({exc})") from exc
     if isinstance(data, dict) and isinstance(data.get("form"), dict):
         data = data["form"]
     try:
         return check_form(data)
     except FormError as exc:
-        raise FormError(f"{path}: {exc}") from exc
+        raise FormError(f"{source}: {exc}") from exc
 
 
 def anchors_text(criterion: Criterion | dict[str, Any]) -> str:

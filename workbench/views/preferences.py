@@ -15,7 +15,8 @@ from studies.preferences.harvest import (
     export_preferences,
     harvest_preferences,
 )
-from studies.readers.study import list_studies
+from studies.readers.form import criteria
+from studies.readers.study import list_studies, study_design
 from studies.store.settings import get_settings
 from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
@@ -36,6 +37,9 @@ if not studies:
 
 names = [s.name for s in studies]
 study = st.selectbox("Study", names, key="prefs_study")
+# The margin criteria are the study's own form's criteria.
+form_criteria = criteria(study_design(workbench_store, study).form)
+labels = {c.key: c.label for c in form_criteria}
 
 with st.form("prefs_policy"):
     left, middle, right = st.columns(3)
@@ -51,6 +55,14 @@ with st.form("prefs_policy"):
     )
     margin_on = right.checkbox("Likert-margin filter", key="prefs_margin_on")
     margin = right.number_input("Minimum Likert margin", 0.0, 4.0, 1.0, 0.25, key="prefs_margin")
+    margin_criteria = right.multiselect(
+        "Margin criteria",
+        list(labels),
+        default=list(labels),
+        format_func=labels.get,
+        key="prefs_margin_criteria",
+        help="The criteria of the study's rating form the margin averages over.",
+    )
     ties = left.radio(
         "Ties",
         ["drop", "keep"],
@@ -82,6 +94,8 @@ policy = HarvestPolicy(
     ties=ties,
     both_bad=both_bad,
     min_likert_margin=float(margin) if margin_on else None,
+    # All of the form's criteria: None, as in an export made without choosing.
+    likert_criteria=None if set(margin_criteria) == set(labels) else list(margin_criteria),
     include_gold=include_gold,
     automatic=automatic,
     validation_fraction=float(validation_fraction),

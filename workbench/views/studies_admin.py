@@ -9,7 +9,7 @@ import streamlit as st
 from model.notice import RESEARCH_NOTICE
 from studies.readers import accounts
 from studies.readers.accounts import AccountError, AuthError
-from studies.readers.form import DEFAULT_GUIDELINES
+from studies.readers.form import DEFAULT_GUIDELINES, FormError, default_form, parse_form
 from studies.readers.rating import export_judgments
 from studies.readers.study import (
     StudyDesign,
@@ -228,9 +228,20 @@ with tab_new:
             guidelines = st.text_area(
                 "Guidelines shown to raters", value=DEFAULT_GUIDELINES, height=220, key="new_guide"
             )
+            form_upload = st.file_uploader(
+                "Rating form (optional .toml or .json: criteria with key, label, question, "
+                "anchors 1-5; harm = true on the harm criterion)",
+                type=["toml", "json"],
+                key="new_form",
+            )
             create = st.form_submit_button("Create study", type="primary")
         if create:
             try:
+                form = default_form()
+                if form_upload is not None:
+                    suffix = "." + form_upload.name.rsplit(".", 1)[-1]
+                    text = form_upload.getvalue().decode("utf-8", errors="replace")
+                    form = parse_form(text, suffix, source=form_upload.name)
                 design = StudyDesign(
                     name=name,
                     benchmark=benchmark,
@@ -245,9 +256,10 @@ with tab_new:
                     gold=parse_gold_lines(gold_text),
                     duplicate_fraction=float(duplicates),
                     guidelines=guidelines,
+                    form=form,
                 )
                 create_study(store, design, actor_id=admin.id)
-            except StudyError as exc:
+            except (StudyError, FormError) as exc:
                 st.error(str(exc))
             else:
                 st.success(f"Created the draft study {name!r}: enrol raters, then start it.")
