@@ -65,7 +65,8 @@ def options(cls: type, skip: Iterable[str] = ()) -> list[Option]:
         found.append(
             Option(
                 name=item.name,
-                type=_scalar(hints[item.name]),
+                # A parsed field (e.g. a comma-separated list) is one text option.
+                type=str if "parse" in item.metadata else _scalar(hints[item.name]),
                 help=help_text,
                 default=None if default is dataclasses.MISSING else default,
                 choices=tuple(item.metadata["choices"]) if "choices" in item.metadata else None,

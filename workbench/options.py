@@ -1,5 +1,9 @@
 """Typer options generated from dataclass fields (`model.options`), so a command's options
-are the settings' fields, with their help, and never a hand-written copy of them."""
+are the settings' fields, with their help, and never a hand-written copy of them.
+
+Shared by the command modules; it lives outside `workbench/commands/` so that a command's
+`--help` imports no command module but its own.
+"""
 
 from __future__ import annotations
 

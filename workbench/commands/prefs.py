@@ -22,7 +22,7 @@ from studies.preferences.harvest import (
     harvest_preferences,
 )
 from studies.store.db import get_store
-from workbench.commands.options import typer_parameters, with_parameters
+from workbench.options import typer_parameters, with_parameters
 
 prefs_app = typer.Typer()
 console = Console(stderr=True)

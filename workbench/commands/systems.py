@@ -21,7 +21,7 @@ from studies.systems.registry import (
     register_system,
     spec_from_options,
 )
-from workbench.commands.options import option_names, typer_parameters, with_parameters
+from workbench.options import option_names, typer_parameters, with_parameters
 
 systems_app = typer.Typer()
 console = Console(stderr=True)

@@ -21,7 +21,7 @@ from model.training.settings import (
     read_settings_file,
     settings_options,
 )
-from workbench.commands.options import typer_parameters, with_parameters
+from workbench.options import typer_parameters, with_parameters
 
 train_app = typer.Typer()
 console = Console(stderr=True)
