@@ -27,6 +27,8 @@ from metrics.bertscore import BertScoreConfig
 from metrics.clinical import CaseClinicalScore
 from metrics.registry import METRICS, default_groups, metric_groups
 from metrics.significance import (
+    CORRECTION_LABELS,
+    CORRECTIONS,
     Aggregate,
     MetricComparison,
     SignificanceSettings,
@@ -122,7 +124,7 @@ class Leaderboard:
     def footer(self) -> list[str]:
         """How the table was made, one statement per line."""
         s = self.settings
-        correction = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no"}[s.correction]
+        correction = "no" if s.correction == "none" else CORRECTION_LABELS[s.correction]
         lines = [
             f"Benchmark {self.benchmark}, split {self.split}, n = {self.n_cases} cases "
             "scored for every system" + (" (SYNTHETIC data)" if self.synthetic else "") + ".",
@@ -301,8 +303,10 @@ def build_leaderboard(
     unknown = [g for g in groups if g not in METRICS]
     if unknown:
         raise LeaderboardError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
-    if config.correction not in ("holm", "bh", "none"):
-        raise LeaderboardError(f"unknown correction {config.correction!r}; use holm, bh or none")
+    if config.correction not in CORRECTIONS:
+        raise LeaderboardError(
+            f"unknown correction {config.correction!r}; use one of {', '.join(CORRECTIONS)}"
+        )
     options = metric_options(config)
     for metric in METRICS.values():
         try:

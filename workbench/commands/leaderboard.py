@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from metrics.registry import default_groups, metric_groups
+from metrics.significance import CORRECTIONS
 
 leaderboard_app = typer.Typer()
 
@@ -33,7 +34,7 @@ def leaderboard(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples."),
     permutations: int = typer.Option(1000, "--permutations", help="AR permutations."),
     seed: int = typer.Option(0, "--seed"),
-    correction: str = typer.Option("holm", "--correction", help="holm | bh | none"),
+    correction: str = typer.Option("holm", "--correction", help=" | ".join(CORRECTIONS)),
     cider_resampling: str = typer.Option(
         "exact",
         "--cider-resampling",

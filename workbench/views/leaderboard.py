@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from metrics.bertscore import BertScoreConfig
+from metrics.significance import CORRECTIONS
 from model.kinds import kinds_where
 from studies.leaderboard.build import (
     LeaderboardConfig,
@@ -87,7 +88,7 @@ else:
         n_resamples = a.number_input("Bootstrap resamples", 10, 100000, 1000, key="lb_resamples")
         n_permutations = b.number_input("Permutations", 10, 100000, 1000, key="lb_permutations")
         seed = c.number_input("Seed", 0, 2**31 - 1, 0, key="lb_seed")
-        correction = d.selectbox("Correction", ["holm", "bh", "none"], key="lb_correction")
+        correction = d.selectbox("Correction", list(CORRECTIONS), key="lb_correction")
         e, f = st.columns([3, 1])
         bert_model = e.text_input(
             "BERTScore model (blank: roberta-large; a local folder needs its layer count)",
