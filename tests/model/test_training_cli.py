@@ -136,3 +136,71 @@ def test_bad_values_are_a_message_naming_the_field(
     with pytest.raises(SystemExit):
         parse([*base, "--settings", str(typo)])
     assert "unknown DPOSettings field(s): betta" in capsys.readouterr().err
+
+
+def _write_image(path: Path, seed: int) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_the_launcher_trains_sft_then_dpo_with_the_options_given(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from model.prompts import COLONOSCOPY_REPORT
+    from model.training.__main__ import main
+    from model.training.data import assistant_message, prompt_messages
+    from model.training.trainers import read_training_card
+
+    images = [_write_image(tmp_path / f"img{i}.png", i).name for i in range(2)]
+    examples = tmp_path / "sft.jsonl"
+    examples.write_text(
+        "".join(
+            json.dumps({"images": [image], "response": "Findings: a 6 mm sessile polyp."}) + "\n"
+            for image in images
+        )
+    )
+    sft_out = tmp_path / "sft"
+    common = ["--model", str(tiny_model_dir), "--max-steps", "1", "--device", "cpu"]
+    assert main(["sft", "--examples", str(examples), "--out", str(sft_out), *common]) == 0
+    sft_card = read_training_card(sft_out)
+    assert sft_card["data"]["n_train"] == 2 and sft_card["settings"]["max_steps"] == 1
+
+    prefs = tmp_path / "train.jsonl"
+    prefs.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "prompt": prompt_messages(COLONOSCOPY_REPORT, 1),
+                    "chosen": assistant_message("Findings: a 6 mm sessile polyp."),
+                    "rejected": assistant_message("The mucosa is normal."),
+                    "images": [image],
+                }
+            )
+            + "\n"
+            for image in images
+        )
+    )
+    dpo_out = tmp_path / "dpo"
+    argv = ["dpo", "--prefs", str(prefs), "--out", str(dpo_out), "--init-adapter", str(sft_out)]
+    assert main([*argv, *common, "--beta", "0.2", "--loss-type", "ipo"]) == 0
+    card = read_training_card(dpo_out)
+    assert (card["settings"]["beta"], card["settings"]["loss_type"]) == (0.2, "ipo")
+    assert card["init_adapter"] == str(sft_out)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["kind"] == "dpo"
+
+
+def test_bad_sft_examples_name_the_row(tmp_path: Path) -> None:
+    from model.training.data import TrainingDataError, load_sft_examples
+
+    examples = tmp_path / "sft.jsonl"
+    examples.write_text('{"images": ["a.png"], "response": "ok"}\n{"images": "a.png"}\n')
+    with pytest.raises(TrainingDataError, match=r"sft\.jsonl row 2: field 'images'"):
+        load_sft_examples(examples)
+    with pytest.raises(TrainingDataError, match="SFT examples not found"):
+        load_sft_examples(tmp_path / "missing.jsonl")
