@@ -1,1 +1,1 @@
-"""studies/demo."""
+"""Demo and synthetic seeding, in one place: the synthetic data generator and the demo seed."""

@@ -1,1 +1,1 @@
-"""studies/exports."""
+"""Exports: the one table renderer and the single-case report document."""

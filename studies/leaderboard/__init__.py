@@ -1,1 +1,1 @@
-"""studies/leaderboard."""
+"""The leaderboard: systems scored with CIs against a baseline (build) and its tables."""

@@ -1,1 +1,1 @@
-"""studies/readers."""
+"""Reader studies: accounts, the rating form, study design and lifecycle, rating, judgments."""

@@ -1,1 +1,1 @@
-"""studies/store."""
+"""The store: settings, engine and sessions, the one schema and its migrations, audit, media."""

@@ -1,1 +1,1 @@
-"""studies/systems."""
+"""Systems and the work done with them: the registry, runs, training jobs, job ownership."""

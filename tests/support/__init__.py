@@ -1,1 +1,1 @@
-"""tests/support."""
+"""Test support shared by several test folders: the synthetic reader-study world."""

@@ -1,1 +1,1 @@
-"""CLI command groups; each module exposes register(app)."""
+"""CLI command modules, one per `medvision` command or group; workbench/cli.py lists them."""
