@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.notice import RESEARCH_NOTICE
+
 # On-screen choice -> label. "left" is "Report A", "right" is "Report B".
 PREFERENCES: dict[str, str] = {
     "left": "Report A is better",
@@ -138,7 +140,7 @@ random.
 4. Judge the clinical content, not the style or the length.
 
 Keyboard: 1 = A better, 2 = B better, 3 = tie, 4 = both unacceptable, Enter = submit.
-This is research software, not a medical device: do not use these reports for patient care.
+{notice} Do not use these reports for patient care.
 """
 
 
@@ -147,7 +149,7 @@ def default_guidelines(form: dict[str, Any] | None = None) -> str:
     labels = [c.get("label") or c["key"] for c in (form or DEFAULT_FORM)["criteria"]]
     labels = [label[0].lower() + label[1:] for label in labels]
     named = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
-    return _GUIDELINES.format(low=SCALE[0], high=SCALE[-1], criteria=named)
+    return _GUIDELINES.format(low=SCALE[0], high=SCALE[-1], criteria=named, notice=RESEARCH_NOTICE)
 
 
 DEFAULT_GUIDELINES = default_guidelines()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
@@ -45,16 +46,10 @@ def test_an_unknown_correction_is_refused_naming_the_choices() -> None:
 
 
 def test_tables_print_the_vocabulary_labels() -> None:
-    settings = {
-        "level": 0.95,
-        "n_resamples": 10,
-        "cluster": "case",
-        "seed": 0,
-        "tie_model": "half",
-        "style": False,
-    }
+    judgments = pd.DataFrame(
+        {"rater": ["r"], "case": ["c"], "system_a": ["x"], "system_b": ["y"], "winner": ["a"]}
+    )
     for name, label in significance.CORRECTION_LABELS.items():
-        provenance = analysis.Provenance(
-            "test", 1, 1, 1, 2, False, "now", "0", {**settings, "correction": name}
-        )
+        settings = analysis.AnalysisSettings(correction=name)
+        provenance = analysis.Provenance.of(judgments, settings, synthetic=False)
         assert f"multiple comparisons: {label};" in " ".join(tables.footer_lines(provenance))
