@@ -14,13 +14,6 @@ from rich.console import Console
 from model.kinds import COMMON_FIELDS, KINDS, readers_of
 from model.options import Option, options
 from model.spec import SystemSpec
-from studies.store.db import get_store
-from studies.systems.registry import (
-    SystemConfigError,
-    list_systems,
-    register_system,
-    spec_from_options,
-)
 from workbench.options import option_names, typer_parameters, with_parameters
 
 systems_app = typer.Typer()
@@ -50,6 +43,10 @@ def add(
     replace: bool = typer.Option(False, "--replace", help="Replace a system of the same name."),
     **spec_values: Any,
 ) -> None:
+    # The store (SQLAlchemy) is imported when the command runs, not for --help.
+    from studies.store.db import get_store
+    from studies.systems.registry import SystemConfigError, register_system, spec_from_options
+
     try:
         spec = spec_from_options(kind, **{o.name: spec_values.get(o.name) for o in SPEC_OPTIONS})
         info, created = register_system(
@@ -73,6 +70,9 @@ systems_app.command("add")(
 @systems_app.command("list")
 def list_command() -> None:
     """One line per system: name, version, kind and settings, fingerprint."""
+    from studies.store.db import get_store
+    from studies.systems.registry import list_systems
+
     systems = list_systems(get_store())
     if not systems:
         typer.echo("No systems yet: add one with `medvision systems add NAME --kind ...`.")
