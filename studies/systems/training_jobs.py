@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from model.kinds import kinds_where
 from model.prompts import prompt_for_task
 from model.spec import SystemSpec
 from model.training import (
@@ -203,7 +204,7 @@ def base_model_choices(store: Store, default: str) -> list[str]:
         models = [
             str((row.config or {}).get("model") or "")
             for row in rows
-            if row.kind in ("vlm", "vlm-base")
+            if row.kind in kinds_where(needs_model=True)
         ]
     ordered: list[str] = []
     for model in [*models, default]:
@@ -258,7 +259,7 @@ def _like_spec(store: Store, like_system: str | None) -> SystemSpec | None:
         spec = get_system(store, like_system).spec
     except SystemConfigError as exc:
         raise TrainingJobError(str(exc)) from None
-    if spec.kind not in ("vlm", "vlm-base"):
+    if spec.kind not in kinds_where(needs_model=True):
         raise TrainingJobError(f"--like {like_system!r} is a {spec.kind} system, not a vlm")
     return spec
 
