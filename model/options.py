@@ -37,6 +37,16 @@ class Option:
     def flags(self) -> tuple[str, ...]:
         return (self.flag, *self.aliases)
 
+    @property
+    def full_help(self) -> str:
+        """The help with the choices and the default (unless the help states its own)."""
+        text = self.help
+        if self.choices:
+            text += f"; one of: {', '.join(self.choices)}"
+        if self.default is not None and "(default:" not in self.help:
+            text += f" (default: {self.default})"
+        return text
+
 
 def _scalar(annotation: Any) -> type:
     """The scalar behind `X`, `X | None` or `str | list[str]` (the first scalar member)."""
@@ -80,11 +90,7 @@ def options(cls: type, skip: Iterable[str] = ()) -> list[Option]:
 def add_arguments(parser: argparse.ArgumentParser, found: Iterable[Option]) -> None:
     """Add each option to an argparse parser; every default is None ("not given")."""
     for option in found:
-        help_text = option.help
-        if option.choices:
-            help_text += f"; one of: {', '.join(option.choices)}"
-        if option.default is not None and "(default:" not in option.help:
-            help_text += f" (default: {option.default})"
+        help_text = option.full_help
         if option.type is bool:
             parser.add_argument(
                 *option.flags,

@@ -22,11 +22,7 @@ def typer_parameters(
     """One keyword parameter per option; every default is None ("not given")."""
     parameters = []
     for option in found:
-        help_text = option.help
-        if option.choices:
-            help_text += f"; one of: {', '.join(option.choices)}"
-        if option.default is not None and "(default:" not in option.help:
-            help_text += f" (default: {option.default})"
+        help_text = option.full_help
         if help_suffix is not None:
             help_text += help_suffix(option)
         if option.type is bool:
