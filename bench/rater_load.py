@@ -34,15 +34,11 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 from support.reader_world import build_world  # noqa: E402
 
 from studies.readers import accounts  # noqa: E402
+from studies.readers.design import StudyDesign, create_study, study_design  # noqa: E402
+from studies.readers.enrolment import enrol_rater  # noqa: E402
 from studies.readers.form import criteria  # noqa: E402
+from studies.readers.lifecycle import start_study  # noqa: E402
 from studies.readers.rating import next_assignment, submit_judgment  # noqa: E402
-from studies.readers.study import (  # noqa: E402
-    StudyDesign,
-    create_study,
-    enrol_rater,
-    start_study,
-    study_design,
-)
 from studies.store.db import Store  # noqa: E402
 from studies.store.schema import Assignment, Judgment, StudyItem  # noqa: E402
 

@@ -21,9 +21,11 @@ from studies.leaderboard.build import LeaderboardConfig, build_leaderboard
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
 from studies.reader_stats.tables import paper_table, render_latex
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
 from studies.readers.judgments import study_judgments
+from studies.readers.lifecycle import start_study
 from studies.readers.rating import next_assignment, submit_judgment
-from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 from studies.store.db import get_store
 from studies.store.schema import Assignment, Case, Generation, StudyItem, System
 from studies.systems.registry import get_system, register_system

@@ -13,13 +13,10 @@ from model.tiny import build_tiny_lora_adapter, build_tiny_qwen3_vl
 from studies.benchmarks.importer import import_benchmark
 from studies.readers import accounts
 from studies.readers.accounts import ensure_admin
-from studies.readers.study import (
-    StudyDesign,
-    create_study,
-    enrol_rater,
-    list_studies,
-    start_study,
-)
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import start_study
+from studies.readers.progress import list_studies
 from studies.store.db import Store
 from studies.store.schema import Benchmark, Case, Generation, System
 from studies.store.settings import Settings

@@ -564,7 +564,7 @@ def accept_invite(
             Invite.__table__.update().where(Invite.id == invite.id).values(used_by=account.id)
         )
         if invite.study_id is not None:
-            from studies.readers.study import enrol_rater_in_session
+            from studies.readers.enrolment import enrol_rater_in_session
 
             enrol_rater_in_session(session, invite.study_id, account.id, actor_id=account.id)
         record(session, account.id, "invite.accept", "invite", invite.id)

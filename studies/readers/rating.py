@@ -52,6 +52,7 @@ from studies.readers.accounts import (
     session_account_id,
     token_hash,
 )
+from studies.readers.design import StudyError
 from studies.readers.form import (
     PREFERENCES,
     FormError,
@@ -61,7 +62,6 @@ from studies.readers.form import (
     likert_columns,
 )
 from studies.readers.judgments import is_current, judgment_query, study_form
-from studies.readers.study import StudyError
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (

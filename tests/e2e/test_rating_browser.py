@@ -19,8 +19,10 @@ from sqlalchemy import select
 from support.reader_world import build_world
 
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import start_study
 from studies.readers.rating import next_assignment
-from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 from studies.store.db import Store
 from studies.store.schema import Assignment, Judgment, System
 

@@ -17,8 +17,10 @@ from sqlalchemy import event, func, select, update
 from support.reader_world import build_world
 
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import start_study
 from studies.readers.rating import AccessDenied, next_assignment, submit_judgment
-from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 from studies.store.db import Store
 from studies.store.schema import Account, AuditEvent, Judgment
 

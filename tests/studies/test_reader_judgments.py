@@ -12,7 +12,10 @@ from support.reader_world import build_world
 
 from studies.preferences.harvest import HarvestPolicy, harvest_preferences
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
 from studies.readers.judgments import study_judgments
+from studies.readers.lifecycle import start_study
 from studies.readers.rating import (
     correct_judgment,
     export_judgments,
@@ -21,7 +24,6 @@ from studies.readers.rating import (
     previous_answer,
     submit_judgment,
 )
-from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 from studies.store.db import Store
 from studies.store.schema import Assignment, Judgment
 

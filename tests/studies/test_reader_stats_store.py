@@ -274,13 +274,15 @@ def test_judgments_collected_by_the_rating_side_read_back_and_export(
     from support.reader_world import build_world
 
     from studies.readers import accounts
+    from studies.readers.design import StudyDesign, create_study
+    from studies.readers.enrolment import enrol_rater
+    from studies.readers.lifecycle import start_study
     from studies.readers.rating import (
         correct_judgment,
         export_judgments,
         next_assignment,
         submit_judgment,
     )
-    from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 
     good = {"accuracy": 5, "completeness": 4, "safety": 5}
     poor = {"accuracy": 2, "completeness": 2, "safety": 3}

@@ -10,20 +10,11 @@ from sqlalchemy import func, select
 from support.reader_world import build_world, set_report
 
 from studies.readers import accounts
-from studies.readers.study import (
-    GoldSpec,
-    PlanItem,
-    StudyDesign,
-    StudyError,
-    config_hash,
-    create_study,
-    enrol_rater,
-    flagged_reports,
-    plan_assignments,
-    start_study,
-    study_progress,
-    update_study,
-)
+from studies.readers.design import GoldSpec, StudyDesign, StudyError, create_study, update_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import config_hash, start_study
+from studies.readers.planning import PlanItem, plan_assignments
+from studies.readers.progress import flagged_reports, study_progress
 from studies.store.db import Store
 from studies.store.schema import Assignment, AuditEvent, FlaggedReport, Study, StudyItem, System
 
@@ -237,7 +228,7 @@ def test_invite_for_a_study_enrols_the_rater(store: Store, tmp_path: Path) -> No
     study_id, _ = _study(store, tmp_path, n_raters=2)
     token = accounts.create_invite(store, role="rater", study_id=study_id)
     info, _session = accounts.accept_invite(store, token, "newrater", PASSWORD)
-    from studies.readers.study import study_raters
+    from studies.readers.enrolment import study_raters
 
     assert "newrater" in study_raters(store, study_id)
     assert info.role == "rater"
@@ -245,7 +236,7 @@ def test_invite_for_a_study_enrols_the_rater(store: Store, tmp_path: Path) -> No
 
 def test_seed_demo_study_creates_accounts_and_a_started_study(store: Store, tmp_path: Path) -> None:
     from studies.demo.seed import DEMO_STUDY, seed_demo_study
-    from studies.readers.study import list_studies
+    from studies.readers.progress import list_studies
     from studies.store.settings import Settings
 
     settings = Settings(home=tmp_path)

@@ -10,8 +10,10 @@ from sqlalchemy import select
 from support.reader_world import build_world
 
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import start_study
 from studies.readers.rating import next_assignment, submit_judgment
-from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 from studies.store.db import Store
 from studies.store.schema import Assignment, Judgment, StudyItem
 
@@ -78,7 +80,7 @@ def test_concurrent_raters_lose_and_duplicate_nothing(store: Store, tmp_path: Pa
 
 
 def test_two_admins_starting_at_once_start_the_study_once(store: Store, tmp_path: Path) -> None:
-    from studies.readers.study import StudyError
+    from studies.readers.design import StudyError
 
     world = build_world(store, tmp_path / "bench", n_cases=4)
     study_id = create_study(

@@ -13,6 +13,10 @@ from sqlalchemy import func, select, update
 from support.reader_world import build_world
 
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import close_study, pause_study, resume_study, start_study
+from studies.readers.progress import study_progress
 from studies.readers.rating import (
     AccessDenied,
     RatingError,
@@ -23,16 +27,6 @@ from studies.readers.rating import (
     next_assignment,
     rater_studies,
     submit_judgment,
-)
-from studies.readers.study import (
-    StudyDesign,
-    close_study,
-    create_study,
-    enrol_rater,
-    pause_study,
-    resume_study,
-    start_study,
-    study_progress,
 )
 from studies.store.db import Store
 from studies.store.schema import Assignment, AuthSession, Judgment, StudyItem

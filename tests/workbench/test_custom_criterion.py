@@ -21,8 +21,8 @@ from studies.reader_stats.data import criteria_of, load_judgments_file
 from studies.reader_stats.tables import render_many, study_tables
 from studies.readers import accounts
 from studies.readers.judgments import study_judgments
+from studies.readers.lifecycle import start_study
 from studies.readers.rating import export_judgments, next_assignment, submit_judgment
-from studies.readers.study import start_study
 from studies.store.db import get_store
 from studies.store.schema import Judgment, Study
 from workbench.access import SESSION_KEY

@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 
 from studies.preferences.harvest import HarvestPolicy
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import start_study
 from studies.readers.rating import next_assignment, submit_judgment
-from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 from studies.store.db import get_store
 from workbench.cli import app
 

@@ -11,8 +11,10 @@ from streamlit.testing.v1 import AppTest
 from support.reader_world import build_world
 
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import start_study
 from studies.readers.rating import next_assignment, submit_judgment
-from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
 from studies.store.db import get_store
 from studies.systems.training_jobs import list_training_jobs
 

@@ -14,7 +14,9 @@ from streamlit.testing.v1 import AppTest
 from support.reader_world import build_world
 
 from studies.readers import accounts
-from studies.readers.study import StudyDesign, create_study, enrol_rater, start_study
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import start_study
 from studies.store.db import get_store
 from studies.store.schema import Generation, Judgment, System
 from workbench.access import SESSION_KEY
@@ -228,7 +230,7 @@ def test_admin_creates_enrols_and_starts_a_study(world) -> None:
     app.button(key="admin_start").click().run()
     assert not app.exception, app.exception
     assert any("Started: 3 cases, 3 items" in s.value for s in app.success)
-    from studies.readers.study import list_studies
+    from studies.readers.progress import list_studies
 
     assert [s.status for s in list_studies(store)] == ["active", "active"]
     # A bad design is refused with a message naming the field, and nothing is created.

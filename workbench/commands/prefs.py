@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +33,9 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _policy_options(names: tuple[str, ...] = ()) -> list[Option]:
-    """The HarvestPolicy fields as options, in declaration order (only `names` if given).
-
-    A field that declares `parse` (a list of criterion keys) is one text option, parsed by
-    it (comma-separated).
-    """
-    lists = {spec.name for spec in fields(HarvestPolicy) if "parse" in spec.metadata}
-    scalar = {option.name: option for option in options(HarvestPolicy, skip=lists)}
-    found = []
-    for spec in fields(HarvestPolicy):
-        if names and spec.name not in names:
-            continue
-        if spec.name in lists:
-            found.append(
-                Option(spec.name, str, spec.metadata["help"], None, parse=spec.metadata["parse"])
-            )
-        elif spec.name in scalar:
-            found.append(scalar[spec.name])
-    return found
+    """The HarvestPolicy fields as options, in declaration order (only `names` if given);
+    a field that declares `parse` (a list of criterion keys) is one comma-separated text."""
+    return [option for option in options(HarvestPolicy) if not names or option.name in names]
 
 
 def policy_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -7,19 +7,12 @@ from pathlib import Path
 import typer
 
 from studies.readers import accounts
+from studies.readers.design import StudyDesign, StudyError, create_study, parse_gold_lines
+from studies.readers.enrolment import enrol_rater
 from studies.readers.form import FormError, default_form, default_guidelines, load_form_file
+from studies.readers.lifecycle import set_study_status, start_study
+from studies.readers.progress import list_studies, study_progress
 from studies.readers.rating import export_judgments
-from studies.readers.study import (
-    StudyDesign,
-    StudyError,
-    create_study,
-    enrol_rater,
-    list_studies,
-    parse_gold_lines,
-    set_study_status,
-    start_study,
-    study_progress,
-)
 from studies.store.db import get_store
 
 studies_app = typer.Typer(no_args_is_help=True)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from model.notice import RESEARCH_NOTICE
 from studies.readers.accounts import AccountError, AuthError, accept_invite, inspect_invite
-from studies.readers.study import StudyError
+from studies.readers.design import StudyError
 from studies.store.settings import get_settings
 from workbench import access
 

@@ -15,8 +15,9 @@ from studies.preferences.harvest import (
     export_preferences,
     harvest_preferences,
 )
+from studies.readers.design import study_design
 from studies.readers.form import criteria
-from studies.readers.study import list_studies, study_design
+from studies.readers.progress import list_studies
 from studies.store.settings import get_settings
 from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge

@@ -9,23 +9,19 @@ import streamlit as st
 from model.notice import RESEARCH_NOTICE
 from studies.readers import accounts
 from studies.readers.accounts import AccountError, AuthError
-from studies.readers.form import DEFAULT_GUIDELINES, FormError, default_form, parse_form
-from studies.readers.rating import export_judgments
-from studies.readers.study import (
+from studies.readers.design import (
     StudyDesign,
     StudyError,
     create_study,
     design_choices,
-    enrol_rater,
-    flagged_reports,
-    list_studies,
     parse_gold_lines,
-    set_study_status,
-    start_study,
     study_design,
-    study_progress,
-    study_raters,
 )
+from studies.readers.enrolment import enrol_rater, study_raters
+from studies.readers.form import DEFAULT_GUIDELINES, FormError, default_form, parse_form
+from studies.readers.lifecycle import set_study_status, start_study
+from studies.readers.progress import flagged_reports, list_studies, study_progress
+from studies.readers.rating import export_judgments
 from workbench import access
 
 admin = access.require_role("admin")
