@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/rater_load.py
+	$(BIN)/python bench/cli_startup.py
 
 clean-venv:
 	rm -rf $(VENV)
