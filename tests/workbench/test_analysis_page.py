@@ -188,3 +188,31 @@ def test_analysis_page_opened_by_its_own_url_asks_for_a_log_in(tmp_home: Path) -
     assert not page.exception, page.exception
     assert any("Please log in" in i.value for i in page.info)
     assert not page.radio and not page.button
+
+
+def test_a_new_reader_statistic_is_one_table_entry(tmp_home: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The recipe: a statistic over `analysis.judgments` plus one STUDY_TABLES line shows
+    on its tab and lands in every export, with no edit to the page or the exports."""
+    from studies.reader_stats import tables as reader_tables
+
+    def time_table(analysis) -> reader_tables.SignificanceTable:  # noqa: ANN001
+        data = (
+            analysis.judgments.groupby("rater")["time_on_task_s"]
+            .median()
+            .rename("median_s")
+            .reset_index()
+        )
+        display = data.assign(median_s=data["median_s"].map(reader_tables.fmt_number))
+        return reader_tables.SignificanceTable("time_on_task", "Time on task", data, display)
+
+    entry = reader_tables.StudyTable("time_on_task", "Agreement", time_table)
+    monkeypatch.setattr(reader_tables, "STUDY_TABLES", (*reader_tables.STUDY_TABLES, entry))
+    write_study(get_store(), simulate_judgments({"a": 0.3, "b": 0.0}, n_cases=6, seed=5), "t")
+    page = _page()
+    page.number_input(key="analysis_resamples").set_value(0)
+    page.button(key="analysis_run").click().run()
+    assert not page.exception, page.exception
+    assert "**Time on task**" in [m.value for m in page.tabs[4].markdown]
+    _label, _analysis, archive = page.session_state["analysis_result"]
+    names = set(zipfile.ZipFile(BytesIO(archive)).namelist())
+    assert {"time_on_task.csv", "time_on_task.tex", "time_on_task.md"} <= names
