@@ -261,6 +261,11 @@ def analyze_study(
                 level=settings.level,
                 correction=settings.correction,
             )
+        elif harm is None:
+            notes.append(
+                "no harm criterion declared (harm = true in the form, or the harm criterion "
+                "setting): harm non-inferiority skipped"
+            )
     else:
         notes.append("no Likert ratings: Likert analyses skipped")
     analysis.kappa_pairs = agreement.cohen_kappa_pairs(

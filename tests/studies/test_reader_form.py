@@ -88,8 +88,11 @@ def test_stats_discover_criteria_from_columns_and_read_the_harm_flag() -> None:
         {"x": 0.5, "y": 0.0}, n_cases=8, criteria=("clarity", "risk"), seed=1
     )
     assert criteria_of(frame) == ["clarity", "risk"]
-    # A file without a form: no declared harm criterion among these keys.
+    # A file without a form: no declared harm criterion among these keys, and the analysis
+    # says why it has no harm table.
     assert harm_criterion_of(frame) is None
+    skipped = analyze_study(frame, AnalysisSettings(n_resamples=0))
+    assert skipped.harm.empty and any("no harm criterion declared" in n for n in skipped.notes)
     form = default_form()
     form["criteria"] = [
         {**form["criteria"][0], "key": "clarity", "harm": False},
