@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from metrics.clinical.vocab import HISTOLOGIES, location_phrase, subset
+from metrics.clinical.vocab import HISTOLOGIES, location_phrase, size_class, subset
 from metrics.clinical.vocab import LOCATIONS as SITES
 from studies.store.db import Store
 from studies.store.schema import Benchmark, Case, Generation, System
@@ -102,7 +102,7 @@ def build_world(
                 "polyp_count": 0 if no_polyps else 1,
                 "lesions": []
                 if no_polyps
-                else [{"histology": HISTOLOGY[index % 3], "size_class": "6-9mm"}],
+                else [{"histology": HISTOLOGY[index % 3], "size_class": size_class(7)}],
             }
             case = Case(
                 benchmark_id=bench.id,
