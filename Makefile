@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/rater_load.py
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/metamorphic.py
 
 clean-venv:
 	rm -rf $(VENV)
