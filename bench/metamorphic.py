@@ -71,7 +71,8 @@ def main() -> None:
         f"the edit with `{CLINICAL_SIGNATURE}`. delta = edited minus original per-case "
         f"clinical score. Threshold: meaning-preserving |delta| <= {PRESERVING_LIMIT}; "
         f"meaning-changing delta <= -{CHANGING_DROP} and an added error of the expected "
-        "class. Machine: "
+        "class. 'expected class significant': the share of pairs whose added error of that "
+        "class the scores grade clinically significant. Machine: "
         f"{os.cpu_count()}-core {cpu_name()}, Python {platform.python_version()}; "
         f"{seconds:.1f} s for the suite.",
         "",

@@ -157,6 +157,8 @@ class PairOutcome:
     original_score: float
     edited_score: float
     error_kinds: tuple[str, ...] = field(default_factory=tuple)
+    # the added error classes the scores call clinically significant
+    significant_kinds: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def delta(self) -> float:
@@ -191,6 +193,11 @@ def _location(location: str, style: Style) -> str:
     return location_phrase(location)
 
 
+def _noun(style: Style) -> str:
+    # In a findings section "lesion" names the same polyp.
+    return "lesion" if style.synonyms else "polyp"
+
+
 def _lesion_sentence(lesion: Lesion, style: Style) -> str:
     size = _size(lesion.size_mm, style)
     where = _location(lesion.location, style)
@@ -205,16 +212,16 @@ def _lesion_sentence(lesion: Lesion, style: Style) -> str:
     pathology = "Pathology" if style.synonyms else "Histology"
     if style.template == 0:
         return (
-            f"A {size} {morphology}polyp in the {where} was {removed} {resection}. "
+            f"A {size} {morphology}{_noun(style)} in the {where} was {removed} {resection}. "
             f"{pathology}: {histology}."
         )
     if style.template == 1:
         return (
-            f"In the {where} there was a {size} {morphology}polyp, {removed} {resection}; "
+            f"In the {where} there was a {size} {morphology}{_noun(style)}, {removed} {resection}; "
             f"{pathology.lower()} showed {histology}."
         )
     return (
-        f"{where[0].upper()}{where[1:]}: {size} {morphology}polyp, {resection}. "
+        f"{where[0].upper()}{where[1:]}: {size} {morphology}{_noun(style)}, {resection}. "
         f"{pathology}: {histology}."
     )
 
@@ -232,7 +239,7 @@ def _numbered_list(lesions: tuple[Lesion, ...], style: Style) -> list[str]:
             morphology = _MORPHOLOGY_WORDS[lesion.paris][1 if style.synonyms else 0] + " "
         items.append(
             f"{n}. {where[0].upper()}{where[1:]}: {_size(lesion.size_mm, style)} "
-            f"{morphology}polyp, {resection}."
+            f"{morphology}{_noun(style)}, {resection}."
         )
         name, abbreviation, _ = _HISTOLOGY_WORDS[lesion.histology]
         addendum.append(f"{n}. {abbreviation if style.abbreviations else name}.")
@@ -252,7 +259,7 @@ def _group_sentence(lesion: Lesion, n: int, style: Style) -> str:
     removed = "resected by" if style.synonyms else "removed with"
     pathology = "Pathology" if style.synonyms else "Histology"
     return (
-        f"{_COUNT_WORDS[n]} {_size(lesion.size_mm, style)} {morphology}polyps in the "
+        f"{_COUNT_WORDS[n]} {_size(lesion.size_mm, style)} {morphology}{_noun(style)}s in the "
         f"{_location(lesion.location, style)} were {removed} {resection}. "
         f"{pathology}: all {histology}."
     )
@@ -431,7 +438,12 @@ def measure(pair: ReportPair) -> PairOutcome:
     edited = score_findings(pair.edited, pair.reference)
     # The error classes the edit added (an extraction slip both texts share is not the edit's).
     added = Counter(e.kind for e in edited.errors) - Counter(e.kind for e in original.errors)
-    return PairOutcome(pair, original.score, edited.score, tuple(sorted(added)))
+    significant = Counter(e.kind for e in edited.errors if e.significant) - Counter(
+        e.kind for e in original.errors if e.significant
+    )
+    return PairOutcome(
+        pair, original.score, edited.score, tuple(sorted(added)), tuple(sorted(significant))
+    )
 
 
 def summary(outcomes: list[PairOutcome]) -> list[dict[str, Any]]:
@@ -452,6 +464,8 @@ def summary(outcomes: list[PairOutcome]) -> list[dict[str, Any]]:
                 "mean_abs_delta": sum(abs(o.delta) for o in of_kind) / n,
                 "mean_delta": sum(o.delta for o in of_kind) / n,
                 "within": sum(o.within_threshold for o in of_kind) / n,
+                "significant": sum(o.pair.expected_error in o.significant_kinds for o in of_kind)
+                / n,
             }
         )
     return rows
@@ -461,8 +475,8 @@ def markdown_table(outcomes: list[PairOutcome]) -> list[str]:
     """The per-kind summary as Markdown table lines."""
     lines = [
         "| edit | meaning | expected error class | n | mean abs delta | mean delta "
-        "| within threshold |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| within threshold | expected class significant |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in summary(outcomes):
         if row["preserving"]:
@@ -474,6 +488,8 @@ def markdown_table(outcomes: list[PairOutcome]) -> list[str]:
             )
         lines.append(
             f"| {row['kind']} | {meaning} | {expected} | {row['n']} | "
-            f"{row['mean_abs_delta']:.3f} | {row['mean_delta']:+.3f} | {row['within']:.0%} |"
+            f"{row['mean_abs_delta']:.3f} | {row['mean_delta']:+.3f} | {row['within']:.0%} | "
+            + ("" if row["preserving"] else f"{row['significant']:.0%}")
+            + " |"
         )
     return lines
