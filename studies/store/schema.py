@@ -116,11 +116,17 @@ class Run(Timestamp, Base):
 
 
 class Generation(Timestamp, Base):
-    """One cached report: keyed by (system fingerprint, case, prompt hash)."""
+    """One cached report: keyed by (system fingerprint, case, prompt hash, input hash).
+
+    The input hash is the hash of what the generator was handed for the case (media
+    hashes, question, reference); a case whose content changed in place misses the cache.
+    """
 
     __tablename__ = "generations"
     __table_args__ = (
-        UniqueConstraint("system_fingerprint", "case_id", "prompt_hash", name="uq_generation"),
+        UniqueConstraint(
+            "system_fingerprint", "case_id", "prompt_hash", "input_hash", name="uq_generation"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,6 +136,9 @@ class Generation(Timestamp, Base):
     )
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     prompt_hash: Mapped[str] = mapped_column(String(64))
+    # studies.systems.runs.case_input_hash of the case when this report was made; null on
+    # rows written without it (they never count as cached).
+    input_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
     )

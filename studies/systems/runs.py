@@ -1,6 +1,9 @@
 """Runs: one system over one benchmark split, through the generation cache.
 
-A generation is keyed by (system fingerprint, case, prompt hash). A run looks up which of
+A generation is keyed by (system fingerprint, case, prompt hash, input hash): the input hash
+(`case_input_hash`) covers everything the generator is handed for the case, so a case whose
+media, question or reference changed in place (a re-imported, reordered or edited dataset)
+misses the cache and is generated again, while an unchanged one hits. A run looks up which of
 its cases are cached, generates the rest in chunks of the system's batch size and commits
 every chunk as soon as it is done, so an interruption (Ctrl-C, a crash, a killed process,
 a cancel from the app) loses at most the chunk in flight, and the next run resumes where
@@ -30,7 +33,7 @@ from model.requests import ReportRequest, ReportResult, TrainExample
 from model.spec import SystemSpec
 from studies.benchmarks.base import IMAGE_SUFFIXES, SPLITS
 from studies.store.db import Store
-from studies.store.media import MediaPathError, resolve_media
+from studies.store.media import MediaPathError, resolve_media, sha256_text
 from studies.store.schema import Benchmark, Case, Generation, Run, System, utcnow
 from studies.systems.jobs import close_abandoned, job_owner
 from studies.systems.registry import SystemConfigError, prompt_for, validate_spec
@@ -89,6 +92,7 @@ class _Plan:
     prompt: PromptTemplate
     fingerprint: str
     cases: list[Case]
+    input_hashes: dict[int, str]  # case id -> case_input_hash
     cached_ids: set[int]
 
 
@@ -100,10 +104,27 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     statement = (
         dialect.insert(Generation)
         .values(rows)
-        .on_conflict_do_nothing(index_elements=["system_fingerprint", "case_id", "prompt_hash"])
+        .on_conflict_do_nothing(
+            index_elements=["system_fingerprint", "case_id", "prompt_hash", "input_hash"]
+        )
         .returning(Generation.id)
     )
     return len(session.execute(statement).all())
+
+
+def case_input_hash(case: Case) -> str:
+    """Hash of what a generator is handed for `case`: modality, each medium's content hash
+    and kind (in order; not its path), the question and the reference (the reference baseline
+    reads it). Migration 0002 holds a frozen copy; change both or neither."""
+    payload = {
+        "modality": case.modality,
+        "media": [
+            {"sha256": entry.get("sha256"), "kind": entry.get("kind")} for entry in case.media or []
+        ],
+        "question": case.question,
+        "reference": case.references[0] if case.references else None,
+    }
+    return sha256_text(json.dumps(payload, sort_keys=True, separators=(",", ":")))
 
 
 def _case_request(root: str, case: Case) -> ReportRequest:
@@ -228,15 +249,19 @@ def _plan(
         if not cases:
             raise RunError(f"benchmark {benchmark_name!r} has no {split} cases")
         print_ = fingerprint(spec, prompt)
-        cached_ids = set(
-            session.scalars(
-                select(Generation.case_id).where(
+        input_hashes = {case.id: case_input_hash(case) for case in cases}
+        cached_ids = {
+            case_id
+            for case_id, input_hash in session.execute(
+                select(Generation.case_id, Generation.input_hash).where(
                     Generation.system_fingerprint == print_,
                     Generation.prompt_hash == prompt.hash,
-                    Generation.case_id.in_([case.id for case in cases]),
+                    Generation.case_id.in_(list(input_hashes)),
                 )
             )
-        )
+            # A report made for what the case held before an edit is not this case's report.
+            if input_hash is not None and input_hash == input_hashes[case_id]
+        }
         return _Plan(
             benchmark_id=benchmark.id,
             benchmark_root=benchmark.root,
@@ -246,6 +271,7 @@ def _plan(
             prompt=prompt,
             fingerprint=print_,
             cases=cases,
+            input_hashes=input_hashes,
             cached_ids=cached_ids,
         )
 
@@ -396,6 +422,7 @@ def _generation_row(plan: _Plan, run_id: int, case: Case, result: ReportResult) 
         "system_id": plan.system_id,
         "case_id": case.id,
         "prompt_hash": plan.prompt.hash,
+        "input_hash": plan.input_hashes[case.id],
         "run_id": run_id,
         "text": result.text,
         "latency_s": result.latency_s,
@@ -468,41 +495,50 @@ class CaseOutput:
 
 
 def case_outputs(store: Store, case_id: int) -> list[CaseOutput]:
-    """Every system's report on a case, one per system: the newest, by system name."""
+    """Every system's report on a case, one per system, by system name: the newest made for
+    what the case holds now, else the newest (then not `current`)."""
     with store.session() as session:
         case = session.get(Case, case_id)
         if case is None:
             raise RunError(f"no case with id {case_id}")
         task = case.benchmark.task
+        input_hash = case_input_hash(case)
         rows = session.execute(
             select(Generation, System)
             .join(System, Generation.system_id == System.id)
             .where(Generation.case_id == case_id)
             .order_by(System.name, Generation.id.desc())
         ).all()
-        outputs: dict[str, CaseOutput] = {}
-        current_prints: dict[int, str] = {}
+        chosen: dict[str, tuple[Generation, System]] = {}
         for generation, system in rows:
-            if system.name in outputs:
-                continue
-            if system.id not in current_prints:
-                try:
-                    spec = SystemSpec.from_dict(dict(system.config))
-                    current_prints[system.id] = fingerprint(spec, prompt_for(spec, task))
-                except (ValueError, OSError):
-                    current_prints[system.id] = ""
-            outputs[system.name] = CaseOutput(
-                system=system.name,
-                kind=system.kind,
-                text=generation.text,
-                current=generation.system_fingerprint == current_prints[system.id],
-                latency_s=generation.latency_s,
-                output_tokens=generation.output_tokens,
-                device=generation.device,
-                created_at=generation.created_at,
-                meta=dict(generation.meta or {}),
+            held = chosen.get(system.name)
+            # A report of this content beats a newer one made before the case changed back.
+            if held is None or (
+                held[0].input_hash != input_hash and generation.input_hash == input_hash
+            ):
+                chosen[system.name] = (generation, system)
+        outputs: list[CaseOutput] = []
+        for generation, system in chosen.values():
+            try:
+                spec = SystemSpec.from_dict(dict(system.config))
+                current_print = fingerprint(spec, prompt_for(spec, task))
+            except (ValueError, OSError):
+                current_print = ""
+            outputs.append(
+                CaseOutput(
+                    system=system.name,
+                    kind=system.kind,
+                    text=generation.text,
+                    current=generation.system_fingerprint == current_print
+                    and generation.input_hash == input_hash,
+                    latency_s=generation.latency_s,
+                    output_tokens=generation.output_tokens,
+                    device=generation.device,
+                    created_at=generation.created_at,
+                    meta=dict(generation.meta or {}),
+                )
             )
-        return list(outputs.values())
+        return outputs
 
 
 def generation_count(store: Store, system_name: str | None = None) -> int:

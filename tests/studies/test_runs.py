@@ -217,6 +217,7 @@ def test_conflicting_inserts_are_ignored(bench: Store) -> None:
         "system_fingerprint": "f" * 64,
         "case_id": case_id,
         "prompt_hash": "p" * 64,
+        "input_hash": "i" * 64,
         "text": "first",
     }
     with bench.session() as session:
@@ -308,3 +309,160 @@ def test_a_killed_process_loses_only_the_chunk_in_flight(bench: Store, tmp_path:
     assert _run_statuses(bench) == ["failed", "done"]
     killed = list_runs(bench)[-1]
     assert "killed or crashed" in killed.error and killed.n_done == 2
+
+
+# --- content-addressed cases: a cached report belongs to what its case holds --------------
+
+
+def _outputs_by_case(store: Store, benchmark: str) -> dict[str, tuple[str, str | None, str]]:
+    """case key -> (the reference system's newest output, the case's question, its reference)."""
+    with store.session() as session:
+        rows = session.execute(
+            select(Case.case_key, Case.question, Case.references, Generation.text)
+            .join(Generation, Generation.case_id == Case.id)
+            .join(Benchmark, Benchmark.id == Case.benchmark_id)
+            .where(Benchmark.name == benchmark)
+            .order_by(Generation.id)
+        ).all()
+    return {key: (text, question, refs[0]) for key, question, refs, text in rows}
+
+
+def _write_manifest(root: Path, rows: list[tuple[str, int, str]]) -> None:
+    """A polyp-reports manifest: (case id, image colour index, report) per row, all test."""
+    import csv
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case_id", "images", "report", "split"])
+        for case_id, colour, report in rows:
+            image = root / f"img-{colour}.png"
+            if not image.exists():
+                Image.new("RGB", (32, 32), COLOURS[colour]).save(image)
+            writer.writerow([case_id, image.name, report, "test"])
+
+
+MANIFEST = [("c0", 0, REPORTS[0]), ("c1", 1, REPORTS[1]), ("c2", 2, REPORTS[2]), ("c3", 3, "x")]
+
+
+def test_swapped_rows_regenerate_exactly_the_swapped_cases(store: Store, tmp_path: Path) -> None:
+    """Two cases exchange their image and report in place (as reordered rows of a dataset
+    keyed by row position do): those two are regenerated, the other two stay cached, and
+    every output belongs to its case. Fails on ebb17df: 4 cached, 0 generated, two outputs
+    of the other case."""
+    from studies.benchmarks.importer import import_benchmark
+
+    root = tmp_path / "swap"
+    _write_manifest(root, MANIFEST)
+    import_benchmark(store, "polyp-reports", root, name="swap")
+    register_system(store, "reference", SystemSpec(kind="reference"))
+    assert run_system(store, "swap", "reference").n_generated == 4
+
+    swapped = [("c0", 1, REPORTS[1]), ("c1", 0, REPORTS[0]), MANIFEST[2], MANIFEST[3]]
+    _write_manifest(root, swapped)
+    imported = import_benchmark(store, "polyp-reports", root, name="swap")
+    assert (imported.updated, imported.unchanged) == (2, 2)
+    again = run_system(store, "swap", "reference")
+    assert (again.n_generated, again.n_cached) == (2, 2)
+    outputs = _outputs_by_case(store, "swap")
+    assert {key: text for key, (text, _, _) in outputs.items()} == {
+        "c0": REPORTS[1],
+        "c1": REPORTS[0],
+        "c2": REPORTS[2],
+        "c3": "x",
+    }
+    # Swapping back finds the first reports again: nothing is generated.
+    _write_manifest(root, MANIFEST)
+    import_benchmark(store, "polyp-reports", root, name="swap")
+    back = run_system(store, "swap", "reference")
+    assert (back.n_generated, back.n_cached) == (0, 4)
+    # The case page shows the report of what each case holds now, not the newer one.
+    with store.session() as session:
+        ids = dict(session.execute(select(Case.case_key, Case.id)).all())
+    for key, _, report in MANIFEST:
+        [output] = case_outputs(store, ids[key])
+        assert (output.text, output.current) == (report, True), key
+
+
+def test_an_edited_case_regenerates_only_itself(store: Store, tmp_path: Path) -> None:
+    """A new image under the same file name changes only that case's media hash: one case is
+    regenerated, three stay cached. Fails on ebb17df (0 generated)."""
+    from studies.benchmarks.importer import import_benchmark
+
+    root = tmp_path / "edit"
+    _write_manifest(root, MANIFEST)
+    import_benchmark(store, "polyp-reports", root, name="edit")
+    register_system(store, "reference", SystemSpec(kind="reference"))
+    run_system(store, "edit", "reference")
+    Image.new("RGB", (48, 48), (10, 10, 10)).save(root / "img-3.png")
+    imported = import_benchmark(store, "polyp-reports", root, name="edit")
+    assert (imported.updated, imported.unchanged) == (1, 3)
+    again = run_system(store, "edit", "reference")
+    assert (again.n_generated, again.n_cached) == (1, 3)
+    with store.session() as session:
+        edited = session.scalar(select(Case).where(Case.case_key == "c3"))
+        hashes = session.scalars(
+            select(Generation.input_hash)
+            .where(Generation.case_id == edited.id)
+            .order_by(Generation.id)
+        ).all()
+        from studies.systems.runs import case_input_hash
+
+        assert len(set(hashes)) == 2 and hashes[-1] == case_input_hash(edited)
+
+
+def test_a_reordered_kvasir_file_gives_every_question_its_own_answer(
+    store: Store, tmp_path: Path
+) -> None:
+    """The review's Kvasir-VQA-x1 case: two questions on one image change places in the file.
+    However the loader keys them, every cached answer belongs to its question and exactly
+    the cases the re-import changed are regenerated. Fails on ebb17df (2 updated, 0
+    generated, two answers of the other question)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studies.benchmarks.importer import import_benchmark
+
+    root = tmp_path / "kvasir"
+    rows = [
+        ("cl8k2u1qa1ekz08324rek2qcv", "Have all polyps been removed?", "Polyps remain."),
+        ("cl8k2u1qa1ekz08324rek2qcv", "Is there any text in the image?", "Yes, text."),
+        ("cl8k2u1qa1ekz08324rek2qcw", "Where is the polyp?", "In the cecum."),
+        ("cl8k2u1qa1ekz08324rek2qcw", "What colour is the mucosa?", "Pink."),
+    ]
+    for seed, img_id in enumerate(sorted({row[0] for row in rows})):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 32), COLOURS[seed]).save(root / "images" / f"{img_id}.jpg")
+
+    def write(order: list[int]) -> None:
+        table = [
+            {
+                "img_id": rows[i][0],
+                "complexity": 1,
+                "question": rows[i][1],
+                "answer": rows[i][2],
+                "original": "[]",
+                "question_class": ["polyp"],
+            }
+            for i in order
+        ]
+        path = root / "data" / "train-00000-of-00001.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(table), path)
+
+    write([0, 1, 2, 3])
+    import_benchmark(store, "kvasir-vqa-x1", root, name="kv")
+    register_system(store, "reference", SystemSpec(kind="reference"))
+    first = run_system(store, "kv", "reference", split="train")
+    assert (first.n_cached, first.n_generated) == (0, 4)
+
+    write([1, 0, 2, 3])
+    imported = import_benchmark(store, "kvasir-vqa-x1", root, name="kv")
+    again = run_system(store, "kv", "reference", split="train")
+    assert again.n_generated == imported.updated
+    assert again.n_cached == 4 - imported.updated
+    answers = {question: answer for _, question, answer in rows}
+    outputs = _outputs_by_case(store, "kv")
+    assert len(outputs) == 4
+    for text, question, reference in outputs.values():
+        assert text == reference == answers[question]
