@@ -8,6 +8,7 @@ keyframes only, so decoding time and memory stay bounded whatever the clip lengt
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,20 @@ FRAME_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".ti
 LONG_CLIP_FRAMES = 3600
 # A frame folder has no timing of its own; SUN-SEG frames come from 30 fps video.
 DEFAULT_FOLDER_FPS = 30.0
+
+
+def frame_order(path: Path | str) -> tuple[object, ...]:
+    """Sort key of a frame file by the numbers in its name, compared as numbers: frame names
+    are often unpadded (REAL-colon `002-001_18185.jpg`), so text order puts `_10` before `_2`;
+    SUN-SEG names order by their `_aN` segment, then `imageNNNN`."""
+    parts = re.split(r"(\d+)", Path(path).stem.lower())
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts))
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The frame images of a folder in frame order."""
+    files = (p for p in Path(folder).iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    return sorted(files, key=lambda p: (frame_order(p), p.name))
 
 
 class VideoReadError(ValueError):
@@ -147,11 +162,12 @@ def _sample_keyframes(
 def sample_frame_folder(
     folder: Path, fps: float, max_frames: int, folder_fps: float = DEFAULT_FOLDER_FPS
 ) -> SampledVideo:
-    """Sample a folder of frame images (sorted by name) as a clip at `folder_fps`."""
+    """Sample a folder of frame images (in frame order, `frame_order`) as a clip at
+    `folder_fps`."""
     from PIL import Image, UnidentifiedImageError
 
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    files = frame_files(folder)
     if not files:
         raise VideoReadError(f"frame folder {folder} has no image files")
     indices = sample_indices(len(files), folder_fps, fps, max_frames)

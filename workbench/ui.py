@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from model.notice import RESEARCH_WARNING
+from model.video import frame_files
 from studies.store.db import Store, get_store
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def show_media(paths: list[Path], modality: str, *, width: int | None = None) ->
         return
     if modality == "frames":
         for folder in paths:
-            frames = sorted(p for p in folder.iterdir() if p.is_file())
+            frames = frame_files(folder)
             step = max(1, len(frames) // 4)
             st.image([p.read_bytes() for p in frames[::step][:4]], width=width or 160)
         return

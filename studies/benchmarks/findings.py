@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from metrics.clinical.vocab import (
+    DYSPLASIA,
     HISTOLOGIES,
     JNET_CLASSES,
     KUDO_CLASSES,
@@ -47,6 +48,8 @@ _LOCATION_WORDS = {
     "left colon": "descending",
     "sigmoid": "sigmoid",
     "sigmoid colon": "sigmoid",
+    # REAL-colon-derived labels (SurgViVQA) write the sigmoid as "sigma".
+    "sigma": "sigmoid",
     "rectosigmoid": "sigmoid",
     "rectosigmoid junction": "sigmoid",
     "rectum": "rectum",
@@ -85,7 +88,10 @@ _HISTOLOGY_WORDS = {
     "adenocarcinoma": "carcinoma",
     "cancer": "carcinoma",
     "invasive carcinoma": "carcinoma",
+    # SUN-SEG: "Invasive cancer (T1b)" (the T stage in brackets is not a histology).
+    "invasive cancer": "carcinoma",
 }
+_GRADE = re.compile(r"^(low|high)[- ]grade\s+")
 _ROMAN = {"i": "1", "ii": "2", "iii": "3"}
 _MISSING = {"", "na", "n/a", "nan", "none", "null", "-", "unknown"}
 
@@ -103,7 +109,8 @@ def _fail(field: str, value: object, allowed: tuple[str, ...]) -> ValueError:
 
 
 def normalise_size_mm(value: object) -> int | float | None:
-    """A size in mm from 8, "8", "8 mm", "1.2 cm" or "8-10 mm" (the upper bound)."""
+    """A size in mm from 8, "8", "8 mm", "1.2 cm", "8-10 mm" (the upper bound) or "15mm-"
+    (SUN-SEG's "15 mm or more": the stated bound)."""
     if is_missing(value):
         return None
     if isinstance(value, int | float):
@@ -111,7 +118,8 @@ def normalise_size_mm(value: object) -> int | float | None:
     else:
         text = str(value).strip().lower().replace(",", ".")
         match = re.fullmatch(
-            r"(?:<|>|~|approx\.?\s*)?(\d+(?:\.\d+)?)(?:\s*(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(mm|cm)?",
+            r"(?:<|>|~|approx\.?\s*)?(\d+(?:\.\d+)?)(?:\s*(?:-|to)\s*(\d+(?:\.\d+)?))?"
+            r"\s*(mm|cm)?\s*(?:-|\+|or more)?",
             text,
         )
         if not match:
@@ -214,13 +222,39 @@ def normalise_lst(value: object) -> str | None:
     raise _fail("LST type", value, LST_CLASSES)
 
 
+def _histology_key(value: object) -> str:
+    key = re.sub(r"\s+", " ", str(value).strip().lower().replace("_", " "))
+    return re.sub(r"\s*\(.*?\)\s*", "", key).strip()
+
+
+def histology_grade(value: object) -> str | None:
+    """The dysplasia grade a histology names ("High-grade adenoma" -> "high_grade"), or None."""
+    if is_missing(value):
+        return None
+    match = _GRADE.match(_histology_key(value))
+    return f"{match.group(1)}_grade" if match else None
+
+
+def normalise_dysplasia(value: object) -> str | None:
+    """A DYSPLASIA value from "high-grade", "HGD", "high grade dysplasia", "low_grade" ..."""
+    if is_missing(value):
+        return None
+    key = re.sub(r"[\s_-]+", " ", str(value).strip().lower()).removesuffix(" dysplasia")
+    key = {"hgd": "high grade", "lgd": "low grade", "high": "high grade", "low": "low grade"}.get(
+        key, key
+    )
+    key = key.replace(" ", "_")
+    if key in DYSPLASIA:
+        return key
+    raise _fail("dysplasia grade", value, DYSPLASIA)
+
+
 def normalise_histology(value: object) -> str | None:
     if is_missing(value):
         return None
-    key = re.sub(r"\s+", " ", str(value).strip().lower().replace("_", " "))
-    key = re.sub(r"\s*\(.*?\)\s*", "", key).strip()
-    # Dysplasia grade is not part of the class ("low-grade adenoma" is an adenoma).
-    key = re.sub(r"^(low|high)[- ]grade\s+", "", key)
+    # The dysplasia grade is not part of the class ("low-grade adenoma" is an adenoma);
+    # make_lesion keeps it as the lesion's dysplasia (histology_grade).
+    key = _GRADE.sub("", _histology_key(value))
     if key in _HISTOLOGY_WORDS:
         return _HISTOLOGY_WORDS[key]
     key = key.removesuffix("s")
@@ -238,11 +272,16 @@ _NORMALISERS = {
     "jnet": normalise_jnet,
     "kudo": normalise_kudo,
     "histology": normalise_histology,
+    "dysplasia": normalise_dysplasia,
 }
 
 
 def make_lesion(**values: object) -> dict[str, Any]:
-    """A lesion in the findings schema from loosely spelled values (ValueError on bad ones)."""
+    """A lesion in the findings schema from loosely spelled values (ValueError on bad ones).
+
+    A dysplasia grade, given as `dysplasia` or inside the histology ("High-grade adenoma"),
+    is kept as the lesion's optional `dysplasia` key: it changes the surveillance interval.
+    """
     lesion: dict[str, Any] = {name: None for name in LESION_FIELDS}
     for name, value in values.items():
         if name not in _NORMALISERS:
@@ -251,6 +290,11 @@ def make_lesion(**values: object) -> dict[str, Any]:
             lesion[name] = _NORMALISERS[name](value)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from exc
+    if lesion.get("dysplasia") is None:
+        lesion.pop("dysplasia", None)
+        grade = histology_grade(values.get("histology"))
+        if grade is not None:
+            lesion["dysplasia"] = grade
     lesion["size_class"] = size_class(lesion["size_mm"])
     return lesion
 
@@ -300,5 +344,7 @@ def findings_summary(findings: dict[str, Any]) -> str:
             text += f" in the {location_phrase(lesion['location'])}"
         if lesion.get("histology"):
             text += f", {lesion['histology'].replace('_', ' ')}"
+        if lesion.get("dysplasia"):
+            text += f" with {lesion['dysplasia'].replace('_', '-')} dysplasia"
         parts.append(text[0].upper() + text[1:] + ".")
     return " ".join(parts)

@@ -14,6 +14,7 @@ import uuid
 import streamlit as st
 
 from model.notice import RESEARCH_NOTICE
+from model.video import frame_files
 from studies.readers.form import PREFERENCES, anchors_text, criteria
 from studies.readers.rating import (
     AccessDenied,
@@ -128,7 +129,7 @@ if task.modality == "video":
         media.video(item.path.read_bytes())
 elif task.modality == "frames":
     for item in task.media:
-        frames = sorted(p for p in item.path.iterdir() if p.is_file()) if item.path.is_dir() else []
+        frames = frame_files(item.path) if item.path.is_dir() else []
         step = max(1, len(frames) // 6)
         media.image([p.read_bytes() for p in frames[::step][:6]], width=200)
 else:
