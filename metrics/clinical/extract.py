@@ -1,12 +1,55 @@
 """Rule-based extraction of structured polyp findings from a free-text colonoscopy report.
 
 The output is the project's one structured-findings format (see `FINDINGS_SCHEMA`), its
-values those of `metrics.clinical.vocab`.
+values those of `metrics.clinical.vocab` (where the size and counting conventions below are
+also written down for readers of the vocabulary).
 Rules, in short: a report is split into sentences, each sentence into one chunk per lesion
-mention ("polyp", "adenoma", "LST", ...); attributes written in a chunk belong to that
-lesion, and a sentence without a lesion mention adds its attributes to the previous lesion
-(or, after "Pathology:", hands histologies to the lesions in order). Negated mentions
-("no polyps", "no evidence of polyps or masses") are not lesions.
+mention ("polyp", "adenoma", "LST", "SSL", "TA", "HP", ...); attributes written in a chunk
+belong to that lesion, and a sentence without a lesion mention adds its attributes to the
+previous lesion (or, after "Pathology:", hands histologies to the lesions).
+
+Assertion, not silence:
+- `no_polyps` is true only on an explicit negation ("no polyps", "polyps: none", "no
+  evidence of polyps or masses") or a normal examination ("normal colonoscopy",
+  "colonoscopy otherwise unremarkable"), and only when no lesion is listed; false when a
+  lesion is listed; null when the text states nothing about polyps (empty, gibberish, other
+  findings such as diverticula or haemorrhoids, or only hedges).
+- Hedges are neither findings nor negations. A hedged lesion word ("rule out adenoma",
+  "possible polyp", "cannot exclude a flat lesion", "likely adenoma", "?polyp", "polyp not
+  excluded") goes to `hedged_lesions` (each with `hedged: true`) and sets `hedged: true`; it
+  is not counted. A lesion that is there with a hedged diagnosis ("a 5 mm polyp, likely
+  hyperplastic"; "suspected SSL, 10 mm, EMR", measured or removed) is a lesion with its
+  histology and `hedged: true`; a pathology result later in the report clears the flag.
+- A scar of an earlier resection ("post-EMR scar without recurrence", "polypectomy site, no
+  residual polyp") is not a lesion and not a negation, and its EMR/ESD/polypectomy is not a
+  resection of this examination; a residual lesion on a scar ("scar with a 3 mm residual
+  adenoma") is a lesion.
+
+Counting:
+- Each lesion mention is one lesion. A count before a plural mention ("three 3 mm polyps",
+  "2 polyps of 4-5 mm", "2 x 4mm polyps") or after it ("HP x2") makes that many lesions
+  sharing the chunk's attributes; with as many sizes as lesions ("two polyps, 5 and 7 mm")
+  each takes its size in order. A count shared out over sites ("five polyps: three in the
+  rectum and two in the sigmoid") makes the lesions of each site.
+- A count that only announces ("Three polyps were found.") adds no lesion of its own; the
+  lesions described next are those lesions, and empty lesions fill up to the count.
+- `polyp_count` is the larger of the written counts (summed) and the lesions listed; null
+  when only an uncounted plural is written ("multiple polyps"), which lists one lesion.
+- Numbered lists ("1. ... 2. ...", "1) ...", "(1)", "#1", "Polyp 1:") number the lesions;
+  a pathology addendum by number ("Pathology: 1) tubular adenoma 2) hyperplastic") gives each
+  numbered lesion its histology and dysplasia; without numbers in the description, number n
+  is the n-th lesion. An unnumbered addendum hands histologies to the lesions in order (one
+  plural histology to all of them).
+
+Sizes: `size_mm` in millimetres (cm times 10; a decimal comma "1,2 cm" is a decimal point);
+a range ("6 to 8 mm", "1-1.5 cm") is its upper bound, the size that decides management;
+dimensions ("15 x 10 mm") are the largest; `size_class` follows `vocab.size_class`, or a size
+word when no size is written ("diminutive"; "large", "giant").
+
+Abbreviations read: TA, TVA, VA, SSL, SSA/P, SSP, TSA, HP (histology); HGD, LGD (dysplasia);
+AC, TC, DC, SC, HF, SF, IC, CE, RE and "asc", "desc", "trans(v)", "sigm", "rect", "caec"
+(segments); "sess", "ped", "subped" (Paris); CSP, HSP, CFP, EMR, ESD (resection). British
+spellings (caecum, tumour, oesophagus, haemorrhage, colour, polypectomised) read as American.
 """
 
 from __future__ import annotations
@@ -41,7 +84,10 @@ FINDINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["no_polyps", "polyp_count", "lesions", "bbps_total", "resection"],
     "properties": {
-        "no_polyps": {"type": "boolean"},
+        # true: the text negates polyps ("no polyps", "normal colonoscopy"); false: it lists
+        # lesions; null: it states nothing about polyps (empty, gibberish, other findings,
+        # only hedges).
+        "no_polyps": {"type": ["boolean", "null"]},
         "polyp_count": {"type": ["integer", "null"], "minimum": 0},
         "lesions": {
             "type": "array",
@@ -61,9 +107,12 @@ FINDINGS_SCHEMA: dict[str, Any] = {
                     "kudo": {"enum": [*KUDO_CLASSES, None]},
                     "histology": {"enum": [*HISTOLOGIES, None]},
                     "dysplasia": {"enum": [*DYSPLASIA, None]},
+                    "hedged": {"type": "boolean"},
                 },
             },
         },
+        "hedged": {"type": "boolean"},
+        "hedged_lesions": {"type": "array", "items": {"$ref": "#/properties/lesions/items"}},
         "bbps_total": {"type": ["integer", "null"], "minimum": 0, "maximum": 9},
         "resection": {"type": "array", "items": {"type": "string"}},
         "surveillance_years": {"type": ["number", "null"], "minimum": 0},
@@ -107,7 +156,7 @@ _UNIT = r"(mm|millimet(?:er|re)s?|cm|centimet(?:er|re)s?)"
 _MENTION = re.compile(
     r"\b(?:laterally[\s-]spreading\s+(?:tumou?r|lesion)s?|polyps?|adenomas?|lesions?|mass(?:es)?|"
     r"tumou?rs?|lsts?|ssls?|ssa/ps?|ssas?|tsas?|adenocarcinomas?|carcinomas?|cancers?|"
-    r"neoplasms?|growths?|(?-i:TAs?|TVAs?))\b",
+    r"neoplasms?|growths?|(?-i:TAs?|TVAs?|VAs?|SSPs?|HPs?))\b",
     re.I,
 )
 _SEPARATOR = re.compile(r",|;|:|\s+and\s+|\s+plus\s+|\s+as well as\s+|\s+also\s+|\s+while\s+", re.I)
@@ -118,25 +167,57 @@ _INTRODUCER = re.compile(
     re.I,
 )
 _NEG_PRE = re.compile(
-    r"\b(?:no|not|without|negative for|free of|absence of|absent|denies|nor|neither|"
-    r"rule[sd]? out|ruled out)\b",
+    r"\b(?:no|not|without|negative for|free of|absence of|absent|denies|nor|neither)\b",
+    re.I,
+)
+_HEDGE_WORDS = (
+    r"possible|possibly|probable|probably|likely|suspected|suspicious\s+(?:for|of)|query|"
+    r"questionable|equivocal|presumed|may\s+represent|might\s+be|could\s+be"
+)
+# Cues that doubt the lesion is there at all ("rule out adenoma", "cannot exclude a polyp").
+_EXISTENCE_HEDGE = (
+    r"rules?\s+out|r/o|to\s+exclude|can\s*not\s+(?:be\s+)?(?:exclude[d]?|rule[d]?\s+out)|"
+    r"could\s+not\s+(?:be\s+)?(?:exclude[d]?|rule[d]?\s+out)"
+)
+# A hedge just before a lesion word, a few describing words between: neither a finding nor
+# a negation ("possible polyp", "?polyp", "likely adenoma", "cannot exclude a flat lesion").
+_HEDGE_PRE = re.compile(
+    r"(?:\b(?:" + _EXISTENCE_HEDGE + "|" + _HEDGE_WORDS + r")\b|\?)\s*"
+    r"(?:(?:\d+(?:\.\d+)?\s*mm|[a-z][\w/-]*)\s+){0,3}$",
+    re.I,
+)
+_EXISTENCE_HEDGE_CUE = re.compile(r"\b(?:" + _EXISTENCE_HEDGE + r")\b", re.I)
+# A hedge just after the lesion word: "polyp?", "polyp not excluded".
+_HEDGE_POST = re.compile(
+    r"^\s*(?:\?|(?:(?:is|was|were|are)\s+)?(?:not\s+excluded|not\s+ruled\s+out|"
+    r"cannot\s+be\s+(?:excluded|ruled\s+out)|could\s+not\s+be\s+(?:excluded|ruled\s+out)))",
+    re.I,
+)
+# A hedge just before a diagnosis of a lesion that is there: "polyp, likely hyperplastic".
+_DIAGNOSIS_HEDGE = re.compile(
+    r"(?:\b(?:" + _HEDGE_WORDS + r"|favou?r(?:ing|s|ed)?)\b|\?)\s*(?:(?:an?|the)\s+)?$",
     re.I,
 )
 _NEG_POST = re.compile(
     r"^\W*(?:\w+\s+){0,2}?(?:was|were|are|is)\s+(?:not|never)\s+(?:seen|found|identified|"
     r"detected|visuali[sz]ed|noted|present|observed)|^\s*(?:were|was)?\s*(?:absent|not present|"
-    r"not seen|not identified)",
+    r"not seen|not identified)|"
+    # Templates: "Polyps: none", "Adenomas: nil".
+    r"^\s*(?:[a-z]+\s*){0,2}:\s*(?:none|nil|zero|0(?![-.\w]))\b",
     re.I,
 )
 _NEG_BREAK = re.compile(r"\b(?:but|however|although|except|though|yet)\b", re.I)
 _NORMAL = re.compile(
     r"\b(?:normal|unremarkable)\s+(?:colonoscopy|examination|exam|study|colon|"
-    r"colonic mucosa|mucosa throughout)\b|\bcolonoscopy (?:was )?(?:normal|unremarkable)\b|"
+    r"colonic mucosa|mucosa throughout)\b|"
+    r"\bcolonoscopy (?:was )?(?:otherwise )?(?:normal|unremarkable)\b|"
+    r"\b(?:otherwise|entirely|completely)\s+(?:normal|unremarkable)\b|"
+    r"\b(?:colonoscopy|examination)\b[^.;]{0,80}?(?::|\bwas\b)\s*(?:normal|unremarkable)\b|"
     r"\bno (?:abnormalit(?:y|ies)|pathology) (?:was |were )?(?:seen|found|detected)",
     re.I,
 )
 _PATHOLOGY_SENTENCE = re.compile(
-    r"^\s*(?:final\s+)?(?:patholog\w*|histolog\w*|histopatholog\w*|path)\b|"
+    r"^\s*(?:final\s+)?(?:patholog\w*|histolog\w*|histopatholog\w*|histo|path)\b|"
     r"\b(?:patholog\w*|histolog\w*)\s+(?:showed|shows|revealed|reveals|confirmed|confirms|"
     r"demonstrated|report(?:ed)?)\b|\b(?:on|at|by|per)\s+(?:histolog|patholog)\w*|\bhistologically\b",
     re.I,
@@ -146,18 +227,26 @@ _PATHOLOGY_SENTENCE = re.compile(
 _LOCATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bhepatic\s+flexure\b|\bHF\b", re.I), "hepatic_flexure"),
     (re.compile(r"\bsplenic\s+flexure\b|\bSF\b", re.I), "splenic_flexure"),
-    (re.compile(r"\brecto-?sigmoid\b|\bsigmoid\b|\bsig\.?\s+colon\b", re.I), "sigmoid"),
+    (re.compile(r"\brecto-?sigmoid\b|\bsigmoid\b|\bsigm?\b(?!-)", re.I), "sigmoid"),
     (
         re.compile(
-            r"\bc(?:a)?ec(?:um|al)\b|\bileo-?c(?:a)?ecal\b|\bappendiceal\s+orifice\b|\bcaecum\b",
+            r"\bc(?:a)?ec(?:um|al)\b|\bileo-?c(?:a)?ecal\b|\bappendiceal\s+orifice\b|"
+            r"\bappendix\b|\bc(?:a)?ec\b|(?-i:\bI-?C\b)\s+valve\b",
             re.I,
         ),
         "cecum",
     ),
-    (re.compile(r"\bascending\b|\basc\.?\s+colon\b", re.I), "ascending"),
-    (re.compile(r"\btransverse\b|\btrans\.?\s+colon\b|\bT-colon\b", re.I), "transverse"),
-    (re.compile(r"\bdescending\b|\bdesc\.?\s+colon\b", re.I), "descending"),
-    (re.compile(r"\brect(?:um|al)\b", re.I), "rectum"),
+    (re.compile(r"\bascending\b|\basc\b", re.I), "ascending"),
+    (re.compile(r"\btransverse\b|\btransv?\b(?!-)|\bT-colon\b", re.I), "transverse"),
+    (re.compile(r"\bdescending\b|\bdesc\b", re.I), "descending"),
+    (re.compile(r"\brect(?:um|al)?\b(?!-)", re.I), "rectum"),
+    # Segment abbreviations of telegraphic notes, upper case only ("TC 8mm polyp").
+    (re.compile(r"\bAC\b"), "ascending"),
+    (re.compile(r"\bTC\b"), "transverse"),
+    (re.compile(r"\bDC\b"), "descending"),
+    (re.compile(r"\bSC\b"), "sigmoid"),
+    (re.compile(r"\b(?:IC|CE)\b"), "cecum"),
+    (re.compile(r"\bRE\b"), "rectum"),
 ]
 
 _PARIS_TOKEN = r"(?:isp|ip|is|iia|iib|iic|iii)"
@@ -187,9 +276,9 @@ _PARIS_CANON = {
     "iii": "III",
 }
 _MORPHOLOGY: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(?:sub|semi)-?\s?pedunculated\b", re.I), "0-Isp"),
-    (re.compile(r"\bpedunculated\b", re.I), "0-Ip"),
-    (re.compile(r"\bsessile\b(?!\s+serrated)", re.I), "0-Is"),
+    (re.compile(r"\b(?:sub|semi)-?\s?ped(?:unculated)?\b", re.I), "0-Isp"),
+    (re.compile(r"(?<!-)\bped(?:unculated)?\b", re.I), "0-Ip"),
+    (re.compile(r"\bsess(?:ile)?\b(?!\s+serrated)", re.I), "0-Is"),
     (re.compile(r"\b(?:slightly|flat)[\s-]+elevated\b", re.I), "0-IIa"),
     (re.compile(r"\bflat\b(?![\s-]+elevated)", re.I), "0-IIb"),
     (re.compile(r"\b(?<!pseudo-)(?<!pseudo)depressed\b", re.I), "0-IIc"),
@@ -235,11 +324,12 @@ _KUDO_CANON = {
 
 _HISTOLOGY: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\btubulo-?\s?villous\b|\bTVA\b", re.I), "tubulovillous_adenoma"),
-    (re.compile(r"\bvillous\s+adenomas?\b", re.I), "villous_adenoma"),
+    (re.compile(r"\bvillous\s+adenomas?\b|(?-i:\bVAs?\b)", re.I), "villous_adenoma"),
     (re.compile(r"\btubular\s+adenomas?\b", re.I), "tubular_adenoma"),
     (
         re.compile(
-            r"\bsessile\s+serrated\s+(?:lesion|adenoma|polyp)s?\b|\bSSA/?Ps?\b|\bSSLs?\b|\bSSAs?\b"
+            r"\bsessile\s+serrated\s+(?:lesion|adenoma|polyp)s?\b|\bSSA/?Ps?\b|\bSSLs?\b|"
+            r"\bSSAs?\b|\bSSPs?\b"
         ),
         "sessile_serrated_lesion",
     ),
@@ -284,6 +374,10 @@ _SIZE_RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*" 
 _SIZE_DIMS = re.compile(
     r"(\d+(?:\.\d+)?)\s*(?:" + _UNIT + r")?\s*[x×]\s*(\d+(?:\.\d+)?)\s*" + _UNIT + r"\b", re.I
 )
+# "5 and 7 mm", "3, 6 and 11 mm": several sizes sharing the last unit.
+_SIZE_LIST = re.compile(
+    r"((?:\d+(?:\.\d+)?\s*(?:,|and|&)\s*)+)(\d+(?:\.\d+)?)\s*" + _UNIT + r"\b", re.I
+)
 _SIZE_ONE = re.compile(r"(\d+(?:\.\d+)?)\s*[-]?\s*" + _UNIT + r"\b", re.I)
 _SIZE_WORD = re.compile(r"\b(diminutive|large|giant)\b", re.I)
 _COUNT = re.compile(
@@ -308,7 +402,12 @@ class _Lesion:
     kudo: str | None = None
     histology: str | None = None
     dysplasia: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The lesion's diagnosis is written as a hedge ("likely hyperplastic"), or, in
+    # `hedged_lesions`, the lesion itself is ("possible polyp").
+    hedged: bool = False
+    # The number of the list item that described it ("1. ... 2. ..."), for the pathology
+    # addendum by number.
+    item: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -322,6 +421,7 @@ class _Lesion:
             "kudo": self.kudo,
             "histology": self.histology,
             "dysplasia": self.dysplasia,
+            "hedged": self.hedged,
         }
 
 
@@ -349,6 +449,74 @@ def _sentences(text: str) -> list[str]:
     return [p.strip() for p in parts if p and p.strip()]
 
 
+# List item markers become a line "§N ..." of their own: "1. ...", "2) ...", "(3) ...", "#4",
+# "Polyp 5:". A bare number is a marker only in sequence (1, then 2, ...), so "BBPS: 9." is not.
+_ITEM_MARK = "\u00a7"
+_ITEM_AT_START = re.compile(r"(^|[.:;!?]\s*|\n\s*)\(?(\d{1,2})[.)]\s+(?=[A-Za-z(#\d])")
+_ITEM_IN_LINE = re.compile(r"(?<=[\s,])\(?(\d{1,2})\)\s*(?=[A-Za-z])")
+_ITEM_NAMED = re.compile(
+    r"#\s*(\d{1,2})\b\s*[:.)-]?\s*|\b(polyp|lesion|specimen|site)\s*(?:no\.?\s*|#\s*)?(\d{1,2})\b"
+    r"(?!\s*(?:mm|cm|millim|centim|x\s*\d|\.\d|[-/]\s*\d))\s*[:.)-]?\s*",
+    re.I,
+)
+_NOT_AN_ITEM_BEFORE = re.compile(
+    r"(?:\b(?:nice|jnet|type|class|kudo|paris|bbps|grade|category|score|scale|of|x)\s*|\([^)]*)$",
+    re.I,
+)
+# Resections of an earlier examination, named by its scar ("post-EMR scar", "site of prior
+# polypectomy"): not today's resection.
+_PAST_RESECTION = re.compile(
+    r"\b(?:post|prior|previous|earlier|old)[\s-]+(?:piecemeal\s+)?(?:EMR|ESD|polypectomy|"
+    r"mucosectomy)\b|\b(?:EMR|ESD|polypectomy|mucosectomy)\s+(?:scar|site)\b",
+    re.I,
+)
+_SCAR = re.compile(
+    r"\bscar(?:s|ring)?\b|\b(?:polypectomy|resection|EMR|ESD|mucosectomy)\s+site\b|"
+    r"\bsite\s+of\s+(?:the\s+)?(?:previous|prior|earlier)\b",
+    re.I,
+)
+_NO_RECURRENCE = re.compile(
+    r"\b(?:no|without|free\s+of|negative\s+for|nil)\b[^.;]{0,40}?\b(?:recurren\w*|residu\w*)|"
+    r"\b(?:recurrence|residual\s+\w+)\s+(?:was\s+|were\s+)?(?:not\s+seen|absent)\b|"
+    r"\bwell[\s-]healed\b",
+    re.I,
+)
+
+
+def _mark_items(text: str) -> str:
+    last = 0
+
+    def in_sequence(number: int) -> bool:
+        nonlocal last
+        if number == 1 or number == last + 1:
+            last = number
+            return True
+        return False
+
+    def at_start(m: re.Match[str]) -> str:
+        number = int(m.group(2))
+        if not in_sequence(number):
+            return m.group(0)
+        return f"{m.group(1)}\n{_ITEM_MARK}{number} "
+
+    def in_line(m: re.Match[str]) -> str:
+        number = int(m.group(1))
+        if _NOT_AN_ITEM_BEFORE.search(text[max(0, m.start() - 40) : m.start()]):
+            return m.group(0)
+        if not in_sequence(number):
+            return m.group(0)
+        return f"\n{_ITEM_MARK}{number} "
+
+    def named(m: re.Match[str]) -> str:
+        if m.group(1):
+            return f"\n{_ITEM_MARK}{int(m.group(1))} "
+        return f"\n{_ITEM_MARK}{int(m.group(3))} {m.group(2)} "
+
+    text = _ITEM_AT_START.sub(at_start, text)
+    text = _ITEM_IN_LINE.sub(in_line, text)
+    return _ITEM_NAMED.sub(named, text)
+
+
 def _normalise(text: str) -> str:
     text = text.replace("\u2013", "-").replace("\u2014", "-").replace("\u00d7", "x")
     # Abbreviations whose dot would otherwise end a sentence.
@@ -356,7 +524,10 @@ def _normalise(text: str) -> str:
         r"\b(asc|desc|sig|trans|approx|appr)\.\s+", lambda m: m.group(1) + " ", text, flags=re.I
     )
     text = re.sub(r"\bapprox(?:imately)?\b\.?", "approximately", text, flags=re.I)
-    return text
+    # A decimal comma ("1,2 cm") is a decimal point; "4, 5 and 6 mm" (a space) is a list.
+    text = re.sub(r"(\d),(\d)(?=\s*(?:mm|cm|millim|centim))", r"\1.\2", text, flags=re.I)
+    text = text.replace(_ITEM_MARK, " ")
+    return _mark_items(text)
 
 
 def _is_negated(chunk: str, start: int, end: int) -> bool:
@@ -409,6 +580,13 @@ def _sizes(chunk: str) -> list[float]:
         if free(*m.span()):
             # A range is reported by its upper bound (the size that decides management).
             sizes.append((m.start(), _to_mm(max(float(m.group(1)), float(m.group(2))), m.group(3))))
+            taken.append(m.span())
+    for m in _SIZE_LIST.finditer(chunk):
+        if free(*m.span()):
+            unit = m.group(3)
+            for k, number in enumerate(re.findall(r"\d+(?:\.\d+)?", m.group(1))):
+                sizes.append((m.start() + k, _to_mm(float(number), unit)))
+            sizes.append((m.start(2), _to_mm(float(m.group(2)), unit)))
             taken.append(m.span())
     for m in _SIZE_ONE.finditer(chunk):
         if free(*m.span()):
@@ -544,8 +722,10 @@ def _fill(lesion: _Lesion, chunk: str, *, only_missing: bool = False) -> None:
     put("jnet", _jnet(chunk))
     put("kudo", _kudo(chunk))
     histologies = _histologies(chunk)
-    if histologies:
-        put("histology", histologies[0][1])
+    if histologies and not (only_missing and lesion.histology is not None):
+        position, label = histologies[0]
+        lesion.histology = label
+        lesion.hedged = bool(_DIAGNOSIS_HEDGE.search(chunk[:position]))
     put("dysplasia", _dysplasia(chunk))
 
 
@@ -591,55 +771,157 @@ _HEDGE = re.compile(
 )
 
 
-def _qualifies_previous(sentence: str, groups: list[tuple[int, int, int]]) -> bool:
+def _qualifies_previous(
+    sentence: str, groups: list[tuple[int, int, int]], previous: _Lesion
+) -> bool:
     """Does a sentence with a lesion word describe the previous lesion, not a new one?
 
     "NICE type I; suspected hyperplastic polyp", "Laterally spreading tumour, non-granular
     type": no article, count, size or site introduces a lesion, or an optical-diagnosis
-    hedge names what the previous lesion probably is.
+    hedge names what the previous lesion probably is (at the same site, if it names one).
     """
     before = sentence[: groups[0][1]]
     if _NEG_PRE.search(before) or _sizes(sentence):
         return False
-    if _HEDGE.search(before):
-        return True
-    return not (
-        _INTRODUCER.search(before) or _UNCOUNTED_PLURAL.search(before) or _location(sentence)
-    )
+    site = _location(sentence)
+    if _HEDGE.search(before) and _histologies(sentence):
+        return site is None or site == previous.location
+    return not (_INTRODUCER.search(before) or _UNCOUNTED_PLURAL.search(before) or site)
 
 
 @dataclass
 class _State:
     lesions: list[_Lesion] = field(default_factory=list)
+    hedged_lesions: list[_Lesion] = field(default_factory=list)
     explicit_count: int | None = None
     uncounted: bool = False
     negated_polyps: bool = False
     announced: int = 0
+    # The list item being read ("2. ..."), and whether a pathology addendum is being read.
+    item: int | None = None
+    in_pathology: bool = False
+
+
+_ITEM_LINE = re.compile("^" + _ITEM_MARK + r"(\d{1,2})\s*")
+# "2 x 4mm polyps": a count times a size before a plural mention, not a 2 x 4 mm polyp.
+_COUNT_TIMES_SIZE = re.compile(
+    r"\b(\d{1,2})\s*x\s*(?=\d+(?:\.\d+)?\s*(?:mm|cm)\b[^,;:]{0,30}$)", re.I
+)
+# "Five polyps: three in the rectum (2-3 mm) and two in the sigmoid colon": the count shared
+# out over sites.
+_SHARE = re.compile(
+    r"(?:^|,|;|:|\band\b)\s*(" + _NUM + r")\s+(?=(?:\w+\s+){0,2}?(?:in|at|from)\b)", re.I
+)
+_COUNT_AFTER = re.compile(r"^\s*x\s*(\d{1,2})\b(?!\s*(?:mm|cm|millim|centim|\.\d))", re.I)
+
+
+def _lesions_of_item(state: _State, number: int) -> list[_Lesion]:
+    tagged = [lesion for lesion in state.lesions if lesion.item == number]
+    if tagged:
+        return tagged
+    # A numbered addendum to lesions described without numbers: the n-th lesion.
+    return state.lesions[number - 1 : number] if 0 < number <= len(state.lesions) else []
+
+
+def _handle_pathology(sentence: str, state: _State) -> None:
+    """Histology arriving after the description: by item number, else to the lesions in order."""
+    labels = [label for _, label in _histologies(sentence)]
+    dysplasia = _dysplasia(sentence)
+    if state.item is not None:
+        for lesion in _lesions_of_item(state, state.item):
+            if labels:
+                lesion.histology = labels[0]
+                lesion.hedged = False
+            if dysplasia:
+                lesion.dysplasia = dysplasia
+        return
+    if labels:
+        plural = re.search(r"\b\w+(?:omas|lesions|polyps|SSLs|TAs)\b", sentence)
+        if len(labels) == 1:
+            every = _ALL_LESIONS.search(sentence) or plural
+            targets = state.lesions if every else state.lesions[-1:]
+            for lesion in targets:
+                lesion.histology = labels[0]
+                lesion.hedged = False
+        else:
+            for lesion, label in zip(state.lesions, labels, strict=False):
+                lesion.histology = label
+                lesion.hedged = False
+    if dysplasia:
+        state.lesions[-1].dysplasia = dysplasia
+
+
+def _is_scar_only(sentence: str) -> bool:
+    """A scar of an earlier resection without a lesion on it ("post-EMR scar, no recurrence")."""
+    if not _SCAR.search(sentence):
+        return False
+    return bool(_NO_RECURRENCE.search(sentence)) or not _MENTION.search(sentence)
+
+
+def _hedge_of(chunk: str, start: int, end: int) -> str | None:
+    """How a mention is hedged: "existence" (rule out, cannot exclude), "word" (possible,
+    likely, ?) or None."""
+    before, after = chunk[:start], chunk[end:]
+    if _HEDGE_POST.search(after):
+        return "existence"
+    m = _HEDGE_PRE.search(before)
+    if not m:
+        return None
+    return "existence" if _EXISTENCE_HEDGE_CUE.search(m.group(0)) else "word"
+
+
+def _share_out(after: str, count: int, state: _State) -> bool:
+    """Lesions of a count shared out over sites after the mention ("Five polyps: three in the
+    rectum (2-3 mm) and two in the sigmoid colon (4 mm)"); False when it is not written so."""
+    parts = list(_SHARE.finditer(after))
+    if len(parts) < 2:
+        return False
+    numbers = [_to_number(m.group(1)) for m in parts]
+    if not all(n.is_integer() for n in numbers) or sum(numbers) != count:
+        return False
+    state.explicit_count = (state.explicit_count or 0) + count
+    for index, m in enumerate(parts):
+        end = parts[index + 1].start() if index + 1 < len(parts) else len(after)
+        part = after[m.end() : end]
+        for _ in range(int(numbers[index])):
+            lesion = _Lesion(item=state.item)
+            _fill(lesion, part)
+            state.lesions.append(lesion)
+    return True
 
 
 def _handle_sentence(sentence: str, state: _State) -> None:
-    if _PATHOLOGY_SENTENCE.search(sentence) and state.lesions:
-        # Histology arriving after the description: hand it to the lesions in order.
-        labels = [label for _, label in _histologies(sentence)]
-        if labels:
-            plural = re.search(r"\b\w+(?:omas|lesions|polyps|SSLs|TAs)\b", sentence)
-            if len(labels) == 1:
-                every = _ALL_LESIONS.search(sentence) or plural
-                targets = state.lesions if every else state.lesions[-1:]
-                for lesion in targets:
-                    lesion.histology = labels[0]
-            else:
-                for lesion, label in zip(state.lesions, labels, strict=False):
-                    lesion.histology = label
-        dysplasia = _dysplasia(sentence)
-        if dysplasia:
-            state.lesions[-1].dysplasia = dysplasia
+    marked = _ITEM_LINE.match(sentence)
+    if marked:
+        state.item = int(marked.group(1))
+        sentence = sentence[marked.end() :]
+    elif not state.in_pathology:
+        state.item = None
+    if _is_scar_only(sentence):
         return
+    if _PATHOLOGY_SENTENCE.search(sentence) and state.lesions:
+        state.in_pathology = True
+        if not marked:
+            state.item = None
+        _handle_pathology(sentence, state)
+        return
+    if state.in_pathology:
+        if marked and not _sizes(sentence):
+            _handle_pathology(sentence, state)
+            return
+        state.in_pathology = False
+        if not marked:
+            state.item = None
     groups = _mention_groups(sentence)
-    if groups and state.lesions and _qualifies_previous(sentence, groups):
+    if groups and state.lesions and _qualifies_previous(sentence, groups, state.lesions[-1]):
         groups = []
     if not groups:
-        if state.lesions:
+        if marked and _sizes(sentence):
+            # A numbered finding written without a lesion word ("2. Rectum, 3 mm, sessile").
+            lesion = _Lesion(item=state.item)
+            _fill(lesion, sentence)
+            state.lesions.append(lesion)
+        elif state.lesions:
             targets = state.lesions if _ALL_LESIONS.search(sentence) else state.lesions[-1:]
             for lesion in targets:
                 _fill(lesion, sentence, only_missing=True)
@@ -649,14 +931,40 @@ def _handle_sentence(sentence: str, state: _State) -> None:
         chunk = sentence[start:end]
         local_start, local_end = mstart - start, mend - start
         mention = sentence[mstart:mend]
-        if _is_negated(chunk, local_start, local_end):
+        hedge = _hedge_of(chunk, local_start, local_end)
+        if hedge is not None:
+            # A hedged diagnosis of a lesion that was measured or removed ("suspected SSL,
+            # 10 mm, EMR") is a lesion; any other hedged mention is neither finding nor
+            # negation.
+            diagnosis = _histologies(chunk[:local_end])
+            concrete = _sizes(chunk) or _resections(chunk)
+            if not (hedge == "word" and diagnosis and concrete):
+                lesion = _Lesion(hedged=True)
+                _fill(lesion, chunk)
+                lesion.hedged = True
+                state.hedged_lesions.append(lesion)
+                continue
+        elif _is_negated(chunk, local_start, local_end):
             state.negated_polyps = True
             continue
         first_mention = _MENTION.match(sentence, mstart)
         head = first_mention.group(0) if first_mention else mention
-        count = _count_of(chunk[:local_start], head)
-        sizes = _sizes(chunk)
         plural = head.lower().endswith("s")
+        times = _COUNT_TIMES_SIZE.search(chunk[:local_start]) if plural else None
+        if times:
+            chunk = chunk[: times.start()] + chunk[times.end() :]
+            shift = times.end() - times.start()
+            local_start, local_end = local_start - shift, local_end - shift
+            count = int(times.group(1)) if 1 < int(times.group(1)) <= 20 else None
+        else:
+            count = _count_of(chunk[:local_start], head)
+        if count is not None and _share_out(chunk[local_end:], count, state):
+            continue
+        if count is None:
+            after = _COUNT_AFTER.match(chunk[local_end:])
+            if after and 1 < int(after.group(1)) <= 20:
+                count = int(after.group(1))
+        sizes = _sizes(chunk)
         if count is None and plural and _UNCOUNTED_PLURAL.search(chunk[:local_start]):
             state.uncounted = True
         n_new = count if count is not None and count <= 20 else 1
@@ -670,7 +978,7 @@ def _handle_sentence(sentence: str, state: _State) -> None:
                 state.announced = max(state.announced, count)
                 continue
         for k in range(n_new):
-            lesion = _Lesion()
+            lesion = _Lesion(item=state.item)
             _fill(lesion, chunk)
             if n_new > 1 and len(sizes) == n_new:
                 lesion.size_mm = sizes[k]
@@ -678,12 +986,26 @@ def _handle_sentence(sentence: str, state: _State) -> None:
             state.lesions.append(lesion)
 
 
+_RESECTION_NEGATION = {"no", "not", "without", "nor"}
+# Words between a negation and a resection that end the negation ("no bleeding after hot
+# snare polypectomy").
+_RESECTION_NEGATION_BREAK = {"after", "following", "post", "with", "by", "using", "at"}
+
+
 def _resections(text: str) -> list[str]:
     found: list[tuple[int, str]] = []
+    text = _PAST_RESECTION.sub("scar", text)
     for pattern, label in _RESECTION:
         for m in pattern.finditer(text):
-            before = " ".join(re.findall(r"\w+", text[: m.start()])[-3:]).lower()
-            if re.search(r"\b(?:no|not|without)\b", before):
+            before = [word.lower() for word in re.findall(r"\w+", text[: m.start()])[-2:]]
+            if before and (
+                before[-1] in _RESECTION_NEGATION
+                or (
+                    len(before) == 2
+                    and before[0] in _RESECTION_NEGATION
+                    and before[1] not in _RESECTION_NEGATION_BREAK
+                )
+            ):
                 continue
             found.append((m.start(), label))
     labels: list[str] = []
@@ -731,7 +1053,14 @@ def extract_findings(text: str) -> dict[str, Any]:
     if state.announced > len(lesions) and state.announced <= 20:
         lesions.extend(_Lesion().as_dict() for _ in range(state.announced - len(lesions)))
     normal = bool(_NORMAL.search(normalised))
-    no_polyps = not lesions and (state.negated_polyps or normal)
+    no_polyps: bool | None
+    if lesions:
+        no_polyps = False
+    elif state.negated_polyps or normal:
+        no_polyps = True
+    else:
+        # Silence is not a negation: nothing, gibberish, other findings or only hedges.
+        no_polyps = None
     if lesions:
         if state.uncounted and state.explicit_count is None:
             count: int | None = None
@@ -746,4 +1075,6 @@ def extract_findings(text: str) -> dict[str, Any]:
         "bbps_total": _bbps(normalised),
         "resection": _resections(normalised),
         "surveillance_years": _surveillance(normalised),
+        "hedged": bool(state.hedged_lesions),
+        "hedged_lesions": [lesion.as_dict() for lesion in state.hedged_lesions],
     }

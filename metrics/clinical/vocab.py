@@ -4,6 +4,25 @@ Every value a findings object may hold (segments, size classes, Paris / LST / NI
 Kudo classes, histologies, resections, dysplasia grades) is declared here once. The
 extractor, the finding-level scores, the surveillance table, the benchmark loaders, the
 synthetic generator and the test worlds all read these tuples; none keeps its own list.
+
+A findings object (the JSON schema is `metrics.clinical.extract.FINDINGS_SCHEMA`; the
+extractor's rules are in its module docstring):
+- `no_polyps`: true for a stated negation or a normal examination, false when lesions are
+  listed, null when the text states nothing about polyps (silence is not a negation).
+- `polyp_count`: the number of polyps the text states, or null (an uncounted "multiple").
+- `lesions`: one object per lesion with `size_mm`, `size_class` and the `LESION_ATTRIBUTES`
+  (a null where the text says nothing), the optional `dysplasia`, and `hedged` (its
+  diagnosis is written as a hedge, "likely hyperplastic").
+- `hedged`, `hedged_lesions`: lesions written only as hedges ("rule out adenoma", "possible
+  polyp"); neither findings nor negations, not counted.
+- `bbps_total`, `resection` (values of `RESECTIONS` used in this examination), and
+  `surveillance_years` (the shorter end of a written range).
+
+Size convention: `size_mm` in millimetres (a size in cm times 10); a written range counts
+as its upper bound and dimensions as the largest, the size that decides management;
+`size_class` is `size_class(size_mm)`: diminutive <= 5 mm, small 6-9 mm, large >= 10 mm.
+Count convention: one lesion per lesion mention, n for a written count ("three 3 mm
+polyps", "HP x2"), all sharing the attributes written with them.
 """
 
 from __future__ import annotations

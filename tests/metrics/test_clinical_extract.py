@@ -19,21 +19,32 @@ LESION_KEYS = (
     "kudo",
     "histology",
     "dysplasia",
+    "hedged",
 )
 
 
 def L(**attrs: Any) -> dict[str, Any]:  # noqa: N802 - short name keeps the table readable
+    attrs.setdefault("hedged", False)
     return {key: attrs.get(key) for key in LESION_KEYS}
+
+
+def H(**attrs: Any) -> dict[str, Any]:  # noqa: N802
+    """A hedged mention ("rule out adenoma", "possible polyp"): neither finding nor negation."""
+    return L(hedged=True, **attrs)
 
 
 def expected(
     *lesions: dict[str, Any],
-    no_polyps: bool = False,
+    no_polyps: bool | None | str = "auto",
     count: int | None | str = "auto",
     bbps: int | None = None,
     resection: list[str] | None = None,
     years: float | None = None,
+    hedges: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
+    if no_polyps == "auto":
+        # A text that lists no lesion and negates none states nothing about polyps.
+        no_polyps = False if lesions else None
     if count == "auto":
         count = len(lesions) if lesions else (0 if no_polyps else None)
     return {
@@ -43,6 +54,8 @@ def expected(
         "bbps_total": bbps,
         "resection": resection or [],
         "surveillance_years": years,
+        "hedged": bool(hedges),
+        "hedged_lesions": list(hedges),
     }
 
 
@@ -337,7 +350,14 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     (
         "A 3 cm ulcerated mass in the rectum, biopsied; suspicious for adenocarcinoma.",
         expected(
-            L(size_mm=30, size_class="large", location="rectum", histology="carcinoma"),
+            # The mass is seen; only its diagnosis is hedged.
+            L(
+                size_mm=30,
+                size_class="large",
+                location="rectum",
+                histology="carcinoma",
+                hedged=True,
+            ),
             resection=["biopsy"],
         ),
     ),
@@ -461,6 +481,7 @@ CASES += [
                 location="rectum",
                 nice="1",
                 histology="hyperplastic",
+                hedged=True,
             )
         ),
     ),
@@ -480,6 +501,485 @@ CASES += [
         ),
     ),
 ]
+
+
+# Report styles as gastroenterologists write them: assertion versus silence, hedges, numbered
+# lists with a pathology addendum by number, telegraphic notes, abbreviations, sizes in cm and
+# ranges, counts, scars, British spelling.
+STYLE_CASES: list[tuple[str, dict[str, Any]]] = [
+    # --- a text that states nothing about polyps
+    ("", expected()),
+    ("xq blorp zzt", expected()),
+    ("Patient tolerated the procedure well.", expected()),
+    ("Sigmoid diverticular disease. Internal haemorrhoids.", expected()),
+    ("Good bowel preparation, BBPS 8. Caecum reached.", expected(bbps=8)),
+    ("Mild erythema of the rectal mucosa, biopsied.", expected(resection=["biopsy"])),
+    (
+        "Poor bowel preparation (BBPS 3); examination incomplete. Repeat colonoscopy in 1 year.",
+        expected(bbps=3, years=1),
+    ),
+    # --- explicit negations
+    ("No polyps, masses or AVMs seen to the caecum.", expected(no_polyps=True)),
+    ("No polypoid lesions identified.", expected(no_polyps=True)),
+    (
+        "Normal colour and vascular pattern of the colonic mucosa; no polyps.",
+        expected(no_polyps=True),
+    ),
+    ("Haemorrhoids only; colonoscopy otherwise normal.", expected(no_polyps=True)),
+    (
+        "No polyps. Rule out microscopic colitis: random biopsies taken.",
+        expected(no_polyps=True, resection=["biopsy"]),
+    ),
+    # --- hedges: neither findings nor negations
+    ("Rule out adenoma.", expected(hedges=(H(histology="adenoma"),))),
+    (
+        "Possible polyp in the sigmoid colon.",
+        expected(hedges=(H(location="sigmoid"),)),
+    ),
+    (
+        "Cannot exclude a flat lesion in the caecum.",
+        expected(hedges=(H(location="cecum", paris="0-IIb"),)),
+    ),
+    (
+        "Likely adenoma in the transverse colon.",
+        expected(hedges=(H(location="transverse", histology="adenoma"),)),
+    ),
+    (
+        "Suspicious for a polyp at the hepatic flexure; poor views.",
+        expected(hedges=(H(location="hepatic_flexure"),)),
+    ),
+    (
+        "A 6 mm polyp in the sigmoid colon. Possible second polyp in the descending colon.",
+        expected(
+            L(size_mm=6, size_class="small", location="sigmoid"),
+            hedges=(H(location="descending"),),
+        ),
+    ),
+    (
+        "A 5 mm polyp in the rectum, likely hyperplastic.",
+        expected(
+            L(
+                size_mm=5,
+                size_class="diminutive",
+                location="rectum",
+                histology="hyperplastic",
+                hedged=True,
+            )
+        ),
+    ),
+    (
+        "Suspected sessile serrated lesion in the ascending colon, 10 mm, removed by EMR.",
+        expected(
+            L(
+                size_mm=10,
+                size_class="large",
+                location="ascending",
+                histology="sessile_serrated_lesion",
+                hedged=True,
+            ),
+            resection=["emr"],
+        ),
+    ),
+    # --- numbered polyp lists with a pathology addendum by number
+    (
+        "Findings: 1. Sigmoid colon, 6 mm sessile polyp, removed with cold snare. 2. Rectum, "
+        "3 mm sessile polyp, cold forceps. Pathology: 1) tubular adenoma 2) hyperplastic polyp.",
+        expected(
+            L(
+                size_mm=6,
+                size_class="small",
+                location="sigmoid",
+                paris="0-Is",
+                histology="tubular_adenoma",
+            ),
+            L(
+                size_mm=3,
+                size_class="diminutive",
+                location="rectum",
+                paris="0-Is",
+                histology="hyperplastic",
+            ),
+            resection=["cold_snare", "cold_forceps"],
+        ),
+    ),
+    (
+        "1) Cecum: 8 mm flat polyp (0-IIa), CSP. 2) Ascending colon: 4 mm polyp, CSP. "
+        "3) Descending colon: 12 mm pedunculated polyp, HSP. "
+        "Pathology: 1) SSL 2) TA 3) TA with LGD.",
+        expected(
+            L(
+                size_mm=8,
+                size_class="small",
+                location="cecum",
+                paris="0-IIa",
+                histology="sessile_serrated_lesion",
+            ),
+            L(
+                size_mm=4,
+                size_class="diminutive",
+                location="ascending",
+                histology="tubular_adenoma",
+            ),
+            L(
+                size_mm=12,
+                size_class="large",
+                location="descending",
+                paris="0-Ip",
+                histology="tubular_adenoma",
+                dysplasia="low_grade",
+            ),
+            resection=["cold_snare", "hot_snare"],
+        ),
+    ),
+    (
+        "1. 5 mm polyp in the transverse colon. 2. 7 mm polyp in the sigmoid colon. "
+        "Path: #2 tubular adenoma; #1 hyperplastic.",
+        expected(
+            L(size_mm=5, size_class="diminutive", location="transverse", histology="hyperplastic"),
+            L(size_mm=7, size_class="small", location="sigmoid", histology="tubular_adenoma"),
+        ),
+    ),
+    (
+        "Polyp 1: ascending colon, 10 mm, Paris 0-Is, EMR. Polyp 2: rectum, 2 mm, 0-IIa, cold "
+        "forceps. Histology: polyp 1 tubulovillous adenoma with low-grade dysplasia; polyp 2 "
+        "hyperplastic.",
+        expected(
+            L(
+                size_mm=10,
+                size_class="large",
+                location="ascending",
+                paris="0-Is",
+                histology="tubulovillous_adenoma",
+                dysplasia="low_grade",
+            ),
+            L(
+                size_mm=2,
+                size_class="diminutive",
+                location="rectum",
+                paris="0-IIa",
+                histology="hyperplastic",
+            ),
+            resection=["emr", "cold_forceps"],
+        ),
+    ),
+    (
+        "1. Two 3 mm polyps in the rectum, CSP. 2. A 9 mm polyp in the sigmoid colon, CSP. "
+        "Pathology: 1) hyperplastic polyps 2) tubular adenoma.",
+        expected(
+            *[L(size_mm=3, size_class="diminutive", location="rectum", histology="hyperplastic")]
+            * 2,
+            L(size_mm=9, size_class="small", location="sigmoid", histology="tubular_adenoma"),
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "1. 4 mm sessile polyp in the caecum.\n2. 6 mm pedunculated polyp in the descending colon.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="cecum", paris="0-Is"),
+            L(size_mm=6, size_class="small", location="descending", paris="0-Ip"),
+        ),
+    ),
+    (
+        "A 5 mm polyp in the caecum. A 7 mm polyp in the sigmoid colon. Pathology: 1) tubular "
+        "adenoma, 2) sessile serrated lesion.",
+        expected(
+            L(size_mm=5, size_class="diminutive", location="cecum", histology="tubular_adenoma"),
+            L(
+                size_mm=7,
+                size_class="small",
+                location="sigmoid",
+                histology="sessile_serrated_lesion",
+            ),
+        ),
+    ),
+    # --- telegraphic notes and abbreviations
+    (
+        "sigm 6mm sess polyp, CSP",
+        expected(
+            L(size_mm=6, size_class="small", location="sigmoid", paris="0-Is"),
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "asc 4mm polyp CSP; rect 3mm HP left in situ",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="ascending"),
+            L(size_mm=3, size_class="diminutive", location="rectum", histology="hyperplastic"),
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "TC 8mm ped polyp, HSP. Path TA.",
+        expected(
+            L(
+                size_mm=8,
+                size_class="small",
+                location="transverse",
+                paris="0-Ip",
+                histology="tubular_adenoma",
+            ),
+            resection=["hot_snare"],
+        ),
+    ),
+    (
+        "AC: 5 mm SSL, CSP.",
+        expected(
+            L(
+                size_mm=5,
+                size_class="diminutive",
+                location="ascending",
+                histology="sessile_serrated_lesion",
+            ),
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "HF 12 mm 0-IIa LST-G-H, EMR.",
+        expected(
+            L(
+                size_mm=12,
+                size_class="large",
+                location="hepatic_flexure",
+                paris="0-IIa",
+                lst="LST-G-H",
+            ),
+            resection=["emr"],
+        ),
+    ),
+    (
+        "SF 7mm TVA, HSP",
+        expected(
+            L(
+                size_mm=7,
+                size_class="small",
+                location="splenic_flexure",
+                histology="tubulovillous_adenoma",
+            ),
+            resection=["hot_snare"],
+        ),
+    ),
+    (
+        "DC 3 mm HP x2, CFP",
+        expected(
+            *[
+                L(
+                    size_mm=3,
+                    size_class="diminutive",
+                    location="descending",
+                    histology="hyperplastic",
+                )
+            ]
+            * 2,
+            resection=["cold_forceps"],
+        ),
+    ),
+    (
+        "RE: 4 mm HP, not removed.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="rectum", histology="hyperplastic")
+        ),
+    ),
+    (
+        "CE 15 mm SSA/P with dysplasia, piecemeal EMR",
+        expected(
+            L(
+                size_mm=15,
+                size_class="large",
+                location="cecum",
+                histology="sessile_serrated_lesion",
+            ),
+            resection=["piecemeal", "emr"],
+        ),
+    ),
+    (
+        "IC valve 6 mm polyp, CSP",
+        expected(L(size_mm=6, size_class="small", location="cecum"), resection=["cold_snare"]),
+    ),
+    (
+        "SC 10mm VA, ESD",
+        expected(
+            L(size_mm=10, size_class="large", location="sigmoid", histology="villous_adenoma"),
+            resection=["esd"],
+        ),
+    ),
+    (
+        "Transv colon 5mm SSP, cold snare.",
+        expected(
+            L(
+                size_mm=5,
+                size_class="diminutive",
+                location="transverse",
+                histology="sessile_serrated_lesion",
+            ),
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "6 mm TA with HGD in the sigmoid colon.",
+        expected(
+            L(
+                size_mm=6,
+                size_class="small",
+                location="sigmoid",
+                histology="tubular_adenoma",
+                dysplasia="high_grade",
+            )
+        ),
+    ),
+    (
+        "TVA, 18 mm, rectum, LGD.",
+        expected(
+            L(
+                size_mm=18,
+                size_class="large",
+                location="rectum",
+                histology="tubulovillous_adenoma",
+                dysplasia="low_grade",
+            )
+        ),
+    ),
+    (
+        "Two SSLs in the ascending colon, 6 mm and 8 mm, CSP.",
+        expected(
+            L(
+                size_mm=6,
+                size_class="small",
+                location="ascending",
+                histology="sessile_serrated_lesion",
+            ),
+            L(
+                size_mm=8,
+                size_class="small",
+                location="ascending",
+                histology="sessile_serrated_lesion",
+            ),
+            resection=["cold_snare"],
+        ),
+    ),
+    # --- sizes in cm and ranges
+    (
+        "A 1.2 cm sessile polyp in the descending colon.",
+        expected(L(size_mm=12, size_class="large", location="descending", paris="0-Is")),
+    ),
+    (
+        "A 0.5 cm polyp in the rectum.",
+        expected(L(size_mm=5, size_class="diminutive", location="rectum")),
+    ),
+    (
+        "Polyp measuring 1-1.5 cm in the ascending colon.",
+        expected(L(size_mm=15, size_class="large", location="ascending")),
+    ),
+    (
+        "A 6 to 8 mm polyp in the sigmoid colon.",
+        expected(L(size_mm=8, size_class="small", location="sigmoid")),
+    ),
+    (
+        "A 4-5mm polyp in the caecum.",
+        expected(L(size_mm=5, size_class="diminutive", location="cecum")),
+    ),
+    (
+        "Two polyps in the ascending colon measuring 5 and 7 mm.",
+        expected(
+            L(size_mm=5, size_class="diminutive", location="ascending"),
+            L(size_mm=7, size_class="small", location="ascending"),
+        ),
+    ),
+    # --- counts
+    (
+        "Three 3 mm polyps in the rectum.",
+        expected(*[L(size_mm=3, size_class="diminutive", location="rectum")] * 3),
+    ),
+    (
+        "2 polyps of 4-5 mm in the sigmoid colon.",
+        expected(*[L(size_mm=5, size_class="diminutive", location="sigmoid")] * 2),
+    ),
+    (
+        "Four diminutive polyps (2-4 mm) throughout the colon, all removed with cold snare.",
+        expected(*[L(size_mm=4, size_class="diminutive")] * 4, resection=["cold_snare"]),
+    ),
+    (
+        "A few diminutive polyps in the rectum.",
+        expected(L(size_class="diminutive", location="rectum"), count=None),
+    ),
+    # --- scars are not polyps; the resection that made them is not today's
+    ("Post-EMR scar in the ascending colon without recurrence.", expected()),
+    (
+        "Previous polypectomy site in the sigmoid colon seen, no residual polyp. No other polyps.",
+        expected(no_polyps=True),
+    ),
+    (
+        "Post-EMR scar at the hepatic flexure, no recurrence. A 4 mm polyp in the rectum, "
+        "cold snare.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="rectum"), resection=["cold_snare"]
+        ),
+    ),
+    (
+        "Scar from prior ESD in the rectum, tattooed, no residual neoplasia. No polyps elsewhere.",
+        expected(no_polyps=True),
+    ),
+    (
+        "EMR scar in the transverse colon with a 3 mm residual adenoma, removed by cold snare.",
+        expected(
+            L(size_mm=3, size_class="diminutive", location="transverse", histology="adenoma"),
+            resection=["cold_snare"],
+        ),
+    ),
+    # --- British spelling
+    (
+        "A 7 mm polyp in the caecum, polypectomised with a cold snare.",
+        expected(L(size_mm=7, size_class="small", location="cecum"), resection=["cold_snare"]),
+    ),
+    (
+        "Large pedunculated tumour in the sigmoid colon, 25 mm, no haemorrhage after hot snare "
+        "polypectomy.",
+        expected(
+            L(size_mm=25, size_class="large", location="sigmoid", paris="0-Ip"),
+            resection=["hot_snare"],
+        ),
+    ),
+    (
+        "The oesophagus and stomach were not examined. Colonoscopy: 5 mm tubular adenoma in the "
+        "rectum.",
+        expected(
+            L(size_mm=5, size_class="diminutive", location="rectum", histology="tubular_adenoma")
+        ),
+    ),
+    (
+        "Laterally spreading tumour, granular homogeneous type, 30 mm, in the caecum; piecemeal "
+        "EMR.",
+        expected(
+            L(size_mm=30, size_class="large", location="cecum", lst="LST-G-H"),
+            resection=["piecemeal", "emr"],
+        ),
+    ),
+    (
+        "Caecal pole: 4 mm sessile serrated lesion.",
+        expected(
+            L(
+                size_mm=4,
+                size_class="diminutive",
+                location="cecum",
+                histology="sessile_serrated_lesion",
+            )
+        ),
+    ),
+    (
+        "Flat lesion, 10 mm, at the splenic flexure, Paris 0-IIb, NICE 2, tattooed.",
+        expected(
+            L(size_mm=10, size_class="large", location="splenic_flexure", paris="0-IIb", nice="2")
+        ),
+    ),
+]
+
+
+def test_there_are_at_least_sixty_style_reports() -> None:
+    assert len(STYLE_CASES) >= 60
+
+
+@pytest.mark.parametrize(("text", "want"), STYLE_CASES, ids=[c[0][:50] for c in STYLE_CASES])
+def test_extract_findings_in_real_styles(text: str, want: dict[str, Any]) -> None:
+    assert extract_findings(text) == want
 
 
 def test_there_are_at_least_sixty_sentences() -> None:

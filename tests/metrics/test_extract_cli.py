@@ -31,3 +31,14 @@ def test_extract_names_the_bad_line_and_writes_nothing() -> None:
     assert (
         result.exit_code == 2 and 'stdin line 1: expected an object with a "text"' in result.output
     )
+
+
+def test_extract_writes_null_for_silence_and_flags_hedges() -> None:
+    texts = ["", "xq blorp zzt", "Rule out adenoma.", "Normal colonoscopy."]
+    stdin = "\n".join(json.dumps({"text": t}) for t in texts) + "\n"
+    result = CliRunner().invoke(app, ["extract"], input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [line["no_polyps"] for line in lines] == [None, None, None, True]
+    assert [line["hedged"] for line in lines] == [False, False, True, False]
+    assert lines[2]["lesions"] == [] and lines[2]["hedged_lesions"][0]["histology"] == "adenoma"
