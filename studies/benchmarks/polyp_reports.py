@@ -9,8 +9,12 @@ Two layouts:
   per lesion, several lesions separated by ';'), `no_polyps, polyp_count, bbps_total,
   resection, surveillance_years`, or a `findings` JSON object in the findings schema.
   Other columns are kept in the case meta.
-* EndoRG: `Train|Test/<region>/<image>` plus `train_reports.xlsx` / `test_reports.xlsx`
-  mapping the image file name (several separated by ';') to its report.
+* EndoRG as published: `Train/<region>/<image>` with `Train/train_reports.xlsx`, and
+  `Test/<region>/<image>` with `Test/test_reports.xlsx` (the sheets may also sit in the
+  dataset folder itself), each row an image file name (several separated by ';') and its
+  report. EndoRG covers ten regions of the GI tract; the colonoscopy task takes the colon
+  regions only, unless the option `regions` asks for `upper_gi` or `all`. A colon region is
+  the location of every lesion its report mentions without placing it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from metrics.clinical.extract import extract_findings
 from metrics.clinical.vocab import LESION_FIELDS, RESECTIONS
 from studies.benchmarks.base import (
     IMAGE_SUFFIXES,
@@ -33,6 +38,7 @@ from studies.benchmarks.findings import (
     is_missing,
     make_findings,
     make_lesion,
+    normalise_location,
 )
 from studies.benchmarks.tables import (
     TABLE_SUFFIXES,
@@ -73,6 +79,11 @@ ENDORG_NAME_COLUMNS = (
     "id",
 )
 ENDORG_REPORT_COLUMNS = ("report", "reports", "text", "caption", "description", "findings")
+# EndoRG's region folders outside the colon (its README's folder tree); its colon regions
+# (ascending_colon ... rectum) are segments of the findings vocabulary.
+ENDORG_UPPER_GI = ("esophagus", "fundus_and_cardia", "body", "antrum", "duodenum")
+# The option `regions`: which EndoRG regions become cases.
+REGION_CHOICES = ("colon", "upper_gi", "all")
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,8 @@ class PolypReportsLoader:
     synthetic: bool = False
     description: str = (
         "Colonoscopy image(s) -> free-text report, from a CSV/JSONL/XLSX manifest or the "
-        "EndoRG layout (Train|Test/<region>/<image> + train_reports.xlsx / test_reports.xlsx)."
+        "EndoRG layout (Train|Test/<region>/<image> + Train/train_reports.xlsx, "
+        "Test/test_reports.xlsx; colon regions unless regions=upper_gi|all)."
     )
 
     def load(self, root: Path, options: dict[str, Any]) -> LoadResult:
@@ -104,16 +116,16 @@ class PolypReportsLoader:
             )
         if found:
             return load_manifest(root, found[0], sheet=options.get("sheet"))
-        if any((root / f"{split}_reports.xlsx").is_file() for split in SPLITS):
-            return load_endorg(root)
+        if any(_endorg_sheets(root, split) for split in SPLITS):
+            return load_endorg(root, regions=str(options.get("regions", "colon")))
         return LoadResult(
             [],
             [
                 RowProblem(
                     str(root),
                     None,
-                    "no manifest.csv/.jsonl/.xlsx and no EndoRG train_reports.xlsx / "
-                    "test_reports.xlsx in this folder",
+                    "no manifest.csv/.jsonl/.xlsx and no EndoRG Train/train_reports.xlsx / "
+                    "Test/test_reports.xlsx in this folder",
                 )
             ],
         )
@@ -276,6 +288,18 @@ def _split_folder(root: Path, split: str) -> Path | None:
     return None
 
 
+def _endorg_sheets(root: Path, split: str) -> list[Path]:
+    """The split's report sheet: `Train/train_reports.xlsx` as published, or
+    `train_reports.xlsx` in the dataset folder itself."""
+    folder = _split_folder(root, split)
+    places = [folder] if folder is not None else []
+    return [
+        place / f"{split}_reports.xlsx"
+        for place in (*places, root)
+        if (place / f"{split}_reports.xlsx").is_file()
+    ]
+
+
 def _pick_column(table: Table, names: tuple[str, ...], position: int) -> str | None:
     for name in names:
         if name in table.columns:
@@ -284,14 +308,55 @@ def _pick_column(table: Table, names: tuple[str, ...], position: int) -> str | N
     return usable[position] if len(usable) > position else None
 
 
-def load_endorg(root: Path) -> LoadResult:
+def _colon_segment(region: str) -> str | None:
+    """The colon segment an EndoRG region folder shows (`ascending_colon` -> `ascending`),
+    or None for a region outside the colon."""
+    try:
+        return normalise_location(region.replace("_", " "))
+    except ValueError:
+        return None
+
+
+def _region_group(region: str) -> str | None:
+    """`colon`, `upper_gi`, or None for a folder that is no EndoRG region."""
+    if _colon_segment(region):
+        return "colon"
+    if region.lower() in ENDORG_UPPER_GI:
+        return "upper_gi"
+    return None
+
+
+def _region_findings(report: str, segment: str) -> dict[str, Any]:
+    """The report's findings with the image's colon segment as the location of every
+    lesion the report does not place itself."""
+    findings = extract_findings(report)
+    for lesion in findings["lesions"]:
+        if lesion.get("location") is None:
+            lesion["location"] = segment
+    return findings
+
+
+def load_endorg(root: Path, regions: str = "colon") -> LoadResult:
+    """EndoRG's Train/ and Test/ folders; `regions` is colon, upper_gi or all."""
+    regions = regions.strip().lower()
+    if regions not in REGION_CHOICES:
+        choices = ", ".join(REGION_CHOICES)
+        return LoadResult(
+            [], [RowProblem(str(root), None, f"unknown regions {regions!r}; use one of {choices}")]
+        )
     problems: list[RowProblem] = []
     records: list[CaseRecord] = []
     for split in SPLITS:
-        sheet_path = root / f"{split}_reports.xlsx"
-        if not sheet_path.is_file():
+        sheets = _endorg_sheets(root, split)
+        if not sheets:
             continue
-        table = read_table(sheet_path, root)
+        if len(sheets) > 1:
+            names = " and ".join(display_name(root, sheet) for sheet in sheets)
+            problems.append(
+                RowProblem(str(root), None, f"two {split} report sheets ({names}); keep one")
+            )
+            continue
+        table = read_table(sheets[0], root)
         problems.extend(table.problems)
         if not table.rows:
             continue
@@ -319,56 +384,92 @@ def load_endorg(root: Path) -> LoadResult:
                 index.setdefault(path.stem.lower(), []).append(path)
         numbered: list[tuple[int, CaseRecord]] = []
         for row_number, row in table.rows:
-            names = split_list(text_value(row.get(name_column)))
-            report = text_value(row.get(report_column))
-            messages = []
-            if not names:
-                messages.append(f"no image name in column {name_column!r}")
-            if not report:
-                messages.append("report is empty")
-            media: list[str] = []
-            regions: list[str] = []
-            for name in names:
-                hits = index.get(Path(name).name.lower(), [])
-                if not hits:
-                    messages.append(f"missing image {name!r} under {folder.name}/")
-                    continue
-                if len(hits) > 1:
-                    where = ", ".join(display_name(root, h) for h in hits[:3])
-                    messages.append(f"image name {name!r} is ambiguous ({where})")
-                    continue
-                relative = display_name(root, hits[0])
-                why = media_problem(root, relative, "image")
-                if why:
-                    messages.append(why)
-                    continue
-                media.append(relative)
-                parts = hits[0].relative_to(folder).parts
-                if len(parts) > 1:
-                    regions.append(parts[0])
+            record, messages = _endorg_record(
+                root, folder, split, row, name_column, report_column, index
+            )
             if messages:
                 problems.extend(RowProblem(table.file, row_number, m) for m in messages)
                 continue
-            meta: dict[str, Any] = {"layout": "endorg"}
-            if regions:
-                meta["region"] = regions[0] if len(set(regions)) == 1 else sorted(set(regions))
-            numbered.append(
-                (
-                    row_number,
-                    CaseRecord(
-                        case_key=f"{split}/{Path(names[0]).stem}",
-                        split=split,
-                        modality="image",
-                        media=media,
-                        references=[report],
-                        meta=meta,
-                    ),
-                )
-            )
+            assert record is not None
+            groups = {_region_group(r) for r in _regions_of(record)}
+            if regions != "all" and groups and groups != {regions}:
+                continue  # a region the colonoscopy task (or the chosen group) leaves out
+            numbered.append((row_number, record))
         unique, duplicates = unique_records(table.file, numbered, "image name")
         records.extend(unique)
         problems.extend(duplicates)
     return LoadResult(records, problems)
+
+
+def _regions_of(record: CaseRecord) -> list[str]:
+    region = record.meta.get("region")
+    if region is None:
+        return []
+    return [region] if isinstance(region, str) else list(region)
+
+
+def _endorg_record(
+    root: Path,
+    folder: Path,
+    split: str,
+    row: dict[str, Any],
+    name_column: str,
+    report_column: str,
+    index: dict[str, list[Path]],
+) -> tuple[CaseRecord | None, list[str]]:
+    names = split_list(text_value(row.get(name_column)))
+    report = text_value(row.get(report_column))
+    messages = []
+    if not names:
+        messages.append(f"no image name in column {name_column!r}")
+    if not report:
+        messages.append("report is empty")
+    media: list[str] = []
+    regions: list[str] = []
+    for name in names:
+        hits = index.get(Path(name).name.lower(), [])
+        if not hits:
+            messages.append(f"missing image {name!r} under {folder.name}/")
+            continue
+        if len(hits) > 1:
+            where = ", ".join(display_name(root, h) for h in hits[:3])
+            messages.append(f"image name {name!r} is ambiguous ({where})")
+            continue
+        relative = display_name(root, hits[0])
+        why = media_problem(root, relative, "image")
+        if why:
+            messages.append(why)
+            continue
+        media.append(relative)
+        parts = hits[0].relative_to(folder).parts
+        if len(parts) > 1:
+            if _region_group(parts[0]) is None:
+                known = ", ".join((*ENDORG_UPPER_GI, "or a colon segment"))
+                messages.append(
+                    f"image {name!r} is in {parts[0]!r}, not an EndoRG region ({known})"
+                )
+                continue
+            regions.append(parts[0])
+    if messages:
+        return None, messages
+    meta: dict[str, Any] = {"layout": "endorg"}
+    findings = None
+    distinct = sorted(set(regions))
+    if distinct:
+        meta["region"] = distinct[0] if len(distinct) == 1 else distinct
+        segment = _colon_segment(distinct[0]) if len(distinct) == 1 else None
+        if segment:
+            findings = _region_findings(report, segment)
+    record = CaseRecord(
+        case_key=f"{split}/{Path(names[0]).stem}",
+        split=split,
+        modality="image",
+        media=media,
+        references=[report],
+        findings=findings,
+        meta=meta,
+    )
+    return record, []
 
 
 LOADER = PolypReportsLoader()

@@ -1,4 +1,5 @@
-"""The polyp-reports loader: manifests (CSV, JSONL, XLSX) and the EndoRG layout."""
+"""The polyp-reports loader: manifests (CSV, JSONL, XLSX) and the EndoRG layout as published
+(layouts_kvasir_endorg.py cites the release)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ from benchmark_layouts import (
     write_png,
     write_polyp_reports,
     write_table,
+)
+from layouts_kvasir_endorg import (
+    ENDORG_REGIONS,
+    ENDORG_REPORTS,
+    ENDORG_TEST_REGIONS,
+    ENDORG_UPPER_GI,
+    endorg_image,
+    write_endorg_published,
 )
 
 from studies.benchmarks.base import BenchmarkImportError
@@ -214,3 +223,105 @@ def test_a_semicolon_separated_csv_with_quoted_image_lists(tmp_path: Path):
     (record,) = result.records
     assert record.media == ["images/c1_a.png", "images/c1_b.png"]
     assert record.references == ["Polyp, 6 mm; sigmoid."]
+
+
+# --- EndoRG as published --------------------------------------------------------------
+
+COLON_REGIONS = [region for region in ENDORG_REGIONS if region not in ENDORG_UPPER_GI]
+
+
+def _endorg_cases(regions: list[str], test_regions: list[str]) -> set[str]:
+    return {f"train/{endorg_image('train', r)[:-4]}" for r in regions} | {
+        f"test/{endorg_image('test', r)[:-4]}" for r in test_regions
+    }
+
+
+def test_endorg_as_published_imports_its_colon_regions(store, tmp_path: Path):
+    """EndoRGData/Train/train_reports.xlsx and Test/test_reports.xlsx, as the release's
+    README shows them (fails on ebb17df: no EndoRG train_reports.xlsx in this folder). The
+    upper-GI regions stay out of the colonoscopy task by default."""
+    root = write_endorg_published(tmp_path / "EndoRGData")
+    report = import_benchmark(store, "polyp-reports", root, name="endorg")
+    assert report.skipped == []
+    cases = cases_of(store, "endorg")
+    colon_test = [r for r in ENDORG_TEST_REGIONS if r not in ENDORG_UPPER_GI]
+    assert set(cases) == _endorg_cases(COLON_REGIONS, colon_test)
+    sigmoid = cases[f"train/{endorg_image('train', 'sigmoid')[:-4]}"]
+    assert [m["path"] for m in sigmoid.media] == [
+        f"Train/sigmoid/{endorg_image('train', 'sigmoid')}"
+    ]
+    assert sigmoid.references == [ENDORG_REPORTS["sigmoid"]]
+    assert sigmoid.meta == {"layout": "endorg", "region": "sigmoid"}
+    assert cases[f"test/{endorg_image('test', 'rectum')[:-4]}"].split == "test"
+    again = import_benchmark(store, "polyp-reports", root, name="endorg")
+    assert (again.added, again.updated, again.unchanged) == (0, 0, len(cases))
+
+
+def test_endorg_region_is_the_location_of_the_lesions_its_report_leaves_unplaced(tmp_path: Path):
+    """The rectum report says "at 10 cm from the anus" and names no segment: its polyp is
+    in the rectum because the image is. A report that places its polyp keeps its place."""
+    root = write_endorg_published(tmp_path / "EndoRGData")
+    records = {r.case_key: r for r in LOADER.load(root, {}).records}
+
+    def findings(region: str) -> dict:
+        return records[f"train/{endorg_image('train', region)[:-4]}"].findings
+
+    assert [lesion["location"] for lesion in findings("rectum")["lesions"]] == ["rectum"]
+    assert [lesion["location"] for lesion in findings("transverse_colon")["lesions"]] == [
+        "transverse"
+    ]
+    assert findings("ascending_colon")["lesions"] == []
+
+
+def test_endorg_sheets_in_the_root_still_import_the_same_cases(tmp_path: Path):
+    published = LOADER.load(write_endorg_published(tmp_path / "published"), {})
+    in_root = LOADER.load(write_endorg_published(tmp_path / "root", sheets_in_root=True), {})
+    assert in_root.problems == published.problems == []
+    assert [(r.case_key, r.media, r.references, r.findings) for r in in_root.records] == [
+        (r.case_key, r.media, r.references, r.findings) for r in published.records
+    ]
+
+
+def test_endorg_upper_gi_regions_are_left_out_by_default(tmp_path: Path):
+    """Defect: ebb17df imported EndoRG's esophagus, fundus_and_cardia, body, antrum and
+    duodenum images into the colonoscopy report task (sheets in the root, which it read)."""
+    root = write_endorg_published(tmp_path / "EndoRGData", sheets_in_root=True)
+    result = LOADER.load(root, {})
+    assert result.problems == []
+    assert {r.meta["region"] for r in result.records} == set(COLON_REGIONS)
+
+
+@pytest.mark.parametrize("regions", ["upper_gi", "all"])
+def test_endorg_upper_gi_regions_on_request(tmp_path: Path, regions: str):
+    """ebb17df imported the five upper-GI regions into the colonoscopy task, with no way to
+    leave them out; now they come only when asked for, without colon findings."""
+    root = write_endorg_published(tmp_path / "EndoRGData", sheets_in_root=True)
+    result = LOADER.load(root, {"regions": regions})
+    assert result.problems == []
+    wanted = ENDORG_UPPER_GI if regions == "upper_gi" else ENDORG_REGIONS
+    test_wanted = [r for r in ENDORG_TEST_REGIONS if r in wanted]
+    assert {r.case_key for r in result.records} == _endorg_cases(list(wanted), test_wanted)
+    upper = [r for r in result.records if r.meta["region"] in ENDORG_UPPER_GI]
+    assert len(upper) == len(ENDORG_UPPER_GI) + 1 and all(r.findings is None for r in upper)
+
+
+def test_endorg_layout_problems_are_named(sqlite_store, tmp_path: Path):
+    root = write_endorg_published(tmp_path / "EndoRGData")
+    (bad,) = LOADER.load(root, {"regions": "stomach"}).problems
+    assert "unknown regions 'stomach'; use one of colon, upper_gi, all" in str(bad)
+
+    write_png(root / "Train" / "ileum" / "img_0500.jpg")
+    sheet = root / "Train" / "train_reports.xlsx"
+    write_table(sheet, [{"image": "img_0500.jpg", "report": "Terminal ileum, normal."}])
+    write_table(root / "test_reports.xlsx", [{"image": "img_0106.jpg", "report": "x"}])
+    with pytest.raises(BenchmarkImportError) as caught:
+        import_benchmark(sqlite_store, "polyp-reports", root)
+    message = str(caught.value)
+    assert (
+        "Train/train_reports.xlsx, row 2: image 'img_0500.jpg' is in 'ileum', not an EndoRG"
+        in message
+    )
+    assert (
+        "two test report sheets (Test/test_reports.xlsx and test_reports.xlsx); keep one" in message
+    )
+    assert benchmark_row(sqlite_store, "polyp-reports") is None
