@@ -477,7 +477,9 @@ def _load_sun_seg(root: Path, lesion_path: Path | None, options: dict[str, Any])
     problems = list(lesion_table.problems) if lesion_table else []
     if lesion_table is not None and not lesion_table.lesions and not lesion_table.bad_cases:
         # The whole table failed: no clip is imported without its labels.
-        return LoadResult([], problems)
+        return LoadResult(
+            [], problems or [RowProblem(lesion_table.file, None, "the case table has no rows")]
+        )
     shown = lesion_table.file if lesion_table else "SUN-SEG"
     numbered: list[tuple[int, CaseRecord]] = []
     keys_seen: dict[str, str] = {}

@@ -227,6 +227,9 @@ def test_sun_seg_clip_missing_from_the_table_or_a_broken_table_imports_nothing(
     result = LOADER.load(root, {})
     assert result.records == []
     assert "INFO_POSITIVE_CASES.md: no Markdown table" in str(result.problems[0])
+    (root / "INFO_POSITIVE_CASES.md").write_text(sun_info_markdown([]), encoding="utf-8")
+    (problem,) = LOADER.load(root, {}).problems
+    assert str(problem) == "INFO_POSITIVE_CASES.md: the case table has no rows"
 
 
 def test_sun_seg_seen_and_unseen_test_tracks_are_kept_apart(tmp_path: Path):
