@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from studies.store.media import MediaPathError, resolve_media
+from studies.store.media import MediaPathError, resolve_media, sha256_text
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {
@@ -141,6 +141,19 @@ def check_frame_folder(path: Path) -> int:
     check_image(frames[0])
     check_image(frames[-1])
     return len(frames)
+
+
+CONTENT_KEY_DIGITS = 12
+
+
+def content_key(stem: str, *content: str | None) -> str:
+    """A case key derived from what the case holds, for datasets without a stable id per
+    row: `stem` (e.g. the image id) plus a short hash of `content` (e.g. the question), with
+    runs of whitespace read as one space. Reordering the rows of a file keeps every case's
+    key; editing the content gives a new key. Two rows with the same stem and content get
+    the same key, so a loader reports them with `duplicate_problems`."""
+    parts = [" ".join(str(part).split()) if part is not None else "" for part in content]
+    return f"{stem}#{sha256_text(*parts)[:CONTENT_KEY_DIGITS]}"
 
 
 def duplicate_problems(

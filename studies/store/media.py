@@ -1,11 +1,16 @@
-"""Media on disk: content hashes and path resolution that never leaves a dataset root."""
+"""Media on disk: content hashes, the size-and-time signatures that let a re-import skip
+hashing unchanged files, and path resolution that never leaves a dataset root."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 CHUNK = 1 << 20
+# A file modified this recently may still change within the same timestamp tick (file
+# times are only as fine as the kernel's coarse clock), so its signature is not trusted.
+SETTLE_NS = 2_000_000_000
 
 
 class MediaPathError(ValueError):
@@ -27,6 +32,25 @@ def sha256_folder(path: Path) -> str:
         digest.update(file.relative_to(path).as_posix().encode())
         digest.update(sha256_file(file).encode())
     return digest.hexdigest()
+
+
+def stat_signature(path: Path, now_ns: int | None = None) -> str | None:
+    """Size and modification time of a file, or of every file below a folder (with their
+    relative names), as one string; None when something was modified in the last
+    SETTLE_NS, whose content must be hashed again next time."""
+    settled = (time.time_ns() if now_ns is None else now_ns) - SETTLE_NS
+    if not path.is_dir():
+        stat = path.stat()
+        return None if stat.st_mtime_ns > settled else f"{stat.st_size}:{stat.st_mtime_ns}"
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        stat = file.stat()
+        if stat.st_mtime_ns > settled:
+            return None
+        digest.update(
+            f"{file.relative_to(path).as_posix()}\0{stat.st_size}:{stat.st_mtime_ns}\0".encode()
+        )
+    return "folder:" + digest.hexdigest()
 
 
 def sha256_text(*parts: str) -> str:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from studies.benchmarks import BenchmarkImportError, get_loader, loader_names
 from studies.benchmarks.importer import import_benchmark
@@ -20,18 +27,21 @@ console = Console(stderr=True)
 
 @benchmarks_app.command("list")
 def list_benchmarks() -> None:
-    """One line per registered benchmark loader: name, task, and imported case counts."""
-    imported = {summary.loader: summary for summary in benchmark_summaries(get_store())}
+    """One line per registered loader (name, task, the benchmarks imported with it), then
+    one line per imported benchmark (name, loader, task, case counts per split)."""
+    summaries = benchmark_summaries(get_store())
     for name in loader_names():
         loader = get_loader(name)
-        summary = imported.get(name)
-        counts = (
-            ", ".join(f"{split} {count}" for split, count in summary.splits.items())
-            if summary
-            else "not imported"
-        )
+        mine = [summary.name for summary in summaries if summary.loader == name]
+        imported = f"imported as {', '.join(mine)}" if mine else "not imported"
         tag = " [synthetic]" if loader.synthetic else ""
-        typer.echo(f"{name}\t{loader.task}\t{counts}{tag}\t{loader.description}")
+        typer.echo(f"{name}\t{loader.task}\t{imported}{tag}\t{loader.description}")
+    if summaries:
+        typer.echo("\nimported benchmarks:")
+    for summary in summaries:
+        counts = ", ".join(f"{split} {count}" for split, count in summary.splits.items())
+        tag = " [synthetic]" if summary.synthetic else ""
+        typer.echo(f"{summary.name}\t{summary.loader}\t{summary.task}\t{counts}{tag}")
 
 
 @benchmarks_app.command("import")
@@ -41,6 +51,12 @@ def import_command(
     name: str | None = typer.Option(None, help="Benchmark name (default: the loader name)."),
     skip_bad: bool = typer.Option(
         False, "--skip-bad", help="Import the good rows and report the bad ones."
+    ),
+    rehash: bool = typer.Option(
+        False,
+        "--rehash",
+        help="Read and hash every media file again, even those whose size and modification "
+        "time are unchanged since the last import.",
     ),
     option: list[str] = typer.Option(
         [], "--option", "-o", help="Loader option KEY=VALUE (repeatable)."
@@ -61,8 +77,16 @@ def import_command(
         except json.JSONDecodeError:
             options[key] = value
     store = get_store()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("hashing media", total=None)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("hashing media (cases)", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -74,6 +98,7 @@ def import_command(
                 root,
                 name=name,
                 skip_bad=skip_bad,
+                rehash=rehash,
                 options=options,
                 progress=advance,
             )
@@ -82,6 +107,7 @@ def import_command(
             typer.echo(f"Nothing was imported.\n{exc}", err=True)
             raise typer.Exit(1) from exc
     typer.echo(report.summary())
+    typer.echo(report.media_summary())
     for problem in report.skipped[:20]:
         typer.echo(f"  skipped: {problem}")
 
@@ -106,3 +132,5 @@ def show(
     for case in list_cases(store, name, split=split, limit=limit):
         reference = (case.references[0] if case.references else "").replace("\n", " ")
         typer.echo(f"- {case.case_key} [{case.split}, {case.modality}] {reference[:100]}")
+        if case.question:
+            typer.echo(f"  question: {case.question[:200]}")
