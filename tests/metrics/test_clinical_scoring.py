@@ -8,6 +8,8 @@ import pytest
 
 from metrics.clinical import (
     ERROR_KINDS,
+    LEVEL_WEIGHTS,
+    LEVELS,
     extract_findings,
     normalize_findings,
     score_clinical,
@@ -114,7 +116,10 @@ def test_hallucinated_and_missed_lesions() -> None:
         "A 4 mm polyp in the cecum. A 6 mm polyp in the rectum.", "A 4 mm polyp in the cecum."
     )
     assert [e.kind for e in result.errors] == ["hallucinated_lesion"]
-    assert result.score == pytest.approx(3 / 4)
+    # 3 matched findings; the invented lesion weighs its level (minor: a diminutive polyp of
+    # unknown histology changes no table row) plus one per attribute it states (2).
+    assert result.errors[0].level == "minor" and result.errors[0].weight == 3.0
+    assert result.score == pytest.approx(3 / (3 + 3))
     result = score_findings(
         "A 4 mm polyp in the cecum.", "A 4 mm polyp in the cecum. A 6 mm polyp in the rectum."
     )
@@ -161,7 +166,8 @@ def test_wrong_surveillance_interval() -> None:
         "No polyps. Repeat in 5 years.", "No polyps. Repeat colonoscopy in 10 years."
     )
     assert [e.kind for e in result.errors] == ["wrong_surveillance_interval"]
-    assert result.score == pytest.approx(1 / 2)
+    assert result.errors[0].level == "surveillance"
+    assert result.score == pytest.approx(1 / (1 + 3))
 
 
 def test_generic_adenoma_agrees_with_subtype() -> None:
@@ -178,7 +184,9 @@ def test_score_against_ground_truth_findings() -> None:
         "resection": ["cold_snare"],
         "surveillance_years": None,
     }
-    result = score_findings("A 7 mm sessile tubular adenoma in the ascending colon.", truth)
+    result = score_findings(
+        "A 7 mm sessile tubular adenoma in the ascending colon, removed with cold snare.", truth
+    )
     assert result.errors == []
     assert result.counts["size_class"] == [1, 1, 1]  # size class derived from size_mm
 
@@ -210,3 +218,197 @@ def test_score_clinical_aggregates_micro_macro_and_errors() -> None:
     assert "findings:v1" in result.signature
     with pytest.raises(ValueError, match="one each per case"):
         score_clinical(cands, refs[:2])
+
+
+# --- no reward for silence, severity-weighted errors, detection and description apart ---
+
+NORMAL = "Complete colonoscopy. No polyps seen. Repeat colonoscopy in 10 years."
+ADENOMA_12 = (
+    "A 12 mm sessile polyp in the sigmoid colon, Kudo IIIL. Pathology: tubular adenoma. "
+    "Repeat colonoscopy in 3 years."
+)
+
+
+@pytest.mark.parametrize(
+    "silent",
+    [
+        "",
+        "xq blorp zzt",
+        "0arecopyeed 0arecopy copyeed 0(copyerplastcopyecopy",
+        # The extractor's "states nothing about polyps".
+        {"no_polyps": None, "lesions": []},
+    ],
+)
+@pytest.mark.parametrize("reference", [NORMAL, ADENOMA_12])
+def test_a_report_that_asserts_nothing_scores_below_a_correct_one(
+    silent: str | dict[str, Any], reference: str
+) -> None:
+    correct = score_findings(reference, reference)
+    empty = score_findings(silent, reference)
+    assert correct.score == 1.0
+    assert empty.score == 0.0 < correct.score
+    assert not empty.asserts
+    assert "no_assertion" in {e.kind for e in empty.errors}
+    # Nothing detected, nothing described, the interval not agreed.
+    assert empty.detection[0] == 0 and empty.description[0] == 0
+    assert empty.surveillance == [0, 1]
+
+
+def test_silence_scores_zero_even_against_a_silent_reference() -> None:
+    # Nothing comparable: every system scores 0 on such a case, so it changes no ranking.
+    assert score_findings("", "Bowel preparation adequate.").score == 0.0
+    assert score_findings("No polyps.", "Bowel preparation adequate.").score == 0.0
+
+
+def test_a_hedge_alone_is_not_an_assertion_but_a_lesion_with_a_hedged_diagnosis_is() -> None:
+    # "Rule out adenoma.": the extractor keeps hedge-only lesions out of `lesions`.
+    bare = {"no_polyps": None, "lesions": [], "hedged_lesions": [{"histology": "adenoma"}]}
+    assert score_findings(bare, NORMAL).score == 0.0
+    described = {
+        "no_polyps": False,
+        "lesions": [{"size_mm": 12, "location": "sigmoid", "histology": "adenoma", "hedged": True}],
+    }
+    result = score_findings(described, ADENOMA_12)
+    assert result.asserts and result.detection == [1, 1, 1]
+
+
+def test_12mm_adenoma_called_6mm_changes_surveillance_and_outweighs_a_missing_kudo() -> None:
+    size_wrong = score_findings(
+        "A 6 mm sessile polyp in the sigmoid colon, Kudo IIIL. Pathology: tubular adenoma.",
+        ADENOMA_12,
+    )
+    kudo_missing = score_findings(
+        "A 12 mm sessile polyp in the sigmoid colon. Pathology: tubular adenoma.", ADENOMA_12
+    )
+    (size_error,) = [e for e in size_wrong.errors if e.kind == "wrong_size_class"]
+    assert size_error.level == "surveillance" and size_error.significant
+    # The source names the two USMSTF 2020 rows: advanced adenoma (3 y) vs 1-2 small (7-10 y).
+    assert "3 years" in size_error.source and "7-10 years" in size_error.source
+    (kudo_error,) = [e for e in kudo_missing.errors if e.attribute == "kudo"]
+    assert kudo_error.found is None and kudo_error.level == "minor"
+    assert size_error.weight > kudo_error.weight
+    assert size_wrong.score < kudo_missing.score < 1.0
+    # The interval computed from the reports' findings: 7-10 y against 3 y.
+    assert size_wrong.surveillance == [0, 1] and kudo_missing.surveillance == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "reference", "kind", "level"),
+    [
+        # Suspected deep invasion on one side: endoscopic resection vs surgery.
+        (
+            "A 15 mm polyp in the rectum, NICE 2.",
+            "A 15 mm polyp in the rectum, NICE 3.",
+            "wrong_classification",
+            "management",
+        ),
+        (
+            "A 15 mm polyp in the rectum, Paris 0-IIa.",
+            "A 15 mm polyp in the rectum, Paris 0-IIa+IIc.",
+            "wrong_morphology",
+            "management",
+        ),
+        (
+            "A 15 mm polyp in the rectum, JNET 2A.",
+            "A 15 mm polyp in the rectum, JNET 2B.",
+            "wrong_classification",
+            "management",
+        ),
+        # A missed lesion >= 10 mm of unknown histology: the table cannot decide, management.
+        (
+            "A 4 mm polyp in the cecum.",
+            "A 4 mm polyp in the cecum. A 15 mm polyp in the rectum.",
+            "missed_lesion",
+            "management",
+        ),
+        # A missed diminutive hyperplastic polyp among others: no row changes, minor.
+        (
+            "A 4 mm polyp in the cecum. Pathology: hyperplastic polyp.",
+            "A 4 mm polyp in the cecum. A 3 mm polyp in the rectum. "
+            "Pathology: hyperplastic polyps.",
+            "missed_lesion",
+            "minor",
+        ),
+        # A missed small adenoma: 1-2 tubular adenomas (7-10 y) vs a normal colonoscopy (10 y).
+        (
+            "No polyps.",
+            "A 5 mm polyp in the cecum. Pathology: tubular adenoma.",
+            "missed_lesion",
+            "surveillance",
+        ),
+        # Neighbouring segments are a slip; distant ones send the endoscopist elsewhere.
+        (
+            "A 4 mm polyp in the cecum.",
+            "A 4 mm polyp in the ascending colon.",
+            "wrong_location",
+            "minor",
+        ),
+        (
+            "A 4 mm polyp in the rectum.",
+            "A 4 mm polyp in the cecum.",
+            "wrong_location",
+            "management",
+        ),
+        # Piecemeal resection of a lesion >= 20 mm: 6 months (USMSTF 2020 Table 2).
+        (
+            "A 25 mm tubular adenoma in the rectum, resected en bloc by EMR.",
+            "A 25 mm tubular adenoma in the rectum, piecemeal EMR.",
+            "wrong_resection",
+            "surveillance",
+        ),
+    ],
+)
+def test_each_error_has_its_significance_level_and_source(
+    candidate: str, reference: str, kind: str, level: str
+) -> None:
+    result = score_findings(candidate, reference)
+    found = [e for e in result.errors if e.kind == kind]
+    assert found, [e.kind for e in result.errors]
+    assert found[0].level == level
+    assert found[0].weight >= LEVEL_WEIGHTS[level]
+    assert found[0].significant is (level != "minor")
+    if level != "minor":
+        assert found[0].source
+    assert set(LEVELS) == set(LEVEL_WEIGHTS)
+
+
+def test_heavier_errors_lower_the_score_more() -> None:
+    reference = "A 15 mm polyp in the rectum, NICE 3."
+    invasive = score_findings("A 15 mm polyp in the rectum, NICE 2.", reference)
+    missing = score_findings("A 15 mm polyp in the rectum.", reference)
+    assert invasive.score < score_findings(reference, reference).score
+    # An omitted NICE 3 is still management (suspected invasion not stated).
+    (omitted,) = [e for e in missing.errors if e.attribute == "nice"]
+    assert omitted.level == "management" and omitted.found is None
+
+
+def test_detection_description_and_surveillance_counts() -> None:
+    reference = (
+        "A 5 mm sessile polyp in the cecum, NICE 2. A 12 mm pedunculated polyp in the sigmoid. "
+        "Pathology: tubular adenomas."
+    )
+    candidate = (
+        "A 5 mm sessile polyp in the cecum, NICE 1. A 4 mm polyp in the rectum. "
+        "A 3 mm polyp in the transverse colon."
+    )
+    result = score_findings(candidate, reference)
+    # Two report lesions pair with the two reference lesions; the third is invented.
+    assert result.detection == [2, 3, 2]
+    correct, stated = result.description
+    assert stated == sum(
+        1
+        for _, ri in result.pairs
+        for attr, value in result.reference["lesions"][ri].items()
+        if value is not None and attr in ("location", "size_class", "paris", "nice", "histology")
+    )
+    assert 0 < correct < stated
+    # The report gives no histology: the table cannot decide its interval.
+    assert result.surveillance == [0, 1]
+    run = score_clinical([candidate, reference], [reference, reference])
+    assert run.detection["precision"] == pytest.approx((2 + 2) / (3 + 2))
+    assert run.detection["recall"] == pytest.approx(1.0)
+    assert run.surveillance_agreement == pytest.approx(1 / 2)
+    assert run.level_counts["surveillance"] + run.level_counts["management"] > 0
+    silent = score_clinical(["", ""], [reference, NORMAL])
+    assert silent.detection == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert silent.attribute_accuracy == 0.0 and silent.surveillance_agreement == 0.0
