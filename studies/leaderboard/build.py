@@ -413,8 +413,56 @@ def build_leaderboard(
 # --- drill-down -------------------------------------------------------------------------
 
 
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def clinical_case_summary(board: Leaderboard, system: str, index: int) -> dict[str, Any] | None:
+    """The finding metric on one case, detection and description apart, next to the
+    system's corpus score with its interval for every clinical column of the board."""
+    records = board.clinical.get(system)
+    if not records:
+        return None
+    record: CaseClinicalScore = records[index]
+    tp, n_report, n_reference = record.detection
+    correct, stated = record.description
+    agree, decided = record.surveillance
+    corpus = {}
+    for column in METRICS["clinical"].columns:
+        if column in board.comparisons:
+            interval = board.comparisons[column].systems[system]
+            corpus[column] = {
+                "estimate": interval.estimate,
+                "low": interval.low,
+                "high": interval.high,
+            }
+    return {
+        "score": record.score,
+        "asserts": record.asserts,
+        "matched_findings": record.matched_findings,
+        "weighted_errors": record.weighted_errors,
+        "detection": {
+            "matched": tp,
+            "report_lesions": n_report,
+            "reference_lesions": n_reference,
+            "precision": _ratio(tp, n_report),
+            "recall": _ratio(tp, n_reference),
+            "f1": _ratio(2 * tp, n_report + n_reference),
+        },
+        "description": {"correct": correct, "stated": stated, "accuracy": _ratio(correct, stated)},
+        "surveillance": {
+            "report": record.candidate_interval.get("summary"),
+            "reference": record.reference_interval.get("summary"),
+            "agree": bool(agree) if decided else None,
+        },
+        "corpus": corpus,
+    }
+
+
 def case_detail(board: Leaderboard, case_key: str) -> dict[str, Any]:
-    """One case: references, each system's text, per-metric scores and finding errors."""
+    """One case: references, each system's text, per-metric scores and graded finding errors,
+    and the finding metric's detection, description and surveillance parts with the corpus
+    intervals beside them."""
     keys = [c.case_key for c in board.cases]
     if case_key not in keys:
         raise LeaderboardError(f"case {case_key!r} is not in this leaderboard")
@@ -428,6 +476,7 @@ def case_detail(board: Leaderboard, case_key: str) -> dict[str, Any]:
             "scores": {m: board.per_case[system][m][index] for m in board.metrics},
             "errors": [e.as_dict() for e in clinical[index].errors] if clinical else [],
             "findings": clinical[index].candidate if clinical else None,
+            "clinical": clinical_case_summary(board, system, index),
         }
     truth = None
     if board.clinical:

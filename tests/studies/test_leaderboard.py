@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from metrics.base import CaseTexts, MetricOptions, MetricScores, TextMetric
@@ -139,7 +140,7 @@ def test_leaderboard_scores_compares_and_exports(store: Store) -> None:
     assert board.synthetic is True
     assert board.metrics[:4] == ["BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"]
     assert "clinical" in board.metrics and "CIDEr" in board.metrics
-    assert board.metrics[-2:] == ["clinical", "clinical-F1"]
+    assert board.metrics[-7:-5] == ["clinical", "clinical-F1"]  # then detection, description
     from metrics.clinical import score_clinical
 
     truth = [c.findings if c.findings else c.references[0] for c in board.cases]
@@ -437,3 +438,91 @@ def test_a_metric_group_registered_once_is_offered_scored_and_exported(
     assert {r["metric"] for r in data["rows"]} >= {"word-recall"}
     assert data["signatures"]["word-recall"] == signature
     assert any(signature in line for line in data["footer"])
+
+
+def _add_system(store: Store, name: str, text: str) -> None:
+    """Another system with the same `text` on every test case of colon-lb."""
+    with store.session() as session:
+        bench = session.scalar(select(Benchmark).where(Benchmark.name == "colon-lb"))
+        system = System(name=name, kind="test", fingerprint=f"fp-{name}")
+        session.add(system)
+        session.flush()
+        run = Run(system_id=system.id, benchmark_id=bench.id, split="test", status="done")
+        session.add(run)
+        session.flush()
+        for case in session.scalars(
+            select(Case).where(Case.benchmark_id == bench.id, Case.split == "test")
+        ):
+            session.add(
+                Generation(
+                    system_fingerprint=system.fingerprint,
+                    system_id=system.id,
+                    case_id=case.id,
+                    prompt_hash="p",
+                    run_id=run.id,
+                    text=text,
+                )
+            )
+
+
+def test_detection_description_and_surveillance_columns_with_cis(store: Store) -> None:
+    from metrics.clinical import score_clinical
+    from metrics.registry import METRICS
+
+    populate(store)
+    _add_system(store, "silent", "")
+    _add_system(store, "gibberish", "0arecopyeed 0arecopy copyeed 0(copyerplastcopyecopy")
+    board = build_leaderboard(store, _config(metrics=["clinical"]))
+    columns = list(METRICS["clinical"].columns)
+    for column in (
+        "lesion-precision",
+        "lesion-recall",
+        "lesion-F1",
+        "attribute-accuracy",
+        "surveillance-agreement",
+    ):
+        assert column in columns and column in board.metrics
+        assert "ratio of summed per-case counts" in board.comparisons[column].aggregate
+        for system in board.systems:
+            row = board.row(column, system)
+            assert row.low <= row.estimate + 1e-12 and row.estimate <= row.high + 1e-12
+            if system != "baseline":
+                assert row.p_value is not None and row.diff_low is not None
+    # Point estimates are the corpus ratios of the summed per-case counts.
+    truth = [c.findings if c.findings else c.references[0] for c in board.cases]
+    for system in ("baseline", "wrong"):
+        run = score_clinical([c.outputs[system] for c in board.cases], truth)
+        assert board.row("lesion-precision", system).estimate == pytest.approx(
+            run.detection["precision"]
+        )
+        assert board.row("lesion-recall", system).estimate == pytest.approx(run.detection["recall"])
+        assert board.row("attribute-accuracy", system).estimate == pytest.approx(
+            run.attribute_accuracy
+        )
+    assert board.row("lesion-F1", "copy").estimate == pytest.approx(1.0)
+    assert board.row("attribute-accuracy", "copy").estimate == pytest.approx(1.0)
+    # No reward for silence: the empty and the gibberish system score 0 on every clinical
+    # column, below the baseline wherever it scores (these references give no histology, so
+    # the table decides no interval and surveillance agreement is 0 for every system).
+    for column in columns:
+        for system in ("silent", "gibberish"):
+            assert board.row(column, system).estimate == 0.0, (column, system)
+            if column != "surveillance-agreement":
+                assert board.row(column, "baseline").estimate > 0.0, column
+    footer = " ".join(board.footer())
+    assert "lesion detection, attribute accuracy and surveillance agreement" in footer
+    assert "weights:surveillance=3,management=2,minor=1" in footer
+
+    # The drill-down: the case's detection, description and interval beside the corpus CIs.
+    detail = case_detail(board, "case-00")
+    copy = detail["systems"]["copy"]["clinical"]
+    assert copy["detection"]["recall"] == 1.0 and copy["description"]["accuracy"] == 1.0
+    assert set(copy["corpus"]) == set(columns)
+    interval = copy["corpus"]["lesion-recall"]
+    assert interval["low"] <= interval["estimate"] <= interval["high"]
+    silent = detail["systems"]["silent"]["clinical"]
+    assert silent["asserts"] is False and silent["score"] == 0.0
+    assert silent["detection"]["matched"] == 0 and silent["detection"]["precision"] is None
+    assert {e["kind"] for e in detail["systems"]["silent"]["errors"]} >= {"no_assertion"}
+    wrong = detail["systems"]["wrong"]
+    assert all(e["level"] in ("surveillance", "management", "minor") for e in wrong["errors"])

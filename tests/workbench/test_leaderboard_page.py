@@ -90,6 +90,11 @@ def test_leaderboard_page_builds_table_plot_downloads_and_case_view(tmp_home: Pa
         "rougeLsum",
         "clinical",
         "clinical-F1",
+        "lesion-precision",
+        "lesion-recall",
+        "lesion-F1",
+        "attribute-accuracy",
+        "surveillance-agreement",
     }
     tuned = table[(table["Metric"] == "clinical") & (table["System"] == "tuned")].iloc[0]
     assert tuned["Score"] == 1.0 and tuned["Diff. vs baseline"] > 0 and tuned["Sig."]

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from metrics.bertscore import BertScoreConfig
+from metrics.clinical.scoring import LEVEL_LABELS
 from metrics.significance import CORRECTIONS
 from model.kinds import kinds_where
 from studies.leaderboard.build import (
@@ -37,6 +38,34 @@ DOWNLOADS = {
     "markdown": ("Markdown", "text/markdown", "md"),
     "json": ("JSON", "application/json", "json"),
 }
+
+
+def clinical_parts_table(clinical: dict, scores: dict) -> pd.DataFrame:
+    """Detection, description and surveillance on this case beside the system's corpus
+    score and 95% CI for each clinical column."""
+    detection, description = clinical["detection"], clinical["description"]
+    agree = clinical["surveillance"]["agree"]
+    this_case = {
+        "clinical": clinical["score"],
+        "lesion-precision": detection["precision"],
+        "lesion-recall": detection["recall"],
+        "lesion-F1": detection["f1"],
+        "attribute-accuracy": description["accuracy"],
+        "surveillance-agreement": None if agree is None else float(agree),
+    }
+    rows = []
+    for column, interval in clinical["corpus"].items():
+        value = this_case.get(column, scores.get(column))
+        value = None if value is None or value != value else value  # NaN: nothing counted
+        rows.append(
+            {
+                "Clinical score": column,
+                "This case": "n/a" if value is None else f"{value:.3f}",
+                "All cases [95% CI]": f"{interval['estimate']:.3f} "
+                f"[{interval['low']:.3f}, {interval['high']:.3f}]",
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def lesion_table(where, findings: dict | None) -> None:  # noqa: ANN001
@@ -205,6 +234,13 @@ if board is not None:
         column.caption(" · ".join(f"{m} {v:.3f}" for m, v in info["scores"].items() if v == v))
         if info["findings"] is not None:
             lesion_table(column, info["findings"])
+        clinical = info.get("clinical")
+        if clinical is not None:
+            column.dataframe(clinical_parts_table(clinical, info["scores"]), hide_index=True)
+            column.caption(
+                f"USMSTF 2020 interval from this report: {clinical['surveillance']['report']}; "
+                f"from the reference: {clinical['surveillance']['reference']}"
+            )
         if not info["errors"] and info["findings"] is not None:
             column.success("No finding differences.")
         for error in info["errors"]:
@@ -222,7 +258,11 @@ if board is not None:
                 if index is None:
                     index = error["reference_lesion"]
                 detail_text = f"{kind} (lesion {index + 1})"
+            if error["kind"] == "no_assertion":
+                detail_text = "no assertion: the report states nothing about polyps (scores 0)"
+            level = error.get("level", "minor")
+            why = f" ({LEVEL_LABELS[level]}: {error['source']})" if error.get("source") else ""
             if error["significant"]:
-                column.markdown(f":red-background[{detail_text}]")
+                column.markdown(f":red-background[{detail_text}]{why}")
             else:
                 column.markdown(f":orange-background[{detail_text}] (minor)")
