@@ -35,6 +35,7 @@ from studies.benchmarks.base import (
     CaseRecord,
     LoadResult,
     RowProblem,
+    content_key,
     normalise_split,
 )
 from studies.benchmarks.tables import (
@@ -44,7 +45,6 @@ from studies.benchmarks.tables import (
     read_table,
     text_value,
 )
-from studies.store.media import sha256_text
 
 REQUIRED = [("img_id",), ("question",), ("answer",)]
 JSONL_REQUIRED = [("messages",), ("images",)]
@@ -135,13 +135,13 @@ class KvasirVQALoader:
 
 
 def case_key(img_id: str, question: str) -> str:
-    """The key of one question on one image: the img_id and a digest of the question (runs
-    of whitespace read as one space).
+    """The key of one question on one image: the img_id and a digest of the question
+    (`content_key`).
 
     Content, not position: the same question on the same image gets the same key whatever
     the order of the rows or the files downloaded.
     """
-    return f"{img_id}#{sha256_text(' '.join(question.split()))[:12]}"
+    return content_key(img_id, question)
 
 
 def _question_identity(img_id: str, question: str) -> tuple[str, str]:
