@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metrics.clinical.extract import extract_findings
 from metrics.clinical.vocab import LESION_FIELDS, RESECTIONS
 from studies.benchmarks.base import (
     IMAGE_SUFFIXES,
@@ -326,16 +325,6 @@ def _region_group(region: str) -> str | None:
     return None
 
 
-def _region_findings(report: str, segment: str) -> dict[str, Any]:
-    """The report's findings with the image's colon segment as the location of every
-    lesion the report does not place itself."""
-    findings = extract_findings(report)
-    for lesion in findings["lesions"]:
-        if lesion.get("location") is None:
-            lesion["location"] = segment
-    return findings
-
-
 def load_endorg(root: Path, regions: str = "colon") -> LoadResult:
     """EndoRG's Train/ and Test/ folders; `regions` is colon, upper_gi or all."""
     regions = regions.strip().lower()
@@ -459,7 +448,11 @@ def _endorg_record(
         meta["region"] = distinct[0] if len(distinct) == 1 else distinct
         segment = _colon_segment(distinct[0]) if len(distinct) == 1 else None
         if segment:
-            findings = _region_findings(report, segment)
+            # The image folder names the colon segment. It is kept as the case's segment, not
+            # written into structured findings: stored findings are ground truth, and EndoRG
+            # publishes none (findings extracted from its reports would be the extractor's
+            # guess, frozen at import).
+            meta["segment"] = segment
     record = CaseRecord(
         case_key=f"{split}/{Path(names[0]).stem}",
         split=split,

@@ -177,7 +177,7 @@ def test_endorg_layout(store, tmp_path: Path):
     assert set(cases) == {"train/0001", "train/0002", "test/0100"}
     pair = cases["train/0002"]
     assert [m["path"] for m in pair.media] == ["Train/rectum/0002.jpg", "Train/rectum/0003.jpg"]
-    assert pair.meta == {"layout": "endorg", "region": "rectum"}
+    assert pair.meta == {"layout": "endorg", "region": "rectum", "segment": "rectum"}
     assert pair.split == "train" and cases["test/0100"].split == "test"
     assert cases["test/0100"].references == ["Normal caecum, no polyps."]
     again = import_benchmark(store, "polyp-reports", root, name="endorg")
@@ -251,26 +251,26 @@ def test_endorg_as_published_imports_its_colon_regions(store, tmp_path: Path):
         f"Train/sigmoid/{endorg_image('train', 'sigmoid')}"
     ]
     assert sigmoid.references == [ENDORG_REPORTS["sigmoid"]]
-    assert sigmoid.meta == {"layout": "endorg", "region": "sigmoid"}
+    assert sigmoid.meta == {"layout": "endorg", "region": "sigmoid", "segment": "sigmoid"}
     assert cases[f"test/{endorg_image('test', 'rectum')[:-4]}"].split == "test"
     again = import_benchmark(store, "polyp-reports", root, name="endorg")
     assert (again.added, again.updated, again.unchanged) == (0, 0, len(cases))
 
 
-def test_endorg_region_is_the_location_of_the_lesions_its_report_leaves_unplaced(tmp_path: Path):
-    """The rectum report says "at 10 cm from the anus" and names no segment: its polyp is
-    in the rectum because the image is. A report that places its polyp keeps its place."""
+def test_endorg_colon_region_is_the_case_segment_and_no_findings_are_invented(tmp_path: Path):
+    """The image folder names the colon segment (rectum, transverse colon): the case keeps it
+    as its segment. EndoRG publishes no structured findings, so none are stored: the report's
+    extracted findings would pass for ground truth."""
     root = write_endorg_published(tmp_path / "EndoRGData")
     records = {r.case_key: r for r in LOADER.load(root, {}).records}
 
-    def findings(region: str) -> dict:
-        return records[f"train/{endorg_image('train', region)[:-4]}"].findings
+    def record(region: str):
+        return records[f"train/{endorg_image('train', region)[:-4]}"]
 
-    assert [lesion["location"] for lesion in findings("rectum")["lesions"]] == ["rectum"]
-    assert [lesion["location"] for lesion in findings("transverse_colon")["lesions"]] == [
-        "transverse"
-    ]
-    assert findings("ascending_colon")["lesions"] == []
+    assert record("rectum").meta["segment"] == "rectum"
+    assert record("transverse_colon").meta["segment"] == "transverse"
+    assert record("rectum").meta["region"] == "rectum"
+    assert all(r.findings is None for r in records.values())
 
 
 def test_endorg_sheets_in_the_root_still_import_the_same_cases(tmp_path: Path):
