@@ -84,9 +84,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     # The old key allows one report per (system fingerprint, case, prompt hash); a store that
     # holds reports of a case before and after an edit refuses to downgrade (unique violation).
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        op.execute("PRAGMA foreign_keys=OFF")  # as in upgrade: the table is copied
     with op.batch_alter_table("generations", schema=None) as batch_op:
         batch_op.drop_constraint("uq_generation", type_="unique")
         batch_op.create_unique_constraint(
             "uq_generation", ["system_fingerprint", "case_id", "prompt_hash"]
         )
         batch_op.drop_column("input_hash")
+    if sqlite:
+        op.execute("PRAGMA foreign_keys=ON")
