@@ -140,3 +140,27 @@ def test_0002_keeps_generations_and_what_points_at_them(db_url: str, tmp_path: P
 
 def select_generations() -> sa.Select:
     return sa.select(Generation).order_by(Generation.id)
+
+
+def test_0002_downgrades_a_populated_sqlite_store_without_losing_rows(tmp_path: Path) -> None:
+    from alembic import command
+
+    from studies.store.db import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    _populate_at_0001(url, tmp_path / "media")
+    upgrade(url)
+    command.downgrade(alembic_config(url), "0001")
+    engine = make_engine(url, pooled=False)
+    try:
+        with engine.connect() as connection:
+            counts = [
+                connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
+                for table in ("generations", "study_items", "flagged_reports")
+            ]
+            columns = [
+                row[1] for row in connection.exec_driver_sql("PRAGMA table_info(generations)")
+            ]
+    finally:
+        engine.dispose()
+    assert counts == [2, 1, 1] and "input_hash" not in columns
