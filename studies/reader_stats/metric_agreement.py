@@ -1,23 +1,75 @@
 """Which automatic metric agrees with the clinicians?
 
 For each metric: the share of human-decided judgments (a or b) in which the metric scores
-the preferred report higher (a metric tie counts half), and Kendall's tau-b between the
+the preferred report higher (a metric tie counts half), Kendall's tau-b between the
 human preference (a = 1, tie or both unacceptable = 0, b = -1) and the metric difference
-a - b over all judgments. Intervals come from a bootstrap over cases.
+a - b over all judgments, and, per Likert criterion of the table (accuracy, safety, ...),
+Kendall's tau-b between each rated report's metric score and its rating. Intervals come
+from a bootstrap over cases. A metric table that carries the report texts (`report`, and
+`reference` or `findings`) gets the severity-weighted clinical score (`metrics.clinical`)
+as its "clinical" column, next to the text metrics.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studies.reader_stats.data import JudgmentsError
+from studies.reader_stats.data import JudgmentsError, criteria_of
 from studies.reader_stats.pairwise import regular
 
 HUMAN_CODE = {"a": 1.0, "b": -1.0, "tie": 0.0, "both_bad": 0.0}
+# The metric-table column of the severity-weighted clinical score, and the text columns
+# it is computed from.
+CLINICAL_COLUMN = "clinical"
+REPORT_COLUMN = "report"
+TRUTH_COLUMNS = ("findings", "reference")
+
+
+def _truth(row: pd.Series, source: str, number: int) -> str | dict[str, Any] | None:
+    findings = row.get("findings")
+    if isinstance(findings, dict):
+        return findings
+    if isinstance(findings, str) and findings.strip():
+        try:
+            parsed = json.loads(findings)
+        except json.JSONDecodeError:
+            raise JudgmentsError(
+                f"{source}: row {number}: 'findings' is not JSON findings"
+            ) from None
+        return parsed
+    reference = row.get("reference")
+    return reference if isinstance(reference, str) else None
+
+
+def clinical_scores(table: pd.DataFrame, *, source: str = "metric table") -> pd.Series:
+    """The severity-weighted clinical score of each row's `report` against its ground-truth
+    `findings` (JSON) where given, else its `reference` text; NaN where neither is given."""
+    from metrics.clinical import score_findings
+
+    if REPORT_COLUMN not in table.columns or not set(TRUTH_COLUMNS) & set(table.columns):
+        raise JudgmentsError(
+            f"{source}: the clinical score needs a '{REPORT_COLUMN}' column and a "
+            "'reference' or 'findings' column"
+        )
+    values = []
+    for number, (_, row) in enumerate(table.iterrows(), start=1):
+        report = row[REPORT_COLUMN]
+        truth = _truth(row, source, number)
+        if truth is None:
+            values.append(np.nan)
+            continue
+        try:
+            result = score_findings(report if isinstance(report, str) else "", truth)
+        except ValueError as exc:  # a findings object outside the vocabulary
+            raise JudgmentsError(f"{source}: row {number}: {exc}") from None
+        values.append(result.score)
+    return pd.Series(values, index=table.index, dtype=float, name=CLINICAL_COLUMN)
 
 
 def prepare_metric_table(table: pd.DataFrame, *, source: str = "metric table") -> pd.DataFrame:
@@ -30,6 +82,13 @@ def prepare_metric_table(table: pd.DataFrame, *, source: str = "metric table") -
     if missing:
         raise JudgmentsError(f"{source}: missing column(s) {', '.join(missing)}")
     table = table.copy()
+    if (
+        REPORT_COLUMN in table.columns
+        and CLINICAL_COLUMN not in table.columns
+        and set(TRUTH_COLUMNS) & set(table.columns)
+    ):
+        table[CLINICAL_COLUMN] = clinical_scores(table, source=source)
+    table = table.drop(columns=[c for c in (REPORT_COLUMN, *TRUTH_COLUMNS) if c in table])
     table["case"] = table["case"].astype(str)
     table["system"] = table["system"].astype(str)
     if {"metric", "value"} <= set(table.columns):
@@ -53,6 +112,59 @@ def prepare_metric_table(table: pd.DataFrame, *, source: str = "metric table") -
     return pd.DataFrame(numeric)
 
 
+def _tau_with_cases(
+    x: np.ndarray, y: np.ndarray, cases: np.ndarray, n_resamples: int, seed: int, alpha: float
+) -> dict[str, float]:
+    """Kendall's tau-b of x and y, its p-value, and a percentile interval from resampling
+    cases (all rows of a drawn case together)."""
+    out = {"tau": np.nan, "low": np.nan, "high": np.nan, "p": np.nan}
+    if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
+        tau = stats.kendalltau(x, y)
+        out["tau"], out["p"] = float(tau.statistic), float(tau.pvalue)
+    if n_resamples > 0 and len(x) >= 3:
+        unique, case_index = np.unique(cases, return_inverse=True)
+        members = [np.flatnonzero(case_index == c) for c in range(len(unique))]
+        rng = np.random.default_rng(seed)
+        taus = []
+        for row in rng.integers(0, len(unique), size=(n_resamples, len(unique))):
+            index = np.concatenate([members[c] for c in row])
+            if np.ptp(x[index]) > 0 and np.ptp(y[index]) > 0:
+                taus.append(stats.kendalltau(x[index], y[index]).statistic)
+        if taus:
+            low, high = np.quantile(taus, [alpha, 1 - alpha])
+            out["low"], out["high"] = float(low), float(high)
+    return out
+
+
+def _rating_taus(
+    frame: pd.DataFrame,
+    values: pd.Series,
+    sign: float,
+    n_resamples: int,
+    seed: int,
+    alpha: float,
+) -> dict[str, float]:
+    """Per Likert criterion: tau-b between each rated report's metric score and its rating."""
+    record: dict[str, float] = {}
+    for criterion in criteria_of(frame):
+        ratings, scores, cases = [], [], []
+        for side in ("a", "b"):
+            rating = pd.to_numeric(frame[f"likert_{side}_{criterion}"], errors="coerce")
+            score = values.reindex(list(zip(frame["case"], frame[f"system_{side}"], strict=True)))
+            ratings.append(rating.to_numpy(dtype=float))
+            scores.append(sign * score.to_numpy(dtype=float))
+            cases.append(frame["case"].to_numpy())
+        x, y, c = np.concatenate(scores), np.concatenate(ratings), np.concatenate(cases)
+        usable = ~np.isnan(x) & ~np.isnan(y)
+        tau = _tau_with_cases(x[usable], y[usable], c[usable], n_resamples, seed, alpha)
+        record[f"n_rated_{criterion}"] = int(usable.sum())
+        record[f"tau_{criterion}"] = tau["tau"]
+        record[f"tau_{criterion}_low"] = tau["low"]
+        record[f"tau_{criterion}_high"] = tau["high"]
+        record[f"p_tau_{criterion}"] = tau["p"]
+    return record
+
+
 def metric_agreement(
     judgments: pd.DataFrame,
     metric_table: pd.DataFrame,
@@ -62,7 +174,8 @@ def metric_agreement(
     seed: int = 0,
     level: float = 0.95,
 ) -> pd.DataFrame:
-    """One row per metric: agreement share and Kendall's tau with bootstrap intervals."""
+    """One row per metric: agreement share and Kendall's tau with the preference, and per
+    Likert criterion (`tau_<criterion>`) with the ratings, each with bootstrap intervals."""
     metrics = prepare_metric_table(metric_table)
     lower = set(lower_is_better)
     frame = regular(judgments)
@@ -121,5 +234,7 @@ def metric_agreement(
             if taus:
                 low, high = np.quantile(taus, [alpha, 1 - alpha])
                 record["tau_low"], record["tau_high"] = float(low), float(high)
+        sign = -1.0 if metric in lower else 1.0
+        record.update(_rating_taus(frame, values, sign, n_resamples, seed, alpha))
         records.append(record)
     return pd.DataFrame.from_records(records)

@@ -328,10 +328,18 @@ def metric_table(analysis: StudyAnalysis) -> SignificanceTable | None:
             "Kendall tau [CI]": _cis(data["kendall_tau"], data["tau_low"], data["tau_high"]),
         }
     )
+    # Per Likert criterion: tau-b between a report's metric score and its rating.
+    for column in [c for c in data.columns if c.startswith("n_rated_")]:
+        key = column.removeprefix("n_rated_")
+        display[f"tau vs {key} [CI]"] = _cis(
+            data[f"tau_{key}"], data[f"tau_{key}_low"], data[f"tau_{key}_high"]
+        )
     notes = [
         "Agreement: share of human-decided judgments where the metric scores the preferred "
         "report higher (metric ties count half); Kendall's tau-b between human preference "
-        "and metric difference; bootstrap over cases."
+        "and metric difference; tau vs a criterion: tau-b between each rated report's metric "
+        "score and its rating; bootstrap over cases. 'clinical' is the severity-weighted "
+        "finding score."
     ]
     return SignificanceTable(
         "metric_agreement", "Metric agreement with clinicians", data, display, notes
