@@ -16,10 +16,11 @@ Assertion, not silence:
   findings such as diverticula or haemorrhoids, or only hedges).
 - Hedges are neither findings nor negations. A hedged lesion word ("rule out adenoma",
   "possible polyp", "cannot exclude a flat lesion", "likely adenoma", "?polyp", "polyp not
-  excluded") goes to `hedged_lesions` (each with `hedged: true`) and sets `hedged: true`; it
-  is not counted. A lesion that is there with a hedged diagnosis ("a 5 mm polyp, likely
-  hyperplastic"; "suspected SSL, 10 mm, EMR", measured or removed) is a lesion with its
-  histology and `hedged: true`; a pathology result later in the report clears the flag.
+  excluded") goes to `hedged_lesions` (each with `hedged: true`); it is not counted. A
+  lesion that is there with a hedged diagnosis ("a 5 mm polyp, likely hyperplastic",
+  "possibly an adenoma"; "suspected SSL, 10 mm, EMR", measured or removed) is a lesion with
+  its histology and `hedged: true`; a pathology result later in the report clears the flag.
+  The report's `hedged` is true when it holds either kind of hedge.
 - A scar of an earlier resection ("post-EMR scar without recurrence", "polypectomy site, no
   residual polyp") is not a lesion and not a negation, and its EMR/ESD/polypectomy is not a
   resection of this examination; a residual lesion on a scar ("scar with a 3 mm residual
@@ -172,7 +173,8 @@ _NEG_PRE = re.compile(
 )
 _HEDGE_WORDS = (
     r"possible|possibly|probable|probably|likely|suspected|suspicious\s+(?:for|of)|query|"
-    r"questionable|equivocal|presumed|may\s+represent|might\s+be|could\s+be"
+    r"questionable|equivocal|presumed|may\s+represent|might\s+be|could\s+be|suggestive\s+of|"
+    r"appears?(?:\s+to\s+be)?|appearing|looks?\s+like|resembling|indeterminate"
 )
 # Cues that doubt the lesion is there at all ("rule out adenoma", "cannot exclude a polyp").
 _EXISTENCE_HEDGE = (
@@ -237,7 +239,7 @@ _LOCATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
         "cecum",
     ),
     (re.compile(r"\bascending\b|\basc\b", re.I), "ascending"),
-    (re.compile(r"\btransverse\b|\btransv?\b(?!-)|\bT-colon\b", re.I), "transverse"),
+    (re.compile(r"\btransverse\b|\btransv?\b(?!-)|\bT[\s-]?colon\b", re.I), "transverse"),
     (re.compile(r"\bdescending\b|\bdesc\b", re.I), "descending"),
     (re.compile(r"\brect(?:um|al)?\b(?!-)", re.I), "rectum"),
     # Segment abbreviations of telegraphic notes, upper case only ("TC 8mm polyp").
@@ -265,6 +267,12 @@ _PARIS_NAMED = re.compile(
     + _PARIS_TOKEN
     + r"|[abc]))*)(?![a-z])",
     re.I,
+)
+_PARIS_BARE = re.compile(
+    r"(?<![\w-])(Isp|Ip|Is|IIa|IIb|IIc|III)((?:\s*\+\s*(?:Isp|Ip|Is|IIa|IIb|IIc|III))*)(?![\w-])"
+)
+_NOT_PARIS_BEFORE = re.compile(
+    r"\b(?:nice|jnet|type|kudo|class|grade|stage|pattern|pit|bbps|sano|hiroshima)\W*$", re.I
 )
 _PARIS_CANON = {
     "ip": "Ip",
@@ -514,7 +522,27 @@ def _mark_items(text: str) -> str:
 
     text = _ITEM_AT_START.sub(at_start, text)
     text = _ITEM_IN_LINE.sub(in_line, text)
-    return _ITEM_NAMED.sub(named, text)
+    text = _ITEM_NAMED.sub(named, text)
+    return _ADDENDUM.sub(_mark_addendum_numbers, text)
+
+
+# A pathology addendum numbered with bare numbers ("Path: 1 TA; 2 HP", "1 - tubular adenoma,
+# 2 - hyperplastic"): read as items when the numbers run 1, 2, ... (so "2 adenomas" is a count).
+_ADDENDUM = re.compile(
+    r"\b(?:patholog\w*|histolog\w*|histopatholog\w*|histo|path)\b(?:\s+report)?\s*:[^.\n]*",
+    re.I,
+)
+_ADDENDUM_NUMBER = re.compile(r"(^\s*|[:;,]\s*)(\d{1,2})\s*(?:-|:)?\s+(?=[A-Za-z])")
+
+
+def _mark_addendum_numbers(m: re.Match[str]) -> str:
+    region = m.group(0)
+    numbers = [int(n.group(2)) for n in _ADDENDUM_NUMBER.finditer(region, region.index(":"))]
+    if len(numbers) < 2 or numbers != list(range(1, len(numbers) + 1)):
+        return region
+    head, body = region[: region.index(":") + 1], region[region.index(":") + 1 :]
+    body = _ADDENDUM_NUMBER.sub(lambda n: f"{n.group(1)}\n{_ITEM_MARK}{n.group(2)} ", body)
+    return head + body
 
 
 def _normalise(text: str) -> str:
@@ -608,6 +636,13 @@ def _paris(chunk: str, allow_words: bool) -> str | None:
                     "II" + extra if extra in "abc" and len(extra) == 1 else _PARIS_CANON[extra]
                 )
             return "0-" + "+".join(parts)
+    for m in _PARIS_BARE.finditer(chunk):
+        if m.start() == 0 and m.group(1) == "Is":
+            continue  # a sentence opening "Is ..." asks, it does not classify
+        if _NOT_PARIS_BEFORE.search(chunk[: m.start()]):
+            continue
+        parts = [m.group(1), *re.findall(r"\+\s*(\w+)", m.group(2) or "")]
+        return "0-" + "+".join(parts)
     if allow_words:
         found = [
             (m.start(), label) for pattern, label in _MORPHOLOGY for m in pattern.finditer(chunk)
@@ -725,7 +760,11 @@ def _fill(lesion: _Lesion, chunk: str, *, only_missing: bool = False) -> None:
     if histologies and not (only_missing and lesion.histology is not None):
         position, label = histologies[0]
         lesion.histology = label
-        lesion.hedged = bool(_DIAGNOSIS_HEDGE.search(chunk[:position]))
+        # "adenoma vs hyperplastic" is a differential, a hedge too.
+        differential = len(histologies) > 1 and re.search(
+            r"\b(?:vs|versus)\b", chunk[position : histologies[1][0]], re.I
+        )
+        lesion.hedged = bool(_DIAGNOSIS_HEDGE.search(chunk[:position]) or differential)
     put("dysplasia", _dysplasia(chunk))
 
 
@@ -754,7 +793,10 @@ def _mention_groups(sentence: str) -> list[tuple[int, int, int]]:
             # only its own words; otherwise trailing attributes stay with the lesion before.
             cut = seps[0].end() if announcing else seps[-1].end()
             after = between[cut:]
-            if _INTRODUCER.search(after) or _location(after) or _NEG_PRE.search(after):
+            describes_before = _ALL_LESIONS.search(between[seps[-1].end() :])
+            if not describes_before and (
+                _INTRODUCER.search(after) or _location(after) or _NEG_PRE.search(after)
+            ):
                 groups.append((prev_end + cut, m.start(), m.end()))
                 continue
         # Same lesion: extend the previous mention.
@@ -800,6 +842,82 @@ class _State:
     # The list item being read ("2. ..."), and whether a pathology addendum is being read.
     item: int | None = None
     in_pathology: bool = False
+    # Inside an impression or summary, which names the lesions described before again; the
+    # lesions it has already matched.
+    in_summary: bool = False
+    restated: list[int] = field(default_factory=list)
+    # Sentences about earlier examinations, left out of everything read from the text.
+    history: list[str] = field(default_factory=list)
+
+
+# Section headers: a history or indication names earlier lesions, not this examination's; a
+# summary restates the findings.
+_HEADER = re.compile(r"^\s*([A-Za-z][A-Za-z /()]{1,40}?)\s*:")
+_HISTORY_HEADER = re.compile(
+    r"^(?:indications?|reasons?(?:\s+for\s+\w+)?|(?:past\s+|clinical\s+|medical\s+)?history|"
+    r"clinical\s+(?:details|information|indications?)|hx|pmh|background|referral(?:\s+\w+)?)$",
+    re.I,
+)
+_SUMMARY_HEADER = re.compile(
+    r"^(?:impressions?|summary|conclusions?|diagnos[ie]s|assessment|"
+    r"(?:endoscopic|final|post-?procedure)\s+diagnos[ie]s)$",
+    re.I,
+)
+# A sentence about an earlier examination ("previous 12 mm adenoma removed in 2019").
+_HISTORY = re.compile(
+    r"\b(?:history\s+of|h/o|previous(?:ly)?\s+(?:removed|resected)|(?:last|prior|previous|index)\s+"
+    r"(?:colonoscopy|examination|procedure)|(?:in|since)\s+(?:19|20)\d\d|\w+\s+years?\s+ago)\b",
+    re.I,
+)
+_TODAY = re.compile(r"\b(?:today|this\s+(?:examination|procedure|colonoscopy))\b", re.I)
+_ADENOMAS = ("adenoma", "tubular_adenoma", "tubulovillous_adenoma", "villous_adenoma")
+
+
+def _same_lesion(a: _Lesion, b: _Lesion) -> bool:
+    """Could `a` and `b` be one lesion written twice (no attribute disagrees)?"""
+    for name in ("location", "size_class", "paris", "lst", "nice", "jnet", "kudo"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x is not None and y is not None and x != y:
+            return False
+    x, y = a.histology, b.histology
+    if x is not None and y is not None and x != y:
+        return "adenoma" in (x, y) and x in _ADENOMAS and y in _ADENOMAS
+    return True
+
+
+def _count_written(state: _State, count: int) -> None:
+    # A summary's count restates the lesions already counted.
+    if not (state.in_summary and state.lesions):
+        state.explicit_count = (state.explicit_count or 0) + count
+
+
+def _add_lesion(state: _State, lesion: _Lesion) -> None:
+    """A new lesion, or, in a summary, the lesion it restates (which gains what it adds)."""
+    if state.in_summary:
+        for index, known in enumerate(state.lesions):
+            if index in state.restated or not _same_lesion(known, lesion):
+                continue
+            state.restated.append(index)
+            for name in (
+                "size_mm",
+                "size_class",
+                "location",
+                "paris",
+                "lst",
+                "nice",
+                "jnet",
+                "kudo",
+                "dysplasia",
+            ):
+                if getattr(known, name) is None:
+                    setattr(known, name, getattr(lesion, name))
+            if known.histology is None or (
+                known.histology == "adenoma" and lesion.histology in _ADENOMAS
+            ):
+                if lesion.histology is not None:
+                    known.histology, known.hedged = lesion.histology, lesion.hedged
+            return
+    state.lesions.append(lesion)
 
 
 _ITEM_LINE = re.compile("^" + _ITEM_MARK + r"(\d{1,2})\s*")
@@ -836,7 +954,7 @@ def _handle_pathology(sentence: str, state: _State) -> None:
                 lesion.dysplasia = dysplasia
         return
     if labels:
-        plural = re.search(r"\b\w+(?:omas|lesions|polyps|SSLs|TAs)\b", sentence)
+        plural = re.search(r"\b\w*(?:omas|lesions|polyps|SSLs|TAs|HPs|SSPs)\b", sentence)
         if len(labels) == 1:
             every = _ALL_LESIONS.search(sentence) or plural
             targets = state.lesions if every else state.lesions[-1:]
@@ -879,15 +997,37 @@ def _share_out(after: str, count: int, state: _State) -> bool:
     numbers = [_to_number(m.group(1)) for m in parts]
     if not all(n.is_integer() for n in numbers) or sum(numbers) != count:
         return False
-    state.explicit_count = (state.explicit_count or 0) + count
+    _count_written(state, count)
     for index, m in enumerate(parts):
         end = parts[index + 1].start() if index + 1 < len(parts) else len(after)
         part = after[m.end() : end]
         for _ in range(int(numbers[index])):
             lesion = _Lesion(item=state.item)
             _fill(lesion, part)
-            state.lesions.append(lesion)
+            _add_lesion(state, lesion)
     return True
+
+
+# Distances and markings, whose centimetres are not a lesion's size.
+_NOT_A_LESION_NOTE = re.compile(
+    r"\b(?:tattoo\w*|verge|anus|anal|insertion|intubat\w*|withdrawal|distal\s+to|proximal\s+to|"
+    r"scope|diverticul\w*|haemorrhoid\w*|hemorrhoid\w*|angiodysplas\w*|ulcer\w*|stricture)\b",
+    re.I,
+)
+
+
+def _is_unnamed_lesion(sentence: str, state: _State) -> bool:
+    """A note that names no lesion word but describes one by site and size ("rect 4mm Ip",
+    "T colon 6mm IIa, NICE 2, CSP"): a new lesion when no described lesion is waiting
+    for these attributes."""
+    if not (_sizes(sentence) and _location(sentence)) or _NOT_A_LESION_NOTE.search(sentence):
+        return False
+    if _NEG_PRE.search(sentence):
+        return False
+    if not state.lesions:
+        return True
+    previous = state.lesions[-1]
+    return previous.size_mm is not None and previous.location is not None
 
 
 def _handle_sentence(sentence: str, state: _State) -> None:
@@ -897,6 +1037,19 @@ def _handle_sentence(sentence: str, state: _State) -> None:
         sentence = sentence[marked.end() :]
     elif not state.in_pathology:
         state.item = None
+    header = _HEADER.match(sentence)
+    if header and not marked:
+        name = header.group(1).strip()
+        if _HISTORY_HEADER.match(name):
+            state.history.append(sentence)
+            return
+        summary = bool(_SUMMARY_HEADER.match(name))
+        if summary and not state.in_summary:
+            state.restated = []
+        state.in_summary = summary
+    if _HISTORY.search(sentence) and not _TODAY.search(sentence):
+        state.history.append(sentence)
+        return
     if _is_scar_only(sentence):
         return
     if _PATHOLOGY_SENTENCE.search(sentence) and state.lesions:
@@ -916,11 +1069,11 @@ def _handle_sentence(sentence: str, state: _State) -> None:
     if groups and state.lesions and _qualifies_previous(sentence, groups, state.lesions[-1]):
         groups = []
     if not groups:
-        if marked and _sizes(sentence):
+        if marked and _sizes(sentence) or _is_unnamed_lesion(sentence, state):
             # A numbered finding written without a lesion word ("2. Rectum, 3 mm, sessile").
             lesion = _Lesion(item=state.item)
             _fill(lesion, sentence)
-            state.lesions.append(lesion)
+            _add_lesion(state, lesion)
         elif state.lesions:
             targets = state.lesions if _ALL_LESIONS.search(sentence) else state.lesions[-1:]
             for lesion in targets:
@@ -938,6 +1091,13 @@ def _handle_sentence(sentence: str, state: _State) -> None:
             # negation.
             diagnosis = _histologies(chunk[:local_end])
             concrete = _sizes(chunk) or _resections(chunk)
+            if hedge == "word" and diagnosis and index > 0 and not concrete:
+                # "A 6 mm polyp in the sigmoid, possibly an adenoma": the diagnosis of the
+                # lesion just described, not a lesion of its own.
+                if not _location(chunk) and state.lesions:
+                    state.lesions[-1].histology = diagnosis[0][1]
+                    state.lesions[-1].hedged = True
+                    continue
             if not (hedge == "word" and diagnosis and concrete):
                 lesion = _Lesion(hedged=True)
                 _fill(lesion, chunk)
@@ -966,24 +1126,25 @@ def _handle_sentence(sentence: str, state: _State) -> None:
                 count = int(after.group(1))
         sizes = _sizes(chunk)
         if count is None and plural and _UNCOUNTED_PLURAL.search(chunk[:local_start]):
-            state.uncounted = True
+            if not (state.in_summary and state.lesions):
+                state.uncounted = True
         n_new = count if count is not None and count <= 20 else 1
         if count is not None:
-            state.explicit_count = (state.explicit_count or 0) + count
             probe = _Lesion()
             _fill(probe, chunk)
             if probe.as_dict() == _Lesion().as_dict():
-                # "Three polyps were found." announces lesions described next; lesions
-                # never described are added empty at the end.
+                # "Three polyps were found." announces lesions described next (or, in an
+                # impression, before); lesions never described are added empty at the end.
                 state.announced = max(state.announced, count)
                 continue
+            _count_written(state, count)
         for k in range(n_new):
             lesion = _Lesion(item=state.item)
             _fill(lesion, chunk)
             if n_new > 1 and len(sizes) == n_new:
                 lesion.size_mm = sizes[k]
                 lesion.size_class = size_class(sizes[k])
-            state.lesions.append(lesion)
+            _add_lesion(state, lesion)
 
 
 _RESECTION_NEGATION = {"no", "not", "without", "nor"}
@@ -1049,6 +1210,9 @@ def extract_findings(text: str) -> dict[str, Any]:
     state = _State()
     for sentence in _sentences(normalised):
         _handle_sentence(sentence, state)
+    examination = normalised
+    for sentence in state.history:
+        examination = examination.replace(sentence, " ")
     lesions = [lesion.as_dict() for lesion in state.lesions]
     if state.announced > len(lesions) and state.announced <= 20:
         lesions.extend(_Lesion().as_dict() for _ in range(state.announced - len(lesions)))
@@ -1062,19 +1226,19 @@ def extract_findings(text: str) -> dict[str, Any]:
         # Silence is not a negation: nothing, gibberish, other findings or only hedges.
         no_polyps = None
     if lesions:
-        if state.uncounted and state.explicit_count is None:
+        if state.uncounted and state.explicit_count is None and not state.announced:
             count: int | None = None
         else:
-            count = max(state.explicit_count or 0, len(lesions))
+            count = max(state.explicit_count or 0, state.announced, len(lesions))
     else:
         count = 0 if no_polyps else None
     return {
         "no_polyps": no_polyps,
         "polyp_count": count,
         "lesions": lesions,
-        "bbps_total": _bbps(normalised),
-        "resection": _resections(normalised),
-        "surveillance_years": _surveillance(normalised),
-        "hedged": bool(state.hedged_lesions),
+        "bbps_total": _bbps(examination),
+        "resection": _resections(examination),
+        "surveillance_years": _surveillance(examination),
+        "hedged": bool(state.hedged_lesions) or any(lesion.hedged for lesion in state.lesions),
         "hedged_lesions": [lesion.as_dict() for lesion in state.hedged_lesions],
     }

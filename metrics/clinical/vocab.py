@@ -13,8 +13,9 @@ extractor's rules are in its module docstring):
 - `lesions`: one object per lesion with `size_mm`, `size_class` and the `LESION_ATTRIBUTES`
   (a null where the text says nothing), the optional `dysplasia`, and `hedged` (its
   diagnosis is written as a hedge, "likely hyperplastic").
-- `hedged`, `hedged_lesions`: lesions written only as hedges ("rule out adenoma", "possible
-  polyp"); neither findings nor negations, not counted.
+- `hedged_lesions`: lesions written only as hedges ("rule out adenoma", "possible polyp");
+  neither findings nor negations, not counted. `hedged`: the report hedges about polyps
+  (a hedged lesion, or a lesion's hedged diagnosis).
 - `bbps_total`, `resection` (values of `RESECTIONS` used in this examination), and
   `surveillance_years` (the shorter end of a written range).
 

@@ -54,7 +54,8 @@ def expected(
         "bbps_total": bbps,
         "resection": resection or [],
         "surveillance_years": years,
-        "hedged": bool(hedges),
+        # Any hedge about polyps: a hedged mention, or a lesion's hedged diagnosis.
+        "hedged": bool(hedges) or any(lesion["hedged"] for lesion in lesions),
         "hedged_lesions": list(hedges),
     }
 
@@ -969,6 +970,121 @@ STYLE_CASES: list[tuple[str, dict[str, Any]]] = [
         expected(
             L(size_mm=10, size_class="large", location="splenic_flexure", paris="0-IIb", nice="2")
         ),
+    ),
+]
+
+STYLE_CASES += [
+    # --- full reports: an indication names earlier lesions, an impression restates the findings
+    (
+        "Indication: surveillance, previous 12 mm adenoma removed by EMR in 2019. Findings: "
+        "4 mm polyp in the rectum, CSP. Repeat colonoscopy in 5 years.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="rectum"),
+            resection=["cold_snare"],
+            years=5,
+        ),
+    ),
+    (
+        "FINDINGS: 8 mm sessile polyp in the ascending colon, CSP. 4 mm polyp in the rectum, CSP. "
+        "IMPRESSION: 1. Ascending colon polyp (8 mm). 2. Rectal polyp (4 mm).",
+        expected(
+            L(size_mm=8, size_class="small", location="ascending", paris="0-Is"),
+            L(size_mm=4, size_class="diminutive", location="rectum"),
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "Two 4 mm polyps in the rectum, cold snare. Impression: two 4 mm rectal polyps removed.",
+        expected(
+            *[L(size_mm=4, size_class="diminutive", location="rectum")] * 2,
+            resection=["cold_snare"],
+        ),
+    ),
+    (
+        "Findings: 5 mm polyp in the caecum, cold snare. Diagnosis: caecal polyp, likely adenoma.",
+        expected(
+            L(
+                size_mm=5,
+                size_class="diminutive",
+                location="cecum",
+                histology="adenoma",
+                hedged=True,
+            ),
+            resection=["cold_snare"],
+        ),
+    ),
+    # --- counted groups
+    (
+        "Four polyps: two 3 mm HPs in the rectum and two 6 mm TAs in the sigmoid colon.",
+        expected(
+            *[L(size_mm=3, size_class="diminutive", location="rectum", histology="hyperplastic")]
+            * 2,
+            *[L(size_mm=6, size_class="small", location="sigmoid", histology="tubular_adenoma")]
+            * 2,
+        ),
+    ),
+    (
+        "Two polyps in the caecum (5 mm and 7 mm), both tubular adenomas.",
+        expected(
+            L(size_mm=5, size_class="diminutive", location="cecum", histology="tubular_adenoma"),
+            L(size_mm=7, size_class="small", location="cecum", histology="tubular_adenoma"),
+        ),
+    ),
+    (
+        "Three diminutive polyps in the rectum, removed with cold snare. Pathology: hyperplastic "
+        "polyps.",
+        expected(
+            *[L(size_class="diminutive", location="rectum", histology="hyperplastic")] * 3,
+            resection=["cold_snare"],
+        ),
+    ),
+    # --- numbered addenda with bare numbers
+    (
+        "1. Caecum: 6 mm polyp. 2. Rectum: 3 mm polyp. Path: 1 TA; 2 HP.",
+        expected(
+            L(size_mm=6, size_class="small", location="cecum", histology="tubular_adenoma"),
+            L(size_mm=3, size_class="diminutive", location="rectum", histology="hyperplastic"),
+        ),
+    ),
+    # --- notes with bare Paris classes and no lesion word
+    (
+        "asc 12mm IIa+IIc lesion, EMR",
+        expected(
+            L(size_mm=12, size_class="large", location="ascending", paris="0-IIa+IIc"),
+            resection=["emr"],
+        ),
+    ),
+    (
+        "T colon 6mm IIa, NICE 2, JNET 2A, CSP. rect 4mm Ip",
+        expected(
+            L(
+                size_mm=6,
+                size_class="small",
+                location="transverse",
+                paris="0-IIa",
+                nice="2",
+                jnet="2A",
+            ),
+            L(size_mm=4, size_class="diminutive", location="rectum", paris="0-Ip"),
+            resection=["cold_snare"],
+        ),
+    ),
+    # --- a hedged diagnosis belongs to the lesion it follows
+    (
+        "A 6 mm polyp in the sigmoid colon, possibly an adenoma.",
+        expected(
+            L(size_mm=6, size_class="small", location="sigmoid", histology="adenoma", hedged=True)
+        ),
+    ),
+    (
+        "A 6 mm polyp in the sigmoid, adenoma vs hyperplastic.",
+        expected(
+            L(size_mm=6, size_class="small", location="sigmoid", histology="adenoma", hedged=True)
+        ),
+    ),
+    (
+        "Features suggestive of a polyp in the caecum, not confirmed on reinspection.",
+        expected(hedges=(H(location="cecum"),)),
     ),
 ]
 

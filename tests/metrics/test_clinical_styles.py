@@ -63,10 +63,11 @@ def test_a_hedged_diagnosis_of_a_lesion_that_is_there_flags_the_lesion() -> None
     assert _lesions(found, "size_mm", "location", "histology", "hedged") == [
         (5, "rectum", "hyperplastic", True)
     ]
-    assert found["hedged"] is False
+    assert found["hedged"] is True and found["hedged_lesions"] == []
     # The pathology result replaces the hedge.
     found = extract_findings("A 5 mm polyp in the rectum, likely hyperplastic. Pathology: TA.")
     assert _lesions(found, "histology", "hedged") == [("tubular_adenoma", False)]
+    assert found["hedged"] is False
 
 
 def test_a_numbered_list_takes_its_pathology_addendum_by_number() -> None:
