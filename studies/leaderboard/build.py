@@ -40,6 +40,7 @@ from model.notice import RESEARCH_NOTICE
 from studies.exports.render import FORMATS as FORMATS
 from studies.store.db import Store
 from studies.store.schema import Benchmark, Case, Generation, Run, System
+from studies.systems.runs import for_current_content
 
 
 class LeaderboardError(ValueError):
@@ -201,11 +202,14 @@ def _load(
             select(Run).where(Run.benchmark_id == benchmark.id, Run.split == config.split)
         ).all()
         system_ids = {r.system_id for r in runs}
-        generations = session.scalars(
-            select(Generation)
-            .where(Generation.case_id.in_(case_ids))
-            .order_by(Generation.created_at, Generation.id)
-        ).all()
+        generations = for_current_content(
+            session.scalars(
+                select(Generation)
+                .where(Generation.case_id.in_(case_ids))
+                .order_by(Generation.created_at, Generation.id)
+            ),
+            cases,
+        )
         fingerprints = {g.system_fingerprint for g in generations}
         systems = session.scalars(
             select(System).where(

@@ -43,6 +43,7 @@ from studies.store.schema import (
     StudyItem,
     System,
 )
+from studies.systems.runs import for_current_content
 
 REFERENCE_SYSTEM = "reference (human)"
 EXPORT_FORMAT_VERSION = "1"
@@ -645,11 +646,14 @@ def harvest_automatic(
         case_ids = [c.id for c in cases]
         n_reports = 0
         for name in systems:
-            generations = session.scalars(
-                select(Generation)
-                .where(Generation.system_id == rows[name], Generation.case_id.in_(case_ids))
-                .order_by(Generation.case_id, Generation.id)
-            ).all()
+            generations = for_current_content(
+                session.scalars(
+                    select(Generation)
+                    .where(Generation.system_id == rows[name], Generation.case_id.in_(case_ids))
+                    .order_by(Generation.case_id, Generation.id)
+                ),
+                cases,
+            )
             latest = {g.case_id: g for g in generations}  # newest report per case
             n_reports += len(latest)
             by_id = {c.id: c for c in cases}

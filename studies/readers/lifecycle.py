@@ -38,14 +38,17 @@ from studies.store.schema import (
     System,
     utcnow,
 )
+from studies.systems.runs import for_current_content
 
 STATUSES = ("draft", "active", "paused", "closed")
 
 
 def _latest_generations(
-    session: Session, systems: list[System], case_ids: list[int]
+    session: Session, systems: list[System], cases: list[Case]
 ) -> dict[tuple[int, int], Generation]:
-    """(system id, case id) -> the newest generation of that system for that case."""
+    """(system id, case id) -> the newest generation of that system for what the case holds
+    now (a report made before the case changed is not shown to raters)."""
+    case_ids = [c.id for c in cases]
     found: dict[tuple[int, int], Generation] = {}
     by_fingerprint = {s.fingerprint: s.id for s in systems}
     ids = {s.id for s in systems}
@@ -58,7 +61,7 @@ def _latest_generations(
         )
         .order_by(Generation.id)
     )
-    for generation in session.scalars(query):
+    for generation in for_current_content(session.scalars(query), cases):
         system_id = (
             generation.system_id
             if generation.system_id in ids
@@ -127,7 +130,7 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
         )
         if not cases:
             raise StudyError(f"split: benchmark {benchmark.name!r} has no {design.split!r} cases")
-        generations = _latest_generations(session, systems, [c.id for c in cases])
+        generations = _latest_generations(session, systems, cases)
         complete = [c for c in cases if all((s.id, c.id) in generations for s in systems)]
         if design.sample_size is None and len(complete) < len(cases):
             missing = [

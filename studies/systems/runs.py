@@ -17,7 +17,7 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -125,6 +125,20 @@ def case_input_hash(case: Case) -> str:
         "reference": case.references[0] if case.references else None,
     }
     return sha256_text(json.dumps(payload, sort_keys=True, separators=(",", ":")))
+
+
+def for_current_content(
+    generations: Iterable[Generation], cases: Iterable[Case]
+) -> list[Generation]:
+    """The generations made for what their case holds now (same `case_input_hash`), in order.
+
+    A report of a case that changed since (other media, another question, another reference)
+    answers something else: the leaderboard, a study's items and automatic preference pairs
+    leave it out, as the generation cache does, until a run regenerates the case. A row with
+    no input hash (written by hand, outside a run) cannot be checked and is kept.
+    """
+    current = {case.id: case_input_hash(case) for case in cases}
+    return [g for g in generations if g.input_hash in (None, current.get(g.case_id))]
 
 
 def _case_request(root: str, case: Case) -> ReportRequest:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from model.spec import SystemSpec
 from studies.store.db import Store
 from studies.store.media import sha256_file
-from studies.store.schema import Benchmark, Case, Generation, Run
+from studies.store.schema import Benchmark, Case, Generation, Run, System
 from studies.systems.registry import register_system
 from studies.systems.runs import (
     RunError,
@@ -466,3 +466,44 @@ def test_a_reordered_kvasir_file_gives_every_question_its_own_answer(
     assert len(outputs) == 4
     for text, question, reference in outputs.values():
         assert text == reference == answers[question]
+
+
+def test_readers_of_reports_leave_out_reports_of_a_changed_case(store: Store, tmp_path: Path):
+    """After two cases exchange image and report, and before a run catches up, their old
+    reports answer other media: the leaderboard scores only the unchanged cases (the other
+    two count as dropped) and a study started then leaves them out; after the run every case
+    is back. On ebb17df the leaderboard scored the stale reports against the new references."""
+    from studies.benchmarks.importer import import_benchmark
+    from studies.leaderboard.build import LeaderboardConfig, build_leaderboard
+    from studies.readers.lifecycle import _latest_generations
+
+    root = tmp_path / "swap"
+    _write_manifest(root, MANIFEST)
+    import_benchmark(store, "polyp-reports", root, name="swap")
+    register_system(store, "reference", SystemSpec(kind="reference"))
+    register_system(store, "reference-copy", SystemSpec(kind="reference", batch_size=2))
+    for name in ("reference", "reference-copy"):
+        run_system(store, "swap", name)
+    config = LeaderboardConfig(
+        benchmark="swap", baseline="reference", metrics=["bleu"], n_resamples=10, n_permutations=10
+    )
+    assert build_leaderboard(store, config).n_cases == 4
+
+    swapped = [("c0", 1, REPORTS[1]), ("c1", 0, REPORTS[0]), MANIFEST[2], MANIFEST[3]]
+    _write_manifest(root, swapped)
+    import_benchmark(store, "polyp-reports", root, name="swap")
+    stale = build_leaderboard(store, config)
+    assert sorted(c.case_key for c in stale.cases) == ["c2", "c3"]
+    assert stale.dropped == {"reference": 2, "reference-copy": 2}
+    with store.session() as session:
+        systems = list(session.scalars(select(System).order_by(System.id)))
+        cases = list(session.scalars(select(Case).order_by(Case.case_key)))
+        chosen = _latest_generations(session, systems, cases)
+        assert sorted({case_id for _, case_id in chosen}) == [cases[2].id, cases[3].id]
+
+    for name in ("reference", "reference-copy"):
+        run_system(store, "swap", name)
+    fresh = build_leaderboard(store, config)
+    assert fresh.n_cases == 4 and fresh.dropped == {}
+    # every scored output is the case's own report again (the reference system copies it)
+    assert all(c.outputs["reference"] == c.references[0] for c in fresh.cases)
