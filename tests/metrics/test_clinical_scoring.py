@@ -412,3 +412,33 @@ def test_detection_description_and_surveillance_counts() -> None:
     silent = score_clinical(["", ""], [reference, NORMAL])
     assert silent.detection == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
     assert silent.attribute_accuracy == 0.0 and silent.surveillance_agreement == 0.0
+
+
+def test_count_columns_are_recomputed_exactly_on_a_resample() -> None:
+    import numpy as np
+
+    from metrics.clinical_metric import COUNT_COLUMNS, Clinical
+    from metrics.significance import resample_counts
+    from metrics.text import score_texts
+
+    refs = [ADENOMA_12, NORMAL, "A 4 mm polyp in the cecum. A 6 mm polyp in the rectum."] * 4
+    cands = ["A 6 mm polyp in the sigmoid colon.", "", "A 4 mm polyp in the cecum."] * 4
+    metric = Clinical()
+    runs = {"s": score_texts(cands, [[r] for r in refs], ["clinical"])}
+    weights = resample_counts(len(cands), 1, np.random.default_rng(4))[0]
+    picked = [i for i in range(len(cands)) for _ in range(int(weights[i]))]
+    again = score_clinical([cands[i] for i in picked], [refs[i] for i in picked])
+    expected = {
+        "lesion-precision": again.detection["precision"],
+        "lesion-recall": again.detection["recall"],
+        "lesion-F1": again.detection["f1"],
+        "attribute-accuracy": again.attribute_accuracy,
+        "surveillance-agreement": again.surveillance_agreement,
+    }
+    assert set(expected) == set(COUNT_COLUMNS)
+    for column, value in expected.items():
+        aggregate, per_system = metric.resampling(column, runs, {})
+        assert aggregate(weights @ per_system["s"], len(cands))[0] == pytest.approx(value)
+        assert runs["s"].results[column].corpus == pytest.approx(
+            aggregate(per_system["s"].sum(axis=0), len(cands))[0]
+        )
