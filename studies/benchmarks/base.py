@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from model.video import FRAME_SUFFIXES, frame_files
 from studies.store.media import MediaPathError, resolve_media, sha256_text
 
 SPLITS = ("train", "val", "test")
@@ -25,7 +26,8 @@ SPLIT_ALIASES = {
     "test": "test",
     "testing": "test",
 }
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+# One list of image suffixes: the frame images the video sampler reads.
+IMAGE_SUFFIXES = set(FRAME_SUFFIXES)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 MAX_PROBLEMS_SHOWN = 20
 
@@ -135,7 +137,7 @@ def check_frame_folder(path: Path) -> int:
     """Raise ValueError unless `path` is a folder of readable images; return the count."""
     if not path.is_dir():
         raise ValueError(f"frame folder {path.name!r} is missing")
-    frames = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    frames = frame_files(path)  # frame order, so first and last are the clip's ends
     if not frames:
         raise ValueError(f"frame folder {path.name!r} holds no images")
     check_image(frames[0])

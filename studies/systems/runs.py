@@ -31,7 +31,8 @@ from model.kinds import build_generator, fingerprint, kind_of
 from model.prompts import PromptTemplate
 from model.requests import ReportRequest, ReportResult, TrainExample
 from model.spec import SystemSpec
-from studies.benchmarks.base import IMAGE_SUFFIXES, SPLITS
+from model.video import frame_files
+from studies.benchmarks.base import SPLITS
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media, sha256_text
 from studies.store.schema import Benchmark, Case, Generation, Run, System, utcnow
@@ -187,7 +188,7 @@ def _frame_images(video: Path | None, most: int = 4) -> list[Path]:
     baselines embed images, and a clip's own report is still used by the template)."""
     if video is None or not video.is_dir():
         return []
-    frames = sorted(p for p in video.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    frames = frame_files(video)
     step = max(1, len(frames) // most)
     return frames[::step][:most]
 
