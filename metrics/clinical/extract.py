@@ -45,7 +45,15 @@ Counting:
 Sizes: `size_mm` in millimetres (cm times 10; a decimal comma "1,2 cm" is a decimal point);
 a range ("6 to 8 mm", "1-1.5 cm") is its upper bound, the size that decides management;
 dimensions ("15 x 10 mm") are the largest; `size_class` follows `vocab.size_class`, or a size
-word when no size is written ("diminutive"; "large", "giant").
+word when no size is written ("diminutive"; "large", "giant"). Distances are not sizes ("at
+25 cm", "8 cm from the anal verge", "3 cm distal to the lesion", 10 cm or more).
+
+Sections and references: a sentence under "Indication:" / "History:", or about an earlier
+examination ("previous adenoma removed in 2019"), adds nothing and is left out of resection,
+BBPS and surveillance; an "Impression:" / "Summary:" / "Diagnosis:" restates lesions, so a
+restated lesion merges into the one described. "The polyp ..." describes the lesion just
+described (unless it names another site). A note with a site and a size but no lesion word
+("rect 4mm Ip") is a lesion.
 
 Abbreviations read: TA, TVA, VA, SSL, SSA/P, SSP, TSA, HP (histology); HGD, LGD (dysplasia);
 AC, TC, DC, SC, HF, SF, IC, CE, RE and "asc", "desc", "trans(v)", "sigm", "rect", "caec"
@@ -591,9 +599,19 @@ def _count_of(pre: str, mention: str) -> int | None:
     return found
 
 
+# Distances along the colon, not sizes: "at 25 cm", "8 cm from the anal verge", "3 cm distal
+# to the lesion", "sigmoid colon 25 cm:".
+_DISTANCE = re.compile(
+    r"\bat\s+\d+(?:\.\d+)?\s*cm\b|"
+    r"\b\d+(?:\.\d+)?\s*cm\s+(?:from|proximal|distal|above|beyond|into|in\s+from)\b|"
+    r"(?<=colon)\s+\d+(?:\.\d+)?\s*cm\s*(?=:)",
+    re.I,
+)
+
+
 def _sizes(chunk: str) -> list[float]:
     sizes: list[tuple[int, float]] = []
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = [m.span() for m in _DISTANCE.finditer(chunk)]
 
     def free(a: int, b: int) -> bool:
         return all(b <= s or a >= e for s, e in taken)
@@ -620,7 +638,8 @@ def _sizes(chunk: str) -> list[float]:
         if free(*m.span()):
             sizes.append((m.start(), _to_mm(float(m.group(1)), m.group(2))))
             taken.append(m.span())
-    return [value for _, value in sorted(sizes)]
+    # Ten centimetres or more is a distance or an insertion depth, not a polyp's size.
+    return [value for _, value in sorted(sizes) if value < 100]
 
 
 def _paris(chunk: str, allow_words: bool) -> str | None:
@@ -813,6 +832,12 @@ _HEDGE = re.compile(
 )
 
 
+_DEFINITE = re.compile(r"\b(?:the|this|that|same|said)\s+(?:[a-z]+\s+)?$", re.I)
+_ORDINAL = re.compile(
+    r"\b(?:second|third|fourth|fifth|other|another|next|last|largest|smaller|larger)\b", re.I
+)
+
+
 def _qualifies_previous(
     sentence: str, groups: list[tuple[int, int, int]], previous: _Lesion
 ) -> bool:
@@ -823,9 +848,15 @@ def _qualifies_previous(
     hedge names what the previous lesion probably is (at the same site, if it names one).
     """
     before = sentence[: groups[0][1]]
-    if _NEG_PRE.search(before) or _sizes(sentence):
-        return False
     site = _location(sentence)
+    if _NEG_PRE.search(before):
+        return False
+    definite = _DEFINITE.search(before)
+    if definite and len(groups) == 1 and not _ORDINAL.search(definite.group(0)):
+        # "The polyp measured 6 mm", "tattoo placed 3 cm distal to the lesion".
+        return site is None or site == previous.location
+    if _sizes(sentence):
+        return False
     if _HEDGE.search(before) and _histologies(sentence):
         return site is None or site == previous.location
     return not (_INTRODUCER.search(before) or _UNCOUNTED_PLURAL.search(before) or site)
@@ -1011,7 +1042,9 @@ def _share_out(after: str, count: int, state: _State) -> bool:
 # Distances and markings, whose centimetres are not a lesion's size.
 _NOT_A_LESION_NOTE = re.compile(
     r"\b(?:tattoo\w*|verge|anus|anal|insertion|intubat\w*|withdrawal|distal\s+to|proximal\s+to|"
-    r"scope|diverticul\w*|haemorrhoid\w*|hemorrhoid\w*|angiodysplas\w*|ulcer\w*|stricture)\b",
+    r"scope|diverticul\w*|haemorrhoid\w*|hemorrhoid\w*|angiodysplas\w*|ulcer\w*|stricture|"
+    r"erythema\w*|inflam\w*|colitis|proctitis|mucosa\w*|vessels?|bleed\w*|lipoma\w*|minutes?|"
+    r"mins?)\b",
     re.I,
 )
 

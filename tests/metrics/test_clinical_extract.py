@@ -1088,6 +1088,32 @@ STYLE_CASES += [
     ),
 ]
 
+STYLE_CASES += [
+    # --- distances along the colon are not sizes; "the polyp" is the polyp just described
+    (
+        "Sigmoid colon 25 cm: 5 mm polyp, CSP.",
+        expected(
+            L(size_mm=5, size_class="diminutive", location="sigmoid"), resection=["cold_snare"]
+        ),
+    ),
+    (
+        "A 20 mm LST-G in the rectum at 8 cm from the anal verge, removed by EMR; tattoo placed.",
+        expected(
+            L(size_mm=20, size_class="large", location="rectum", lst="LST-G"), resection=["emr"]
+        ),
+    ),
+    (
+        "A 12 mm polyp in the sigmoid colon, hot snare. Tattoo placed 3 cm distal to the lesion.",
+        expected(L(size_mm=12, size_class="large", location="sigmoid"), resection=["hot_snare"]),
+    ),
+    (
+        "A polyp in the sigmoid colon. The polyp measured 6 mm and was removed by cold snare.",
+        expected(L(size_mm=6, size_class="small", location="sigmoid"), resection=["cold_snare"]),
+    ),
+    ("A 1 cm area of erythema in the rectum.", expected()),
+    ("Angiodysplasia 4 mm in the caecum, treated with APC.", expected()),
+]
+
 
 def test_there_are_at_least_sixty_style_reports() -> None:
     assert len(STYLE_CASES) >= 60
