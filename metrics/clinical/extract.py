@@ -32,8 +32,9 @@ Counting:
   sharing the chunk's attributes; with as many sizes as lesions ("two polyps, 5 and 7 mm")
   each takes its size in order. A count shared out over sites ("five polyps: three in the
   rectum and two in the sigmoid") makes the lesions of each site.
-- A count that only announces ("Three polyps were found.") adds no lesion of its own; the
-  lesions described next are those lesions, and empty lesions fill up to the count.
+- A count that only announces ("Three polyps were found.", "Polyps: 3.") adds no lesion of
+  its own; the lesions described next are those lesions, and empty lesions fill up to the
+  count.
 - `polyp_count` is the larger of the written counts (summed) and the lesions listed; null
   when only an uncounted plural is written ("multiple polyps"), which lists one lesion.
 - Numbered lists ("1. ... 2. ...", "1) ...", "(1)", "#1", "Polyp 1:") number the lesions;
@@ -213,7 +214,9 @@ _NEG_POST = re.compile(
     r"detected|visuali[sz]ed|noted|present|observed)|^\s*(?:were|was)?\s*(?:absent|not present|"
     r"not seen|not identified)|"
     # Templates: "Polyps: none", "Adenomas: nil".
-    r"^\s*(?:[a-z]+\s*){0,2}:\s*(?:none|nil|zero|0(?![-.\w]))\b",
+    r"^\s*(?:[a-z]+\s*){0,2}:\s*(?:none|nil|zero|0(?![-\w]|\.\d))|"
+    # "tumour-free colon"
+    r"^-?free\b",
     re.I,
 )
 _NEG_BREAK = re.compile(r"\b(?:but|however|although|except|though|yet)\b", re.I)
@@ -469,6 +472,7 @@ def _sentences(text: str) -> list[str]:
 # "Polyp 5:". A bare number is a marker only in sequence (1, then 2, ...), so "BBPS: 9." is not.
 _ITEM_MARK = "\u00a7"
 _ITEM_AT_START = re.compile(r"(^|[.:;!?]\s*|\n\s*)\(?(\d{1,2})[.)]\s+(?=[A-Za-z(#\d])")
+_SECOND_ITEM = re.compile(r"(?:^|[.:;!?,]\s*|\n\s*|\s)\(?2[.)]\s+")
 _ITEM_IN_LINE = re.compile(r"(?<=[\s,])\(?(\d{1,2})\)\s*(?=[A-Za-z])")
 _ITEM_NAMED = re.compile(
     r"#\s*(\d{1,2})\b\s*[:.)-]?\s*|\b(polyp|lesion|specimen|site)\s*(?:no\.?\s*|#\s*)?(\d{1,2})\b"
@@ -511,6 +515,8 @@ def _mark_items(text: str) -> str:
 
     def at_start(m: re.Match[str]) -> str:
         number = int(m.group(2))
+        if number == 1 and not _SECOND_ITEM.search(text, m.end()):
+            return m.group(0)  # "Polyps: 1." is a count, not a list of one
         if not in_sequence(number):
             return m.group(0)
         return f"{m.group(1)}\n{_ITEM_MARK}{number} "
@@ -962,6 +968,8 @@ _SHARE = re.compile(
     r"(?:^|,|;|:|\band\b)\s*(" + _NUM + r")\s+(?=(?:\w+\s+){0,2}?(?:in|at|from)\b)", re.I
 )
 _COUNT_AFTER = re.compile(r"^\s*x\s*(\d{1,2})\b(?!\s*(?:mm|cm|millim|centim|\.\d))", re.I)
+# A template's count: "Polyps: 3".
+_COUNT_FIELD = re.compile(r"^\s*:\s*(\d{1,2})(?![-\w]|\.\d|\s*(?:mm|cm|millim|centim|x))", re.I)
 
 
 def _lesions_of_item(state: _State, number: int) -> list[_Lesion]:
@@ -1155,7 +1163,11 @@ def _handle_sentence(sentence: str, state: _State) -> None:
             continue
         if count is None:
             after = _COUNT_AFTER.match(chunk[local_end:])
-            if after and 1 < int(after.group(1)) <= 20:
+            field_count = _COUNT_FIELD.match(chunk[local_end:]) if plural else None
+            if field_count and 0 < int(field_count.group(1)) <= 20:
+                count = int(field_count.group(1))
+                chunk = chunk[:local_end]  # the count alone: it announces what follows
+            elif after and 1 < int(after.group(1)) <= 20:
                 count = int(after.group(1))
         sizes = _sizes(chunk)
         if count is None and plural and _UNCOUNTED_PLURAL.search(chunk[:local_start]):

@@ -1112,6 +1112,15 @@ STYLE_CASES += [
     ),
     ("A 1 cm area of erythema in the rectum.", expected()),
     ("Angiodysplasia 4 mm in the caecum, treated with APC.", expected()),
+    # --- template and British negations
+    ("Polyps: 0. BBPS: 9.", expected(no_polyps=True, bbps=9)),
+    ("Good colour and vascular pattern throughout. Tumour-free colon.", expected(no_polyps=True)),
+    (
+        "Polyps: 1. Rectum: 0.4 cm polyp, removed with cold snare.",
+        expected(
+            L(size_mm=4, size_class="diminutive", location="rectum"), resection=["cold_snare"]
+        ),
+    ),
 ]
 
 
