@@ -94,7 +94,9 @@ def embed_request(request: ReportRequest, embedding: str | None, spec: SystemSpe
     if request.video is None:
         raise MediaReadError(f"case {request.key}: no image or video to report on")
     try:
-        clip = sample_video(Path(request.video), spec.video_fps, spec.video_max_frames)
+        clip = sample_video(
+            Path(request.video), spec.video_fps, spec.video_max_frames, request.video_fps
+        )
     except ValueError as exc:
         raise MediaReadError(f"case {request.key}: {exc}") from exc
     _, fn = _embedding_fn(embedding)

@@ -69,7 +69,9 @@ def prepare_request(
     video = None
     if request.video is not None:
         try:
-            video = sample_video(Path(request.video), spec.video_fps, spec.video_max_frames)
+            video = sample_video(
+                Path(request.video), spec.video_fps, spec.video_max_frames, request.video_fps
+            )
         except ValueError as exc:
             raise MediaReadError(f"case {request.key}: {exc}") from exc
     messages = build_messages(prompt, len(images), video is not None, request.question)

@@ -74,7 +74,9 @@ def build_chat_messages(
     text = prompt.user_text(request.question)
     if request.video is not None:
         try:
-            clip = sample_video(Path(request.video), spec.video_fps, spec.video_max_frames)
+            clip = sample_video(
+                Path(request.video), spec.video_fps, spec.video_max_frames, request.video_fps
+            )
         except ValueError as exc:
             raise MediaReadError(f"case {request.key}: {exc}") from exc
         stamps = [round(i / clip.fps, 2) for i in clip.frame_indices]

@@ -13,6 +13,9 @@ class ReportRequest:
     key: str  # case key, for logs only
     images: list[Path] = field(default_factory=list)  # absolute image paths
     video: Path | None = None  # an mp4 file, or a folder of frames (SUN-SEG style)
+    # The frame rate of a frame folder where the dataset states it (REAL-colon's
+    # video_info.csv); None: model.video.DEFAULT_FOLDER_FPS. An mp4 carries its own.
+    video_fps: float | None = None
     question: str | None = None  # VQA question (kvasir-vqa-x1)
     reference: str | None = None  # only read by the reference baseline
 

@@ -189,11 +189,14 @@ def sample_frame_folder(
     return SampledVideo(frames=array, metadata=meta, source="frames")
 
 
-def sample_video(path: Path, fps: float = 2.0, max_frames: int = 16) -> SampledVideo:
-    """An mp4 file or a frame folder, sampled by fps with at most `max_frames` frames."""
+def sample_video(
+    path: Path, fps: float = 2.0, max_frames: int = 16, folder_fps: float | None = None
+) -> SampledVideo:
+    """An mp4 file or a frame folder, sampled by fps with at most `max_frames` frames;
+    `folder_fps` is a frame folder's own rate where the dataset states it."""
     path = Path(path)
     if path.is_dir():
-        return sample_frame_folder(path, fps, max_frames)
+        return sample_frame_folder(path, fps, max_frames, folder_fps or DEFAULT_FOLDER_FPS)
     if not path.is_file():
         raise VideoReadError(f"video {path} does not exist")
     return sample_video_file(path, fps, max_frames)

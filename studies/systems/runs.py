@@ -113,10 +113,17 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     return len(session.execute(statement).all())
 
 
+def _folder_fps(case: Case) -> float | None:
+    """The frame rate the dataset states for a case's frame folder (e.g. REAL-colon's)."""
+    fps = (case.meta or {}).get("fps")
+    return float(fps) if isinstance(fps, int | float) and fps > 0 else None
+
+
 def case_input_hash(case: Case) -> str:
     """Hash of what a generator is handed for `case`: modality, each medium's content hash
     and kind (in order; not its path), the question and the reference (the reference baseline
-    reads it). Migration 0002 holds a frozen copy; change both or neither."""
+    reads it), and a frame folder's stated frame rate. Migration 0002 holds a frozen copy of the
+    rule as it was then (without the frame rate)."""
     payload = {
         "modality": case.modality,
         "media": [
@@ -125,6 +132,11 @@ def case_input_hash(case: Case) -> str:
         "question": case.question,
         "reference": case.references[0] if case.references else None,
     }
+    # A stated frame rate changes the sampled frames and their timestamps. Only present when
+    # stated, so the hash of every other case stays what migration 0002 computed; a case
+    # whose rate was ignored before (REAL-colon) is regenerated once, as it should be.
+    if case.modality in ("video", "frames") and _folder_fps(case) is not None:
+        payload["video_fps"] = _folder_fps(case)
     return sha256_text(json.dumps(payload, sort_keys=True, separators=(",", ":")))
 
 
@@ -161,7 +173,11 @@ def _case_request(root: str, case: Case) -> ReportRequest:
     reference = case.references[0] if case.references else None
     if case.modality in ("video", "frames"):
         return ReportRequest(
-            key=case.case_key, video=paths[0], question=case.question, reference=reference
+            key=case.case_key,
+            video=paths[0],
+            video_fps=_folder_fps(case),
+            question=case.question,
+            reference=reference,
         )
     return ReportRequest(
         key=case.case_key, images=paths, question=case.question, reference=reference

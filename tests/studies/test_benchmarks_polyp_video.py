@@ -456,3 +456,30 @@ def test_real_colon_bad_rows_and_missing_videos(sqlite_store, tmp_path: Path):
     assert "lesion_info.csv, row 2: size_mm: size 'big' is not a number of mm" in message
     assert "lesion_info.csv, row 3: missing video '004-015'" in message
     assert "video_info.csv, row 2: bbps 'eleven' is not a Boston score 0-9" in message
+
+
+def test_real_colon_frame_rate_reaches_the_sampler(store, tmp_path: Path):
+    """Defect 9, the second half: video 001-011 is 25 fps in video_info.csv. The run's
+    request carries that rate, so a clip sampled at 25 fps takes every frame, with the
+    timestamps of 25 fps (the sampler's 30 fps default takes other frames and times),
+    and the rate is part of what the generation cache keys on."""
+    from model.video import sample_video
+    from studies.store.schema import Benchmark
+    from studies.systems.runs import _case_request, case_input_hash
+
+    root = write_real_colon(tmp_path / "real-colon")
+    import_benchmark(store, "polyp-video", root, name="real-colon")
+    case = cases_of(store, "real-colon")["001-011"]
+    with store.session() as session:
+        benchmark_root = session.query(Benchmark.root).filter_by(name="real-colon").scalar()
+    request = _case_request(benchmark_root, case)
+    assert request.video_fps == 25.0
+    # sampled at 25 fps: every one of the 12 frames at 25 fps; at the 30 fps default, 10
+    clip = sample_video(request.video, fps=25, max_frames=REAL_FRAMES, folder_fps=request.video_fps)
+    assert (clip.fps, clip.frame_indices) == (25.0, list(range(REAL_FRAMES)))
+    default = sample_video(request.video, fps=25, max_frames=REAL_FRAMES)
+    assert (default.fps, len(default.frame_indices)) == (30.0, 10)
+    # the stated rate is in the case's input hash; a case without one hashes as before
+    stated = case_input_hash(case)
+    case.meta = {k: v for k, v in case.meta.items() if k != "fps"}
+    assert case_input_hash(case) != stated
