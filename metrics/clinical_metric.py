@@ -3,7 +3,8 @@ attribute micro F1, lesion detection, attribute accuracy and surveillance agreem
 
 Each candidate is scored against the case's ground-truth findings where present, else
 against its first reference (findings extracted from it), by `metrics.clinical`.
-"clinical" is the mean per-case severity-weighted score (a silent report scores 0);
+"clinical" is the mean per-case severity-weighted score (bounded per case by the ceilings
+of its significant errors; a silent report scores 0);
 "clinical-F1" is micro F1 over lesion attributes from summed per-case counts. Detection
 ("lesion-precision", "lesion-recall", "lesion-F1") and description ("attribute-accuracy"
 on matched lesions) are apart, and "surveillance-agreement" is the share of cases whose

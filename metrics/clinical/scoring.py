@@ -7,11 +7,13 @@ significance level with its source: it changes the USMSTF 2020 surveillance inte
 one table, `metrics.clinical.surveillance`, applied to the reference findings with the
 error put in), it changes management (suspected deep invasion, a lesion of 10 mm or more,
 ...), or it is minor. The per-case clinical score is
-matched findings / (matched findings + weighted errors), in [0, 1]; a report that asserts
-nothing about polyps scores 0 on every case (no reward for silence). Detection (lesion
-precision / recall), description (attribute accuracy on matched lesions) and
-surveillance-interval agreement are kept apart as per-case counts. `docs/clinical-metric.md`
-is the taxonomy with its guideline rows and worked examples.
+matched findings / (matched findings + weighted errors), in [0, 1], bounded by the ceiling of
+its significant errors (0.5 for each that changes the interval, 0.75 for each that changes
+management, multiplied), so many right details do not outvote one error a gastroenterologist
+would fail; a report that asserts nothing about polyps scores 0 on every case (no reward for
+silence). Detection (lesion precision / recall), description (attribute accuracy on
+matched lesions) and surveillance-interval agreement are kept apart as per-case counts.
+`docs/clinical-metric.md` is the taxonomy with its guideline rows, ceilings and worked examples.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ ERROR_KINDS = (
 # adds to the score's denominator (a matched finding adds 1 to numerator and denominator).
 LEVELS = ("surveillance", "management", "minor")
 LEVEL_WEIGHTS = {"surveillance": 3.0, "management": 2.0, "minor": 1.0}
+# The most a case can score with one error of a level, however many findings are right: a
+# report that sends the patient back at the wrong USMSTF interval gets at most half credit
+# (its main clinical output is wrong), one that changes management (the lesion's resection,
+# referral or the segment sought) at most three quarters; each further significant error
+# multiplies the ceiling again. Without it one significant error among many matched
+# findings barely moved the ratio, and a gastroenterologist would not sign such a report.
+LEVEL_CEILINGS = {"surveillance": 0.5, "management": 0.75, "minor": 1.0}
 LEVEL_LABELS = {
     "surveillance": "changes the USMSTF 2020 surveillance interval",
     "management": "changes management",
@@ -142,6 +151,7 @@ class CaseClinicalScore:
     candidate: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     weighted_errors: float = 0.0
+    ceiling: float = 1.0
     asserts: bool = True
     detection: list[int] = field(default_factory=lambda: [0, 0, 0])
     description: list[int] = field(default_factory=lambda: [0, 0])
@@ -155,6 +165,7 @@ class CaseClinicalScore:
             "matched_findings": self.matched_findings,
             "significant_errors": self.significant_errors,
             "weighted_errors": self.weighted_errors,
+            "ceiling": self.ceiling,
             "asserts": self.asserts,
             "pairs": [list(p) for p in self.pairs],
             "errors": [e.as_dict() for e in self.errors],
@@ -383,6 +394,15 @@ def _attribute_count(lesion: dict[str, Any]) -> int:
     return sum(1 for attr in LESION_ATTRIBUTES if lesion.get(attr) is not None)
 
 
+def score_ceiling(errors: list[FindingError]) -> float:
+    """The highest score a case with these errors can have: the product of their levels'
+    ceilings (1 without a clinically significant error)."""
+    ceiling = 1.0
+    for error in errors:
+        ceiling *= LEVEL_CEILINGS[error.level]
+    return ceiling
+
+
 # --- one case -------------------------------------------------------------------------
 
 
@@ -546,9 +566,10 @@ def score_findings(
     weighted = float(sum(e.weight for e in errors))
     significant = sum(1 for e in errors if e.significant)
     denominator = matched + weighted
+    ceiling = score_ceiling(errors)
     # No reward for silence: a report that asserts nothing scores 0, and so does a case
     # whose reference states nothing comparable (every system alike).
-    score = matched / denominator if asserts and denominator > 0 else 0.0
+    score = min(matched / denominator, ceiling) if asserts and denominator > 0 else 0.0
     c_rec, r_rec = surveillance_interval(cand_table), surveillance_interval(ref_table)
     r_key = _interval_key(r_rec)
     agree = int(r_key is not None and _interval_key(c_rec) == r_key)
@@ -562,6 +583,7 @@ def score_findings(
         candidate=cand,
         reference=ref,
         weighted_errors=weighted,
+        ceiling=ceiling,
         asserts=asserts,
         detection=[len(pairs), len(c_lesions), len(r_lesions)],
         description=[correct, stated],
@@ -634,7 +656,8 @@ class ClinicalResult:
 CLINICAL_SIGNATURE = (
     f"clinical|findings:v{FINDINGS_SCHEMA_VERSION}|extractor:rules-v1|match:hungarian"
     "|score:matched/(matched+weighted_errors)"
-    "|weights:surveillance=3,management=2,minor=1|table:usmstf-2020|silence:0"
+    "|weights:surveillance=3,management=2,minor=1"
+    "|ceilings:surveillance=0.5,management=0.75,product|table:usmstf-2020|silence:0"
 )
 
 

@@ -442,3 +442,74 @@ def test_count_columns_are_recomputed_exactly_on_a_resample() -> None:
         assert runs["s"].results[column].corpus == pytest.approx(
             aggregate(per_system["s"].sum(axis=0), len(cands))[0]
         )
+
+
+# --- ceilings: a significant error bounds the case score ---------------------------------
+
+THREE_ADENOMAS = (
+    "A 6 mm sessile polyp in the cecum, removed with cold snare. "
+    "A 5 mm sessile polyp in the transverse colon, removed with cold snare. "
+    "A 22 mm pedunculated polyp in the sigmoid colon, removed with cold snare. "
+    "Pathology: tubular adenomas."
+)
+
+
+def test_one_significant_error_among_many_right_findings_bounds_the_score() -> None:
+    # The old ratio let 14 right findings outvote a management-changing error (0.875): the
+    # 6 mm cecal adenoma called 15 mm is now hot snare / EMR instead of a cold snare.
+    from metrics.clinical.scoring import LEVEL_CEILINGS
+
+    size_wrong = score_findings(THREE_ADENOMAS.replace("A 6 mm", "A 15 mm"), THREE_ADENOMAS)
+    (error,) = size_wrong.errors
+    assert error.kind == "wrong_size_class" and error.level == "management"
+    assert size_wrong.matched_findings / (size_wrong.matched_findings + error.weight) > 0.85
+    assert size_wrong.ceiling == LEVEL_CEILINGS["management"]
+    assert size_wrong.score == LEVEL_CEILINGS["management"]
+    assert score_findings(THREE_ADENOMAS, THREE_ADENOMAS).score - size_wrong.score >= 0.2
+    # A segment three away and a histology of another group are management errors too.
+    for edited in (
+        THREE_ADENOMAS.replace("transverse colon", "rectum"),
+        THREE_ADENOMAS.replace("Pathology: tubular adenomas.", "")
+        + " Pathology: 1. tubular adenoma. 2. hyperplastic polyp. 3. tubular adenoma.",
+    ):
+        result = score_findings(edited, THREE_ADENOMAS)
+        assert any(e.level == "management" for e in result.errors), result.errors
+        assert result.score <= LEVEL_CEILINGS["management"]
+
+
+def test_a_surveillance_changing_error_caps_the_score_at_half() -> None:
+    # Four small adenomas (3-4 adenomas < 10 mm: 3-5 years) of which one is called 15 mm
+    # (adenoma >= 10 mm: 3 years): the interval changes, however much else is right.
+    from metrics.clinical.scoring import LEVEL_CEILINGS
+
+    reference = (
+        "A 4 mm polyp in the cecum. A 5 mm polyp in the ascending colon. "
+        "A 6 mm polyp in the descending colon. A 3 mm polyp in the rectum. "
+        "Pathology: tubular adenomas."
+    )
+    result = score_findings(reference.replace("A 6 mm", "A 15 mm"), reference)
+    (error,) = result.errors
+    assert error.level == "surveillance" and "3-5 years" in error.source
+    assert result.matched_findings / (result.matched_findings + error.weight) > 0.8
+    assert result.score == LEVEL_CEILINGS["surveillance"] == 0.5
+
+
+def test_ceilings_multiply_and_minor_errors_set_none() -> None:
+    from metrics.clinical.scoring import LEVEL_CEILINGS
+
+    # Both small lesions moved to distant segments: two management errors.
+    two = score_findings(
+        THREE_ADENOMAS.replace("cecum", "descending colon").replace("transverse colon", "rectum"),
+        THREE_ADENOMAS,
+    )
+    assert [e.level for e in two.errors] == ["management", "management"]
+    assert two.ceiling == pytest.approx(LEVEL_CEILINGS["management"] ** 2)
+    assert two.score <= two.ceiling
+    # A neighbouring segment is a slip: minor, no ceiling, the ratio alone.
+    slip = score_findings(THREE_ADENOMAS.replace("cecum", "ascending colon"), THREE_ADENOMAS)
+    assert [e.level for e in slip.errors] == ["minor"] and slip.ceiling == 1.0
+    assert slip.score == pytest.approx(
+        slip.matched_findings / (slip.matched_findings + slip.weighted_errors)
+    )
+    assert two.score < slip.score < 1.0
+    assert "ceiling" in two.as_dict() and "ceilings:" in score_clinical([""], [""]).signature
