@@ -445,6 +445,7 @@ def clinical_case_summary(board: Leaderboard, system: str, index: int) -> dict[s
         "asserts": record.asserts,
         "matched_findings": record.matched_findings,
         "weighted_errors": record.weighted_errors,
+        "ceiling": record.ceiling,
         "detection": {
             "matched": tp,
             "report_lesions": n_report,

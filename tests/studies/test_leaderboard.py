@@ -526,3 +526,6 @@ def test_detection_description_and_surveillance_columns_with_cis(store: Store) -
     assert {e["kind"] for e in detail["systems"]["silent"]["errors"]} >= {"no_assertion"}
     wrong = detail["systems"]["wrong"]
     assert all(e["level"] in ("surveillance", "management", "minor") for e in wrong["errors"])
+    # The ceiling its significant errors set is shown beside the score it bounds.
+    assert copy["ceiling"] == 1.0
+    assert wrong["clinical"]["score"] <= wrong["clinical"]["ceiling"]
