@@ -342,7 +342,7 @@ _KUDO_CANON = {
 }
 
 _HISTOLOGY: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\btubulo-?\s?villous\b|\bTVA\b", re.I), "tubulovillous_adenoma"),
+    (re.compile(r"\btubulo-?\s?villous(?:\s+adenomas?)?\b|\bTVA\b", re.I), "tubulovillous_adenoma"),
     (re.compile(r"\bvillous\s+adenomas?\b|(?-i:\bVAs?\b)", re.I), "villous_adenoma"),
     (re.compile(r"\btubular\s+adenomas?\b", re.I), "tubular_adenoma"),
     (

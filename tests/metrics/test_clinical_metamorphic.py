@@ -88,13 +88,6 @@ def test_meaning_preserving_edits_keep_the_clinical_score() -> None:
     assert all(o.within_threshold for o in outcomes), _failures(outcomes)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="below the bar when measured on 2026-12-01 (python bench/metamorphic.py): 117/120 "
-    "meaning-changing pairs with the ceilings (31/120 at ebb17df, 87/120 with weighted errors "
-    "alone); in this sample size_class-003 fails because the extractor shifts the histologies "
-    "of its original one lesion up (docs/clinical-metric.md, 'The metamorphic suite')",
-)
 def test_meaning_changing_edits_lower_the_score_and_name_the_error() -> None:
     outcomes = _sample(preserving=False)
     assert len(outcomes) == SAMPLE_PER_KIND * len(CHANGING_KINDS)

@@ -212,3 +212,17 @@ def test_every_output_validates_against_the_findings_schema() -> None:
 
     for text, _ in CASES + STYLE_CASES:
         jsonschema.validate(extract_findings(text), FINDINGS_SCHEMA)
+
+
+def test_a_tubulovillous_adenoma_is_one_histology_not_two() -> None:
+    """'tubulovillous adenoma' was read as two histologies (tubulovillous, then adenoma), so a
+    pathology line after the second of two lesions handed one to each lesion in order."""
+    text = (
+        "Transverse colon: 7 mm sessile polyp, cold snare. Histology: sessile serrated lesion. "
+        "Descending colon: 8 mm sessile polyp, cold snare. Histology: tubulovillous adenoma."
+    )
+    lesions = extract_findings(text)["lesions"]
+    assert [(lesion["size_mm"], lesion["histology"]) for lesion in lesions] == [
+        (7, "sessile_serrated_lesion"),
+        (8, "tubulovillous_adenoma"),
+    ]
