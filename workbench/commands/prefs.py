@@ -12,15 +12,7 @@ import typer
 from rich.console import Console
 
 from model.options import Option, given, options
-from studies.preferences.harvest import (
-    HarvestPolicy,
-    HarvestResult,
-    PreferenceError,
-    export_preferences,
-    harvest_automatic,
-    harvest_preferences,
-)
-from studies.store.db import get_store
+from studies.preferences.policy import HarvestPolicy, PreferenceError
 from workbench.options import typer_parameters, with_parameters
 
 prefs_app = typer.Typer()
@@ -60,7 +52,7 @@ def policy_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., 
     return decorate
 
 
-def _print_counts(result: HarvestResult) -> None:
+def _print_counts(result: Any) -> None:  # a studies.preferences.harvest.HarvestResult
     counts = result.counts
     typer.echo(
         f"study {result.study}: {counts['pairs']} pairs ({counts['train']} train / "
@@ -84,6 +76,9 @@ def prefs_export(
 ) -> None:
     """Harvest a study's judgments into TRL vision preference pairs (datasets + JSONL)."""
     try:
+        from studies.preferences.harvest import export_preferences, harvest_preferences
+        from studies.store.db import get_store
+
         result = harvest_preferences(get_store(), study, policy)
         summary = export_preferences(result, out, overwrite=overwrite)
     except PreferenceError as exc:
@@ -105,6 +100,9 @@ def prefs_preview(
 ) -> None:
     """Counts and the first pairs a policy gives, without writing anything."""
     try:
+        from studies.preferences.harvest import harvest_preferences
+        from studies.store.db import get_store
+
         result = harvest_preferences(get_store(), study, policy)
     except PreferenceError as exc:
         _fail(str(exc))
@@ -127,6 +125,9 @@ def prefs_automatic(
     """Cold-start pairs without a study: reference vs reports with a significant clinical error."""
     policy.automatic = True
     try:
+        from studies.preferences.harvest import export_preferences, harvest_automatic
+        from studies.store.db import get_store
+
         result = harvest_automatic(get_store(), benchmark, list(system), split, policy)
         summary = export_preferences(result, out, overwrite=overwrite)
     except PreferenceError as exc:
