@@ -1,8 +1,10 @@
 """CLI start-up: wall time of `medvision --help` and `medvision GROUP --help` in fresh processes.
 
-Baseline measured in the same run: `python -c pass` (the interpreter alone) and the import
-of every command module up front (what the CLI did before it read one command table), so
-the ratios say what the lazy table saves on this machine. Writes the table into
+Baselines measured in the same run: `python -c pass` (the interpreter alone), the import of
+every command module up front, and, with `--before REV` (default ebb17df, the CLI before its
+lazy command table), `medvision --help` and `medvision GROUP --help` of that commit, run from a
+temporary git worktree with the same interpreter, so the ratios say what the change saved.
+Writes the table into
 docs/benchmarks.md under '## CLI start-up'. Usage: python bench/cli_startup.py [--repeat 5]
 """
 
@@ -14,6 +16,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,12 +31,14 @@ _SCRIPT = Path(sys.executable).with_name("medvision")
 MEDVISION = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "workbench.cli"]
 
 
-def wall(command: list[str], repeat: int) -> float:
+def wall(command: list[str], repeat: int, cwd: Path = ROOT) -> float:
     """Median wall seconds of `command` over `repeat` fresh processes."""
+    # Run from `cwd` with its packages first on the path (a worktree of an older commit).
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -42,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="Do not touch docs/.")
+    parser.add_argument("--before", default="ebb17df", help="Commit to compare with ('' for none).")
     args = parser.parse_args()
 
     modules = sorted({c.target.partition(":")[0] for c in COMMANDS.values()})
@@ -53,6 +59,29 @@ def main() -> None:
         for name in COMMANDS
     ]
 
+    before: dict[str, float] = {}
+    if args.before:
+        with tempfile.TemporaryDirectory() as folder:
+            tree = Path(folder) / "before"
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", str(tree), args.before],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            )
+            try:
+                old = [sys.executable, "-c", "from workbench.cli import app; app()"]
+                for name, _ in rows:
+                    words = name.split()[1:]
+                    try:
+                        before[name] = wall([*old, *words], args.repeat, cwd=tree)
+                    except subprocess.CalledProcessError:
+                        continue  # a command that did not exist then
+            finally:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
+                )
+
     load = os.getloadavg()[0]
     lines = [
         SECTION,
@@ -63,9 +92,16 @@ def main() -> None:
         f"Baselines in the same run: the interpreter alone {baseline:.2f} s; importing every "
         f"command module up front (the CLI before its lazy command table) {eager:.2f} s.",
         "",
-        "| command | seconds | x interpreter | x all modules up front |",
-        "|---|---:|---:|---:|",
-        *(f"| `{name}` | {t:.2f} | {t / baseline:.1f} | {t / eager:.2f} |" for name, t in rows),
+        f"'before': the same command at {args.before or '(none)'}; '-': not a command then.",
+        "",
+        "| command | seconds | before | x before | x interpreter | x all modules up front |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(
+            f"| `{name}` | {t:.2f} | "
+            + (f"{before[name]:.2f} | {t / before[name]:.2f}" if name in before else "- | -")
+            + f" | {t / baseline:.1f} | {t / eager:.2f} |"
+            for name, t in rows
+        ),
         "",
     ]
     section = "\n".join(lines)

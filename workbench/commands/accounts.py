@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from studies.readers import accounts
-from studies.store.db import get_store
-from studies.store.settings import get_settings
-
 accounts_app = typer.Typer(no_args_is_help=True)
 
 
@@ -27,6 +23,9 @@ def add_account(
     ),
 ) -> None:
     """Create an account."""
+    from studies.readers import accounts
+    from studies.store.db import get_store
+
     try:
         info = accounts.create_account(
             get_store(), username, role, password, display_name=display_name, email=email
@@ -39,6 +38,9 @@ def add_account(
 @accounts_app.command("list")
 def list_accounts_command() -> None:
     """Every account with its role and state."""
+    from studies.readers import accounts
+    from studies.store.db import get_store
+
     for info in accounts.list_accounts(get_store()):
         state = "active" if info.active else "deactivated"
         typer.echo(f"{info.username}\t{info.role}\t{state}\t{info.display_name}")
@@ -50,6 +52,9 @@ def password_command(
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
 ) -> None:
     """Set a new password (also lifts a lockout and ends open sessions)."""
+    from studies.readers import accounts
+    from studies.store.db import get_store
+
     store = get_store()
     info = accounts.get_account(store, username)
     if info is None:
@@ -64,6 +69,10 @@ def password_command(
 @accounts_app.command("ensure-admin")
 def ensure_admin_command() -> None:
     """Create the first admin (MEDVISION_ADMIN_PASSWORD, or a printed password)."""
+    from studies.readers import accounts
+    from studies.store.db import get_store
+    from studies.store.settings import get_settings
+
     settings = get_settings()
     said: list[str] = []
     accounts.ensure_admin(get_store(settings.url), settings, echo=said.append)

@@ -16,11 +16,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from studies.benchmarks import BenchmarkImportError, get_loader, loader_names
-from studies.benchmarks.importer import import_benchmark
-from studies.store.db import get_store
-from studies.systems.catalog import benchmark_summaries, list_cases
-
 benchmarks_app = typer.Typer()
 console = Console(stderr=True)
 
@@ -29,6 +24,10 @@ console = Console(stderr=True)
 def list_benchmarks() -> None:
     """One line per registered loader (name, task, the benchmarks imported with it), then
     one line per imported benchmark (name, loader, task, case counts per split)."""
+    from studies.benchmarks import get_loader, loader_names
+    from studies.store.db import get_store
+    from studies.systems.catalog import benchmark_summaries
+
     summaries = benchmark_summaries(get_store())
     for name in loader_names():
         loader = get_loader(name)
@@ -63,6 +62,10 @@ def import_command(
     ),
 ) -> None:
     """Import (or update) a dataset; re-importing unchanged data changes nothing."""
+    from studies.benchmarks import BenchmarkImportError, loader_names
+    from studies.benchmarks.importer import import_benchmark
+    from studies.store.db import get_store
+
     if loader not in loader_names():
         typer.echo(f"Unknown loader {loader!r}; known: {', '.join(loader_names())}", err=True)
         raise typer.Exit(2)
@@ -119,6 +122,9 @@ def show(
     limit: int = typer.Option(10, help="How many cases to print."),
 ) -> None:
     """Print a benchmark's splits and its first cases."""
+    from studies.store.db import get_store
+    from studies.systems.catalog import benchmark_summaries, list_cases
+
     store = get_store()
     summaries = {s.name: s for s in benchmark_summaries(store)}
     if name not in summaries:

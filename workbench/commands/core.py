@@ -10,8 +10,6 @@ from pathlib import Path
 import typer
 
 from model.notice import RESEARCH_NOTICE
-from studies.store.db import get_store, upgrade
-from studies.store.settings import get_settings
 from workbench.environment import describe_database
 
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
@@ -54,6 +52,9 @@ def serve_app(host: str, port: int) -> int:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to the newest version."""
+    from studies.store.db import upgrade
+    from studies.store.settings import get_settings
+
     settings = get_settings()
     upgrade(settings.url)
     typer.echo(f"Database is up to date: {describe_database(settings.url)}")
@@ -67,6 +68,8 @@ def demo(
 ) -> None:
     """Seed the synthetic demo data (idempotent) and serve the app."""
     from studies.demo.seed import seed_demo
+    from studies.store.db import get_store
+    from studies.store.settings import get_settings
 
     settings = get_settings()
     store = get_store(settings.url)
@@ -89,6 +92,9 @@ def serve(
     port: int = typer.Option(8501, help="Port to serve on."),
 ) -> None:
     """Serve the app (migrates the database first)."""
+    from studies.store.db import upgrade
+    from studies.store.settings import get_settings
+
     settings = get_settings()
     upgrade(settings.url)
     typer.echo(f"Database: {describe_database(settings.url)}")

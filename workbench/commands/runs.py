@@ -6,9 +6,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from studies.store.db import get_store
-from studies.systems.runs import RunError, run_system
-
 run_app = typer.Typer()
 console = Console(stderr=True)
 
@@ -21,6 +18,9 @@ def run(
     limit: int | None = typer.Option(None, help="Only the first N cases of the split."),
 ) -> None:
     """Run systems over a benchmark split; cached cases are skipped, Ctrl-C resumes."""
+    from studies.store.db import get_store
+    from studies.systems.runs import RunError, run_system
+
     store = get_store()
     failed = False
     for name in system:

@@ -6,15 +6,6 @@ from pathlib import Path
 
 import typer
 
-from studies.readers import accounts
-from studies.readers.design import StudyDesign, StudyError, create_study, parse_gold_lines
-from studies.readers.enrolment import enrol_rater
-from studies.readers.form import FormError, default_form, default_guidelines, load_form_file
-from studies.readers.lifecycle import set_study_status, start_study
-from studies.readers.progress import list_studies, study_progress
-from studies.readers.rating import export_judgments
-from studies.store.db import get_store
-
 studies_app = typer.Typer(no_args_is_help=True)
 
 
@@ -26,6 +17,9 @@ def _fail(message: str) -> None:
 @studies_app.command("list")
 def list_command() -> None:
     """Every study with its status and progress."""
+    from studies.readers.progress import list_studies
+    from studies.store.db import get_store
+
     rows = list_studies(get_store())
     if not rows:
         typer.echo("No reader study yet.")
@@ -64,6 +58,11 @@ def create_command(
     rater: list[str] = typer.Option([], "--rater", "-r", help="Enrol this rater account."),
 ) -> None:
     """Create a draft study (and enrol raters); start it with `studies start`."""
+    from studies.readers.design import StudyDesign, StudyError, create_study, parse_gold_lines
+    from studies.readers.enrolment import enrol_rater
+    from studies.readers.form import FormError, default_form, default_guidelines, load_form_file
+    from studies.store.db import get_store
+
     try:
         # The form is checked first: a bad form file creates nothing.
         form = load_form_file(form_file) if form_file else default_form()
@@ -101,6 +100,10 @@ def create_command(
 @studies_app.command("enrol")
 def enrol_command(study: str, usernames: list[str]) -> None:
     """Enrol rater accounts in a draft study."""
+    from studies.readers.design import StudyError
+    from studies.readers.enrolment import enrol_rater
+    from studies.store.db import get_store
+
     try:
         for username in usernames:
             enrol_rater(get_store(), study, username)
@@ -112,6 +115,10 @@ def enrol_command(study: str, usernames: list[str]) -> None:
 @studies_app.command("start")
 def start_command(study: str) -> None:
     """Freeze and hash the configuration, build the items and assign them."""
+    from studies.readers.design import StudyError
+    from studies.readers.lifecycle import start_study
+    from studies.store.db import get_store
+
     try:
         report = start_study(get_store(), study)
     except StudyError as exc:
@@ -120,6 +127,10 @@ def start_command(study: str) -> None:
 
 
 def _status(study: str, action: str) -> None:
+    from studies.readers.design import StudyError
+    from studies.readers.lifecycle import set_study_status
+    from studies.store.db import get_store
+
     try:
         status = set_study_status(get_store(), study, action)
     except StudyError as exc:
@@ -148,6 +159,10 @@ def close_command(study: str) -> None:
 @studies_app.command("progress")
 def progress_command(study: str) -> None:
     """Done / assigned per rater and judged / needed per pair."""
+    from studies.readers.design import StudyError
+    from studies.readers.progress import study_progress
+    from studies.store.db import get_store
+
     try:
         progress = study_progress(get_store(), study)
     except StudyError as exc:
@@ -168,6 +183,10 @@ def invite_command(
     base_url: str = typer.Option("http://127.0.0.1:8501", help="Where the app is served."),
 ) -> None:
     """Print a single-use invite link (shown once)."""
+    from studies.readers import accounts
+    from studies.readers.progress import list_studies
+    from studies.store.db import get_store
+
     store = get_store()
     study_id = None
     if study:
@@ -190,6 +209,10 @@ def export_command(
     fmt: str | None = typer.Option(None, "--format", help="csv or jsonl (default: suffix)."),
 ) -> None:
     """Write every judgment (one row each, corrections included) to CSV or JSONL."""
+    from studies.readers.design import StudyError
+    from studies.readers.rating import export_judgments
+    from studies.store.db import get_store
+
     chosen = fmt or out.suffix.lstrip(".").lower()
     try:
         text = export_judgments(get_store(), study, chosen)
