@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from docs_section import write_section  # noqa: E402
+
 from workbench.cli import COMMANDS  # noqa: E402
 
 SECTION = "## CLI start-up"
@@ -107,15 +109,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        path = ROOT / "docs" / "benchmarks.md"
-        text = path.read_text(encoding="utf-8")
-        start = text.find(SECTION)
-        if start == -1:
-            text = text.rstrip("\n") + "\n\n" + section
-        else:
-            end = text.find("\n## ", start + len(SECTION))
-            text = text[:start] + section + ("" if end == -1 else text[end + 1 :])
-        path.write_text(text, encoding="utf-8")
+        write_section(SECTION, section)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "metrics"))  # the suite lives with the tests
 
+from docs_section import write_section  # noqa: E402
 from metamorphic import (  # noqa: E402
     CHANGING_DROP,
     PRESERVING_LIMIT,
@@ -85,15 +86,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        path = ROOT / "docs" / "benchmarks.md"
-        text = path.read_text(encoding="utf-8")
-        begin = text.find(SECTION)
-        if begin == -1:
-            text = text.rstrip("\n") + "\n\n" + section
-        else:
-            end = text.find("\n## ", begin + len(SECTION))
-            text = text[:begin] + section + ("" if end == -1 else text[end + 1 :])
-        path.write_text(text, encoding="utf-8")
+        write_section(SECTION, section)
 
 
 if __name__ == "__main__":

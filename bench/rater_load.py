@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the synthetic reader world lives with the tests
 
+from docs_section import write_section  # noqa: E402
 from sqlalchemy import create_engine, event, select  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 from support.reader_world import build_world  # noqa: E402
@@ -395,17 +396,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end == -1 else text[end + 1 :])
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raters", type=int, default=50)
@@ -455,7 +445,7 @@ def main() -> None:
     section = markdown(rows, per_rater, think_s, before, notes)
     print(section)
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", section)
+        write_section(SECTION, section)
     bad = [r for r in rows if r["lost"] or r["duplicated"] or r["over_overlap"] or r["errors"]]
     if bad:
         raise SystemExit(f"integrity check failed on {', '.join(r['backend'] for r in bad)}")
