@@ -21,6 +21,8 @@ class Settings:
     home: Path = field(default_factory=lambda: Path(_env("HOME", ".medvision")).resolve())
     database_url: str | None = field(default_factory=lambda: _env("DATABASE_URL"))
     admin_password: str | None = field(default_factory=lambda: _env("ADMIN_PASSWORD"))
+    # The first admin's username: a fixed, well-known name is the first one guessed.
+    admin_name: str = field(default_factory=lambda: _env("ADMIN_NAME", "admin"))
     device: str | None = field(default_factory=lambda: _env("DEVICE"))
     model: str = field(default_factory=lambda: _env("MODEL", "Qwen/Qwen3-VL-2B-Instruct"))
     adapter: str | None = field(default_factory=lambda: _env("ADAPTER"))
