@@ -27,7 +27,6 @@ from studies.reader_stats.data import (
     harm_criterion_of,
     load_judgments_file,
     prepare_judgments,
-    simulate_judgments,
 )
 from studies.reader_stats.likert import (
     harm_noninferiority,
@@ -44,6 +43,7 @@ from studies.reader_stats.pairwise import (
     win_rate_matrix,
     win_tie_loss,
 )
+from studies.reader_stats.simulation import simulate_judgments
 
 __all__ = [
     "AnalysisSettings",

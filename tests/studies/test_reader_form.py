@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
-from studies.reader_stats.data import criteria_of, harm_criterion_of, simulate_judgments
+from studies.reader_stats.data import criteria_of, harm_criterion_of
+from studies.reader_stats.simulation import simulate_judgments
 from studies.readers.form import (
     DEFAULT_FORM,
     FormError,

@@ -12,8 +12,9 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from studies.reader_stats import agreement
-from studies.reader_stats.data import prepare_judgments, simulate_judgments
+from studies.reader_stats.data import prepare_judgments
 from studies.reader_stats.metric_agreement import metric_agreement
+from studies.reader_stats.simulation import simulate_judgments
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from studies.reader_stats.bradley_terry import (
     ci_aware_ranks,
     fit_batch,
 )
-from studies.reader_stats.data import prepare_judgments, simulate_judgments
+from studies.reader_stats.data import prepare_judgments
+from studies.reader_stats.simulation import simulate_judgments
 
 TRUE = {"s1": 1.0, "s2": 0.5, "s3": 0.0, "s4": -0.5, "s5": -1.0}
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_pairwise, analyze_study
-from studies.reader_stats.data import simulate_judgments
+from studies.reader_stats.simulation import simulate_judgments
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from studies.reader_stats import likert
-from studies.reader_stats.data import prepare_judgments, simulate_judgments
+from studies.reader_stats.data import prepare_judgments
 from studies.reader_stats.pairwise import (
     adjust_pvalues,
     sign_test,
@@ -19,6 +19,7 @@ from studies.reader_stats.pairwise import (
     win_rate_matrix,
     win_tie_loss,
 )
+from studies.reader_stats.simulation import simulate_judgments
 
 
 def _frame(rows: list[tuple[str, str, str, str, str]], **extra: list) -> pd.DataFrame:

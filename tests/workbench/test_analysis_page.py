@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from studies.reader_stats.data import criteria_of, simulate_judgments
+from studies.reader_stats.data import criteria_of
+from studies.reader_stats.simulation import simulate_judgments
 from studies.readers import accounts
 from studies.store.db import Store, get_store
 from studies.store.schema import (
