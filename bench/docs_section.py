@@ -3,6 +3,7 @@ next `## ` is replaced (or appended when missing); the other sections stay as th
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -19,3 +20,14 @@ def write_section(heading: str, section: str, path: Path = DOCS) -> None:
         end = text.find("\n## ", start + len(heading))
         text = text[:start] + section + ("" if end == -1 else "\n" + text[end + 1 :])
     path.write_text(text, encoding="utf-8")
+
+
+def cpu_name() -> str:
+    """The processor's model name where Linux reports it, else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()

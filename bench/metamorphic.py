@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "metrics"))  # the suite lives with the tests
 
-from docs_section import write_section  # noqa: E402
+from docs_section import cpu_name, write_section  # noqa: E402
 from metamorphic import (  # noqa: E402
     CHANGING_DROP,
     PRESERVING_LIMIT,
@@ -34,17 +34,6 @@ from metamorphic import (  # noqa: E402
 from metrics.clinical import CLINICAL_SIGNATURE  # noqa: E402
 
 SECTION = "## Clinical metric: metamorphic suite"
-
-
-def cpu_name() -> str:
-    """The processor's model name where Linux reports it, else the architecture."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def main() -> None:
