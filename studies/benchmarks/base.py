@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from model.video import FRAME_SUFFIXES, frame_files
-from studies.store.media import MediaPathError, resolve_media, sha256_text
+from studies.store.media import (
+    MediaPathError,
+    path_inside,
+    resolve_media,
+    sha256_text,
+    symlinks_below,
+)
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {
@@ -106,15 +112,38 @@ def check_media_path(root: Path, relative: str) -> Path:
     return path
 
 
+def option_path(root: Path, options: dict[str, Any], key: str, default: str | None = None) -> Path:
+    """The file or folder a loader option names (e.g. `-o manifest=...`), inside the dataset
+    root; raises BenchmarkImportError (nothing is imported) when it leaves the root."""
+    value = options.get(key) or default
+    try:
+        return path_inside(root, str(value), what=f"option {key}")
+    except MediaPathError as exc:
+        raise BenchmarkImportError(
+            [RowProblem(str(root), None, f"{exc} (the dataset root)")],
+            hint=f"Put the file inside the dataset folder and name it relative to it: -o {key}=...",
+        ) from None
+
+
 def check_image(path: Path) -> None:
-    """Raise ValueError when `path` is not a readable image."""
+    """Raise ValueError when `path` is not an image that decodes completely.
+
+    `Image.verify()` does not decode JPEG data, so a truncated JPEG passed it and broke the
+    rating page later; `load()` decodes every pixel, as the rating page and the models will.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"unreadable image {path.name!r}: {exc}") from exc
+            image.load()
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"image {path.name!r} is too large to decode safely ({exc}); downscale it"
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(
+            f"unreadable image {path.name!r}: {exc}; replace it with a complete image file"
+        ) from exc
 
 
 def check_video(path: Path) -> int:
@@ -134,14 +163,30 @@ def check_video(path: Path) -> int:
 
 
 def check_frame_folder(path: Path) -> int:
-    """Raise ValueError unless `path` is a folder of readable images; return the count."""
+    """Raise ValueError unless `path` is a folder of images that all decode, with no symlink
+    anywhere below it; return the frame count. Frames are the files with an image suffix
+    (`model.video.frame_files`); other files are never shown or sampled."""
     if not path.is_dir():
         raise ValueError(f"frame folder {path.name!r} is missing")
-    frames = frame_files(path)  # frame order, so first and last are the clip's ends
+    links = symlinks_below(path)
+    if links:
+        names = ", ".join(repr(link.relative_to(path).as_posix()) for link in links[:5])
+        more = f" and {len(links) - 5} more" if len(links) > 5 else ""
+        raise ValueError(
+            f"frame folder {path.name!r} holds symlinks ({names}{more}); "
+            "replace them with the image files themselves"
+        )
+    frames = frame_files(path)
     if not frames:
-        raise ValueError(f"frame folder {path.name!r} holds no images")
-    check_image(frames[0])
-    check_image(frames[-1])
+        raise ValueError(
+            f"frame folder {path.name!r} holds no images "
+            f"(frames are files ending in {', '.join(FRAME_SUFFIXES)})"
+        )
+    for frame in frames:
+        try:
+            check_image(frame)
+        except ValueError as exc:
+            raise ValueError(f"frame folder {path.name!r}: {exc}") from exc
     return len(frames)
 
 

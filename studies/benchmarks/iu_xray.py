@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studies.benchmarks.base import CaseRecord, LoadResult, RowProblem, normalise_split
+from studies.benchmarks.base import (
+    CaseRecord,
+    LoadResult,
+    RowProblem,
+    normalise_split,
+    option_path,
+)
 from studies.benchmarks.tables import (
     display_name,
     media_problem,
@@ -36,8 +42,9 @@ class IUXrayLoader:
     )
 
     def load(self, root: Path, options: dict[str, Any]) -> LoadResult:
-        annotation = root / str(options.get("annotation", "annotation.json"))
+        annotation = option_path(root, options, "annotation", "annotation.json")
         images_dir = str(options.get("images", "images")).strip("/") or "images"
+        option_path(root, {"images": images_dir}, "images")  # stays inside the root
         shown = display_name(root, annotation)
         if not annotation.is_file():
             return LoadResult([], [RowProblem(shown, None, "file not found")])

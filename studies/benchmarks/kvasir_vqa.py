@@ -37,6 +37,7 @@ from studies.benchmarks.base import (
     RowProblem,
     content_key,
     normalise_split,
+    option_path,
 )
 from studies.benchmarks.tables import (
     Table,
@@ -68,6 +69,7 @@ class KvasirVQALoader:
 
     def load(self, root: Path, options: dict[str, Any]) -> LoadResult:
         images_dir = str(options.get("images", "images")).strip("/") or "images"
+        option_path(root, {"images": images_dir}, "images")  # stays inside the root
         track = str(options.get("track", "standard")).strip().lower()
         if track not in TRACKS:
             return LoadResult(

@@ -32,6 +32,7 @@ from studies.benchmarks.base import (
     LoadResult,
     RowProblem,
     normalise_split,
+    option_path,
 )
 from studies.benchmarks.findings import (
     is_missing,
@@ -97,9 +98,8 @@ class PolypReportsLoader:
     )
 
     def load(self, root: Path, options: dict[str, Any]) -> LoadResult:
-        manifest = options.get("manifest")
-        if manifest:
-            path = root / str(manifest)
+        if options.get("manifest"):
+            path = option_path(root, options, "manifest")
             return load_manifest(root, path, sheet=options.get("sheet"))
         candidates = [root / f"manifest{suffix}" for suffix in TABLE_SUFFIXES]
         found = [path for path in candidates if path.is_file()]

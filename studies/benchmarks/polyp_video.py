@@ -44,6 +44,7 @@ from studies.benchmarks.base import (
     LoadResult,
     RowProblem,
     normalise_split,
+    option_path,
 )
 from studies.benchmarks.findings import (
     findings_summary,
@@ -180,7 +181,7 @@ def _flag(value: object) -> bool:
 
 def _manifest_path(root: Path, options: dict[str, Any]) -> Path | None:
     if options.get("manifest"):
-        return root / str(options["manifest"])
+        return option_path(root, options, "manifest")
     for suffix in TABLE_SUFFIXES:
         if (root / f"manifest{suffix}").is_file():
             return root / f"manifest{suffix}"
@@ -189,7 +190,7 @@ def _manifest_path(root: Path, options: dict[str, Any]) -> Path | None:
 
 def _lesion_table_path(root: Path, options: dict[str, Any]) -> Path | None:
     if options.get("lesions"):
-        return root / str(options["lesions"])
+        return option_path(root, options, "lesions")
     names = ("lesion_info.csv", *SUN_TABLE_NAMES, "lesions.csv")
     for name in names:
         if (root / name).is_file():

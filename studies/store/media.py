@@ -4,6 +4,7 @@ hashing unchanged files, and path resolution that never leaves a dataset root.""
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -25,10 +26,34 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def symlinks_below(folder: Path) -> list[Path]:
+    """Every symlink below `folder` (files and folders), without following any of them."""
+    links: list[Path] = []
+    for current, dirs, files in os.walk(folder, followlinks=False):
+        for name in sorted(dirs + files):
+            if (Path(current) / name).is_symlink():
+                links.append(Path(current) / name)
+    return sorted(links)
+
+
+def folder_files(path: Path) -> list[Path]:
+    """The regular files below `path`, sorted; never follows a symlink: a symlink below the
+    folder raises MediaPathError (a frame folder linking to /etc/passwd was hashed)."""
+    links = symlinks_below(path)
+    if links:
+        raise MediaPathError(
+            f"{links[0]} is a symlink; a media folder must hold the files themselves"
+        )
+    files = []
+    for current, _dirs, names in os.walk(path, followlinks=False):
+        files.extend(Path(current) / name for name in names)
+    return sorted(file for file in files if file.is_file())
+
+
 def sha256_folder(path: Path) -> str:
     """Hash of every file below `path` (relative names and contents), order-independent."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in folder_files(path):
         digest.update(file.relative_to(path).as_posix().encode())
         digest.update(sha256_file(file).encode())
     return digest.hexdigest()
@@ -43,7 +68,7 @@ def stat_signature(path: Path, now_ns: int | None = None) -> str | None:
         stat = path.stat()
         return None if stat.st_mtime_ns > settled else f"{stat.st_size}:{stat.st_mtime_ns}"
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in folder_files(path):
         stat = file.stat()
         if stat.st_mtime_ns > settled:
             return None
@@ -79,3 +104,18 @@ def relative_media(root: Path | str, path: Path | str) -> str:
     if not full.is_relative_to(root_path):
         raise MediaPathError(f"{path} is outside the dataset root {root_path}")
     return full.relative_to(root_path).as_posix()
+
+
+def path_inside(root: Path | str, typed: Path | str, what: str = "path") -> Path:
+    """`typed` (absolute, or relative to `root`) resolved, when it stays inside `root`; the
+    one check that a path typed by a person (an admin page's folder, a loader option) never
+    leaves its root. Raises MediaPathError naming the root to choose inside of."""
+    root_path = Path(root).expanduser().resolve()
+    text = str(typed).strip()
+    if not text:
+        raise MediaPathError(f"{what} is empty; name a path inside {root_path}")
+    candidate = Path(text).expanduser()
+    full = (candidate if candidate.is_absolute() else root_path / candidate).resolve()
+    if not full.is_relative_to(root_path):
+        raise MediaPathError(f"{what} {text!r} is outside {root_path}; choose a path inside it")
+    return full
