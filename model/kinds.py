@@ -74,6 +74,9 @@ class SystemKind:
     learns_from_train: bool = False  # built from the benchmark's train split
     generates_text: bool = False  # writes new text from the media (max_new_tokens applies)
     ignores_adapter_output: bool = False  # the adapter is named but off: not fingerprinted
+    # Writes the case's reference text (an oracle): a ceiling, not a system to compare, so
+    # leaderboards leave it out of tables and correction families unless asked.
+    copies_reference: bool = False
     check: Check | None = None  # further rules: check(spec, strict) raises SpecError
 
     def allows(self, field: str) -> bool:
@@ -173,6 +176,7 @@ KINDS: dict[str, SystemKind] = {
         "reference",
         "model.baselines:ReferenceBaseline",
         "the human reference text of each case",
+        copies_reference=True,
     ),
     "remote": SystemKind(
         "remote",
