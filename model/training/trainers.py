@@ -35,6 +35,13 @@ from model.training.data import (
 from model.training.settings import DPOSettings, SFTSettings, TrainerSettings
 
 TRAINING_CARD = "training_card.json"
+# Logged values that must stay finite; the first non-finite one stops the run.
+WATCHED_LOSSES = ("loss", "train_loss", "eval_loss", "grad_norm")
+
+
+class TrainingDiverged(RuntimeError):
+    """A logged loss or gradient norm was NaN or infinite: nothing is saved or registered."""
+
 
 # progress(step, total_steps, logs): logs is the Trainer's log dict of that step.
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -96,6 +103,21 @@ def _load(model_dir: str | Path, settings: TrainerSettings, device: str):
     return model, processor
 
 
+def _checkpointing_key() -> str:
+    """transformers 5.x renamed `gradient_checkpointing` to `activation_checkpointing` (the
+    old name warns and goes in v6); use the name the installed version knows."""
+    from dataclasses import fields as dataclass_fields
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclass_fields(TrainingArguments)}
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )
+
+
 def _base_args(settings: TrainerSettings, out_dir: Path, device: str) -> dict[str, Any]:
     return {
         "output_dir": str(out_dir / "checkpoints"),
@@ -105,7 +127,7 @@ def _base_args(settings: TrainerSettings, out_dir: Path, device: str) -> dict[st
         "per_device_train_batch_size": settings.batch_size,
         "per_device_eval_batch_size": settings.batch_size,
         "gradient_accumulation_steps": settings.gradient_accumulation,
-        "gradient_checkpointing": settings.gradient_checkpointing,
+        _checkpointing_key(): settings.gradient_checkpointing,
         "bf16": _use_bf16(settings, device),
         "fp16": False,
         "seed": settings.seed,
@@ -128,10 +150,19 @@ def _callback(progress: Progress | None, log: list[dict[str, Any]]):
 
     class _Recorder(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-            if not logs or not state.is_world_process_zero:
+            if not logs:
+                return
+            # Finiteness is checked on the raw values, on every rank, before the entry is
+            # made JSON-safe (which maps NaN to None and would hide it).
+            bad = _nonfinite(logs)
+            if bad:
+                control.should_training_stop = True
+            if not state.is_world_process_zero:
                 return
             entry = {"step": int(state.global_step)}
             entry.update({k: _plain(v) for k, v in logs.items()})
+            if bad:
+                entry["nonfinite"] = bad
             log.append(entry)
             if progress is not None:
                 progress(int(state.global_step), int(state.max_steps), entry)
@@ -139,11 +170,34 @@ def _callback(progress: Progress | None, log: list[dict[str, Any]]):
     return _Recorder()
 
 
+def _nonfinite(logs: dict[str, Any]) -> list[str]:
+    """The watched keys of one log entry whose value is NaN or infinite."""
+    bad = []
+    for key in WATCHED_LOSSES:
+        value = logs.get(key)
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            bad.append(key)
+    return bad
+
+
+def check_finite(log: Iterable[dict[str, Any]], kind: str) -> None:
+    """Raise `TrainingDiverged` naming the first step whose loss was not finite."""
+    for entry in log:
+        if entry.get("nonfinite"):
+            names = ", ".join(entry["nonfinite"])
+            raise TrainingDiverged(
+                f"{kind.upper()} training diverged at step {entry.get('step')}: {names} is not "
+                "finite; no adapter was saved. Lower the learning rate or check the data."
+            )
+
+
 def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if hasattr(value, "item"):
-        return value.item()
     return value
 
 
@@ -201,6 +255,15 @@ def _card_markdown(card: dict[str, Any]) -> str:
         json.dumps(card["settings"], indent=2, sort_keys=True),
         "```",
         "",
+        "## In effect during training",
+        "",
+        "What the trainer actually used, where it differs from or adds to the settings (the "
+        "continued adapter's rank, dropout turned off by DPO, processes and effective batch):",
+        "",
+        "```json",
+        json.dumps(card.get("in_effect", {}), indent=2, sort_keys=True),
+        "```",
+        "",
         "## Software",
         "",
         ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
@@ -220,6 +283,7 @@ def _write_card(
     results: dict[str, Any],
     device: str,
     init_adapter: str | None,
+    in_effect: dict[str, Any],
 ) -> dict[str, Any]:
     card = {
         "kind": kind,
@@ -227,6 +291,7 @@ def _write_card(
         "init_adapter": init_adapter,
         "data": data,
         "settings": settings.to_dict(),
+        "in_effect": in_effect,
         "results": results,
         "device": device,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -258,6 +323,87 @@ def _last(log: Iterable[dict[str, Any]], key: str) -> float | None:
     return value
 
 
+def in_effect(trainer, kind: str) -> dict[str, Any]:
+    """The settings the live trainer used: the trained adapter's LoRA configuration (a
+    continued adapter keeps its own rank and alpha), dropout as it was during training (TRL's
+    DPO turns every dropout module off unless `disable_dropout=False`), the number of
+    processes and the effective batch, and the TRL defaults that shape the loss."""
+    args = trainer.args
+    world = int(getattr(trainer.accelerator, "num_processes", 1) or 1)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    lora: dict[str, Any] = {}
+    config = getattr(model, "peft_config", {}).get("default")
+    if config is not None:
+        dropout_off = bool(getattr(args, "disable_dropout", False))
+        lora = {
+            "rank": int(config.r),
+            "alpha": int(config.lora_alpha),
+            "dropout_configured": float(config.lora_dropout),
+            "dropout_in_effect": 0.0 if dropout_off else float(config.lora_dropout),
+            "target_modules": sorted(config.target_modules)
+            if isinstance(config.target_modules, set | list | tuple)
+            else config.target_modules,
+        }
+    out: dict[str, Any] = {
+        "lora": lora,
+        "world_size": world,
+        "per_device_batch": int(args.per_device_train_batch_size),
+        "gradient_accumulation": int(args.gradient_accumulation_steps),
+        "effective_batch": int(args.per_device_train_batch_size)
+        * int(args.gradient_accumulation_steps)
+        * world,
+        "bf16": bool(args.bf16),
+    }
+    if kind == "dpo":
+        out["trl"] = {
+            name: _plain(getattr(args, name))
+            for name in (
+                "disable_dropout",
+                "f_divergence_type",
+                "loss_type",
+                "beta",
+                "label_smoothing",
+                "precompute_ref_log_probs",
+                "use_weighting",
+            )
+            if hasattr(args, name)
+        }
+        out["trl"] = {
+            k: (str(v) if not isinstance(v, bool | int | float | str | list | None) else v)
+            for k, v in out["trl"].items()
+        }
+    return out
+
+
+def _gathered_state_dict(trainer) -> dict[str, Any] | None:  # noqa: ANN001
+    """The model's state dict gathered on every rank where the weights are sharded (DeepSpeed
+    ZeRO-3, FSDP), as `Trainer.save_model` gathers it; None when each rank holds them whole.
+    Every rank must call this: the gather is a collective operation."""
+    if getattr(trainer, "is_deepspeed_enabled", False):
+        stage = trainer.deepspeed.config.get("zero_optimization", {}).get("stage")
+        if stage == 3:
+            return trainer.deepspeed._zero3_consolidated_16bit_state_dict(
+                exclude_frozen_parameters=True
+            )
+        return trainer.accelerator.get_state_dict(trainer.deepspeed)
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return trainer.accelerator.get_state_dict(trainer.model)
+    return None
+
+
+def save_adapter(trainer, out_dir: Path) -> None:  # noqa: ANN001
+    """Save the trained LoRA adapter ("default" only: DPO may hold a frozen "ref" copy of an
+    initial adapter). Called on every rank; only the main process writes."""
+    state_dict = _gathered_state_dict(trainer)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model.save_pretrained(
+        str(out_dir),
+        state_dict=state_dict,
+        selected_adapters=["default"],
+        is_main_process=trainer.accelerator.is_main_process,
+    )
+
+
 def _finish(
     trainer,
     kind: str,
@@ -271,6 +417,7 @@ def _finish(
     init_adapter: str | None,
     has_eval: bool,
 ) -> TrainingResult:
+    check_finite(log, kind)  # before evaluating a diverged model
     eval_metrics: dict[str, float] = {}
     if has_eval:
         eval_metrics = {k: _plain(v) for k, v in trainer.evaluate().items()}
@@ -278,12 +425,8 @@ def _finish(
     final_loss = _last(train_logs, "loss")
     train_loss = _last(log, "train_loss")
     reward_acc = _last(train_logs, "rewards/accuracies") if kind == "dpo" else None
-    for value, name in ((final_loss, "final loss"), (train_loss, "train loss")):
-        if value is not None and not math.isfinite(value):
-            raise RuntimeError(f"{kind.upper()} training diverged: the {name} is {value}")
-    if trainer.accelerator.is_main_process:
-        # Only the trained adapter: DPO may hold a frozen "ref" copy of an initial adapter.
-        trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
+    check_finite(log, kind)
+    save_adapter(trainer, out_dir)
     results = {
         "steps": int(trainer.state.global_step),
         "final_loss": final_loss,
@@ -297,7 +440,17 @@ def _finish(
         checkpoints = out_dir / "checkpoints"
         if checkpoints.is_dir() and not any(checkpoints.iterdir()):
             checkpoints.rmdir()
-        card = _write_card(out_dir, kind, model_dir, settings, data, results, device, init_adapter)
+        card = _write_card(
+            out_dir,
+            kind,
+            model_dir,
+            settings,
+            data,
+            results,
+            device,
+            init_adapter,
+            in_effect(trainer, kind),
+        )
     return TrainingResult(
         kind=kind,
         adapter_dir=out_dir,

@@ -119,6 +119,11 @@ def test_dpo_trains_saves_card_and_changes_outputs(
     assert card["settings"]["beta"] == 0.1 and card["settings"]["seed"] == 3
     assert card["data"]["hash"] == result.data_hash and card["data"]["n_train"] == 3
     assert card["results"]["final_loss"] == pytest.approx(losses[-1])
+    # The card says what was in effect: TRL's DPO turns dropout off (the settings say 0.05).
+    effect = card["in_effect"]
+    assert effect["lora"]["dropout_configured"] == pytest.approx(0.05)
+    assert effect["lora"]["dropout_in_effect"] == 0.0 and effect["trl"]["disable_dropout"]
+    assert effect["world_size"] == 1 and effect["effective_batch"] == 2
     readme = (out / "README.md").read_text()
     assert "research use only" in readme and result.data_hash in readme
     base = _logits(tiny_model_dir, images[0], None)
@@ -159,8 +164,52 @@ def test_sft_trains_then_dpo_continues_from_it(
     # The reference is a frozen copy of the SFT adapter, so the first loss is log 2 again.
     first = next(e["loss"] for e in dpo.log if "loss" in e)
     assert first == pytest.approx(math.log(2), abs=1e-3)
-    assert read_training_card(tmp_path / "dpo")["init_adapter"] == str(tmp_path / "sft")
+    dpo_card = read_training_card(tmp_path / "dpo")
+    assert dpo_card["init_adapter"] == str(tmp_path / "sft")
+    # The continued adapter keeps its own rank and alpha, whatever the DPO settings say.
+    assert dpo_card["settings"]["lora"]["rank"] == 16
+    assert dpo_card["in_effect"]["lora"]["rank"] == 4
+    assert dpo_card["in_effect"]["lora"]["alpha"] == 8
     assert not (tmp_path / "dpo" / "ref").exists()  # only the trained adapter is saved
+
+
+def test_a_nonfinite_loss_stops_the_run_even_after_finite_ones() -> None:
+    from transformers import TrainerControl, TrainerState
+
+    from model.training.trainers import TrainingDiverged, _callback, check_finite
+
+    log: list[dict] = []
+    recorder = _callback(None, log)
+    state, control = TrainerState(), TrainerControl()
+    state.global_step = 1
+    recorder.on_log(None, state, control, logs={"loss": 0.69, "grad_norm": 1.0})
+    assert not control.should_training_stop
+    state.global_step = 2
+    recorder.on_log(None, state, control, logs={"loss": float("nan"), "grad_norm": float("inf")})
+    assert control.should_training_stop
+    assert log[-1]["loss"] is None  # JSON-safe in the log, but not forgotten
+    with pytest.raises(TrainingDiverged, match=r"step 2: loss, grad_norm is not finite"):
+        check_finite(log, "sft")
+
+
+def test_a_diverged_run_saves_no_adapter(
+    tiny_model_dir: Path, images: list[Path], tmp_path: Path
+) -> None:
+    from model.training.trainers import TrainingDiverged
+
+    examples = [SFTExample([p], GOOD, key=f"k{i}") for i, p in enumerate(images)]
+    out = tmp_path / "diverged"
+    with pytest.raises(TrainingDiverged, match="no adapter was saved"):
+        train_sft(
+            tiny_model_dir,
+            examples,
+            SFTSettings(
+                max_steps=6, learning_rate=1e30, logging_steps=1, lora=LoraSettings(rank=4)
+            ),
+            out,
+        )
+    assert not (out / "adapter_model.safetensors").exists()
+    assert read_training_card(out) is None
 
 
 def test_bad_preference_data_is_named(images: list[Path], tmp_path: Path) -> None:
@@ -189,3 +238,17 @@ def test_refuses_to_overwrite_an_adapter(
 ) -> None:
     with pytest.raises(FileExistsError, match="already holds an adapter"):
         train_dpo(tiny_model_dir, _rows(images), DPOSettings(max_steps=1), tiny_adapter_dir)
+
+
+def test_dependency_floors_are_those_the_code_needs() -> None:
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    floor = next(d for d in dependencies if d.startswith("datasets"))
+    # model/training/data.py builds features with datasets.List, new in datasets 4.0.
+    assert (
+        "from datasets import"
+        in (Path(__file__).resolve().parents[2] / "model" / "training" / "data.py").read_text()
+    )
+    assert floor.replace(" ", "").startswith("datasets>=4")
