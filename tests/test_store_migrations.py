@@ -114,7 +114,8 @@ def _populate_at_0001(url: str, root: Path) -> None:
 
 def test_0002_keeps_generations_and_what_points_at_them(db_url: str, tmp_path: Path) -> None:
     _populate_at_0001(db_url, tmp_path / "media")
-    store = Store(db_url)  # upgrades to head
+    upgrade(db_url)  # only an explicit upgrade migrates existing data
+    store = Store(db_url)
     try:
         with store.session() as session:
             generations = session.scalars(select_generations()).all()

@@ -37,7 +37,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from model.notice import RESEARCH_NOTICE
@@ -61,7 +61,7 @@ from studies.readers.form import (
     default_form,
     likert_columns,
 )
-from studies.readers.judgments import is_current, judgment_query, study_form
+from studies.readers.judgments import case_label, is_current, judgment_query, study_form
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
@@ -85,6 +85,17 @@ class RatingError(ValueError):
 
 class AccessDenied(RatingError):
     """An expired session, a token that is not the rater's, a page the role may not open."""
+
+
+BUSY_MESSAGE = "The server is busy; your answer was not saved. Press Submit again."
+
+
+class DatabaseBusy(RatingError):
+    """The database did not answer in time (another writer held its lock, or the connection
+    failed): the transaction was rolled back, nothing was saved, the same submit can be repeated."""
+
+    def __init__(self, message: str = BUSY_MESSAGE) -> None:
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -124,10 +135,34 @@ class RaterStudy:
 
 
 @dataclass(frozen=True)
+class StoredAnswer:
+    """A stored judgment in the rater's screen terms (left = Report A on their screen)."""
+
+    preference_shown: str
+    likert: dict[str, dict[str, int]]  # {"left": {criterion: 1-5}, "right": {...}}
+    comment: str
+    submitted_at: datetime | None = None
+
+    def same_answer(self, other: StoredAnswer) -> bool:
+        """The same preference, ratings and comment (the time it was given aside)."""
+        return (self.preference_shown, self.likert, self.comment) == (
+            other.preference_shown,
+            other.likert,
+            other.comment,
+        )
+
+
+@dataclass(frozen=True)
 class SubmitResult:
     judgment_id: int
-    created: bool  # False: an earlier identical submission (or judgment) stands
+    created: bool  # False: an earlier submission (or judgment) stands and nothing was written
     winner: str
+    # True when the task was already answered and the answer that stands is NOT the one just
+    # submitted (second tab, retry after a reconnect): the page must show `stored` and the way
+    # to correct it, never move on silently.
+    conflict: bool = False
+    # The answer that stands when `created` is False (None when this call wrote it).
+    stored: StoredAnswer | None = None
 
 
 def _check_session(session: Session, rater_id: int, session_token: str | None) -> None:
@@ -390,6 +425,10 @@ _SUBMIT_JUDGMENTS = select(
     Judgment.submission_key,
     Judgment.winner,
     Judgment.supersedes_id,
+    Judgment.preference_shown,
+    Judgment.likert,
+    Judgment.comment,
+    Judgment.submitted_at,
     is_current().label("current"),
 ).where(
     or_(
@@ -438,8 +477,18 @@ _INSERT_JUDGMENT_AUDITED = (
     .add_cte(_NEW_JUDGMENT)
     .returning(_AUDIT.c.entity_id)
 )
-_BY_KEY = select(Judgment.id, Judgment.rater_id, Judgment.winner).where(
-    Judgment.submission_key == bindparam("submission_key")
+_BY_KEY = select(
+    Judgment.id,
+    Judgment.rater_id,
+    Judgment.winner,
+    Judgment.preference_shown,
+    Judgment.likert,
+    Judgment.comment,
+    Judgment.submitted_at,
+    Assignment.a_on_left,
+).where(
+    Judgment.submission_key == bindparam("submission_key"),
+    Assignment.id == Judgment.assignment_id,
 )
 
 # One process serves many raters: its SQLite writers queue on a lock here, handed over at
@@ -459,16 +508,25 @@ def _sqlite_gate(engine: Engine) -> threading.Lock:
 
 @contextmanager
 def _write_transaction(store: Store) -> Iterator[Connection]:
-    """One transaction; on SQLite it holds the database write lock from its first read."""
+    """One transaction; on SQLite it holds the database write lock from its first read.
+
+    DatabaseBusy when the lock is not had within the store's busy timeout."""
     engine = store.engine
     if engine.dialect.name != "sqlite":
         with engine.begin() as connection:
             yield connection
         return
-    with _sqlite_gate(engine), engine.begin() as connection:
-        # BEGIN IMMEDIATE: no read-then-upgrade (which can fail under contention).
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        yield connection
+    gate = _sqlite_gate(engine)
+    # The in-process queue waits no longer than SQLite's own busy timeout would.
+    if not gate.acquire(timeout=store.busy_timeout_s):
+        raise DatabaseBusy()
+    try:
+        with engine.begin() as connection:
+            # BEGIN IMMEDIATE: no read-then-upgrade (which can fail under contention).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield connection
+    finally:
+        gate.release()
 
 
 def _refuse_session(rater_id: int, session_token: str | None, owner: int | None) -> None:
@@ -604,11 +662,43 @@ def submit_judgment(
             )
     except IntegrityError:
         # A concurrent twin with the same key won the race: return what it wrote.
-        with store.engine.connect() as connection:
-            repeat = connection.execute(_BY_KEY, {"submission_key": submission_key}).first()
+        try:
+            with store.engine.connect() as connection:
+                repeat = connection.execute(_BY_KEY, {"submission_key": submission_key}).first()
+        except OperationalError as exc:
+            raise DatabaseBusy() from exc
         if repeat is None or repeat.rater_id != rater_id:
             raise
-        return SubmitResult(repeat.id, False, repeat.winner)
+        stored = _stored_answer(repeat, repeat.a_on_left)
+        submitted = StoredAnswer(preference_shown, _screen_likert(likert), comment)
+        return SubmitResult(
+            repeat.id, False, repeat.winner, not stored.same_answer(submitted), stored
+        )
+    except OperationalError as exc:
+        # SQLite's lock timeout, a PostgreSQL lock timeout or a lost connection: the
+        # transaction was rolled back, so nothing is half-written and a retry is safe.
+        raise DatabaseBusy() from exc
+
+
+def _screen_likert(likert: dict[str, Any] | None) -> dict[str, dict[str, int]]:
+    """Submitted ratings as stored on screen sides, for comparing with a stored answer."""
+    likert = likert or {}
+    return {
+        side: {k: v for k, v in (likert.get(side) or {}).items() if v is not None}
+        for side in ("left", "right")
+    }
+
+
+def _stored_answer(row: Any, a_on_left: bool) -> StoredAnswer:
+    """A judgment row in its rater's screen terms."""
+    a_side, b_side = ("left", "right") if a_on_left else ("right", "left")
+    likert = row.likert or {}
+    return StoredAnswer(
+        preference_shown=row.preference_shown,
+        likert={a_side: dict(likert.get("a") or {}), b_side: dict(likert.get("b") or {})},
+        comment=row.comment or "",
+        submitted_at=aware(row.submitted_at),
+    )
 
 
 def _submit(
@@ -643,7 +733,10 @@ def _submit(
     if repeat is not None:
         if repeat.assignment_id != assignment_id or repeat.rater_id != rater_id:
             raise RatingError("This submission key was used for another task; reload.")
-        return SubmitResult(repeat.id, False, repeat.winner)
+        stored = _stored_answer(repeat, row.a_on_left)
+        submitted = StoredAnswer(preference_shown, _screen_likert(likert), comment)
+        conflict = not stored.same_answer(submitted)
+        return SubmitResult(repeat.id, False, repeat.winner, conflict, stored)
     message = _status_text(row.name, row.status)
     if message:
         raise RatingError(message + " Nothing was saved.")
@@ -656,10 +749,16 @@ def _submit(
         raise RatingError(f"'{PREFERENCES[preference_shown]}' needs a comment saying why.")
     own = [j for j in rows if j.assignment_id == assignment_id and j.current]
     current = max(own, key=lambda j: j.id, default=None)
-    if current is not None and not supersede:
-        return SubmitResult(current.id, False, current.winner)
     if current is None and supersede:
         raise RatingError("There is no earlier judgment of this task to correct.")
+    if current is not None:
+        stored = _stored_answer(current, row.a_on_left)
+        same = stored.same_answer(StoredAnswer(preference_shown, shown, comment))
+        # Already answered: a plain submit writes nothing and says whether the answer that
+        # stands differs; a correction equal to the answer that stands (a second click of
+        # "Save correction", whatever its key) writes nothing either.
+        if not supersede or same:
+            return SubmitResult(current.id, False, current.winner, not same, stored)
     a_on_left = row.a_on_left
     a_side, b_side = ("left", "right") if a_on_left else ("right", "left")
     winner = _winner(preference_shown, a_on_left)
@@ -804,6 +903,7 @@ _FIELDS_AFTER_LIKERT = (
     "submitted_at",
     "supersedes_id",
     "superseded",
+    "synthetic",
     "study_config_hash",
     "study_seed",
     "exported_at",
@@ -871,6 +971,8 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
                     "submitted_at": _iso(judgment.submitted_at),
                     "supersedes_id": judgment.supersedes_id,
                     "superseded": not found.current,
+                    # The label travels with the export: re-analysis reads it back.
+                    "synthetic": case_label([found]),
                     "study_config_hash": row.config_hash or "",
                     "study_seed": seed,
                     "exported_at": exported_at,

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -262,12 +263,26 @@ class Assignment(Timestamp, Base):
 
 
 class Judgment(Base):
-    """Append-only: a correction is a new row whose `supersedes_id` names the old one."""
+    """Append-only: a correction is a new row whose `supersedes_id` names the old one.
+
+    The database holds the rules too (migration 0003): one first judgment per assignment and
+    each judgment superseded at most once (so one current judgment per task), a correction
+    supersedes a judgment of the same task, and UPDATE/DELETE are refused by triggers (as on
+    the audit log).
+    """
 
     __tablename__ = "judgments"
     __table_args__ = (
         UniqueConstraint("submission_key", name="uq_judgment_submission"),
         Index("ix_judgments_assignment", "assignment_id"),
+        Index(
+            "uq_judgments_first",
+            "assignment_id",
+            unique=True,
+            sqlite_where=text("supersedes_id IS NULL"),
+            postgresql_where=text("supersedes_id IS NULL"),
+        ),
+        Index("uq_judgments_supersedes", "supersedes_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -298,6 +313,8 @@ class FlaggedReport(Timestamp, Base):
 
 
 class AuditEvent(Base):
+    """Append-only: UPDATE and DELETE are refused by triggers (migration 0003)."""
+
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -28,6 +28,9 @@ class Settings:
     adapter: str | None = field(default_factory=lambda: _env("ADAPTER"))
     session_hours: float = field(default_factory=lambda: float(_env("SESSION_HOURS", "12")))
     max_upload_mb: float = field(default_factory=lambda: float(_env("MAX_UPLOAD_MB", "200")))
+    # How long a write waits for another writer's lock (SQLite busy timeout, PostgreSQL
+    # lock_timeout) before a rater is told "busy, press Submit again".
+    busy_timeout_s: float = field(default_factory=lambda: float(_env("BUSY_TIMEOUT_S", "30")))
 
     @property
     def data_dir(self) -> Path:
