@@ -51,12 +51,16 @@ def serve_app(host: str, port: int) -> int:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or migrate the database schema to the newest version."""
-    from studies.store.db import upgrade
+    """Create or migrate the database schema to the newest version (SQLite: copied first)."""
+    from studies.store.db import SchemaError, upgrade
     from studies.store.settings import get_settings
 
     settings = get_settings()
-    upgrade(settings.url)
+    try:
+        upgrade(settings.url, echo=typer.echo)
+    except SchemaError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"Database is up to date: {describe_database(settings.url)}")
 
 
@@ -68,10 +72,11 @@ def demo(
 ) -> None:
     """Seed the synthetic demo data (idempotent) and serve the app."""
     from studies.demo.seed import seed_demo
-    from studies.store.db import get_store
+    from studies.store.db import get_store, upgrade
     from studies.store.settings import get_settings
 
     settings = get_settings()
+    upgrade(settings.url, echo=typer.echo)  # copies the SQLite file first when it migrates
     store = get_store(settings.url)
     typer.echo(f"Med-Vision Workbench demo. {RESEARCH_NOTICE}")
     typer.echo(f"Database: {describe_database(settings.url)}")
@@ -96,7 +101,7 @@ def serve(
     from studies.store.settings import get_settings
 
     settings = get_settings()
-    upgrade(settings.url)
+    upgrade(settings.url, echo=typer.echo)  # copies the SQLite file first when it migrates
     typer.echo(f"Database: {describe_database(settings.url)}")
     typer.echo(f"Open http://{host}:{port} in a browser.")
     raise typer.Exit(serve_app(host, port))
