@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from model.notice import RESEARCH_NOTICE
+from studies.store.db import SchemaError
 from workbench.access import current_role, render_account_sidebar
 from workbench.navigation import PAGES
 
@@ -14,7 +15,12 @@ PAGES_DIR = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="Med-Vision Workbench", page_icon=":material/biotech:", layout="wide")
 
-role = current_role()
+try:
+    role = current_role()
+except SchemaError as exc:
+    # A database at an older schema revision is never migrated by the app itself.
+    st.error(str(exc))
+    st.stop()
 # Log-in and invite pages are "public" only: a logged-in user does not see them.
 visible = [spec for spec in PAGES if role in spec.roles]
 # Pages grouped by section ("" is the ungrouped top of the menu), in PAGES order.
