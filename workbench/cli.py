@@ -138,7 +138,16 @@ def _root() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # Imported only on an error: the store stays out of `--help`'s start-up.
+        from studies.store.db import SchemaError
+
+        if not isinstance(exc, SchemaError):
+            raise
+        typer.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":
