@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from studies.exports.synthetic import UNSTATED
 from studies.reader_stats import agreement, likert
 from studies.reader_stats.bradley_terry import CLUSTERS, TIE_MODELS, BTResult, bradley_terry
 from studies.reader_stats.data import (
@@ -16,6 +17,7 @@ from studies.reader_stats.data import (
     declared_criteria,
     harm_criterion_of,
     is_synthetic,
+    synthetic_kind_of,
 )
 from studies.reader_stats.likert import ModelFit
 from studies.reader_stats.metric_agreement import metric_agreement
@@ -81,6 +83,8 @@ class Provenance:
     generated_at: str
     version: str
     settings: dict[str, Any]
+    # Which part is synthetic (a studies.exports.synthetic kind; "" for real data).
+    synthetic_kind: str = ""
 
     @classmethod
     def of(
@@ -97,7 +101,15 @@ class Provenance:
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             version=package_version(),
             settings=asdict(settings),
+            synthetic_kind=_kind(judgments, synthetic),
         )
+
+
+def _kind(judgments: pd.DataFrame, synthetic: bool | None) -> str:
+    kind = synthetic_kind_of(judgments)
+    if synthetic is None or bool(synthetic) == bool(kind):
+        return kind
+    return UNSTATED if synthetic else ""
 
 
 @dataclass

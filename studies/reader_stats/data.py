@@ -18,6 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from studies.exports.synthetic import (
+    JUDGMENTS,
+    SYNTHETIC_COLUMN,
+    SYNTHETIC_KINDS,
+    SyntheticLabelError,
+    combine,
+    parse_synthetic,
+)
 from studies.readers.form import (
     DEFAULT_FORM,
     SCALE,
@@ -285,17 +293,53 @@ def load_judgments_file(path: str | Path) -> pd.DataFrame:
         frame = pd.DataFrame.from_records(records)
     else:
         raise JudgmentsError(f"{path}: expected a .csv or .jsonl file, not '{suffix or path.name}'")
-    synthetic = False
-    if "synthetic" in frame.columns:
-        synthetic = frame["synthetic"].astype(str).str.strip().str.lower().isin(_TRUE).any()
+    kind = _file_synthetic_kind(frame, str(path.name))
     prepared = prepare_judgments(frame, source=str(path.name))
-    prepared.attrs["synthetic"] = bool(synthetic)
+    set_synthetic(prepared, kind)
     prepared.attrs["source"] = str(path)
     return prepared
 
 
+def _file_synthetic_kind(frame: pd.DataFrame, source: str) -> str:
+    """The label a file's `synthetic` column states (a study export writes it on every row)."""
+    if SYNTHETIC_COLUMN not in frame.columns:
+        return ""
+    kinds: list[str] = []
+    bad: list[int] = []
+    for number, value in enumerate(frame[SYNTHETIC_COLUMN], start=1):
+        try:
+            kinds.append(parse_synthetic(value))
+        except SyntheticLabelError:
+            bad.append(number)
+    if bad:
+        raise JudgmentsError(
+            f"{source}: column '{SYNTHETIC_COLUMN}' in {_rows_text(bad)}: expected one of "
+            f"{', '.join(SYNTHETIC_KINDS)}, true, or empty for real data"
+        )
+    return combine(kinds)
+
+
+def set_synthetic(frame: pd.DataFrame, kind: str) -> None:
+    """Label a judgments table: `kind` is a `studies.exports.synthetic` kind, "" for real."""
+    frame.attrs["synthetic"] = bool(kind)
+    frame.attrs["synthetic_kind"] = kind
+
+
 def is_synthetic(frame: pd.DataFrame) -> bool:
+    """Whether any part of the table (its cases or its judgments) is synthetic."""
     return bool(frame.attrs.get("synthetic", False))
+
+
+def synthetic_kind_of(frame: pd.DataFrame) -> str:
+    """The table's synthetic label ("" for real data).
+
+    A table marked synthetic without a kind comes from the simulators: its judgments are
+    simulated.
+    """
+    kind = frame.attrs.get("synthetic_kind") or ""
+    if kind:
+        return str(kind)
+    return JUDGMENTS if is_synthetic(frame) else ""
 
 
 def criteria_of(judgments: pd.DataFrame) -> list[str]:

@@ -31,6 +31,7 @@ from studies.exports.render import (
     table_document,
 )
 from studies.exports.render import render as render_table
+from studies.exports.synthetic import UNSTATED, synthetic_line
 from studies.reader_stats.analysis import PairwiseAnalysis, Provenance, StudyAnalysis
 
 
@@ -90,7 +91,7 @@ def footer_lines(provenance: Provenance) -> list[str]:
         RESEARCH_NOTICE,
     ]
     if provenance.synthetic:
-        lines.insert(0, "SYNTHETIC DATA: simulated judgments, not real readers.")
+        lines.insert(0, synthetic_line(provenance.synthetic_kind or UNSTATED))
     return lines
 
 
@@ -510,6 +511,7 @@ def pairwise_json(analysis: PairwiseAnalysis) -> dict[str, Any]:
             "n_raters": provenance.n_raters,
             "n_judgments": provenance.n_judgments,
             "synthetic": provenance.synthetic,
+            "synthetic_kind": provenance.synthetic_kind,
             "generated_at": provenance.generated_at,
             "version": provenance.version,
             "settings": provenance.settings,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import Session, aliased
 
+from studies.exports.synthetic import synthetic_kind
 from studies.readers.form import criteria, default_form
 from studies.store.db import Store
 from studies.store.schema import (
@@ -89,6 +90,12 @@ def current_judgments(session: Session, study_id: int) -> list[tuple[Judgment, A
     return [(judgment, assignment) for judgment, assignment in rows]
 
 
+def case_label(rows: Any) -> str:
+    """The synthetic label of judgments from the store (rows of `judgment_query`): the raters
+    are real accounts, so it says whether the cases come from a synthetic benchmark."""
+    return synthetic_kind(cases=any(bool(row.synthetic) for row in rows), judgments=False)
+
+
 def study_form(config: dict[str, Any] | None) -> dict[str, Any]:
     """The rating form in a study's configuration (the default form when it has none)."""
     return ((config or {}).get("design") or {}).get("form") or default_form()
@@ -131,7 +138,7 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
     # pandas only here: rating and the CLI import this module and stay light.
     import pandas as pd
 
-    from studies.reader_stats.data import JudgmentsError, prepare_judgments
+    from studies.reader_stats.data import JudgmentsError, prepare_judgments, set_synthetic
 
     with store.session() as session:
         study = session.scalar(select(Study).where(Study.name == study_name))
@@ -143,12 +150,13 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
         keys = [c.key for c in criteria(form)]
         rows = session.execute(judgment_query(study.id, current_only=True)).all()
         records = [_stats_record(row, keys) for row in rows]
-        synthetic = any(bool(row.synthetic) for row in rows)
+        synthetic = case_label(rows)
         config_hash = study.config_hash
     if not records:
         raise JudgmentsError(f"study {study_name!r} has no judgments yet")
     prepared = prepare_judgments(pd.DataFrame.from_records(records), source=f"study {study_name}")
-    prepared.attrs["synthetic"] = synthetic
+    # The store's judgments are the raters' own: only the cases can be synthetic.
+    set_synthetic(prepared, synthetic)
     prepared.attrs["source"] = f"study {study_name}"
     prepared.attrs["study"] = study_name
     prepared.attrs["config_hash"] = config_hash

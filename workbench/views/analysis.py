@@ -9,6 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from metrics.significance import CORRECTIONS
+from studies.exports.names import file_slug
+from studies.exports.synthetic import UNSTATED, synthetic_line
 from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
 from studies.reader_stats.data import JudgmentsError, load_judgments_file
@@ -110,7 +112,7 @@ if result is not None:
     label, analysis, archive = result
     provenance = analysis.provenance
     if provenance.synthetic:
-        st.warning("SYNTHETIC data: simulated or synthetic cases, not patients or real readers.")
+        st.warning(synthetic_line(provenance.synthetic_kind or UNSTATED))
     st.subheader(label)
     st.caption(" ".join(reader_tables.footer_lines(provenance)))
     for note in analysis.notes:
@@ -143,7 +145,7 @@ if result is not None:
                     st.pyplot(figure, clear_figure=False)
             if not shown:
                 st.caption("Nothing to show for these judgments.")
-    stem = label.rsplit(".", 1)[0].replace(" ", "_") or "analysis"
+    stem = file_slug(label.rsplit(".", 1)[0], default="analysis")
     left, middle, right = st.columns(3)
     left.download_button(
         "All tables and plots (.zip)",

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from model.notice import RESEARCH_NOTICE
+from studies.exports.names import file_slug
 from studies.readers import accounts
 from studies.readers.accounts import AccountError, AuthError
 from studies.readers.design import (
@@ -160,7 +161,7 @@ with tab_studies:
                 "task, timestamps, config hash."
             )
             downloads = st.columns(2)
-            slug = "".join(c if c.isalnum() else "-" for c in summary.name).strip("-").lower()
+            slug = file_slug(summary.name, default="study")
             downloads[0].download_button(
                 "Download CSV",
                 export_judgments(store, summary.id, "csv"),
