@@ -113,6 +113,21 @@ class LazyGroup(TyperGroup):
             return click.Command(cmd_name, help=summary, short_help=summary)
         return load_command(cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if type(exc).__module__.startswith(("click", "typer")):
+                raise  # exits, help and usage errors
+            # Imported only on an error, so `--help` never loads the store.
+            from studies.store.db import SchemaError
+
+            if isinstance(exc, SchemaError):
+                # A database at an older schema revision: its message, rc 1, no traceback.
+                typer.echo(f"Error: {exc}", err=True)
+                raise typer.Exit(1) from exc
+            raise
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self._listing = True
         try:
@@ -138,16 +153,7 @@ def _root() -> None:
 
 
 def main() -> None:
-    try:
-        app()
-    except Exception as exc:
-        # Imported only on an error: the store stays out of `--help`'s start-up.
-        from studies.store.db import SchemaError
-
-        if not isinstance(exc, SchemaError):
-            raise
-        typer.echo(f"Error: {exc}", err=True)
-        raise SystemExit(1) from exc
+    app()
 
 
 if __name__ == "__main__":
