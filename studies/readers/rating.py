@@ -1,0 +1,1007 @@
+"""Rating: a rater's next task, submitting a judgment, corrections, and raw exports.
+
+Which judgment is current, and the join of a study's judgments, come from
+`studies.readers.judgments`; the export's Likert columns come from the study's frozen form.
+
+What a rater page receives (`RatingTask`) carries no system name, id, fingerprint, run or
+generation id: only an opaque assignment token, the case media and the two report texts
+as shown on screen. A judgment is written in one transaction; its unique submission key
+makes a double submit (double click, two tabs, a retry) write nothing new.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, aliased
+
+from model.notice import RESEARCH_NOTICE
+from studies.readers.accounts import (
+    SESSION_EXPIRES,
+    SESSION_OWNER,
+    aware,
+    join_session,
+    live_session_owner,
+    now_utc,
+    session_account,
+    session_account_id,
+    token_hash,
+)
+from studies.readers.design import StudyError
+from studies.readers.form import (
+    PREFERENCES,
+    FormError,
+    check_likert,
+    criteria,
+    default_form,
+    likert_columns,
+)
+from studies.readers.judgments import case_label, is_current, judgment_query, study_form
+from studies.store.db import Store
+from studies.store.media import MediaPathError, resolve_media
+from studies.store.schema import (
+    Assignment,
+    AuditEvent,
+    Benchmark,
+    Case,
+    Generation,
+    Judgment,
+    Study,
+    StudyItem,
+    StudyRater,
+)
+
+EXPORT_VERSION = "reader-study-export/1"
+
+
+class RatingError(ValueError):
+    """A submission or request that was refused; nothing was written. Safe to show."""
+
+
+class AccessDenied(RatingError):
+    """An expired session, a token that is not the rater's, a page the role may not open."""
+
+
+BUSY_MESSAGE = "The server is busy; your answer was not saved. Press Submit again."
+
+
+class DatabaseBusy(RatingError):
+    """The database did not answer in time (another writer held its lock, or the connection
+    failed): the transaction was rolled back, nothing was saved, the same submit can be repeated."""
+
+    def __init__(self, message: str = BUSY_MESSAGE) -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class TaskMedia:
+    kind: str  # image | video | frames
+    path: Path  # absolute; a page reads the bytes and never shows the path
+
+
+@dataclass(frozen=True)
+class RatingTask:
+    """One assignment as a rater page may show it."""
+
+    token: str
+    study_name: str
+    position: int  # 1-based place of this task in the rater's order
+    done: int
+    total: int
+    modality: str
+    media: list[TaskMedia]
+    question: str | None
+    left_text: str
+    right_text: str
+    guidelines: str
+    form: dict[str, Any] = field(default_factory=default_form)
+
+
+@dataclass(frozen=True)
+class RaterStudy:
+    id: int
+    name: str
+    status: str
+    done: int
+    total: int
+    guidelines: str
+    # True when the study's cases are synthetic: the page says so (it names no system).
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A stored judgment in the rater's screen terms (left = Report A on their screen)."""
+
+    preference_shown: str
+    likert: dict[str, dict[str, int]]  # {"left": {criterion: 1-5}, "right": {...}}
+    comment: str
+    submitted_at: datetime | None = None
+
+    def same_answer(self, other: StoredAnswer) -> bool:
+        """The same preference, ratings and comment (the time it was given aside)."""
+        return (self.preference_shown, self.likert, self.comment) == (
+            other.preference_shown,
+            other.likert,
+            other.comment,
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    judgment_id: int
+    created: bool  # False: an earlier submission (or judgment) stands and nothing was written
+    winner: str
+    # True when the task was already answered and the answer that stands is NOT the one just
+    # submitted (second tab, retry after a reconnect): the page must show `stored` and the way
+    # to correct it, never move on silently.
+    conflict: bool = False
+    # The answer that stands when `created` is False (None when this call wrote it).
+    stored: StoredAnswer | None = None
+
+
+def _check_session(session: Session, rater_id: int, session_token: str | None) -> None:
+    if session_token is None:
+        return
+    account = session_account(session, session_token)
+    if account is None:
+        raise AccessDenied("Your session has expired. Log in again; nothing was saved.")
+    if account.id != rater_id:
+        raise AccessDenied("This session belongs to another account; nothing was saved.")
+
+
+def _enrolled_study(session: Session, rater_id: int, study_id: int) -> Study:
+    study = session.scalar(
+        select(Study)
+        .join(StudyRater, StudyRater.study_id == Study.id)
+        .where(Study.id == study_id, StudyRater.account_id == rater_id)
+    )
+    if study is None:
+        raise AccessDenied("You are not a rater in this study.")
+    return study
+
+
+def _status_message(study: Study) -> str | None:
+    return _status_text(study.name, study.status)
+
+
+def _status_text(name: str, status: str) -> str | None:
+    if status == "paused":
+        return f"The study '{name}' is paused by its admin; please come back later."
+    if status == "closed":
+        return f"The study '{name}' is closed; thank you for your judgments."
+    if status == "draft":
+        return f"The study '{name}' has not started yet."
+    return None
+
+
+def rater_studies(store: Store, rater_id: int) -> list[RaterStudy]:
+    """The started studies a rater is enrolled in, with their own progress."""
+    with store.session() as session:
+        studies = session.scalars(
+            select(Study)
+            .join(StudyRater, StudyRater.study_id == Study.id)
+            .where(StudyRater.account_id == rater_id, Study.status != "draft")
+            .order_by(Study.id)
+        )
+        out = []
+        for study in studies:
+            done, total = _counts(session, rater_id, study.id)
+            benchmark_id = ((study.config or {}).get("benchmark") or {}).get("id")
+            synthetic = bool(
+                benchmark_id
+                and session.scalar(select(Benchmark.synthetic).where(Benchmark.id == benchmark_id))
+            )
+            out.append(
+                RaterStudy(
+                    study.id, study.name, study.status, done, total, study.guidelines, synthetic
+                )
+            )
+        return out
+
+
+def _counts(session: Session, rater_id: int, study_id: int) -> tuple[int, int]:
+    judged = exists().where(Judgment.assignment_id == Assignment.id)
+    total, done = session.execute(
+        select(func.count(), func.count().filter(judged)).where(
+            Assignment.study_id == study_id, Assignment.rater_id == rater_id
+        )
+    ).one()
+    return int(done or 0), int(total or 0)
+
+
+# Built once: aliased() copies every column, which is measurable on a hot path.
+_GENERATION_A = aliased(Generation)
+_GENERATION_B = aliased(Generation)
+
+
+def _build_task(
+    token: str,
+    order_index: int,
+    a_on_left: bool,
+    content: tuple[Any, ...],
+    study_name: str,
+    guidelines: str,
+    form: dict[str, Any],
+    done: int,
+    total: int,
+) -> RatingTask:
+    modality, case_media, question, root, text_a, text_b = content
+    media = []
+    for entry in case_media or []:
+        try:
+            path = resolve_media(root, entry["path"])
+        except (MediaPathError, KeyError):
+            continue
+        media.append(TaskMedia(entry.get("kind", modality), path))
+    return RatingTask(
+        token=token,
+        study_name=study_name,
+        position=order_index + 1,
+        done=done,
+        total=total,
+        modality=modality,
+        media=media,
+        question=question,
+        left_text=text_a if a_on_left else text_b,
+        right_text=text_b if a_on_left else text_a,
+        guidelines=guidelines,
+        form=form,
+    )
+
+
+_CONTENT_COLUMNS = (
+    Case.modality.label("modality"),
+    Case.media.label("media"),
+    Case.question.label("question"),
+    Benchmark.root.label("root"),
+    _GENERATION_A.text.label("text_a"),
+    _GENERATION_B.text.label("text_b"),
+)
+
+
+def _with_content(query):  # noqa: ANN001, ANN202
+    return (
+        query.join(StudyItem, StudyItem.id == Assignment.item_id)
+        .join(Case, Case.id == StudyItem.case_id)
+        .join(Benchmark, Benchmark.id == Case.benchmark_id)
+        .join(_GENERATION_A, _GENERATION_A.id == StudyItem.generation_a_id)
+        .join(_GENERATION_B, _GENERATION_B.id == StudyItem.generation_b_id)
+    )
+
+
+def _task(session: Session, assignment: Assignment, study: Study, done: int, total: int):  # noqa: ANN202
+    # One round trip for everything the page shows.
+    content = session.execute(
+        _with_content(select(*_CONTENT_COLUMNS).select_from(Assignment)).where(
+            Assignment.id == assignment.id
+        )
+    ).one()
+    return _build_task(
+        assignment.token,
+        assignment.order_index,
+        assignment.a_on_left,
+        tuple(content),
+        study.name,
+        study.guidelines,
+        study_form(study.config),
+        done,
+        total,
+    )
+
+
+# --- the rating step: Core statements built once, bound per call ----------------------
+# next_assignment: (1) study + enrolment + session, (2) the next unjudged assignment with
+# the page content and the rater's counts. submit_judgment: (1) assignment + study +
+# session (PostgreSQL: locking the assignment row, share-locking the study row), (2) the
+# judgments of that assignment or with that submission key, (3) insert the judgment,
+# (4) insert the audit event. SQLite adds BEGIN IMMEDIATE: the write lock is taken first.
+
+_OWN = aliased(Assignment)
+_OWN_TOTAL = (
+    select(func.count())
+    .select_from(_OWN)
+    .where(_OWN.study_id == bindparam("study_id"), _OWN.rater_id == bindparam("rater_id"))
+    .scalar_subquery()
+)
+_OWN_DONE = (
+    select(func.count())
+    .select_from(_OWN)
+    .where(
+        _OWN.study_id == bindparam("study_id"),
+        _OWN.rater_id == bindparam("rater_id"),
+        exists().where(Judgment.assignment_id == _OWN.id),
+    )
+    .scalar_subquery()
+)
+# The (study_id, rater_id, order_index) index walks the rater's order; the first one
+# without a judgment is the next task. Found first, then joined to its content once.
+_NEXT_ID = (
+    select(Assignment.id)
+    .where(
+        Assignment.study_id == bindparam("study_id"),
+        Assignment.rater_id == bindparam("rater_id"),
+        ~exists().where(Judgment.assignment_id == Assignment.id),
+    )
+    .order_by(Assignment.order_index)
+    .limit(1)
+    .scalar_subquery()
+)
+_STEP_NEXT = (
+    _with_content(
+        select(
+            Assignment.token,
+            Assignment.order_index,
+            Assignment.a_on_left,
+            *_CONTENT_COLUMNS,
+            _OWN_DONE.label("done"),
+            _OWN_TOTAL.label("total"),
+        ).select_from(Assignment)
+    )
+    .where(Assignment.id == _NEXT_ID)
+    .subquery("next_task")
+)
+# One statement: the study, the rater's enrolment, the session and the next task (NULL
+# columns when every task is judged). It reads one snapshot, so it needs no transaction.
+_STEP = (
+    select(
+        Study.name,
+        Study.status,
+        Study.guidelines,
+        Study.config[("design", "form")].label("form"),
+        SESSION_OWNER,
+        SESSION_EXPIRES,
+        *_STEP_NEXT.c,
+    )
+    .select_from(
+        join_session(
+            Study.__table__.join(
+                StudyRater.__table__,
+                and_(
+                    StudyRater.study_id == Study.id,
+                    StudyRater.account_id == bindparam("rater_id"),
+                ),
+            ),
+            bindparam("token_hash"),
+        ).outerjoin(_STEP_NEXT, true())
+    )
+    .where(Study.id == bindparam("study_id"))
+)
+
+_SUBMIT_CONTEXT = (
+    select(
+        Assignment.id,
+        Assignment.rater_id,
+        Assignment.study_id,
+        Assignment.a_on_left,
+        Study.name,
+        Study.status,
+        Study.config[("design", "form")].label("form"),
+        SESSION_OWNER,
+        SESSION_EXPIRES,
+    )
+    .select_from(
+        join_session(
+            Assignment.__table__.join(Study.__table__, Study.id == Assignment.study_id),
+            bindparam("token_hash"),
+        )
+    )
+    .where(Assignment.token == bindparam("token"))
+)
+# Two tabs submitting one assignment queue on its row; a pause or close waits for
+# in-flight submissions, and submissions after it see the new status.
+_SUBMIT_CONTEXT_LOCKED = _SUBMIT_CONTEXT.with_for_update(of=Assignment.__table__).suffix_with(
+    "FOR SHARE OF studies"
+)
+_SUBMIT_JUDGMENTS = select(
+    Judgment.id,
+    Judgment.assignment_id,
+    Judgment.rater_id,
+    Judgment.submission_key,
+    Judgment.winner,
+    Judgment.supersedes_id,
+    Judgment.preference_shown,
+    Judgment.likert,
+    Judgment.comment,
+    Judgment.submitted_at,
+    is_current().label("current"),
+).where(
+    or_(
+        Judgment.assignment_id == bindparam("assignment_id"),
+        Judgment.submission_key == bindparam("submission_key"),
+    )
+)
+_INSERT_JUDGMENT = insert(Judgment.__table__)
+_INSERT_AUDIT = insert(AuditEvent.__table__)
+_JUDGMENT_FIELDS = (
+    "assignment_id",
+    "rater_id",
+    "submission_key",
+    "preference_shown",
+    "winner",
+    "likert",
+    "comment",
+    "time_on_task_s",
+    "supersedes_id",
+    "submitted_at",
+)
+_NEW_JUDGMENT = (
+    insert(Judgment.__table__)
+    .values(
+        {name: bindparam(name, type_=Judgment.__table__.c[name].type) for name in _JUDGMENT_FIELDS}
+    )
+    .returning(Judgment.id)
+    .cte("new_judgment")
+)
+_AUDIT = AuditEvent.__table__
+# PostgreSQL: the judgment and its audit event in one statement (one round trip); SQLite
+# has no INSERT inside WITH and runs the two inserts (in-process, no round trips).
+_INSERT_JUDGMENT_AUDITED = (
+    insert(_AUDIT)
+    .from_select(
+        ["at", "actor_id", "action", "entity", "entity_id", "detail"],
+        select(
+            bindparam("at", type_=_AUDIT.c.at.type),
+            bindparam("actor_id", type_=_AUDIT.c.actor_id.type),
+            bindparam("action", type_=_AUDIT.c.action.type),
+            bindparam("entity", type_=_AUDIT.c.entity.type),
+            cast(_NEW_JUDGMENT.c.id, String),
+            bindparam("detail", type_=_AUDIT.c.detail.type),
+        ).select_from(_NEW_JUDGMENT),
+    )
+    .add_cte(_NEW_JUDGMENT)
+    .returning(_AUDIT.c.entity_id)
+)
+_BY_KEY = select(
+    Judgment.id,
+    Judgment.rater_id,
+    Judgment.winner,
+    Judgment.preference_shown,
+    Judgment.likert,
+    Judgment.comment,
+    Judgment.submitted_at,
+    Assignment.a_on_left,
+).where(
+    Judgment.submission_key == bindparam("submission_key"),
+    Assignment.id == Judgment.assignment_id,
+)
+
+# One process serves many raters: its SQLite writers queue on a lock here, handed over at
+# once, instead of polling SQLite's busy handler (which sleeps up to 100 ms per try).
+# Other processes still meet SQLite's own lock and busy timeout.
+_SQLITE_GATES: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def _sqlite_gate(engine: Engine) -> threading.Lock:
+    with _GATES_LOCK:
+        gate = _SQLITE_GATES.get(engine)
+        if gate is None:
+            gate = _SQLITE_GATES[engine] = threading.Lock()
+        return gate
+
+
+@contextmanager
+def _write_transaction(store: Store) -> Iterator[Connection]:
+    """One transaction; on SQLite it holds the database write lock from its first read.
+
+    DatabaseBusy when the lock is not had within the store's busy timeout."""
+    engine = store.engine
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            yield connection
+        return
+    gate = _sqlite_gate(engine)
+    # The in-process queue waits no longer than SQLite's own busy timeout would.
+    if not gate.acquire(timeout=store.busy_timeout_s):
+        raise DatabaseBusy()
+    try:
+        with engine.begin() as connection:
+            # BEGIN IMMEDIATE: no read-then-upgrade (which can fail under contention).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield connection
+    finally:
+        gate.release()
+
+
+def _refuse_session(rater_id: int, session_token: str | None, owner: int | None) -> None:
+    """AccessDenied when a given session token is not a live session of this rater."""
+    if session_token is None:
+        return
+    if owner is None:
+        raise AccessDenied("Your session has expired. Log in again; nothing was saved.")
+    if owner != rater_id:
+        raise AccessDenied("This session belongs to another account; nothing was saved.")
+
+
+def _session_hash(session_token: str | None) -> str | None:
+    return token_hash(session_token) if session_token is not None else None
+
+
+def next_assignment(
+    store: Store, rater_id: int, study: int, *, session_token: str | None = None
+) -> RatingTask | None:
+    """The rater's first unjudged assignment in their own order (None when all are done).
+
+    Resuming is therefore exact: whatever was submitted last, the rater lands on the next
+    one. RatingError with a readable message when the study is paused or closed.
+    """
+    params = {
+        "study_id": study,
+        "rater_id": rater_id,
+        "token_hash": _session_hash(session_token),
+    }
+    with store.engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            # One statement, one snapshot: no BEGIN and COMMIT round trips. (SQLite's driver
+            # starts no transaction for a read anyway.)
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        row = connection.execute(_STEP, params).first()
+        if row is None:
+            # Not enrolled (or no such study); an expired session is still said first.
+            owner = session_account_id(connection, session_token)
+            _refuse_session(rater_id, session_token, owner)
+            raise AccessDenied("You are not a rater in this study.")
+    owner = live_session_owner(row.session_account_id, row.session_expires_at)
+    _refuse_session(rater_id, session_token, owner)
+    message = _status_text(row.name, row.status)
+    if message:
+        raise RatingError(message)
+    if row.token is None:
+        return None
+    return _build_task(
+        row.token,
+        row.order_index,
+        row.a_on_left,
+        (row.modality, row.media, row.question, row.root, row.text_a, row.text_b),
+        row.name,
+        row.guidelines,
+        row.form or default_form(),
+        int(row.done or 0),
+        int(row.total or 0),
+    )
+
+
+def get_task(
+    store: Store, rater_id: int, token: str, *, session_token: str | None = None
+) -> RatingTask:
+    """One assignment by token, only for the rater it belongs to (AccessDenied otherwise)."""
+    with store.session() as session:
+        _check_session(session, rater_id, session_token)
+        assignment = session.scalar(select(Assignment).where(Assignment.token == token))
+        if assignment is None or assignment.rater_id != rater_id:
+            raise AccessDenied("This task is not one of yours.")
+        row = _enrolled_study(session, rater_id, assignment.study_id)
+        done, total = _counts(session, rater_id, row.id)
+        return _task(session, assignment, row, done, total)
+
+
+def _current_judgment(session: Session, assignment_id: int) -> Judgment | None:
+    return session.scalar(
+        select(Judgment)
+        .where(Judgment.assignment_id == assignment_id, is_current())
+        .order_by(Judgment.id.desc())
+        .limit(1)
+    )
+
+
+def _winner(preference_shown: str, a_on_left: bool) -> str:
+    if preference_shown == "left":
+        return "a" if a_on_left else "b"
+    if preference_shown == "right":
+        return "b" if a_on_left else "a"
+    return preference_shown
+
+
+def submit_judgment(
+    store: Store,
+    rater_id: int,
+    assignment_token: str,
+    submission_key: str,
+    preference_shown: str,
+    likert: dict[str, Any] | None,
+    comment: str = "",
+    time_on_task_s: float | None = None,
+    *,
+    session_token: str | None = None,
+    supersede: bool = False,
+) -> SubmitResult:
+    """Record a judgment in ONE transaction (RatingError and nothing written otherwise).
+
+    `preference_shown` is what the rater clicked (left = Report A, right = Report B, tie,
+    both_bad); `likert` is `{"left": {criterion: 1-5}, "right": {...}}`. Both are stored
+    mapped to the systems (Judgment.winner in a/b/tie/both_bad, likert as {"a", "b"}).
+    Repeating a submission key returns the first judgment; a second judgment of an already
+    judged assignment is refused unless `supersede` (a correction, a new row that supersedes).
+    """
+    if preference_shown not in PREFERENCES:
+        raise RatingError(f"Choose a preference: one of {', '.join(PREFERENCES)}.")
+    comment = (comment or "").strip()
+    if not submission_key or len(submission_key) > 100:
+        raise RatingError("The submission key is missing or too long; reload the page.")
+    if time_on_task_s is not None and (time_on_task_s < 0 or time_on_task_s != time_on_task_s):
+        raise RatingError("Time on task must be a non-negative number of seconds.")
+    try:
+        with _write_transaction(store) as connection:
+            return _submit(
+                connection,
+                rater_id,
+                assignment_token,
+                submission_key,
+                preference_shown,
+                likert,
+                comment,
+                time_on_task_s,
+                session_token,
+                supersede,
+            )
+    except IntegrityError:
+        # A concurrent twin with the same key won the race: return what it wrote.
+        try:
+            with store.engine.connect() as connection:
+                repeat = connection.execute(_BY_KEY, {"submission_key": submission_key}).first()
+        except OperationalError as exc:
+            raise DatabaseBusy() from exc
+        if repeat is None or repeat.rater_id != rater_id:
+            raise
+        stored = _stored_answer(repeat, repeat.a_on_left)
+        submitted = StoredAnswer(preference_shown, _screen_likert(likert), comment)
+        return SubmitResult(
+            repeat.id, False, repeat.winner, not stored.same_answer(submitted), stored
+        )
+    except OperationalError as exc:
+        # SQLite's lock timeout, a PostgreSQL lock timeout or a lost connection: the
+        # transaction was rolled back, so nothing is half-written and a retry is safe.
+        raise DatabaseBusy() from exc
+
+
+def _screen_likert(likert: dict[str, Any] | None) -> dict[str, dict[str, int]]:
+    """Submitted ratings as stored on screen sides, for comparing with a stored answer."""
+    likert = likert or {}
+    return {
+        side: {k: v for k, v in (likert.get(side) or {}).items() if v is not None}
+        for side in ("left", "right")
+    }
+
+
+def _stored_answer(row: Any, a_on_left: bool) -> StoredAnswer:
+    """A judgment row in its rater's screen terms."""
+    a_side, b_side = ("left", "right") if a_on_left else ("right", "left")
+    likert = row.likert or {}
+    return StoredAnswer(
+        preference_shown=row.preference_shown,
+        likert={a_side: dict(likert.get("a") or {}), b_side: dict(likert.get("b") or {})},
+        comment=row.comment or "",
+        submitted_at=aware(row.submitted_at),
+    )
+
+
+def _submit(
+    connection: Connection,
+    rater_id: int,
+    assignment_token: str,
+    submission_key: str,
+    preference_shown: str,
+    likert: dict[str, Any] | None,
+    comment: str,
+    time_on_task_s: float | None,
+    session_token: str | None,
+    supersede: bool,
+) -> SubmitResult:
+    context = _SUBMIT_CONTEXT if connection.dialect.name == "sqlite" else _SUBMIT_CONTEXT_LOCKED
+    row = connection.execute(
+        context, {"token": assignment_token, "token_hash": _session_hash(session_token)}
+    ).first()
+    if row is None:
+        _refuse_session(rater_id, session_token, session_account_id(connection, session_token))
+        raise AccessDenied("This task link is not valid (changed or unknown); reload.")
+    owner = live_session_owner(row.session_account_id, row.session_expires_at)
+    _refuse_session(rater_id, session_token, owner)
+    if row.rater_id != rater_id:
+        raise AccessDenied("This task is not one of yours; nothing was saved.")
+    # Read after the lock: the assignment's judgments and any earlier use of this key.
+    assignment_id = row.id
+    rows = connection.execute(
+        _SUBMIT_JUDGMENTS, {"assignment_id": assignment_id, "submission_key": submission_key}
+    ).all()
+    repeat = next((j for j in rows if j.submission_key == submission_key), None)
+    if repeat is not None:
+        if repeat.assignment_id != assignment_id or repeat.rater_id != rater_id:
+            raise RatingError("This submission key was used for another task; reload.")
+        stored = _stored_answer(repeat, row.a_on_left)
+        submitted = StoredAnswer(preference_shown, _screen_likert(likert), comment)
+        conflict = not stored.same_answer(submitted)
+        return SubmitResult(repeat.id, False, repeat.winner, conflict, stored)
+    message = _status_text(row.name, row.status)
+    if message:
+        raise RatingError(message + " Nothing was saved.")
+    form = row.form or default_form()
+    try:
+        shown = check_likert(form, likert)
+    except FormError as exc:
+        raise RatingError(str(exc)) from exc
+    if preference_shown in form.get("comment_required_for", ["both_bad"]) and not comment:
+        raise RatingError(f"'{PREFERENCES[preference_shown]}' needs a comment saying why.")
+    own = [j for j in rows if j.assignment_id == assignment_id and j.current]
+    current = max(own, key=lambda j: j.id, default=None)
+    if current is None and supersede:
+        raise RatingError("There is no earlier judgment of this task to correct.")
+    if current is not None:
+        stored = _stored_answer(current, row.a_on_left)
+        same = stored.same_answer(StoredAnswer(preference_shown, shown, comment))
+        # Already answered: a plain submit writes nothing and says whether the answer that
+        # stands differs; a correction equal to the answer that stands (a second click of
+        # "Save correction", whatever its key) writes nothing either.
+        if not supersede or same:
+            return SubmitResult(current.id, False, current.winner, not same, stored)
+    a_on_left = row.a_on_left
+    a_side, b_side = ("left", "right") if a_on_left else ("right", "left")
+    winner = _winner(preference_shown, a_on_left)
+    supersedes_id = current.id if current is not None else None
+    judgment = {
+        "assignment_id": assignment_id,
+        "rater_id": rater_id,
+        "submission_key": submission_key,
+        "preference_shown": preference_shown,
+        "winner": winner,
+        "likert": {"a": shown[a_side], "b": shown[b_side]},
+        "comment": comment,
+        "time_on_task_s": time_on_task_s,
+        "supersedes_id": supersedes_id,
+        "submitted_at": now_utc(),
+    }
+    audit = {
+        "actor_id": rater_id,
+        "action": "judgment.correct" if supersede else "judgment.submit",
+        "entity": "judgment",
+        "detail": {"study_id": row.study_id, "supersedes_id": supersedes_id},
+    }
+    if connection.dialect.name == "postgresql":
+        audit["at"] = now_utc()
+        entity_id = connection.execute(_INSERT_JUDGMENT_AUDITED, judgment | audit).scalar_one()
+        judgment_id = int(entity_id)
+    else:
+        judgment_id = connection.execute(_INSERT_JUDGMENT, judgment).inserted_primary_key[0]
+        connection.execute(_INSERT_AUDIT, audit | {"entity_id": str(judgment_id)})
+    return SubmitResult(judgment_id, True, winner)
+
+
+def correct_judgment(
+    store: Store,
+    rater_id: int,
+    assignment_token: str,
+    submission_key: str,
+    preference_shown: str,
+    likert: dict[str, Any] | None,
+    comment: str = "",
+    time_on_task_s: float | None = None,
+    *,
+    session_token: str | None = None,
+) -> SubmitResult:
+    """A correction: a new judgment row that supersedes the current one (never an update)."""
+    return submit_judgment(
+        store,
+        rater_id,
+        assignment_token,
+        submission_key,
+        preference_shown,
+        likert,
+        comment,
+        time_on_task_s,
+        session_token=session_token,
+        supersede=True,
+    )
+
+
+def _last_judged_assignment(session: Session, rater_id: int, study_id: int) -> Assignment | None:
+    return session.scalar(
+        select(Assignment)
+        .join(Judgment, Judgment.assignment_id == Assignment.id)
+        .where(Assignment.study_id == study_id, Assignment.rater_id == rater_id)
+        .order_by(Judgment.id.desc())
+        .limit(1)
+    )
+
+
+def last_judged_task(
+    store: Store, rater_id: int, study: int, *, session_token: str | None = None
+) -> RatingTask | None:
+    """The rater's most recently judged task (to correct it), or None."""
+    with store.session() as session:
+        _check_session(session, rater_id, session_token)
+        row = _enrolled_study(session, rater_id, study)
+        assignment = _last_judged_assignment(session, rater_id, row.id)
+        if assignment is None:
+            return None
+        done, total = _counts(session, rater_id, row.id)
+        return _task(session, assignment, row, done, total)
+
+
+@dataclass(frozen=True)
+class PreviousAnswer:
+    """The rater's last judgment in screen terms (left = Report A), to correct it."""
+
+    task: RatingTask
+    preference_shown: str
+    likert: dict[str, dict[str, int]]
+    comment: str
+
+
+def previous_answer(
+    store: Store, rater_id: int, study: int, *, session_token: str | None = None
+) -> PreviousAnswer | None:
+    """The current judgment of the rater's most recently judged task, or None."""
+    with store.session() as session:
+        _check_session(session, rater_id, session_token)
+        row = _enrolled_study(session, rater_id, study)
+        assignment = _last_judged_assignment(session, rater_id, row.id)
+        if assignment is None:
+            return None
+        current = _current_judgment(session, assignment.id)
+        done, total = _counts(session, rater_id, row.id)
+        a_side, b_side = ("left", "right") if assignment.a_on_left else ("right", "left")
+        likert = {a_side: current.likert.get("a", {}), b_side: current.likert.get("b", {})}
+        return PreviousAnswer(
+            task=_task(session, assignment, row, done, total),
+            preference_shown=current.preference_shown,
+            likert=likert,
+            comment=current.comment,
+        )
+
+
+# --- exports ------------------------------------------------------------------------
+
+# The export's columns: these, with one `likert_a_<key>` / `likert_b_<key>` pair per
+# criterion of the study's form after `winner_system` (see `export_fields`).
+_FIELDS_BEFORE_LIKERT = (
+    "study",
+    "judgment_id",
+    "rater",
+    "case",
+    "item",
+    "item_kind",
+    "gold_answer",
+    "is_duplicate",
+    "system_a",
+    "system_b",
+    "left",
+    "right",
+    "a_on_left",
+    "preference_shown",
+    "winner",
+    "winner_system",
+)
+_FIELDS_AFTER_LIKERT = (
+    "comment",
+    "time_on_task_s",
+    "assigned_at",
+    "submitted_at",
+    "supersedes_id",
+    "superseded",
+    "synthetic",
+    "study_config_hash",
+    "study_seed",
+    "exported_at",
+    "export",
+)
+
+
+def export_fields(form: dict[str, Any] | None = None) -> list[str]:
+    """The columns of a study's judgment export, for its rating form (default form: None)."""
+    keys = [c.key for c in criteria(form or default_form())]
+    return [*_FIELDS_BEFORE_LIKERT, *likert_columns(keys), *_FIELDS_AFTER_LIKERT]
+
+
+def _study_row(session: Session, study: int | str) -> Study:
+    row = session.scalar(
+        select(Study).where(Study.id == study if isinstance(study, int) else Study.name == study)
+    )
+    if row is None:
+        raise StudyError(f"no study {study!r}")
+    return row
+
+
+def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
+    """Every judgment (corrections and superseded ones included, flagged by `superseded`),
+    one row each, with rater, case, both systems, position, timestamps and one score column
+    per side and criterion of the study's form."""
+    with store.session() as session:
+        row = _study_row(session, study)
+        keys = [c.key for c in criteria(study_form(row.config))]
+        result = session.execute(judgment_query(row.id, current_only=False)).all()
+        exported_at = now_utc().isoformat()
+        seed = (row.config.get("design") or {}).get("seed")
+        out = []
+        for found in result:
+            judgment, assignment, item = found.Judgment, found.Assignment, found.StudyItem
+            name_a, name_b = found.system_a, found.system_b
+            winner_system = {"a": name_a, "b": name_b}.get(judgment.winner, "")
+            record_ = {
+                "study": row.name,
+                "judgment_id": judgment.id,
+                "rater": found.rater,
+                "case": found.case_key,
+                "item": item.id,
+                "item_kind": item.kind,
+                "gold_answer": item.gold_answer or "",
+                "is_duplicate": assignment.is_duplicate,
+                "system_a": name_a,
+                "system_b": name_b,
+                "left": name_a if assignment.a_on_left else name_b,
+                "right": name_b if assignment.a_on_left else name_a,
+                "a_on_left": assignment.a_on_left,
+                "preference_shown": judgment.preference_shown,
+                "winner": judgment.winner,
+                "winner_system": winner_system,
+            }
+            for criterion in keys:
+                for side in ("a", "b"):
+                    value = (judgment.likert.get(side) or {}).get(criterion)
+                    record_[f"likert_{side}_{criterion}"] = value
+            record_.update(
+                {
+                    "comment": judgment.comment,
+                    "time_on_task_s": judgment.time_on_task_s,
+                    "assigned_at": _iso(assignment.created_at),
+                    "submitted_at": _iso(judgment.submitted_at),
+                    "supersedes_id": judgment.supersedes_id,
+                    "superseded": not found.current,
+                    # The label travels with the export: re-analysis reads it back.
+                    "synthetic": case_label([found]),
+                    "study_config_hash": row.config_hash or "",
+                    "study_seed": seed,
+                    "exported_at": exported_at,
+                    "export": (
+                        f"{EXPORT_VERSION}; all judgments incl. corrections; {RESEARCH_NOTICE}"
+                    ),
+                }
+            )
+            out.append(record_)
+        return out
+
+
+def _iso(moment: datetime | None) -> str:
+    moment = aware(moment)
+    return moment.isoformat() if moment else ""
+
+
+def export_judgments(store: Store, study: int | str, fmt: str = "csv") -> str:
+    """The raw judgments of a study as CSV or JSONL text."""
+    if fmt not in ("csv", "jsonl"):
+        raise StudyError(f"format {fmt!r}: use csv or jsonl")
+    rows = judgment_rows(store, study)
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    with store.session() as session:
+        fields = export_fields(study_form(_study_row(session, study).config))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: "" if v is None else v for k, v in r.items()})
+    return buffer.getvalue()
