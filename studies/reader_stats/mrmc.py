@@ -105,7 +105,7 @@ def prepare_readings(
             problems.append(
                 f"{source}: column '{column}' is empty in {_rows_text(_row_numbers(empty))}"
             )
-        out[column] = values.astype(object).where(~empty, "").map(lambda v: str(v).strip())
+        out[column] = values.astype(str).str.strip().where(~empty, "")
     score = pd.to_numeric(frame["score"], errors="coerce")
     bad = score.isna() | ~np.isfinite(score.fillna(0.0))
     if bad.any():
@@ -194,66 +194,55 @@ def _wins_from_scores(readings: pd.DataFrame, baseline: str, source: str) -> pd.
 
 
 def _check_design(readings: pd.DataFrame, fom: str, source: str) -> None:
-    """The design problems OR cannot work around, each naming its rows."""
-    problems: list[str] = []
-    readers_of = readings.groupby("modality")["reader"].nunique()
-    alone = readers_of[readers_of < 2]
-    for modality in alone.index:
-        rows = readings.loc[readings["modality"] == modality, "_row"].tolist()
-        reader = readings.loc[readings["modality"] == modality, "reader"].iloc[0]
-        problems.append(
-            f"{source}: modality {modality!r} is read by one reader only ({reader!r}, "
-            f"{_rows_text(rows)}); the reader variance needs at least two readers per modality"
-        )
+    """The design problems OR cannot work around, each naming its rows.
+
+    Every modality needs two readers (the reader variance), every reader every modality
+    (the reader x modality table of FOMs), and every (reader, modality) FOM two cases (two
+    of each truth for an AUC) for its case variance.
+    """
     modalities = sorted(set(readings["modality"]))
-    if len(modalities) < 1:
-        problems.append(f"{source}: no modality")
-    present = readings.groupby(["reader", "modality"]).size().unstack(fill_value=0)
-    present = present.reindex(columns=modalities, fill_value=0)
-    for reader, counts in present.iterrows():
-        absent = [m for m in modalities if counts[m] == 0]
-        if absent:
-            rows = readings.loc[readings["reader"] == reader, "_row"].tolist()
-            problems.append(
-                f"{source}: reader {reader!r} has no cases in modalit"
-                f"{'ies' if len(absent) > 1 else 'y'} {', '.join(map(repr, absent))} "
-                f"(their readings: {_rows_text(rows)}); every reader must read every modality "
-                "(drop the reader or add the readings)"
-            )
-    if fom == "auc" and not problems:
-        groups = readings.groupby(["reader", "modality"])["truth"]
-        lacking = groups.agg(lambda t: t.min() == t.max())
-        for (reader, modality), one_class in lacking.items():
-            if one_class:
-                mask = (readings["reader"] == reader) & (readings["modality"] == modality)
-                problems.append(
-                    f"{source}: reader {reader!r} in modality {modality!r} read only "
-                    f"{'positive' if readings.loc[mask, 'truth'].iloc[0] == 1 else 'negative'} "
-                    f"cases ({_rows_text(readings.loc[mask, '_row'].tolist())}); an AUC needs both"
-                )
-    if problems:
-        raise MRMCError("\n".join(problems))
-
-
-def _check_cell_sizes(readings: pd.DataFrame, fom: str, source: str) -> None:
-    """Each (reader, modality) FOM needs two cases (two of each truth for an AUC) for its
-    case variance; an incomplete design can leave a reader with fewer."""
-    problems = []
+    readers = sorted(set(readings["reader"]))
+    m_code = pd.Categorical(readings["modality"], categories=modalities).codes
+    r_code = pd.Categorical(readings["reader"], categories=readers).codes
+    counts = np.zeros((len(readers), len(modalities)), dtype=int)
+    np.add.at(counts, (r_code, m_code), 1)
+    positives = np.zeros_like(counts)
     if fom == "auc":
-        counts = readings.groupby(["reader", "modality"])["truth"].agg(["sum", "size"])
-        short = counts[(counts["sum"] < 2) | (counts["size"] - counts["sum"] < 2)]
-        need = "two positive and two negative cases"
-    else:
-        counts = readings.groupby(["reader", "modality"]).size().to_frame("size")
-        short = counts[counts["size"] < 2]
-        need = "two cases"
-    for reader, modality in short.index:
-        mask = (readings["reader"] == reader) & (readings["modality"] == modality)
+        np.add.at(positives, (r_code, m_code), readings["truth"].to_numpy() == 1)
+    rows = readings["_row"].to_numpy()
+
+    def rows_of(mask: np.ndarray) -> str:
+        return _rows_text(rows[mask].tolist())
+
+    problems: list[str] = []
+    for m in np.flatnonzero((counts > 0).sum(axis=0) < 2):
+        mask = m_code == m
+        reader = readers[int(r_code[mask][0])]
         problems.append(
-            f"{source}: reader {reader!r} in modality {modality!r} read too few cases "
-            f"({_rows_text(readings.loc[mask, '_row'].tolist())}); the case variance of a "
-            f"reader's figure of merit needs at least {need}"
+            f"{source}: modality {modalities[m]!r} is read by one reader only ({reader!r}, "
+            f"{rows_of(mask)}); the reader variance needs at least two readers per modality"
         )
+    for j in np.flatnonzero((counts == 0).any(axis=1)):
+        absent = [modalities[m] for m in np.flatnonzero(counts[j] == 0)]
+        problems.append(
+            f"{source}: reader {readers[j]!r} has no cases in modalit"
+            f"{'ies' if len(absent) > 1 else 'y'} {', '.join(map(repr, absent))} "
+            f"(their readings: {rows_of(r_code == j)}); every reader must read every modality "
+            "(drop the reader or add the readings)"
+        )
+    if not problems:
+        if fom == "auc":
+            short = (positives < 2) | (counts - positives < 2)
+            need = "two positive and two negative cases (an AUC needs both kinds)"
+        else:
+            short = counts < 2
+            need = "two cases"
+        for j, m in zip(*np.nonzero(short), strict=True):
+            problems.append(
+                f"{source}: reader {readers[j]!r} in modality {modalities[m]!r} read too few "
+                f"cases ({rows_of((r_code == j) & (m_code == m))}); the case variance of a "
+                f"reader's figure of merit needs at least {need}"
+            )
     if problems:
         raise MRMCError("\n".join(problems))
 
@@ -362,7 +351,7 @@ def imrmc_text(readings: pd.DataFrame, description: str) -> str:
     ]
     lines += [f"-1,{c},truth,{int(t)}" for c, t in zip(truth["case"], truth["truth"], strict=True)]
     lines += [
-        f"{r},{c},{m},{s:g}"
+        f"{r},{c},{m},{float(s):g}"
         for r, c, m, s in readings[["reader", "case", "modality", "score"]].itertuples(index=False)
     ]
     return "\n".join(lines) + "\n"
@@ -390,17 +379,24 @@ def _psi(pos_scores: np.ndarray, neg_scores: np.ndarray) -> np.ndarray:
 def _cells(
     readings: pd.DataFrame, fom: str, modalities: list[str], readers: list[str], cases: list[str]
 ) -> dict[tuple[int, int], _Cell]:
-    case_index = {c: k for k, c in enumerate(cases)}
+    m_code = pd.Categorical(readings["modality"], categories=modalities).codes
+    r_code = pd.Categorical(readings["reader"], categories=readers).codes
+    c_code = pd.Categorical(readings["case"], categories=cases).codes.astype(np.int64)
+    scores = readings["score"].to_numpy(dtype=float)
+    truth = readings["truth"].to_numpy(dtype=float) if fom == "auc" else None
+    order = np.lexsort((c_code, r_code, m_code))
+    key = m_code[order].astype(np.int64) * len(readers) + r_code[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     cells: dict[tuple[int, int], _Cell] = {}
-    for (modality, reader), group in readings.groupby(["modality", "reader"]):
-        idx = group["case"].map(case_index).to_numpy()
-        values = group["score"].to_numpy(dtype=float)
+    for start, stop in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+        rows = order[start:stop]
+        idx, values = c_code[rows], scores[rows]
         cell = _Cell(cases=idx, values=values)
-        if fom == "auc":
-            positive = group["truth"].to_numpy() == 1
+        if truth is not None:
+            positive = truth[rows] == 1
             cell.pos, cell.neg = idx[positive], idx[~positive]
             cell.psi = _psi(values[positive], values[~positive])
-        cells[(modalities.index(modality), readers.index(reader))] = cell
+        cells[(int(m_code[rows[0]]), int(r_code[rows[0]]))] = cell
     return cells
 
 
@@ -616,7 +612,6 @@ def mrmc(
             "the U-statistic covariance here is for mean-type figures of merit (mean, "
             "proportion, win rate); for an AUC use the jackknife or the bootstrap"
         )
-    _check_cell_sizes(readings, fom, source)
     cells = _cells(readings, fom, modalities, readers, cases)
     keys = list(cells)
     theta = np.full((t, r), np.nan)
