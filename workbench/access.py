@@ -3,7 +3,8 @@
 `st.session_state` holds only an opaque session token; the account behind it is looked up
 (and its expiry checked) on every run. Roles: "public" when logged out, "rater", "admin".
 When `.streamlit/secrets.toml` has an [auth] section, single sign-on through `st.login`
-(OIDC) is offered too; an SSO user is matched to an account by e-mail.
+(OIDC) is offered too; an SSO user is matched to the one account with their e-mail, and
+only when the identity provider says the address is verified (`email_verified`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ EXPIRED_KEY = "medvision_session_expired"
 # server still checks expiry and revocation on every run).
 COOKIE = "medvision_session"
 _COOKIE_PENDING = "medvision_cookie_pending"
+# Why a single sign-on user matched no account (shown on the log-in page).
+SSO_PROBLEM_KEY = "medvision_sso_problem"
 
 
 def app_store() -> Store:
@@ -66,7 +69,13 @@ def current_account() -> AccountInfo | None:
         else:
             st.session_state[EXPIRED_KEY] = True
     if sso_configured() and getattr(st.user, "is_logged_in", False):
-        info = accounts.account_for_email(store, st.user.get("email"))
+        try:
+            info = accounts.account_for_email(
+                store, st.user.get("email"), verified=st.user.get("email_verified") is True
+            )
+        except accounts.AuthError as exc:
+            st.session_state[SSO_PROBLEM_KEY] = str(exc)
+            return None
         if info is not None:
             st.session_state[SESSION_KEY] = accounts.open_session(
                 store, info.id, session_hours=get_settings().session_hours
@@ -118,10 +127,24 @@ def require_role(*roles: str) -> AccountInfo:
     return account
 
 
+def client_address() -> str | None:
+    """The browser's address as the server sees it (behind a proxy: the proxy's)."""
+    try:
+        return st.context.ip_address
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        return None
+
+
 def log_in(username: str, password: str) -> AccountInfo:
     """Check the password and keep the new session token (AuthError on failure)."""
     store = app_store()
-    token = accounts.log_in(store, username, password, session_hours=get_settings().session_hours)
+    token = accounts.log_in(
+        store,
+        username,
+        password,
+        session_hours=get_settings().session_hours,
+        client=client_address() or "unknown-client",
+    )
     adopt_session(token)
     return accounts.resolve_session(store, token)
 

@@ -1,9 +1,25 @@
-"""Accounts (admin, rater), passwords, invites, log-in sessions and lockout.
+"""Accounts (admin, rater), passwords, invites, log-in sessions and log-in delays.
 
 Passwords are hashed with scrypt (memory-hard) with a per-password salt; the parameters
 travel inside the stored hash so they can be raised later without breaking old accounts.
 Invite and session tokens are random, handed out once, and stored only as sha256 hashes,
 so a copy of the database does not let anyone log in.
+
+Log-in: an unknown user, a wrong password and an account that must still wait all get the
+same message and do the same work (one scrypt run against the account's hash or one
+precomputed dummy hash), so neither the text nor the timing tells whether an account exists.
+Instead of a hard lock that anyone could trigger, failures slow the next attempt down:
+- per account (in the database): after ACCOUNT_FREE_TRIES failures, `locked_until` is the
+  moment the next attempt is allowed, min(2**extra, ACCOUNT_DELAY_CAP_S) seconds later. A
+  conditional UPDATE claims the attempt (and counts it) atomically, so parallel guesses
+  are checked one at a time and every one is counted, on SQLite and PostgreSQL. The cap is
+  short: the account's owner gets in a few seconds after an attacker stops.
+- per client (the caller's address, in this process's memory, forgotten on restart and
+  after CLIENT_FORGET_S of quiet): after CLIENT_FREE_TRIES failures, the client waits
+  min(2**extra, CLIENT_DELAY_CAP_S) seconds between tries. A guessing client is held back
+  before it reaches any account, so its failures do not lock out the owner at another client.
+  Behind a reverse proxy every client has the proxy's address: run one app per site or rely
+  on the per-account delay.
 """
 
 from __future__ import annotations
@@ -13,10 +29,13 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import Connection, and_, bindparam, func, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter, FromClause, Join
@@ -28,9 +47,12 @@ from studies.store.settings import Settings
 
 ROLES = ("admin", "rater")
 MIN_PASSWORD_LENGTH = 10
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 INVITE_HOURS = 72.0
+# The one answer to every failed log-in (unknown user, wrong password, must wait).
+LOGIN_FAILED = (
+    "Log-in failed: wrong username or password, or too many tries in a row "
+    "(then wait a little before the next one)."
+)
 # scrypt cost: 2**14 x 8 x 128 bytes = 16 MiB per hash, about 50 ms on one core.
 SCRYPT_N = 2**14
 SCRYPT_R = 8
@@ -131,11 +153,67 @@ def verify_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(digest, base64.b64decode(expected))
 
 
+# The most common passwords and their stems (public breach lists), lower case; a password
+# that is one of these, or one of them with digits or symbols around it, is refused.
+COMMON_PASSWORDS = frozenset(
+    """
+    password passw0rd p@ssword p@ssw0rd passwort motdepasse contrasena wachtwoord
+    qwerty qwertz azerty qwertyuiop asdfghjkl zxcvbnm qazwsx qwerty123 1q2w3e4r 1q2w3e4r5t
+    1qaz2wsx zaq12wsx abc123 abcdef abcdefgh letmein welcome welcome1 iloveyou monkey dragon
+    football baseball soccer hockey master shadow sunshine princess superman batman trustno1
+    starwars whatever freedom charlie michael jennifer jordan hunter ranger buster thomas
+    computer internet secret secret123 changeme changeit default admin administrator
+    admin123 root toor login guest test test123 testing user demo hello hello123 goodbye
+    summer winter spring autumn january december monday friday
+    hospital doctor nurse medicine patient clinic radiology endoscopy colonoscopy
+    medvision workbench reader rater study
+    """.split()
+)
+_KEYBOARD_RUNS = (
+    "1234567890",
+    "0987654321",
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "abcdefghijklmnopqrstuvwxyz",
+    "zyxwvutsrqponmlkjihgfedcba",
+)
+
+
+def _trivial(password: str) -> bool:
+    """Runs (1234567890, qwertyuiop), one repeated unit (aaaaaaaaaa, abcabcabca)."""
+    text = password.lower()
+    if any(text in run or run.startswith(text) for run in _KEYBOARD_RUNS):
+        return True
+    for size in range(1, len(text) // 2 + 1):
+        unit = text[:size]
+        if (unit * (len(text) // size + 1))[: len(text)] == text:
+            return True
+    return False
+
+
+def is_common_password(password: str, username: str = "") -> bool:
+    """True for a very common password, a trivial pattern, or either padded with digits or
+    symbols (password12, Welcome2024!, 1234567890, aaaaaaaaaa)."""
+    text = password.lower()
+    stem = re.sub(r"^[\d\W_]+|[\d\W_]+$", "", text)
+    names = {username.lower()} if username else set()
+    for candidate in {text, stem}:
+        if candidate in COMMON_PASSWORDS or candidate in names:
+            return True
+    return _trivial(text) or (bool(stem) and _trivial(stem)) or not stem
+
+
 def check_password_strength(password: str, username: str = "") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password: use at least {MIN_PASSWORD_LENGTH} characters")
     if username and password.lower() == username.lower():
         raise AccountError("password: must differ from the username")
+    if is_common_password(password, username):
+        raise AccountError(
+            "password: too common or too simple to guess (a well-known password, a run "
+            "like 1234567890, one character repeated); use a few unrelated words"
+        )
 
 
 def generate_password() -> str:
@@ -172,11 +250,15 @@ def _create_account(
         check_password_strength(password, name)
     if session.scalar(select(Account.id).where(Account.username == name)) is not None:
         raise AccountError(f"username {name!r} is taken; pick another")
+    address = (email or "").strip().lower() or None
+    if address and session.scalar(select(Account.id).where(func.lower(Account.email) == address)):
+        # Single sign-on matches accounts by e-mail: it must name one account only.
+        raise AccountError(f"e-mail {address!r} already belongs to an account; use another")
     account = Account(
         username=name,
         role=role,
         display_name=display_name.strip(),
-        email=(email or "").strip().lower() or None,
+        email=address,
         password_hash=hash_password(password) if password is not None else None,
     )
     session.add(account)
@@ -283,48 +365,177 @@ def _revoke_all(session: Session, account_id: int) -> None:
         row.revoked_at = now_utc()
 
 
-def log_in(store: Store, username: str, password: str, *, session_hours: float = 12.0) -> str:
-    """A new session token for a correct username/password; AuthError otherwise.
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How failed log-ins slow down the next attempt (seconds)."""
 
-    Failed attempts are counted even though the call raises; after MAX_FAILED_LOGINS the
-    account is locked for LOCKOUT, and a correct password does not open it earlier.
+    account_free_tries: int = 5
+    account_delay_cap_s: float = 15.0
+    client_free_tries: int = 10
+    client_delay_cap_s: float = 900.0
+    client_forget_s: float = 3600.0
+
+    def account_delay(self, failures: int) -> float:
+        if failures < self.account_free_tries:
+            return 0.0
+        return min(self.account_delay_cap_s, 2.0 ** (failures - self.account_free_tries))
+
+    def client_delay(self, failures: int) -> float:
+        if failures < self.client_free_tries:
+            return 0.0
+        return min(self.client_delay_cap_s, 2.0 ** (failures - self.client_free_tries))
+
+
+LOGIN_POLICY = LoginPolicy()
+
+
+@dataclass
+class _ClientRecord:
+    failures: int = 0
+    next_allowed: float = 0.0
+    last_seen: float = 0.0
+
+
+class ClientThrottle:
+    """Per-client failure counts and delays, in this process's memory (see the module doc)."""
+
+    MAX_CLIENTS = 50_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, _ClientRecord] = {}
+
+    def admit(self, client: str, policy: LoginPolicy) -> bool:
+        """Whether `client` may try now; an admitted try counts as a failure until
+        `settle` says it succeeded (so parallel tries from one client are counted too)."""
+        moment = time.monotonic()
+        with self._lock:
+            record_ = self._clients.get(client)
+            if record_ is not None and moment - record_.last_seen > policy.client_forget_s:
+                record_ = None
+            if record_ is None:
+                if len(self._clients) >= self.MAX_CLIENTS:
+                    self._forget(moment, policy)
+                record_ = self._clients[client] = _ClientRecord()
+            if moment < record_.next_allowed:
+                return False
+            record_.failures += 1
+            record_.last_seen = moment
+            record_.next_allowed = moment + policy.client_delay(record_.failures)
+            return True
+
+    def settle(self, client: str, succeeded: bool) -> None:
+        if not succeeded:
+            return
+        with self._lock:
+            record_ = self._clients.get(client)
+            # Undo this try's count; a success does not wipe earlier failures (an attacker
+            # with one valid account must not reset the count by logging into it).
+            if record_ is not None and record_.failures > 0:
+                record_.failures -= 1
+                record_.next_allowed = 0.0
+
+    def _forget(self, moment: float, policy: LoginPolicy) -> None:
+        stale = [
+            k for k, v in self._clients.items() if moment - v.last_seen > policy.client_forget_s
+        ]
+        for key in stale or list(self._clients)[: self.MAX_CLIENTS // 2]:
+            del self._clients[key]
+
+
+CLIENT_THROTTLE = ClientThrottle()
+
+
+@cache
+def _dummy_hash() -> str:
+    """One hash with the current parameters, compared against when there is no real one."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+_ACCOUNT_ROWS = Account.__table__
+
+
+def _claim_attempt(session: Session, account_id: int, moment: datetime, hold: datetime):  # noqa: ANN202
+    """Count this attempt and claim the account's next check in one conditional UPDATE:
+    only one caller wins while `locked_until` (the next attempt allowed at) is ahead."""
+    table = _ACCOUNT_ROWS
+    return session.execute(
+        update(table)
+        .where(
+            table.c.id == account_id,
+            or_(table.c.locked_until.is_(None), table.c.locked_until <= moment),
+        )
+        .values(failed_logins=table.c.failed_logins + 1, locked_until=hold)
+        .returning(table.c.failed_logins)
+    ).first()
+
+
+def log_in(
+    store: Store,
+    username: str,
+    password: str,
+    *,
+    session_hours: float = 12.0,
+    client: str | None = None,
+    policy: LoginPolicy = LOGIN_POLICY,
+) -> str:
+    """A new session token for a correct username/password; AuthError(LOGIN_FAILED) otherwise.
+
+    `client` is the caller's address for the per-client delay (None: a local caller, only
+    the per-account delay applies). Every attempt on an existing account is counted with
+    an atomic UPDATE; see the module docstring for the delays.
     """
-    failure: str | None = None
-    token: str | None = None
     name = (username or "").strip().lower()
+    client_key = f"client:{client}" if client else None
+    if client_key is not None and not CLIENT_THROTTLE.admit(client_key, policy):
+        raise AuthError(LOGIN_FAILED)
+    table = _ACCOUNT_ROWS
+    moment = now_utc()
     with store.session() as session:
-        account = session.scalar(select(Account).where(Account.username == name))
-        moment = now_utc()
-        if account is None or not account.active:
-            # Spend the same time as a real check so usernames cannot be probed by timing.
-            verify_password(password, hash_password("x" * MIN_PASSWORD_LENGTH))
-            failure = "Wrong username or password."
-        elif (locked := aware(account.locked_until)) is not None and locked > moment:
-            failure = (
-                f"This account is locked after {MAX_FAILED_LOGINS} failed log-ins; "
-                f"try again after {locked:%H:%M} UTC or ask an admin."
+        row = session.execute(
+            select(table.c.id, table.c.password_hash).where(
+                table.c.username == name, table.c.active.is_(True)
             )
-            record(session, account.id, "auth.login_locked", "account", account.id)
-        elif not verify_password(password, account.password_hash):
-            account.failed_logins = (account.failed_logins or 0) + 1
-            failure = "Wrong username or password."
-            if account.failed_logins >= MAX_FAILED_LOGINS:
-                account.locked_until = moment + LOCKOUT
-                account.failed_logins = 0
-                failure = (
-                    f"Too many failed log-ins: the account is locked until "
-                    f"{account.locked_until:%H:%M} UTC."
+        ).first()
+        claimed = None
+        if row is not None:
+            claimed = _claim_attempt(
+                session, row.id, moment, moment + timedelta(seconds=policy.account_delay_cap_s)
+            )
+            if claimed is None:
+                # Must still wait: counted too, but the password is not checked.
+                session.execute(
+                    update(table)
+                    .where(table.c.id == row.id)
+                    .values(failed_logins=table.c.failed_logins + 1)
                 )
-                record(session, None, "auth.lockout", "account", account.id)
-            else:
-                record(session, None, "auth.login_failed", "account", account.id)
+    # Exactly one scrypt run on every path (outside the transaction: no lock is held).
+    checks_real = claimed is not None and bool(row.password_hash)
+    matched = verify_password(password, row.password_hash if checks_real else _dummy_hash())
+    matched = matched and checks_real
+    token: str | None = None
+    with store.session() as session:
+        if matched:
+            session.execute(
+                update(table).where(table.c.id == row.id).values(failed_logins=0, locked_until=None)
+            )
+            token = _new_session(session, row.id, session_hours)
+            record(session, row.id, "auth.login", "account", row.id)
+        elif claimed is not None:
+            failures = session.scalar(select(table.c.failed_logins).where(table.c.id == row.id))
+            delay = policy.account_delay(failures or 0)
+            until = now_utc() + timedelta(seconds=delay) if delay else None
+            session.execute(update(table).where(table.c.id == row.id).values(locked_until=until))
+            record(session, None, "auth.login_failed", "account", row.id, {"failures": failures})
+        elif row is not None:
+            record(session, None, "auth.login_delayed", "account", row.id)
         else:
-            account.failed_logins = 0
-            account.locked_until = None
-            token = _new_session(session, account.id, session_hours)
-            record(session, account.id, "auth.login", "account", account.id)
-    if failure is not None or token is None:
-        raise AuthError(failure or "Wrong username or password.")
+            # No name stored: a password typed into the username field must not be kept.
+            record(session, None, "auth.login_unknown", "account")
+    if client_key is not None:
+        CLIENT_THROTTLE.settle(client_key, matched)
+    if token is None:
+        raise AuthError(LOGIN_FAILED)
     return token
 
 
@@ -435,17 +646,31 @@ def log_out(store: Store, token: str | None) -> None:
             record(session, row.account_id, "auth.logout", "account", row.account_id)
 
 
-def account_for_email(store: Store, email: str | None) -> AccountInfo | None:
-    """The active account registered with `email` (for single sign-on)."""
-    if not email:
+def account_for_email(
+    store: Store, email: str | None, *, verified: bool = False
+) -> AccountInfo | None:
+    """The one active account registered with `email`, for single sign-on.
+
+    Only an address the identity provider says it verified (`email_verified`) counts: an
+    unverified claim could name anyone's address. Two accounts with the same address match
+    neither (AuthError saying so): which one is meant is for an admin to settle.
+    """
+    if not email or not verified:
         return None
     with store.session() as session:
-        account = session.scalar(
-            select(Account).where(
-                func.lower(Account.email) == email.strip().lower(), Account.active.is_(True)
+        found = list(
+            session.scalars(
+                select(Account)
+                .where(func.lower(Account.email) == email.strip().lower(), Account.active.is_(True))
+                .limit(2)
             )
         )
-        return _info(account) if account else None
+        if len(found) > 1:
+            raise AuthError(
+                "Two accounts here share your e-mail address, so single sign-on cannot tell "
+                "which one is yours; ask the study admin to change one of them."
+            )
+        return _info(found[0]) if found else None
 
 
 # --- invites ------------------------------------------------------------------------
@@ -578,9 +803,10 @@ def accept_invite(
 def ensure_admin(store: Store, settings: Settings, echo=print) -> str | None:  # noqa: ANN001
     """Make sure an admin exists. Returns the generated password when one was made.
 
-    The first admin is 'admin' with MEDVISION_ADMIN_PASSWORD, or with a random password
-    printed once here (it is not stored anywhere in clear text).
+    The first admin is MEDVISION_ADMIN_NAME (default 'admin') with MEDVISION_ADMIN_PASSWORD,
+    or with a random password printed once here (it is not stored anywhere in clear text).
     """
+    name = normalise_username(settings.admin_name)
     password = settings.admin_password
     generated = password is None
     if generated:
@@ -589,19 +815,19 @@ def ensure_admin(store: Store, settings: Settings, echo=print) -> str | None:  #
         with store.session() as session:
             if session.scalar(select(Account.id).where(Account.role == "admin").limit(1)):
                 return None
-            if session.scalar(select(Account.id).where(Account.username == "admin")):
-                raise AccountError("an account named 'admin' exists but is not an admin")
-            _create_account(session, "admin", "admin", password, display_name="Administrator")
+            if session.scalar(select(Account.id).where(Account.username == name)):
+                raise AccountError(f"an account named {name!r} exists but is not an admin")
+            _create_account(session, name, "admin", password, display_name="Administrator")
     except IntegrityError:
         # Another process created it at the same moment: that one prints the password.
         return None
     if generated:
         echo(
-            "Created the admin account 'admin' with password "
+            f"Created the admin account {name!r} with password "
             f"{password} (shown once; set MEDVISION_ADMIN_PASSWORD to choose it)."
         )
         return password
-    echo("Created the admin account 'admin' with the password from MEDVISION_ADMIN_PASSWORD.")
+    echo(f"Created the admin account {name!r} with the password from MEDVISION_ADMIN_PASSWORD.")
     return None
 
 

@@ -1,4 +1,4 @@
-"""Accounts on both backends: scrypt hashes, lockout, expiring sessions, single-use invites."""
+"""Accounts on both backends: scrypt hashes, log-in delays, expiring sessions, invites."""
 
 from __future__ import annotations
 
@@ -69,27 +69,31 @@ def test_session_expires(store: Store) -> None:
     assert accounts.resolve_session(store, token) is None
 
 
-def test_lockout_after_repeated_failures(store: Store) -> None:
+def test_failures_delay_the_next_attempt_instead_of_locking(store: Store) -> None:
+    policy = accounts.LoginPolicy(account_free_tries=2, account_delay_cap_s=0.5)
     accounts.create_account(store, "rater1", "rater", PASSWORD)
-    for _ in range(accounts.MAX_FAILED_LOGINS - 1):
-        with pytest.raises(AuthError, match="Wrong username or password"):
-            accounts.log_in(store, "rater1", "not the password")
-    with pytest.raises(AuthError, match="locked"):
-        accounts.log_in(store, "rater1", "not the password")
-    # Locked: even the right password is refused until the lock runs out.
-    with pytest.raises(AuthError, match="locked"):
-        accounts.log_in(store, "rater1", PASSWORD)
+    for _ in range(policy.account_free_tries + 1):
+        with pytest.raises(AuthError, match="Log-in failed"):
+            accounts.log_in(store, "rater1", "not the password", policy=policy)
+    # Must wait: even the right password is refused, with the same message.
+    with pytest.raises(AuthError) as refused:
+        accounts.log_in(store, "rater1", PASSWORD, policy=policy)
+    assert str(refused.value) == accounts.LOGIN_FAILED
     with store.session() as session:
         session.execute(
             update(Account).values(locked_until=accounts.now_utc() - timedelta(seconds=1))
         )
         actions = [e.action for e in events(session, entity="account")]
-    assert "auth.lockout" in actions
-    assert accounts.log_in(store, "rater1", PASSWORD)
+    # The free tries were checked; the tries made while the account had to wait were not.
+    assert actions.count("auth.login_failed") == policy.account_free_tries
+    assert actions.count("auth.login_delayed") == 2
+    assert accounts.log_in(store, "rater1", PASSWORD, policy=policy)
+    with store.session() as session:
+        assert session.scalar(select(Account.failed_logins)) == 0
 
 
 def test_unknown_user_and_inactive_account(store: Store) -> None:
-    with pytest.raises(AuthError, match="Wrong username or password"):
+    with pytest.raises(AuthError, match="Log-in failed"):
         accounts.log_in(store, "nobody", PASSWORD)
     info = accounts.create_account(store, "rater1", "rater", PASSWORD)
     token = accounts.log_in(store, "rater1", PASSWORD)

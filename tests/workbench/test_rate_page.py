@@ -157,7 +157,7 @@ def test_log_in_page(world) -> None:
     app.text_input(key="login_username").input("rater1")
     app.text_input(key="login_password").input("wrong password!")
     app.button[0].click().run()
-    assert any("Wrong username or password" in e.value for e in app.error)
+    assert any(e.value == accounts.LOGIN_FAILED for e in app.error)
     assert SESSION_KEY not in app.session_state
     app.text_input(key="login_password").input(PASSWORD)
     app.button[0].click().run()

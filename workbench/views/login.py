@@ -30,7 +30,8 @@ with st.form("login_form"):
 
 if submitted:
     try:
-        access.log_in(username, password)
+        with st.spinner("Checking..."):
+            access.log_in(username, password)
     except AuthError as exc:
         st.error(str(exc))
     else:
@@ -41,7 +42,15 @@ if access.sso_configured():
     st.divider()
     if st.button("Log in with single sign-on", key="login_sso", icon=":material/key:"):
         st.login()
-    if getattr(st.user, "is_logged_in", False):
+    problem = st.session_state.pop(access.SSO_PROBLEM_KEY, None)
+    if problem:
+        st.warning(problem)
+    elif getattr(st.user, "is_logged_in", False) and not st.user.get("email_verified"):
+        st.warning(
+            "Your identity provider did not confirm your e-mail address, so it cannot be "
+            "matched to an account here; ask the study admin for an invite."
+        )
+    elif getattr(st.user, "is_logged_in", False):
         st.warning(
             "Your single sign-on address has no account here yet; ask the study admin for "
             "an invite."
