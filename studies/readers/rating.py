@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from model.notice import RESEARCH_NOTICE
+from studies.exports.render import csv_cell
 from studies.readers.accounts import (
     SESSION_EXPIRES,
     SESSION_OWNER,
@@ -1003,5 +1004,6 @@ def export_judgments(store: Store, study: int | str, fmt: str = "csv") -> str:
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: "" if v is None else v for k, v in r.items()})
+        # A comment such as =HYPERLINK(...) must open as text in a spreadsheet.
+        writer.writerow({k: "" if v is None else csv_cell(v) for k, v in r.items()})
     return buffer.getvalue()
