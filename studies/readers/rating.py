@@ -347,6 +347,8 @@ _NEXT_ID = (
     .where(
         Assignment.study_id == bindparam("study_id"),
         Assignment.rater_id == bindparam("rater_id"),
+        # A rater who set tasks aside (media that cannot be shown) goes on after them.
+        Assignment.order_index >= bindparam("from_index"),
         ~exists().where(Judgment.assignment_id == Assignment.id),
     )
     .order_by(Assignment.order_index)
@@ -545,17 +547,25 @@ def _session_hash(session_token: str | None) -> str | None:
 
 
 def next_assignment(
-    store: Store, rater_id: int, study: int, *, session_token: str | None = None
+    store: Store,
+    rater_id: int,
+    study: int,
+    *,
+    session_token: str | None = None,
+    after_position: int = 0,
 ) -> RatingTask | None:
     """The rater's first unjudged assignment in their own order (None when all are done).
 
     Resuming is therefore exact: whatever was submitted last, the rater lands on the next
     one. RatingError with a readable message when the study is paused or closed.
+    `after_position`: only tasks after that position (1-based), to go on past tasks set
+    aside for now.
     """
     params = {
         "study_id": study,
         "rater_id": rater_id,
         "token_hash": _session_hash(session_token),
+        "from_index": max(0, after_position),
     }
     with store.engine.connect() as connection:
         if connection.dialect.name != "sqlite":
