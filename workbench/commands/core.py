@@ -18,6 +18,15 @@ demo_app = typer.Typer()
 serve_app_cli = typer.Typer()
 
 
+def upload_limit_mb() -> int:
+    """MEDVISION_MAX_UPLOAD_MB as Streamlit's whole-megabyte `server.maxUploadSize`."""
+    import math
+
+    from studies.store.settings import get_settings
+
+    return max(1, math.ceil(get_settings().max_upload_mb))
+
+
 def serve_app(host: str, port: int) -> int:
     """Run the Streamlit app in the foreground; returns its exit code."""
     command = [
@@ -37,6 +46,10 @@ def serve_app(host: str, port: int) -> int:
         # No "Deploy" button or developer menu for raters.
         "--client.toolbarMode",
         "minimal",
+        # The server refuses bigger uploads itself (Streamlit's default is 200 MB whatever
+        # MEDVISION_MAX_UPLOAD_MB says); save_uploads checks the exact limit again.
+        "--server.maxUploadSize",
+        str(upload_limit_mb()),
     ]
     env = dict(os.environ)
     # The app imports the project packages; make sure they resolve from any folder.
