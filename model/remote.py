@@ -45,17 +45,21 @@ def _png_data_url(image) -> str:
 
 
 def image_data_url(path: Path, max_pixels: int | None = None, key: str = "?") -> str:
-    """A data URL for an image file: the original bytes for JPEG/PNG, else re-encoded PNG."""
+    """A data URL for an image file, written again from its pixels so that no metadata (EXIF
+    with GPS, XMP, ICC, PNG text chunks) leaves the machine: a JPEG as a JPEG (quality 95),
+    anything else as a PNG."""
     from PIL import Image
 
     image = load_image(path, max_pixels, key)  # validates and, if asked, downscales
     with Image.open(path) as original:
         fmt = (original.format or "").upper()
-        resized = original.size != image.size
-    if not resized and fmt in ("JPEG", "PNG"):
-        mime = "image/jpeg" if fmt == "JPEG" else "image/png"
-        return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return _png_data_url(image)
+    # A new image from the pixels alone: nothing of the file's `info` travels on.
+    clean = Image.frombytes(image.mode, image.size, image.tobytes())
+    if fmt != "JPEG":
+        return _png_data_url(clean)
+    buffer = io.BytesIO()
+    clean.save(buffer, format="JPEG", quality=95)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def build_chat_messages(

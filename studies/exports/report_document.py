@@ -36,27 +36,60 @@ class UploadError(ValueError):
 
 @dataclass(frozen=True)
 class SavedUpload:
-    """An upload stored under data_dir/uploads as <sha256><suffix>."""
+    """An upload stored under data_dir/uploads as <sha256><suffix>, re-encoded without its
+    metadata. The client's file name is not kept: it often holds the patient's name or MRN."""
 
     path: Path
     kind: str  # image | video
     sha256: str
-    original_name: str
     size_bytes: int
 
+    @property
+    def label(self) -> str:
+        """How documents name the upload: by its content hash, never the client's name."""
+        return f"{self.kind} {self.sha256[:16]}{self.path.suffix}"
 
-def _check_image_bytes(name: str, data: bytes) -> None:
-    from PIL import Image, UnidentifiedImageError
+
+# Pixel modes a PNG holds as they are; other modes (CMYK, YCbCr, P, ...) become RGB(A).
+PNG_MODES = ("1", "L", "LA", "I;16", "RGB", "RGBA")
+
+
+def _clean_image_bytes(name: str, data: bytes) -> bytes:
+    """The image decoded in full and written again as a PNG without metadata (EXIF, GPS,
+    XMP, ICC, text chunks), turned upright first as its EXIF orientation says; raises
+    UploadError for a file that is not a whole image, too small, or a decompression bomb."""
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()  # a full decode also catches truncated files
-            if image.width < 2 or image.height < 2:
-                raise UploadError(f"{name}: the image is only {image.width}x{image.height} pixels")
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()  # a full decode also catches truncated files
+                if image.width < 2 or image.height < 2:
+                    raise UploadError(
+                        f"{name}: the image is only {image.width}x{image.height} pixels"
+                    )
+                upright = ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UploadError(
+            f"{name}: the image is too large to decode safely (over "
+            f"{Image.MAX_IMAGE_PIXELS:,} pixels; {exc}); downscale it and upload it again"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, UploadError):
             raise
         raise UploadError(f"{name}: not a readable image ({exc})") from None
+    if upright.mode not in PNG_MODES:
+        alpha = "A" in upright.getbands() or "transparency" in upright.info
+        upright = upright.convert("RGBA" if alpha else "RGB")
+    # A new image from the pixels alone: nothing of the original's `info` can travel on.
+    clean = Image.frombytes(upright.mode, upright.size, upright.tobytes())
+    buffer = io.BytesIO()
+    clean.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _check_video_file(name: str, path: Path) -> None:
@@ -73,6 +106,30 @@ def _check_video_file(name: str, path: Path) -> None:
     except (av.error.FFmpegError, OSError, IndexError, ValueError) as exc:
         raise UploadError(f"{name}: corrupt or unreadable video ({exc})") from None
     raise UploadError(f"{name}: the video has no decodable frame")
+
+
+def _remux_without_metadata(name: str, source: Path, target: Path) -> None:
+    """The video stream alone, copied packet by packet (no re-encoding) into a new mp4: the
+    container's and streams' metadata (title, location, creation time, device) and any
+    audio (voices in the room) stay behind."""
+    import av
+
+    try:
+        with av.open(str(source)) as original, av.open(str(target), "w", format="mp4") as out:
+            video = original.streams.video[0]
+            copy = out.add_stream_from_template(video)
+            copy.metadata.clear()
+            for packet in original.demux(video):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = copy
+                out.mux(packet)
+    except (av.error.FFmpegError, OSError, IndexError, ValueError) as exc:
+        target.unlink(missing_ok=True)
+        raise UploadError(
+            f"{name}: the clip cannot be rewritten without its metadata ({exc}); "
+            "convert it to an H.264 mp4 and upload it again"
+        ) from None
 
 
 def _kind_of(name: str) -> str:
@@ -109,35 +166,41 @@ def save_uploads(files: list[tuple[str, bytes]], settings: Settings) -> list[Sav
 
     folder = settings.data_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    checked: list[tuple[str, str, Path]] = []
+    # Checked and cleaned files under temporary names: nothing half-checked may appear under
+    # a content-hash name, and nothing is kept when one file of the upload fails.
+    checked: list[tuple[str, Path]] = []
+    scratch: list[Path] = []
     try:
         for (name, data), kind in zip(files, kinds, strict=True):
-            # Written to a temporary file first: PyAV reads files, and nothing half-checked
-            # may appear under its content-hash name.
-            handle = tempfile.NamedTemporaryFile(
-                dir=folder, suffix=Path(name).suffix.lower(), delete=False
-            )
-            with handle:
-                handle.write(data)
+            suffix = ".png" if kind == "image" else ".mp4"
+            handle = tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False)
             temporary = Path(handle.name)
-            checked.append((name, kind, temporary))
-            if kind == "image":
-                _check_image_bytes(name, data)
-            else:
+            scratch.append(temporary)
+            with handle:
+                handle.write(_clean_image_bytes(name, data) if kind == "image" else data)
+            if kind == "video":
+                # PyAV reads files: the original is checked, then remuxed without metadata.
                 _check_video_file(name, temporary)
+                original = temporary.with_name(temporary.stem + ".original.mp4")
+                temporary.replace(original)
+                scratch.append(original)
+                _remux_without_metadata(name, original, temporary)
+                original.unlink()
+            checked.append((kind, temporary))
     except BaseException:
-        for _name, _kind, temporary in checked:
+        for temporary in scratch:
             temporary.unlink(missing_ok=True)
         raise
     saved = []
-    for (name, kind, temporary), (_n, data) in zip(checked, files, strict=True):
+    for kind, temporary in checked:
         digest = sha256_file(temporary)
+        size = temporary.stat().st_size
         target = folder / f"{digest}{temporary.suffix}"
         if target.exists():
             temporary.unlink()
         else:
             temporary.replace(target)
-        saved.append(SavedUpload(target, kind, digest, name, len(data)))
+        saved.append(SavedUpload(target, kind, digest, size))
     return saved
 
 
@@ -215,7 +278,7 @@ class ReportDocument:
             ("Device", f"{self.device}, {self.latency_s:.2f} s"),
             (
                 "Inputs",
-                "; ".join(f"{u.original_name} (sha256 {u.sha256[:16]})" for u in self.inputs),
+                "; ".join(upload.label for upload in self.inputs),
             ),
             ("Generated", self.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ]
