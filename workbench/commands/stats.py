@@ -179,3 +179,8 @@ def study_command(
         tables = reader_tables.study_tables(analysis)
         text = reader_tables.render_many(tables, analysis.provenance, fmt)
     _emit(text, None)
+
+
+from workbench.commands.mrmc import register as _register_mrmc  # noqa: E402
+
+_register_mrmc(stats_app)  # stats mrmc, stats power
