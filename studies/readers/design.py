@@ -142,13 +142,33 @@ def identity_terms(systems: list[System]) -> list[str]:
     """Identity words plus everything that names the study's systems."""
     terms = set(IDENTITY_WORDS)
     for system in systems:
+        config = system.config or {}
         terms.add(system.name.lower())
-        for key in ("model", "adapter", "name", "base_model"):
-            value = (system.config or {}).get(key)
+        # Remote systems name their model in `remote_model` (e.g. "org/EndoReporter-7B").
+        for key in ("model", "adapter", "name", "base_model", "remote_model"):
+            value = config.get(key)
             if isinstance(value, str) and value.strip():
                 terms.add(value.strip().lower())
                 terms.add(value.strip().rstrip("/").split("/")[-1].lower())
+        # The server's host names the system as well ("endo-gpu.hospital.local").
+        host = _url_host(config.get("remote_url"))
+        if host:
+            terms.add(host)
+            terms.add(host.split(".")[0])
     return sorted(t for t in terms if len(t) >= 3)
+
+
+def _url_host(url: object) -> str | None:
+    """The host name of a URL, lower-cased; None for anything that is not one."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or not url.strip():
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    return host.lower() if host else None
 
 
 def identity_hits(text: str, terms: list[str]) -> list[str]:
