@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,9 @@ def serve_app(host: str, port: int) -> int:
         # No "Deploy" button or developer menu for raters.
         "--client.toolbarMode",
         "minimal",
+        # No traceback (server paths, code) in a rater's browser; pages say what to do.
+        "--client.showErrorDetails",
+        "none",
         # The server refuses bigger uploads itself (Streamlit's default is 200 MB whatever
         # MEDVISION_MAX_UPLOAD_MB says); save_uploads checks the exact limit again.
         "--server.maxUploadSize",
@@ -56,10 +60,29 @@ def serve_app(host: str, port: int) -> int:
     env["PYTHONPATH"] = os.pathsep.join(
         [str(APP_FILE.parent.parent), env.get("PYTHONPATH", "")]
     ).rstrip(os.pathsep)
+    return _run_forwarding_signals(command, env)
+
+
+def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
+    """Run the server as a child and pass SIGTERM, SIGINT and SIGHUP on to it, so stopping
+    `medvision serve` or `medvision demo` by its pid stops the server too."""
+    child = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {
+        signum: signal.signal(signum, forward)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
     try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
+        code = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    # Stopped by a signal we passed on: a normal stop, not a failure.
+    return 0 if code in (-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP) else code
 
 
 @db_app.command("upgrade")
