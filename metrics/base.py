@@ -174,6 +174,13 @@ class TextMetric(ABC):
     # message when it does not.
     tasks: ClassVar[tuple[str, ...] | None] = None
     description: ClassVar[str] = ""
+    # Column -> the name every table, page and figure prints (the column itself when not
+    # listed): one naming scheme, so two variants of one score say whose they are.
+    labels: ClassVar[Mapping[str, str]] = {}
+
+    def label(self, column: str) -> str:
+        """The printed name of `column`."""
+        return self.labels.get(column, column)
 
     @property
     def shown_columns(self) -> tuple[str, ...]:
@@ -214,6 +221,13 @@ class TextMetric(ABC):
 
     def resampling_note(self, options: MetricOptions) -> str | None:
         """How a resample recomputes this metric, for a table footer (None: the mean)."""
+        return None
+
+    def binary_outcomes(self, column: str, scores: TextScores) -> np.ndarray | None:
+        """Per case 0 or 1 (NaN where the case does not count) when `column` is a share of
+        cases with a yes/no outcome whose counted cases do not depend on the system (e.g.
+        "the surveillance interval agrees"); None otherwise. The leaderboard tests such
+        columns against the baseline with McNemar's test."""
         return None
 
 

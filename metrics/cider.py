@@ -297,6 +297,7 @@ class Cider(TextMetric):
     group = "cider"
     columns = ("CIDEr",)
     default = True
+    labels = {"CIDEr": "CIDEr-D"}
     uses_ptb_tokens = True
 
     def check_options(self, options: MetricOptions) -> None:

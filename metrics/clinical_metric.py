@@ -123,6 +123,15 @@ class Clinical(TextMetric):
     default = True
     tasks = CLINICAL_TASKS
     description = "the colonoscopy finding metric"
+    labels = {
+        "clinical": "Clinical score",
+        "clinical-F1": "Clinical attribute F1",
+        "lesion-precision": "Lesion precision",
+        "lesion-recall": "Lesion recall",
+        "lesion-F1": "Lesion F1",
+        "attribute-accuracy": "Attribute accuracy",
+        "surveillance-agreement": "Surveillance agreement",
+    }
 
     def score(self, texts: CaseTexts) -> MetricScores:
         from metrics.clinical import score_findings
@@ -179,6 +188,18 @@ class Clinical(TextMetric):
             return MICRO_F1, {s: r.stats[self.group][:, :3] for s, r in runs.items()}
         start = 3 + 2 * list(COUNT_COLUMNS).index(column)
         return RATIO, {s: r.stats[self.group][:, start : start + 2] for s, r in runs.items()}
+
+    def binary_outcomes(self, column: str, scores: TextScores) -> np.ndarray | None:
+        """Surveillance agreement per decided case; lesion recall as "the lesion was
+        detected" when no case has more than one reference lesion. Both count cases the
+        reference decides, the same for every system."""
+        if column not in ("surveillance-agreement", "lesion-recall"):
+            return None
+        start = 3 + 2 * list(COUNT_COLUMNS).index(column)
+        stats = scores.stats[self.group][:, start : start + 2]
+        if (stats[:, 1] > 1).any():
+            return None
+        return np.where(stats[:, 1] == 1, stats[:, 0], np.nan)
 
     def resampling_note(self, options: MetricOptions) -> str:
         return (

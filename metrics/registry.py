@@ -53,6 +53,19 @@ def default_groups() -> tuple[str, ...]:
     return tuple(group for group, metric in METRICS.items() if metric.default)
 
 
+def column_label(column: str) -> str:
+    """The printed name of a metric column (e.g. "rougeL" -> "ROUGE-L (rouge-score)")."""
+    for metric in METRICS.values():
+        if column in metric.columns:
+            return metric.label(column)
+    return column
+
+
+def metric_of(column: str) -> TextMetric | None:
+    """The metric that produces `column` (None: no registered metric does)."""
+    return next((m for m in METRICS.values() if column in m.columns), None)
+
+
 def get_metric(group: str) -> TextMetric:
     found = METRICS.get(group)
     if found is None:

@@ -201,6 +201,12 @@ class Rouge(TextMetric):
     columns = tuple(f"{t}{suffix}" for t in ROUGE_SCORE_TYPES for suffix in ("", "_p", "_r"))
     table_columns = ROUGE_SCORE_TYPES
     default = True
+    labels = {
+        "rouge1": "ROUGE-1 (rouge-score)",
+        "rouge2": "ROUGE-2 (rouge-score)",
+        "rougeL": "ROUGE-L (rouge-score)",
+        "rougeLsum": "ROUGE-Lsum (rouge-score)",
+    }
 
     def score(self, texts: CaseTexts) -> MetricScores:
         return MetricScores(per_case=rouge_score_scores(texts.candidates, texts.references))

@@ -53,6 +53,7 @@ class RougeL(TextMetric):
     group = "rouge_l"
     columns = ("ROUGE-L",)
     default = True
+    labels = {"ROUGE-L": "ROUGE-L (pycocoevalcap)"}
     uses_ptb_tokens = True
 
     def score(self, texts: CaseTexts) -> MetricScores:

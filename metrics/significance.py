@@ -23,6 +23,14 @@ import numpy as np
 # by `correct_p_values`; and the name as tables print it.
 CORRECTIONS: dict[str, str | None] = {"holm": "holm", "bh": "fdr_bh", "none": None}
 CORRECTION_LABELS: dict[str, str] = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "none"}
+# Which comparisons one correction covers: each metric's system-vs-baseline comparisons, or
+# every comparison of the table; and the words a footer uses for each.
+FAMILIES: dict[str, str] = {
+    "per-metric": "per metric (each metric's comparisons with the baseline)",
+    "all": "over all comparisons of the table (every metric and system)",
+}
+# McNemar's test is exact (binomial on the discordant pairs) below this many discordant cases.
+MCNEMAR_EXACT_BELOW = 25
 
 
 class Aggregate(ABC):
@@ -102,9 +110,16 @@ class Interval:
     estimate: float
     low: float
     high: float
+    # Why there is no interval (low and high NaN), for the table's footer; "" when there is.
+    note: str = ""
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def brackets(self) -> bool:
+        """The interval contains its estimate (a NaN interval does not)."""
+        return bool(self.low <= self.estimate + 1e-12 and self.estimate <= self.high + 1e-12)
 
 
 @dataclass
@@ -118,6 +133,10 @@ class MetricComparison:
     differences: dict[str, Interval] = field(default_factory=dict)
     p_values: dict[str, float] = field(default_factory=dict)
     p_corrected: dict[str, float] = field(default_factory=dict)
+    # How the intervals were read off the resamples ("percentile" or "bias-corrected
+    # percentile") and the paired test behind the p-values.
+    interval_method: str = "percentile"
+    test: str = "approximate randomization"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +147,8 @@ class MetricComparison:
             "differences": {k: v.as_dict() for k, v in self.differences.items()},
             "p_values": self.p_values,
             "p_corrected": self.p_corrected,
+            "interval_method": self.interval_method,
+            "test": self.test,
         }
 
 
@@ -179,6 +200,60 @@ def _percentile(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     alpha = (1 - confidence) / 2
     low, high = np.quantile(samples, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def bootstrap_interval(
+    samples: np.ndarray, estimate: float, confidence: float, *, bias_corrected: bool = False
+) -> Interval:
+    """The interval of `estimate` from its bootstrap resamples; NaN bounds and a note when
+    the resamples cannot give one that contains the estimate.
+
+    Percentile by default. `bias_corrected`: Efron's bias-corrected (BC) percentile interval,
+    for statistics whose resamples sit systematically to one side of the estimate (CIDEr
+    recomputed with each resample's document frequencies: a resample repeats cases, so
+    n-grams look commoner and CIDEr lower). BC shifts the percentiles by z0, the normal
+    quantile of the share of resamples below the estimate; with (almost) every resample on
+    one side, z0 is unbounded and no interval is given.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    finite = samples[np.isfinite(samples)]
+    if not np.isfinite(estimate):
+        return Interval(estimate, np.nan, np.nan, "no finite estimate")
+    if len(finite) < len(samples) or not len(finite):
+        return Interval(estimate, np.nan, np.nan, "some resamples have no finite value")
+    alpha = (1 - confidence) / 2
+    if not bias_corrected:
+        low, high = _percentile(finite, confidence)
+    else:
+        from scipy.stats import norm
+
+        # Resampled statistics may be computed in float32: ties within that precision.
+        close = np.isclose(finite, estimate, rtol=1e-5, atol=1e-9)
+        below = float(np.mean((finite < estimate) & ~close) + 0.5 * np.mean(close))
+        if not alpha < below < 1 - alpha:
+            side = "above" if below >= 1 - alpha else "below"
+            share = below if side == "above" else 1 - below
+            return Interval(
+                estimate,
+                np.nan,
+                np.nan,
+                f"the estimate lies {side} {100 * share:.1f}% of its resampled values, so the "
+                "resamples give no interval around it",
+            )
+        z0 = float(norm.ppf(below))
+        z = float(norm.ppf(1 - alpha))
+        levels = norm.cdf([2 * z0 - z, 2 * z0 + z])
+        low, high = (float(v) for v in np.quantile(finite, levels))
+    interval = Interval(estimate, low, high)
+    if not interval.brackets:
+        return Interval(
+            estimate,
+            np.nan,
+            np.nan,
+            f"the {int(round(100 * confidence))}% interval of the resamples "
+            f"[{low:.4g}, {high:.4g}] does not contain the estimate",
+        )
+    return interval
 
 
 def paired_bootstrap_many(
@@ -236,7 +311,14 @@ def paired_bootstrap_many(
     full = data.sum(axis=0, keepdims=True)
     out: dict[str, MetricComparison] = {}
     for metric, (aggregate, per_system) in metrics.items():
-        comparison = MetricComparison(metric, aggregate.label, {}, baseline)
+        corrected = aggregate.resampled
+        comparison = MetricComparison(
+            metric,
+            aggregate.label,
+            {},
+            baseline,
+            interval_method="bias-corrected percentile" if corrected else "percentile",
+        )
         drawn = {s: np.concatenate(samples[(metric, s)]) for s in per_system}
         point = {}
         for m, s, start, width in layout:
@@ -247,16 +329,18 @@ def paired_bootstrap_many(
             else:
                 point[s] = float(aggregate(full[:, start : start + width], n_cases)[0])
         for system in per_system:
-            low, high = _percentile(drawn[system], settings.confidence)
-            comparison.systems[system] = Interval(point[system], low, high)
+            comparison.systems[system] = bootstrap_interval(
+                drawn[system], point[system], settings.confidence, bias_corrected=corrected
+            )
         if baseline is not None:
             for system in per_system:
                 if system == baseline:
                     continue
-                diff = drawn[system] - drawn[baseline]
-                low, high = _percentile(diff, settings.confidence)
-                comparison.differences[system] = Interval(
-                    point[system] - point[baseline], low, high
+                comparison.differences[system] = bootstrap_interval(
+                    drawn[system] - drawn[baseline],
+                    point[system] - point[baseline],
+                    settings.confidence,
+                    bias_corrected=corrected,
                 )
         out[metric] = comparison
     return out
@@ -323,21 +407,70 @@ def correct_p_values(p_values: Sequence[float], method: str = "holm") -> list[fl
     return [float(p) for p in multipletests(list(p_values), method=CORRECTIONS[method])[1]]
 
 
+def mcnemar_test(system: np.ndarray, baseline: np.ndarray) -> tuple[float, str]:
+    """Two-sided McNemar test of paired 0/1 outcomes (NaN: the case does not count).
+
+    Exact (binomial on the discordant cases, p = 0.5) below MCNEMAR_EXACT_BELOW discordant
+    cases, else the chi-square statistic with Edwards' continuity correction. Returns the
+    p-value and the variant used, for the footer.
+    """
+    a = np.asarray(system, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes differ in shape: {a.shape} vs {b.shape}")
+    both = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[both], b[both]
+    if not np.isin(a, (0.0, 1.0)).all() or not np.isin(b, (0.0, 1.0)).all():
+        raise ValueError("McNemar's test needs outcomes of 0 or 1 per case")
+    only_system = int(np.sum((a == 1) & (b == 0)))
+    only_baseline = int(np.sum((a == 0) & (b == 1)))
+    discordant = only_system + only_baseline
+    if discordant == 0:
+        return 1.0, "exact"
+    if discordant < MCNEMAR_EXACT_BELOW:
+        from scipy.stats import binomtest
+
+        return float(binomtest(only_system, discordant, 0.5).pvalue), "exact"
+    from scipy.stats import chi2
+
+    statistic = (abs(only_system - only_baseline) - 1) ** 2 / discordant
+    return float(chi2.sf(statistic, 1)), "chi-square"
+
+
 def compare_systems(
     metrics: Mapping[str, tuple[Aggregate, Mapping[str, np.ndarray]]],
     baseline: str,
     settings: SignificanceSettings | None = None,
+    *,
+    binary: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    outside_family: Sequence[str] = (),
 ) -> dict[str, MetricComparison]:
-    """Intervals, differences to the baseline, AR p-values and corrected p-values.
+    """Intervals, differences to the baseline, paired p-values and corrected p-values.
 
-    The correction family is each metric's set of system-vs-baseline comparisons
-    (`family="per-metric"`) or every comparison of the table (`family="all"`).
+    The p-values are paired approximate randomization, except for the columns in `binary`
+    (column -> system -> per-case 0/1 outcome, NaN where the case does not count), which
+    get McNemar's test. The correction family is each metric's set of system-vs-baseline
+    comparisons (`family="per-metric"`) or every comparison of the table (`family="all"`);
+    systems in `outside_family` (a copy of the references: a ceiling, not a contender) keep
+    their uncorrected p-value and stay out of every family.
     """
     settings = settings or SignificanceSettings()
+    if settings.family not in FAMILIES:
+        raise ValueError(
+            f"unknown correction family {settings.family!r}; use one of {', '.join(FAMILIES)}"
+        )
+    binary = binary or {}
     table = paired_bootstrap_many(metrics, baseline, settings)
     for index, (metric, (aggregate, per_system)) in enumerate(metrics.items()):
         exact = aggregate.resampled
+        outcomes = binary.get(metric)
+        variants = set()
         for j, system in enumerate(s for s in per_system if s != baseline):
+            if outcomes is not None:
+                p, variant = mcnemar_test(outcomes[system], outcomes[baseline])
+                table[metric].p_values[system] = p
+                variants.add(variant)
+                continue
             table[metric].p_values[system] = approximate_randomization(
                 per_system[system].per_case if exact else per_system[system],
                 per_system[baseline].per_case if exact else per_system[baseline],
@@ -346,18 +479,23 @@ def compare_systems(
                 # One seed per comparison, derived from the recorded seed.
                 seed=settings.seed + 1000 * index + j + 1,
             )
+        if outcomes is not None:
+            table[metric].test = "McNemar (" + " / ".join(sorted(variants) or ["exact"]) + ")"
+    outside = set(outside_family)
     if settings.family == "all":
-        keys = [(m, s) for m in table for s in table[m].p_values]
+        families = [[(m, s) for m in table for s in table[m].p_values if s not in outside]]
+    else:
+        families = [
+            [(m, s) for s in comparison.p_values if s not in outside]
+            for m, comparison in table.items()
+        ]
+    for m in table:
+        for s in outside & set(table[m].p_values):
+            table[m].p_corrected[s] = table[m].p_values[s]
+    for keys in families:
         adjusted = correct_p_values([table[m].p_values[s] for m, s in keys], settings.correction)
         for (m, s), p in zip(keys, adjusted, strict=True):
             table[m].p_corrected[s] = p
-    else:
-        for comparison in table.values():
-            names = list(comparison.p_values)
-            adjusted = correct_p_values(
-                [comparison.p_values[s] for s in names], settings.correction
-            )
-            comparison.p_corrected = dict(zip(names, adjusted, strict=True))
     return table
 
 

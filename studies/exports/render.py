@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,40 @@ def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise FormatError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return fmt
+
+
+# --- numbers ----------------------------------------------------------------------------
+
+MISSING = "–"  # a cell with no value (en dash)
+
+
+def format_number(
+    value: Any, digits: int = 4, *, signed: bool = False, missing: str = MISSING
+) -> str:
+    """A number as every table prints it: `digits` decimals, no negative zero ("-0.0000"
+    is "0.0000": a value that rounds to zero has no sign), `missing` for None and NaN."""
+    if value is None:
+        return missing
+    number = float(value)
+    if math.isnan(number):
+        return missing
+    text = f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}"
+    if float(text) == 0.0:  # "-0.0000" and "+0.0000": zero has no sign
+        text = f"{0.0:.{digits}f}"
+    return text
+
+
+def format_interval(low: Any, high: Any, digits: int = 4, *, signed: bool = False) -> str:
+    """ "[low, high]" with `format_number`; "no CI" when a bound is missing."""
+    if low is None or high is None or math.isnan(float(low)) or math.isnan(float(high)):
+        return "no CI"
+    bounds = (format_number(v, digits, signed=signed) for v in (low, high))
+    return "[{}, {}]".format(*bounds)
+
+
+def format_estimate(value: Any, low: Any, high: Any, digits: int = 3, mark: str = "") -> str:
+    """A paper-table cell: "0.612 [0.580, 0.640]" and the significance mark."""
+    return f"{format_number(value, digits)} {format_interval(low, high, digits)}{mark}"
 
 
 # --- escaping ---------------------------------------------------------------------------
@@ -90,18 +125,24 @@ class Layout:
     small: LaTeX table body in \\small. quote_footer: the footer is one line each (LaTeX
     lines, a Markdown quote); otherwise one LaTeX paragraph and italic Markdown lines.
     aligned_rule: the Markdown delimiter row shows each column's alignment.
+    fit_width: the LaTeX tabular is scaled to the text width when wider (graphicx's
+    \resizebox), for wide tables with one column per metric.
     """
 
     heading: bool = True
     small: bool = False
     quote_footer: bool = False
     aligned_rule: bool = True
+    fit_width: bool = False
 
 
 # Reader-study tables: titled, captioned above, notes as one paragraph.
 PAPER = Layout()
 # The leaderboard: a compact table with its caption below and one footer line per statement.
 LEADERBOARD = Layout(heading=False, small=True, quote_footer=True, aligned_rule=False)
+# The leaderboard's paper table: captioned and labelled above, one column per metric, scaled
+# to the text width.
+PAPER_WIDE = Layout(small=True, fit_width=True)
 
 
 @dataclass(frozen=True)
@@ -192,13 +233,21 @@ def to_csv(table: Table) -> str:
 def to_latex(table: Table) -> str:
     """A booktabs table (needs \\usepackage{booktabs}) with the footer under it."""
     layout = table.layout
-    lines = [r"% Requires \usepackage{booktabs}.", r"\begin{table}[ht]", r"\centering"]
+    needs = (
+        r"\usepackage{booktabs} and \usepackage{graphicx}"
+        if layout.fit_width
+        else (r"\usepackage{booktabs}")
+    )
+    lines = [f"% Requires {needs}.", r"\begin{table}[ht]", r"\centering"]
     if layout.small:
         lines.append(r"\small")
     if layout.heading and table.title:
         lines.append(rf"\caption{{{latex_escape(table.title)}}}")
         if table.name:
             lines.append(rf"\label{{tab:{table.name.replace('_', '-')}}}")
+    if layout.fit_width:
+        # Scaled down only when wider than the text (graphicx's \resizebox with a \width test).
+        lines.append(r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%")
     lines += [rf"\begin{{tabular}}{{{table.alignment}}}", r"\toprule", _latex_row(table.headers)]
     lines.append(r"\midrule")
     previous = None
@@ -210,6 +259,8 @@ def to_latex(table: Table) -> str:
             previous = key
         lines.append(_latex_row(row))
     lines += [r"\bottomrule", r"\end{tabular}"]
+    if layout.fit_width:
+        lines.append("}")
     if not layout.heading and table.title:
         lines.append(rf"\caption{{{latex_escape(table.title)}}}")
     if layout.quote_footer:

@@ -25,10 +25,11 @@ from sqlalchemy import select
 
 from metrics.bertscore import BertScoreConfig
 from metrics.clinical import CaseClinicalScore
-from metrics.registry import METRICS, default_groups, metric_groups
+from metrics.registry import METRICS, column_label, default_groups, metric_groups
 from metrics.significance import (
     CORRECTION_LABELS,
     CORRECTIONS,
+    FAMILIES,
     Aggregate,
     MetricComparison,
     SignificanceSettings,
@@ -36,6 +37,7 @@ from metrics.significance import (
     significance_mark,
 )
 from metrics.text import TextScores, score_texts
+from model.kinds import kinds_where
 from model.notice import RESEARCH_NOTICE
 from studies.exports.render import FORMATS as FORMATS
 from studies.store.db import Store
@@ -59,6 +61,11 @@ class LeaderboardConfig:
     seed: int = 0
     confidence: float = 0.95
     correction: str = "holm"
+    # Which comparisons one correction covers: "per-metric" or "all" (metrics.significance).
+    family: str = "per-metric"
+    # Systems that copy the references (an oracle) are left out unless asked for by name or
+    # here; when shown they are a ceiling row, outside every correction family.
+    include_reference: bool = False
     bertscore: BertScoreConfig | None = None
     meteor_workers: int | None = None
     # "exact": CIDEr recomputed on every resample with that resample's document
@@ -110,6 +117,9 @@ class Leaderboard:
     cider_resampling: str = "exact"
     # How each metric is recomputed on a resample (from its metric), for the footer.
     resampling_notes: list[str] = field(default_factory=list)
+    # Systems that copy the references: shown as ceilings, and those left out of the table.
+    ceilings: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
     made_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -126,21 +136,70 @@ class Leaderboard:
         """How the table was made, one statement per line."""
         s = self.settings
         correction = "no" if s.correction == "none" else CORRECTION_LABELS[s.correction]
+        pct = int(round(s.confidence * 100))
+        tests = {c.test for c in self.comparisons.values()}
+        mcnemar = [m for m, c in self.comparisons.items() if c.test.startswith("McNemar")]
         lines = [
             f"Benchmark {self.benchmark}, split {self.split}, n = {self.n_cases} cases "
             "scored for every system" + (" (SYNTHETIC data)" if self.synthetic else "") + ".",
             f"Systems: {', '.join(self.systems)}; baseline: {self.baseline or 'none'}.",
-            f"Intervals: {int(s.confidence * 100)}% paired bootstrap percentile intervals over "
+            f"Intervals: {pct}% paired bootstrap percentile intervals over "
             f"cases, {s.n_resamples} resamples, seed {s.seed}"
             + "".join(f"; {note}" for note in self.resampling_notes)
             + ".",
-            f"p-values: paired approximate randomization against the baseline, "
-            f"{s.n_permutations} permutations (seeds derived from {s.seed}), {correction} "
-            f"correction {'per metric' if s.family == 'per-metric' else 'over all comparisons'};"
-            " marks on corrected p: * < 0.05, ** < 0.01, *** < 0.001.",
         ]
+        biased = [m for m, c in self.comparisons.items() if c.interval_method != "percentile"]
+        if biased:
+            lines.append(
+                f"{', '.join(column_label(m) for m in biased)}: bias-corrected (BC) percentile "
+                "intervals, since a resample repeats cases and so shifts the score."
+            )
+        lines.append(
+            "p-values: paired "
+            + (
+                "approximate randomization against the baseline, "
+                f"{s.n_permutations} permutations (seeds derived from {s.seed})"
+                if "approximate randomization" in tests
+                else "tests against the baseline"
+            )
+            + (
+                f"; McNemar's test (exact binomial below 25 discordant cases) for the yes/no "
+                f"per-case columns {', '.join(column_label(m) for m in mcnemar)}"
+                if mcnemar
+                else ""
+            )
+            + f"; {correction} correction, family {FAMILIES[s.family]}"
+            + (f", without {', '.join(self.ceilings)}" if self.ceilings else "")
+            + "; marks on corrected p: * < 0.05, ** < 0.01, *** < 0.001."
+        )
+        if any(c.differences for c in self.comparisons.values()):
+            lines.append(
+                f"The {pct}% intervals are unadjusted (each at {pct}% on its own, no "
+                "multiplicity correction): a difference interval that excludes 0 can sit "
+                f"next to a non-significant {correction}-corrected p."
+            )
+        if self.ceilings:
+            lines.append(
+                f"{', '.join(self.ceilings)}: copies the reference reports (a ceiling, not a "
+                "contender); its p-values are uncorrected and outside the correction family."
+            )
+        if self.left_out:
+            lines.append(
+                f"Left out: {', '.join(self.left_out)} (copies the reference reports; "
+                "include it with the reference option)."
+            )
+        for metric, comparison in self.comparisons.items():
+            for system, interval in comparison.systems.items():
+                if interval.note:
+                    lines.append(f"{column_label(metric)}, {system}: no interval: {interval.note}.")
+            for system, interval in comparison.differences.items():
+                if interval.note:
+                    lines.append(
+                        f"{column_label(metric)}, {system} minus {self.baseline}: no interval: "
+                        f"{interval.note}."
+                    )
         for metric in self.metrics:
-            lines.append(f"{metric}: {self.signatures.get(metric, '')}")
+            lines.append(f"{column_label(metric)}: {self.signatures.get(metric, '')}")
         for key, note in self.unavailable.items():
             lines.append(f"{key}: {note}")
         for system, n in self.dropped.items():
@@ -162,6 +221,10 @@ class Leaderboard:
             "signatures": self.signatures,
             "settings": {**self.settings.as_dict(), "cider_resampling": self.cider_resampling},
             "unavailable": self.unavailable,
+            "labels": {m: column_label(m) for m in self.metrics},
+            "tests": {m: c.test for m, c in self.comparisons.items()},
+            "ceilings": self.ceilings,
+            "left_out": self.left_out,
             "made_at": self.made_at,
             "footer": self.footer(),
             "research_use": RESEARCH_NOTICE,
@@ -178,9 +241,15 @@ def _version() -> str:
 # --- loading ----------------------------------------------------------------------------
 
 
+# Kinds whose systems copy the references: ceilings, left out of tables and families by default.
+CEILING_KINDS = kinds_where(copies_reference=True)
+
+
 def _load(
     store: Store, config: LeaderboardConfig
-) -> tuple[tuple[str, bool, str], list[str], list[CaseRecord], dict[str, int]]:
+) -> tuple[
+    tuple[str, bool, str, list[str], list[str]], list[str], list[CaseRecord], dict[str, int]
+]:
     with store.session() as session:
         benchmark = session.scalar(select(Benchmark).where(Benchmark.name == config.benchmark))
         if benchmark is None:
@@ -227,6 +296,8 @@ def _load(
             chosen = [by_name[name] for name in config.systems]
         else:
             chosen = sorted(systems, key=lambda s: s.name)
+            if not config.include_reference:
+                chosen = [s for s in chosen if s.kind not in CEILING_KINDS]
         if config.baseline and config.baseline not in {s.name for s in chosen}:
             raise LeaderboardError(
                 f"baseline {config.baseline!r} is not among the systems: "
@@ -262,7 +333,11 @@ def _load(
             for c in complete
         ]
         names = [s.name for s in chosen]
-        header = (benchmark.name, bool(benchmark.synthetic), benchmark.task)
+        ceilings = [s.name for s in chosen if s.kind in CEILING_KINDS]
+        left_out = sorted(
+            s.name for s in systems if s.kind in CEILING_KINDS and s.name not in names
+        )
+        header = (benchmark.name, bool(benchmark.synthetic), benchmark.task, ceilings, left_out)
     if not names:
         raise LeaderboardError(
             f"no system has runs or generations on {config.benchmark!r} split {config.split!r}"
@@ -317,9 +392,15 @@ def build_leaderboard(
             metric.check_options(options)
         except ValueError as exc:
             raise LeaderboardError(str(exc)) from exc
+    if config.family not in FAMILIES:
+        raise LeaderboardError(
+            f"unknown correction family {config.family!r}; use one of {', '.join(FAMILIES)}"
+        )
     if config.n_resamples < 10 or config.n_permutations < 10:
         raise LeaderboardError("use at least 10 bootstrap resamples and 10 permutations")
-    (benchmark_name, synthetic, task), systems, cases, dropped = _load(store, config)
+    (benchmark_name, synthetic, task, ceilings, left_out), systems, cases, dropped = _load(
+        store, config
+    )
     skipped: dict[str, str] = {}
     for group in list(groups):
         metric = METRICS[group]
@@ -330,7 +411,7 @@ def build_leaderboard(
             )
     if not groups:
         raise LeaderboardError(f"no metric left to compute for a {task!r} benchmark")
-    baseline = config.baseline or systems[0]
+    baseline = config.baseline or next((s for s in systems if s not in ceilings), systems[0])
     report = progress or (lambda _msg, _frac: None)
     texts: dict[str, TextScores] = {}
     references = [c.references for c in cases]
@@ -348,6 +429,7 @@ def build_leaderboard(
             raise LeaderboardError(f"scoring {system!r} failed: {exc}") from exc
     report("resampling", len(systems) / steps)
     metric_inputs: dict[str, tuple[Aggregate, dict[str, Any]]] = {}
+    binary: dict[str, dict[str, Any]] = {}
     signatures: dict[str, str] = {}
     unavailable: dict[str, str] = dict(skipped)
     per_case: dict[str, dict[str, list[float]]] = {s: {} for s in systems}
@@ -362,6 +444,9 @@ def build_leaderboard(
             if column not in first.results:  # e.g. SPICE without its models
                 continue
             metric_inputs[column] = metric.resampling(column, texts, options)
+            outcomes = {s: metric.binary_outcomes(column, texts[s]) for s in systems}
+            if all(v is not None for v in outcomes.values()):
+                binary[column] = outcomes
             signatures[column] = first.results[column].signature
             for s in systems:
                 per_case[s][column] = texts[s].results[column].per_case.tolist()
@@ -373,8 +458,15 @@ def build_leaderboard(
         seed=config.seed,
         confidence=config.confidence,
         correction=config.correction,
+        family=config.family,
     )
-    comparisons = compare_systems(metric_inputs, baseline, settings)
+    comparisons = compare_systems(
+        metric_inputs,
+        baseline,
+        settings,
+        binary=binary,
+        outside_family=[s for s in ceilings if s != baseline],
+    )
     rows: list[LeaderboardRow] = []
     for metric_name, comparison in comparisons.items():
         for system in systems:
@@ -411,6 +503,8 @@ def build_leaderboard(
         dropped=dropped,
         cider_resampling=config.cider_resampling,
         resampling_notes=notes,
+        ceilings=ceilings,
+        left_out=left_out,
     )
 
 

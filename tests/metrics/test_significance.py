@@ -251,12 +251,151 @@ def test_exact_cider_intervals_equal_pycocoevalcap_run_on_every_resample() -> No
             )
             values.append(value)
         drawn[s] = np.array(values)
-    want = {s: sig._percentile(v, 0.95) for s, v in drawn.items()}
-    want_diff = sig._percentile(drawn["b"] - drawn["a"], 0.95)
+    # Resampled CIDEr sits below the estimate (repeated cases make n-grams commoner), so the
+    # intervals are bias-corrected percentile intervals of these resamples.
+    point = {s: float(cider_scores(c, refs).mean()) for s, c in systems.items()}
+    want = {
+        s: sig.bootstrap_interval(v, point[s], 0.95, bias_corrected=True) for s, v in drawn.items()
+    }
+    want_diff = sig.bootstrap_interval(
+        drawn["b"] - drawn["a"], point["b"] - point["a"], 0.95, bias_corrected=True
+    )
     for dtype, rel in ((np.float64, 1e-9), (np.float32, 1e-5)):
         table = tables[dtype]
+        assert table.interval_method == "bias-corrected percentile"
         for s in systems:
             got = table.systems[s]
-            assert (got.low, got.high) == pytest.approx(want[s], rel=rel)
+            assert (got.low, got.high) == pytest.approx((want[s].low, want[s].high), rel=rel)
+            assert got.brackets
         diff = table.differences["b"]
-        assert (diff.low, diff.high) == pytest.approx(want_diff, rel=rel, abs=rel)
+        assert (diff.low, diff.high) == pytest.approx(
+            (want_diff.low, want_diff.high), rel=rel, abs=rel
+        )
+
+
+# --- issue 11: intervals that contain their estimate, McNemar, correction families ---------
+
+
+def test_a_line_separator_in_a_generation_keeps_cider_resamples_on_their_cases() -> None:
+    """A generation holding U+2028 or a form feed was split into two PTB lines, so every
+    later text moved one case on: the exact CIDEr resamples scored each candidate against
+    another case's reference and gave [0.0000, 0.0000] around an estimate of 0.1551."""
+    from metrics.registry import METRICS
+    from metrics.text import score_texts
+
+    n = 12
+    refs = [[f"a {3 + i} mm sessile polyp in the {WORDS[i % 5]} removed"] for i in range(n)]
+    cands = [f"a {3 + i} mm polyp in the {WORDS[i % 5]}" for i in range(n)]
+    cands[2] = "a 5 mm polyp\u2028in the cecum"
+    cands[5] = "a polyp\x0cremoved"
+    runs = {
+        "s": score_texts(cands, refs, ["cider"]),
+        "t": score_texts(cands[::-1], refs, ["cider"]),
+    }
+    assert runs["s"].tokens["references"] == runs["t"].tokens["references"]
+    assert runs["s"].tokens["candidates"][2] == "a 5 mm polyp in the cecum"
+    aggregate, per_system = METRICS["cider"].resampling("CIDEr", runs, {"cider": "exact"})
+    for metric in per_system.values():
+        # Every case once: the resampled score is the estimate itself.
+        assert metric.resample(np.ones((1, n)))[0] == pytest.approx(metric.estimate(), rel=1e-5)
+    table = sig.paired_bootstrap_many(
+        {"CIDEr": (aggregate, per_system)}, "t", sig.SignificanceSettings(n_resamples=200)
+    )["CIDEr"]
+    for interval in [*table.systems.values(), *table.differences.values()]:
+        assert interval.brackets, interval
+
+
+def test_resampled_cider_intervals_contain_the_estimate_or_say_why() -> None:
+    """Percentile intervals of exact-resampled CIDEr can miss the estimate (a resample repeats
+    cases, so its n-grams look commoner and its CIDEr lower): one of these small corpora gave
+    0.930 with [0.199, 0.930) before. Now each interval contains its estimate, or has NaN
+    bounds and a note saying why."""
+    from metrics.cider import CiderReferences, CiderResampler
+
+    rng = np.random.default_rng(0)
+    words = "a b c d e f g h polyp mm cecum rectum sigmoid".split()
+    checked = 0
+    for trial in range(210):
+        n = int(rng.integers(4, 14))
+        refs = [[" ".join(rng.choice(words, rng.integers(3, 12)))] for _ in range(n)]
+        cands = [" ".join(rng.choice(words, rng.integers(0, 12))) for _ in range(n)]
+        if trial % 3 == 0:
+            cands = [cands[0]] * n
+        if trial < 200:
+            continue  # the draws before the corpus that showed the defect
+        metric = sig.ResampledMetric(
+            cider_scores(cands, refs),
+            CiderResampler(cands, CiderReferences(refs, dtype=np.float32)).scores,
+        )
+        table = sig.paired_bootstrap_many(
+            {"CIDEr": (sig.RESAMPLED, {"s": metric})},
+            None,
+            sig.SignificanceSettings(n_resamples=500, seed=1),
+        )["CIDEr"]
+        interval = table.systems["s"]
+        assert interval.estimate == pytest.approx(metric.estimate())
+        assert interval.brackets or (np.isnan(interval.low) and interval.note), interval
+        checked += 1
+    assert checked == 10
+
+    # All resamples on one side: no interval, and the note says so.
+    interval = sig.bootstrap_interval(np.zeros(100), 0.155, 0.95, bias_corrected=True)
+    assert np.isnan(interval.low) and np.isnan(interval.high)
+    assert "above 100.0% of its resampled values" in interval.note
+    # A percentile interval that misses its estimate is not shown either.
+    interval = sig.bootstrap_interval(np.linspace(0.0, 0.1, 100), 0.5, 0.95)
+    assert np.isnan(interval.low) and "does not contain the estimate" in interval.note
+
+
+@pytest.mark.parametrize(("n", "seed"), [(12, 1), (40, 2), (300, 3)])
+def test_mcnemar_equals_statsmodels_exact_below_25_discordant_pairs(n: int, seed: int) -> None:
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, n).astype(float)
+    b = np.where(rng.random(n) < 0.7, a, 1 - a)
+    a[:2] = np.nan  # cases the reference does not decide
+    keep = ~np.isnan(a)
+    x, y = a[keep], b[keep]
+    table = [
+        [np.sum((x == 1) & (y == 1)), np.sum((x == 1) & (y == 0))],
+        [np.sum((x == 0) & (y == 1)), np.sum((x == 0) & (y == 0))],
+    ]
+    discordant = table[0][1] + table[1][0]
+    want = mcnemar(table, exact=discordant < 25, correction=True).pvalue
+    p, variant = sig.mcnemar_test(a, b)
+    assert p == pytest.approx(want, rel=1e-12)
+    assert variant == ("exact" if discordant < 25 else "chi-square")
+    with pytest.raises(ValueError, match="0 or 1"):
+        sig.mcnemar_test(np.array([0.5, 1.0]), np.array([1.0, 0.0]))
+
+
+def test_compare_systems_uses_mcnemar_for_yes_no_columns_and_the_chosen_family() -> None:
+    rng = np.random.default_rng(4)
+    n = 60
+    outcome = {s: (rng.random(n) < q).astype(float) for s, q in (("base", 0.4), ("x", 0.8))}
+    outcome["copy"] = np.ones(n)
+    scores = {s: rng.random(n) for s in outcome}
+    metrics = {
+        "agree": (sig.MEAN, outcome),
+        "score": (sig.MEAN, scores),
+    }
+    settings = sig.SignificanceSettings(n_resamples=50, n_permutations=50, family="all")
+    table = sig.compare_systems(
+        metrics, "base", settings, binary={"agree": outcome}, outside_family=["copy"]
+    )
+    assert table["agree"].test.startswith("McNemar")
+    assert table["score"].test == "approximate randomization"
+    assert table["agree"].p_values["x"] == sig.mcnemar_test(outcome["x"], outcome["base"])[0]
+    # One Holm family over both metrics, without the copied references.
+    family = [table["agree"].p_values["x"], table["score"].p_values["x"]]
+    want = multipletests(family, method="holm")[1]
+    assert [table["agree"].p_corrected["x"], table["score"].p_corrected["x"]] == pytest.approx(want)
+    assert table["agree"].p_corrected["copy"] == table["agree"].p_values["copy"]
+    per_metric = sig.compare_systems(
+        metrics, "base", sig.SignificanceSettings(n_resamples=50, n_permutations=50)
+    )
+    want = multipletests([per_metric["score"].p_values[s] for s in ("x", "copy")], method="holm")[1]
+    assert [per_metric["score"].p_corrected[s] for s in ("x", "copy")] == pytest.approx(want)
+    with pytest.raises(ValueError, match="unknown correction family 'pairs'"):
+        sig.compare_systems(metrics, "base", sig.SignificanceSettings(family="pairs"))

@@ -171,11 +171,20 @@ def test_leaderboard_scores_compares_and_exports(store: Store) -> None:
     assert board.row("BLEU-4", "copy").p_corrected >= board.row("BLEU-4", "copy").p_value
 
     # Exports: one row per metric and system, a footer saying how the table was made.
-    text = export_leaderboard(board, "csv")
+    text = export_leaderboard(board, "csv", table="long")
     body = [line for line in text.splitlines() if not line.startswith("#")]
     rows = list(csv.DictReader(io.StringIO("\n".join(body))))
     assert len(rows) == len(board.metrics) * 3
     assert float(rows[0]["estimate"]) == pytest.approx(board.rows[0].estimate)
+    # The paper table's CSV: one row per system, the same numbers.
+    paper = export_leaderboard(board, "csv")
+    wide = list(
+        csv.DictReader(
+            io.StringIO("\n".join(line for line in paper.splitlines() if not line.startswith("#")))
+        )
+    )
+    assert [r["system"] for r in wide] == board.systems
+    assert float(wide[1]["BLEU-4 ci_low"]) == board.row("BLEU-4", "copy").low
     footer = "\n".join(line for line in text.splitlines() if line.startswith("#"))
     assert "CIDEr with each resample's document frequencies" in footer
     for needle in ("seed 5", "200 resamples", "200 permutations", "Holm", "n = 12", "SYNTHETIC"):
@@ -183,12 +192,12 @@ def test_leaderboard_scores_compares_and_exports(store: Store) -> None:
     assert "pycocoevalcap:1.2" in footer and "rouge-score:0.1.2" in footer
     assert "Research software, not a medical device" in footer
 
-    latex = export_leaderboard(board, "latex")
+    latex = export_leaderboard(board, "latex", table="long")
     for needle in ("\\toprule", "\\midrule", "\\bottomrule", "synthetic data", "seed 5"):
         assert needle in latex
     assert "BLEU-4" in latex and "rouge\\_score" not in latex and "findings:v1" in latex
 
-    markdown = export_leaderboard(board, "markdown")
+    markdown = export_leaderboard(board, "markdown", table="long")
     assert markdown.startswith("| Metric | System | Score | 95% CI |")
     assert "baseline (baseline)" in markdown and "Research software" in markdown
 
@@ -423,7 +432,7 @@ def test_a_metric_group_registered_once_is_offered_scored_and_exported(
             io.StringIO(
                 "\n".join(
                     line
-                    for line in export_leaderboard(board, "csv").splitlines()
+                    for line in export_leaderboard(board, "csv", table="long").splitlines()
                     if not line.startswith("#")
                 )
             )
@@ -432,8 +441,8 @@ def test_a_metric_group_registered_once_is_offered_scored_and_exported(
     ]
     assert [r["system"] for r in csv_rows] == board.systems
     assert all(float(r["ci_low"]) <= float(r["estimate"]) <= float(r["ci_high"]) for r in csv_rows)
-    assert "| word-recall | wrong |" in export_leaderboard(board, "markdown")
-    assert "word-recall & wrong" in export_leaderboard(board, "latex")
+    assert "| word-recall | wrong |" in export_leaderboard(board, "markdown", table="long")
+    assert "word-recall & wrong" in export_leaderboard(board, "latex", table="long")
     data = json.loads(export_leaderboard(board, "json"))
     assert {r["metric"] for r in data["rows"]} >= {"word-recall"}
     assert data["signatures"]["word-recall"] == signature

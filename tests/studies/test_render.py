@@ -200,10 +200,10 @@ def _board() -> Leaderboard:
         synthetic=True,
         systems=["template", NAME],
         baseline="template",
-        metrics=["bleu"],
+        metrics=["BLEU-4"],
         rows=rows,
         comparisons={},
-        signatures={"bleu": "BLEU-4|pycocoevalcap"},
+        signatures={"BLEU-4": "BLEU-4|pycocoevalcap"},
         settings=SignificanceSettings(n_resamples=10),
         cases=[],
         per_case={},
@@ -236,7 +236,7 @@ def _provenance() -> Provenance:
 def test_leaderboard_and_reader_tables_escape_a_system_name_the_same_way() -> None:
     """Before: the leaderboard wrote 'lora\\textbar{}v2\\textless{}b\\textgreater{}', the reader
     tables 'lora|v2$<$b$>$' (a '|' that OT1 prints as an em dash)."""
-    board_latex = export_leaderboard(_board(), "latex")
+    board_latex = export_leaderboard(_board(), "latex", table="long")
     significance = reader_tables.SignificanceTable(
         "bradley_terry",
         "Bradley-Terry strengths",
