@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from model.media import PreparedRequest, prepare_request
+from model.media import PreparedRequest, prepare_request, processor_size
 from model.prompts import PromptTemplate
+from model.quiet import quiet_libraries
 from model.requests import ReportRequest, ReportResult
 from model.spec import SystemSpec, default_dtype_name, resolve_device
 
@@ -157,6 +158,18 @@ def clear_model_cache() -> None:
 def _load_uncached(
     model: str, adapter: str | None, merge_adapter: bool, device: str, dtype: str
 ) -> LoadedVLM:
+    import transformers  # noqa: F401 - imported before quiet_libraries() so it is quietened
+
+    # Loading prints transformers' weight bars and FutureWarnings about transformers' own
+    # internals (peft asks is_gradient_checkpointing): nothing to act on, and it buries the
+    # run's progress lines.
+    with quiet_libraries():
+        return _load_quietly(model, adapter, merge_adapter, device, dtype)
+
+
+def _load_quietly(
+    model: str, adapter: str | None, merge_adapter: bool, device: str, dtype: str
+) -> LoadedVLM:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     try:
@@ -195,6 +208,89 @@ def _load_uncached(
 
 # ---------------------------------------------------------------------------------------------
 # Generation
+
+# Greedy decoding stated in full. transformers fills every generation setting left unset from
+# the checkpoint's generation_config.json (Qwen2.5-VL ships repetition_penalty 1.05), so each
+# setting that changes which token greedy picks is given its neutral value here; a system
+# changes one only through its spec.
+GREEDY: dict[str, Any] = {
+    "do_sample": False,
+    "num_beams": 1,
+    "temperature": None,
+    "top_p": None,
+    "top_k": None,
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "length_penalty": 1.0,
+    "min_length": 0,
+}
+# What each result records of the configuration generate() actually ran with.
+RECORDED_SETTINGS = (
+    "do_sample",
+    "num_beams",
+    "max_new_tokens",
+    "min_new_tokens",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "length_penalty",
+    "bad_words_ids",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "sequence_bias",
+)
+
+
+def processor_inputs(processor: Any, batch: list[PreparedRequest], spec: SystemSpec) -> Any:
+    """The model inputs of a batch: chat template, images resized by the processor to the
+    spec's pixel budget (as training resizes them), videos with Qwen's per-frame pixel cap and
+    the clip budget where the video processor has them."""
+    texts = processor.apply_chat_template(
+        [p.messages for p in batch], tokenize=False, add_generation_prompt=True
+    )
+    kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+    images = [image for p in batch for image in p.images]
+    if images:
+        kwargs["images"] = images
+        image_processor = getattr(processor, "image_processor", None)
+        if spec.image_max_pixels and image_processor is not None:
+            kwargs["images_kwargs"] = {
+                "size": processor_size(image_processor.size, spec.image_max_pixels)
+            }
+    videos = [p.video for p in batch if p.video is not None]
+    if videos:
+        kwargs["videos"] = [v.frames for v in videos]
+        # Frames are already sampled; the metadata carries their real timestamps (Qwen3-VL)
+        # and the sampled fps (Qwen2.5-VL's seconds per temporal patch).
+        kwargs["video_metadata"] = [v.metadata for v in videos]
+        kwargs["do_sample_frames"] = False
+        video_kwargs = video_processor_kwargs(getattr(processor, "video_processor", None), spec)
+        if video_kwargs:
+            kwargs["videos_kwargs"] = video_kwargs
+    return processor(**kwargs)
+
+
+def video_processor_kwargs(video_processor: Any, spec: SystemSpec) -> dict[str, Any]:
+    """The per-frame pixel cap (Qwen3-VL's video processor has it; without it a real
+    checkpoint spends about twice the visual tokens of Qwen's reference preprocessing on a
+    clip) and the clip's pixel budget."""
+    if video_processor is None:
+        return {}
+    out: dict[str, Any] = {}
+    if hasattr(video_processor, "cap_pixels_per_frame"):
+        out["cap_pixels_per_frame"] = bool(spec.video_cap_pixels_per_frame)
+    if spec.video_max_pixels and getattr(video_processor, "size", None) is not None:
+        out["size"] = processor_size(video_processor.size, spec.video_max_pixels)
+    return out
+
+
+def finish_reason(n_out: int, stopped: bool, max_new_tokens: int) -> str:
+    """ "stop" when the report ended with an end token, "length" when it was cut at
+    `max_new_tokens` (the OpenAI field's values)."""
+    return "stop" if stopped or n_out < max_new_tokens else "length"
 
 
 class VLMGenerator:
@@ -236,22 +332,31 @@ class VLMGenerator:
         return ids
 
     def _processor_inputs(self, batch: list[PreparedRequest]):
-        processor = self.loaded.processor
-        texts = processor.apply_chat_template(
-            [p.messages for p in batch], tokenize=False, add_generation_prompt=True
+        return processor_inputs(self.loaded.processor, batch, self.spec)
+
+    def generation_settings(self, eos_ids: list[int], pad_id: int | None) -> dict[str, Any]:
+        """The keyword arguments of every generate() call of this system."""
+        settings = dict(GREEDY)
+        settings.update(
+            max_new_tokens=self.spec.max_new_tokens,
+            repetition_penalty=float(self.spec.repetition_penalty),
+            eos_token_id=eos_ids,
+            pad_token_id=pad_id,
         )
-        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
-        images = [image for p in batch for image in p.images]
-        if images:
-            kwargs["images"] = images
-        videos = [p.video for p in batch if p.video is not None]
-        if videos:
-            kwargs["videos"] = [v.frames for v in videos]
-            # Frames are already sampled; the metadata carries their real timestamps (Qwen3-VL)
-            # and the sampled fps (Qwen2.5-VL's seconds per temporal patch).
-            kwargs["video_metadata"] = [v.metadata for v in videos]
-            kwargs["do_sample_frames"] = False
-        return processor(**kwargs)
+        if self.min_new_tokens:
+            settings["min_new_tokens"] = self.min_new_tokens
+        return settings
+
+    def effective_config(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The decoding settings generate() runs with after merging the checkpoint's
+        generation config (recorded with every result)."""
+        model = self.loaded.model
+        try:
+            config, _ = model._prepare_generation_config(None, **settings)
+        except (AttributeError, TypeError, ValueError):
+            # transformers' private merge changed: record what was asked for.
+            return {k: settings.get(k) for k in RECORDED_SETTINGS if k in settings}
+        return {name: _jsonable(getattr(config, name, None)) for name in RECORDED_SETTINGS}
 
     def _run_batch(self, batch: list[PreparedRequest]) -> list[ReportResult]:
         import torch
@@ -264,19 +369,10 @@ class VLMGenerator:
                     inputs[name] = inputs[name].to(_torch_dtype(self.loaded.dtype))
         eos_ids = self._eos_ids()
         tokenizer = self.loaded.processor.tokenizer
+        settings = self.generation_settings(eos_ids, tokenizer.pad_token_id)
         with self.loaded.lock, self._adapter_context(), torch.inference_mode():
-            output = self.loaded.model.generate(
-                **inputs,
-                max_new_tokens=self.spec.max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                eos_token_id=eos_ids,
-                pad_token_id=tokenizer.pad_token_id,
-                **({"min_new_tokens": self.min_new_tokens} if self.min_new_tokens else {}),
-            )
+            output = self.loaded.model.generate(**inputs, **settings)
+        config = self.effective_config(settings)
         prompt_len = inputs["input_ids"].shape[1]
         new_tokens = output[:, prompt_len:].cpu()
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
@@ -285,17 +381,24 @@ class VLMGenerator:
         for row, prepared in enumerate(batch):
             tokens = new_tokens[row].tolist()
             n_out = len(tokens)
+            stopped = False
             for i, token in enumerate(tokens):
                 if token in eos_ids:
                     n_out = i + 1
+                    stopped = True
                     break
             text = tokenizer.decode(tokens[:n_out], skip_special_tokens=True).strip()
             meta: dict[str, Any] = {
+                "finish_reason": finish_reason(n_out, stopped, self.spec.max_new_tokens),
+                "generation_config": config,
                 "batch_size": len(batch),
                 "batch_latency_s": elapsed,
                 "adapter": "off" if self.spec.kind == "vlm-base" else "on",
                 "n_images": len(prepared.images),
             }
+            if len(batch) != self.spec.batch_size and self.batch_size != self.spec.batch_size:
+                # An out-of-memory back-off changed the batch shape this text was made with.
+                meta["batch_size_backoff"] = {"from": self.spec.batch_size, "to": len(batch)}
             if prepared.video is not None:
                 meta.update(
                     frame_indices=prepared.video.frame_indices,
@@ -325,7 +428,11 @@ class VLMGenerator:
 
         def run_batch(batch: list[ReportRequest]) -> list[ReportResult]:
             # Media is read per batch so memory stays bounded on long runs of videos.
-            return self._run_batch([prepare_request(r, prompt, self.spec) for r in batch])
+            # Images stay full size: the processor resizes them to the pixel budget, exactly
+            # as training does.
+            return self._run_batch(
+                [prepare_request(r, prompt, self.spec, downscale=False) for r in batch]
+            )
 
         def remember(size: int) -> None:
             # Later calls start at the size that fitted.
@@ -334,3 +441,13 @@ class VLMGenerator:
         return run_in_batches(
             requests, self.batch_size, run_batch, progress, on_out_of_memory=remember
         )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(value)

@@ -29,9 +29,13 @@ from model.spec import (
 )
 
 # Bumped when generation code changes in a way that changes outputs for the same spec.
-GENERATION_CODE_VERSION = "1"
+# 2: greedy no longer inherits the checkpoint's repetition penalty; the Qwen3-VL per-frame
+# pixel cap is on by default; the batch size of model kinds is part of the fingerprint.
+GENERATION_CODE_VERSION = "2"
 
-# Fields that change how fast or where a system runs, never what it writes.
+# Fields that change how fast or where a system runs, never what it writes. (The batch
+# size of a kind that runs model weights is the exception: in bf16 on a GPU, greedy text
+# depends on the batch's shape and padding, so for those kinds it is fingerprinted.)
 RUNTIME_ONLY_FIELDS: frozenset[str] = frozenset(
     {
         "batch_size",
@@ -137,13 +141,23 @@ def _check_remote(spec: SystemSpec, strict: bool) -> None:
         )
 
 
+_VLM_OPTIONS = (
+    "model",
+    "adapter",
+    "merge_adapter",
+    "dtype",
+    "repetition_penalty",
+    "video_max_pixels",
+    "video_cap_pixels_per_frame",
+)
+
 KINDS: dict[str, SystemKind] = {
     "vlm": SystemKind(
         "vlm",
         "model.generation:VLMGenerator",
         "a vision-language model (hub id or local folder), optionally with a LoRA adapter",
         required=("model",),
-        options=("model", "adapter", "merge_adapter", "dtype"),
+        options=_VLM_OPTIONS,
         needs_model=True,
         generates_text=True,
         check=_check_vlm,
@@ -153,7 +167,7 @@ KINDS: dict[str, SystemKind] = {
         "model.generation:VLMGenerator",
         "the same model with its LoRA adapter disabled (shares the loaded weights)",
         required=("model",),
-        options=("model", "adapter", "merge_adapter", "dtype"),
+        options=_VLM_OPTIONS,
         needs_model=True,
         generates_text=True,
         ignores_adapter_output=True,
@@ -190,6 +204,8 @@ KINDS: dict[str, SystemKind] = {
             "remote_concurrency",
             "remote_timeout_s",
             "remote_retries",
+            "repetition_penalty",
+            "video_max_pixels",
         ),
         generates_text=True,
         check=_check_remote,
@@ -287,6 +303,8 @@ def fingerprint(spec: SystemSpec, prompt: PromptTemplate) -> str:
     """sha256 over the output-determining spec fields, model/adapter identity and prompt hash."""
     kind = KINDS.get(spec.kind)
     fields = {k: v for k, v in spec.to_dict().items() if k not in RUNTIME_ONLY_FIELDS}
+    if kind is not None and kind.needs_model:
+        fields["batch_size"] = spec.batch_size
     fields["model"] = _source_identity(spec.model)
     if kind is not None and kind.ignores_adapter_output:
         # The adapter is disabled: the output does not depend on it.

@@ -60,12 +60,29 @@ def build_messages(
     return messages
 
 
+def processor_size(size: Any, max_pixels: int | None) -> dict[str, int]:
+    """A Qwen-VL image or video processor's `size` ({shortest_edge, longest_edge}: pixel
+    bounds) with at most `max_pixels` pixels. Training and inference both resize through this
+    (the processor's own smart_resize), so an adapter sees the same token grid at both."""
+    bounds = {
+        "shortest_edge": int(size["shortest_edge"]),
+        "longest_edge": int(size["longest_edge"]),
+    }
+    if max_pixels:
+        bounds["longest_edge"] = int(max_pixels)
+        bounds["shortest_edge"] = min(bounds["shortest_edge"], int(max_pixels))
+    return bounds
+
+
 def prepare_request(
-    request: ReportRequest, prompt: PromptTemplate, spec: SystemSpec
+    request: ReportRequest, prompt: PromptTemplate, spec: SystemSpec, *, downscale: bool = True
 ) -> PreparedRequest:
+    """The case's media read and its chat messages. `downscale=False` leaves images at full
+    size for a Qwen-VL processor, which applies `spec.image_max_pixels` itself."""
     if not request.images and request.video is None:
         raise MediaReadError(f"case {request.key}: no image or video to report on")
-    images = [load_image(p, spec.image_max_pixels, request.key) for p in request.images]
+    max_pixels = spec.image_max_pixels if downscale else None
+    images = [load_image(p, max_pixels, request.key) for p in request.images]
     video = None
     if request.video is not None:
         try:

@@ -52,6 +52,25 @@ class SystemSpec:
     image_max_pixels: int | None = field(
         default=None, metadata=_help("resize images above this many pixels")
     )
+    video_max_pixels: int | None = field(
+        default=None,
+        metadata=_help(
+            "pixel budget of one clip, all sampled frames together (default: the processor's)"
+        ),
+    )
+    video_cap_pixels_per_frame: bool = field(
+        default=True,
+        metadata=_help(
+            "cap each frame's pixels as Qwen's reference preprocessing (qwen-vl-utils) does, "
+            "so a clip's token cost follows its frame count"
+        ),
+    )
+    repetition_penalty: float = field(
+        default=1.0,
+        metadata=_help(
+            "1.0 is pure greedy decoding; the checkpoint's own generation config is never inherited"
+        ),
+    )
     device: str | None = field(
         default=None, metadata=_help("cpu, cuda, cuda:1 (default: cuda if any)")
     )
@@ -95,6 +114,10 @@ class SystemSpec:
             raise SpecError("'video_max_frames' must be at least 2", "video_max_frames")
         if self.video_fps <= 0:
             raise SpecError("'video_fps' must be positive", "video_fps")
+        if self.repetition_penalty <= 0:
+            raise SpecError("'repetition_penalty' must be positive", "repetition_penalty")
+        if self.video_max_pixels is not None and self.video_max_pixels < 1:
+            raise SpecError("'video_max_pixels' must be at least 1", "video_max_pixels")
         if self.remote_retries < 0:
             raise SpecError("'remote_retries' must not be negative", "remote_retries")
         if self.remote_timeout_s <= 0:

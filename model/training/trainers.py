@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from model.media import processor_size
 from model.prompts import COLONOSCOPY_REPORT, RESEARCH_NOTICE, PromptTemplate
 from model.training.data import (
     SFTExample,
@@ -95,9 +96,10 @@ def _load(model_dir: str | Path, settings: TrainerSettings, device: str):
 
     processor = AutoProcessor.from_pretrained(str(model_dir))
     if settings.image_max_pixels:
-        size = dict(processor.image_processor.size)
-        size["longest_edge"] = int(settings.image_max_pixels)
-        processor.image_processor.size = size
+        # The same resize as inference (model.generation.processor_inputs): one token grid.
+        processor.image_processor.size = processor_size(
+            processor.image_processor.size, settings.image_max_pixels
+        )
     dtype = torch.bfloat16 if _use_bf16(settings, device) else torch.float32
     model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=dtype)
     return model, processor

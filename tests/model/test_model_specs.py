@@ -58,9 +58,18 @@ def test_fingerprint_covers_what_changes_the_output(tmp_path):
     base = SystemSpec(kind="vlm", model="Qwen/Qwen3-VL-2B-Instruct", device="cpu")
     fp = fingerprint(base, prompt)
     # Runtime-only settings do not change it.
-    assert fingerprint(dataclasses.replace(base, batch_size=64), prompt) == fp
     assert fingerprint(dataclasses.replace(base, remote_concurrency=9), prompt) == fp
-    # Decoding, prompt and model do.
+    # A model's batch size does: bf16 greedy text on a GPU depends on the batch's shape
+    # (at ebb17df it was runtime-only, so one fingerprint could hold either text).
+    assert fingerprint(dataclasses.replace(base, batch_size=64), prompt) != fp
+    retrieval = SystemSpec(kind="retrieval")
+    assert fingerprint(dataclasses.replace(retrieval, batch_size=64), prompt) == fingerprint(
+        retrieval, prompt
+    )
+    # Decoding settings, pixel budgets, prompt and model do.
+    assert fingerprint(dataclasses.replace(base, repetition_penalty=1.05), prompt) != fp
+    assert fingerprint(dataclasses.replace(base, video_max_pixels=10**6), prompt) != fp
+    assert fingerprint(dataclasses.replace(base, video_cap_pixels_per_frame=False), prompt) != fp
     assert fingerprint(dataclasses.replace(base, max_new_tokens=64), prompt) != fp
     assert fingerprint(base, prompt_for_task("vqa")) != fp
     assert fingerprint(dataclasses.replace(base, model="Qwen/Qwen2.5-VL-3B"), prompt) != fp
