@@ -661,11 +661,10 @@ def write_study_outputs(
             path.write_text(render_many(tables, analysis.provenance, fmt), encoding="utf-8")
             written.append(path)
     if plots:
-        for name, figure in study_figures(analysis).items():
-            for extension in ("png", "pdf"):
-                path = out / f"{name}.{extension}"
-                figure.savefig(path, dpi=150)
-                written.append(path)
+        from studies.exports.figures import write_figures
+
+        # PNG at 300 dpi, SVG and PDF (studies.exports.figures).
+        written += write_figures(study_figures(analysis), out)
     manifest = {
         "tables": [t.name for t in tables],
         "files": sorted(p.name for p in written),
