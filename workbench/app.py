@@ -8,19 +8,24 @@ import streamlit as st
 
 from model.notice import RESEARCH_NOTICE
 from studies.store.db import SchemaError
-from workbench.access import current_role, render_account_sidebar
+from workbench.access import current_account, render_account_sidebar
 from workbench.navigation import PAGES
+from workbench.ui import error_boundary, plain_text_style
 
 PAGES_DIR = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="Med-Vision Workbench", page_icon=":material/biotech:", layout="wide")
 
-try:
-    role = current_role()
-except SchemaError as exc:
-    # A database at an older schema revision is never migrated by the app itself.
-    st.error(str(exc))
-    st.stop()
+plain_text_style()
+account = None
+with error_boundary("app"):
+    try:
+        account = current_account()
+    except SchemaError as exc:
+        # A database at an older schema revision is never migrated by the app itself.
+        st.error(str(exc))
+        st.stop()
+role = account.role if account else "public"
 # Log-in and invite pages are "public" only: a logged-in user does not see them.
 visible = [spec for spec in PAGES if role in spec.roles]
 # Pages grouped by section ("" is the ungrouped top of the menu), in PAGES order.
@@ -39,6 +44,10 @@ navigation = st.navigation(sections, expanded=True)
 if st.session_state.pop("medvision_just_logged_in", False) and role == "rater":
     # The log-in page left the menu with the log-in; land raters straight on their next case.
     st.switch_page(str(PAGES_DIR / "rate.py"))
-render_account_sidebar()
+with error_boundary("sidebar", account.id if account else None):
+    render_account_sidebar()
 st.sidebar.caption(RESEARCH_NOTICE)
-navigation.run()
+# Every page runs inside the boundary: an error is a message and a reference, never a
+# traceback, and the rest of the app (menu, log-out) keeps working.
+with error_boundary(navigation.title, account.id if account else None):
+    navigation.run()

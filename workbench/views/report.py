@@ -16,7 +16,7 @@ from studies.exports.report_document import (
 from studies.store.settings import get_settings
 from studies.systems.registry import list_systems
 from workbench import access
-from workbench.ui import show_media, store
+from workbench.ui import MediaUnreadable, plain_text, show_media, store
 
 DOCUMENT_KEY = "upload_report"
 
@@ -55,7 +55,10 @@ document = st.session_state.get(DOCUMENT_KEY)
 if document is not None:
     inputs = [upload.path for upload in document.inputs if upload.path.exists()]
     if inputs:
-        show_media(inputs, document.inputs[0].kind, width=240)
+        try:
+            show_media(inputs, document.inputs[0].kind, width=240)
+        except MediaUnreadable as exc:
+            st.error(f"The uploaded media cannot be shown ({exc}); upload it again.")
     st.subheader("Findings")
     st.text(document.sections.findings)
     st.subheader("Impression")
@@ -63,8 +66,8 @@ if document is not None:
     st.subheader("Suggestion")
     st.text(document.sections.suggestion)
     with st.expander("How this report was made"):
-        for label, value in document.provenance:
-            st.markdown(f"**{label}:** {value}")
+        for index, (label, value) in enumerate(document.provenance):
+            plain_text(str(value), label=label, key=f"provenance-{index}")
         st.text(document.text)
     st.caption(RESEARCH_WARNING)
     left, right = st.columns(2)
