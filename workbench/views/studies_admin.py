@@ -1,5 +1,5 @@
 """Reader studies (admin): create, enrol and invite raters, start, progress, pause/resume/close,
-flagged reports and the raw judgments for download."""
+flagged reports, media raters could not see, and the raw judgments for download."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from studies.readers.design import (
 from studies.readers.enrolment import enrol_rater, study_raters
 from studies.readers.form import DEFAULT_GUIDELINES, FormError, default_form, parse_form
 from studies.readers.lifecycle import set_study_status, start_study
+from studies.readers.media_problems import media_problems
 from studies.readers.progress import flagged_reports, list_studies, study_progress
 from studies.readers.rating import export_judgments
 from workbench import access
@@ -154,6 +155,18 @@ with tab_studies:
                 )
             else:
                 st.caption("No report named a model or system.")
+            problems = media_problems(store, summary.id)
+            st.subheader(f"Media problems ({len(problems)})")
+            if problems:
+                st.caption(
+                    "Raters could not see these cases' images and went on without them. Fix "
+                    "or re-import the files; the raters can then try the cases again."
+                )
+                st.dataframe(
+                    pd.DataFrame([p.__dict__ for p in problems]), hide_index=True, width="stretch"
+                )
+            else:
+                st.caption("Every case's media could be shown so far.")
             st.subheader("Raw judgments")
             st.caption(
                 "One row per judgment (corrections included, marked by 'superseded'): rater, "
