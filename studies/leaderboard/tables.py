@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from metrics.registry import column_label
 from metrics.significance import CORRECTION_LABELS, FAMILIES
 from studies.exports.render import (
+    EXTENSIONS,
+    FORMATS,
     LEADERBOARD,
     PAPER_WIDE,
     FormatError,
@@ -256,3 +259,24 @@ def export_leaderboard(
     if fmt == "json":
         return to_json(board)
     return render(leaderboard_table(board, table, columns), fmt)
+
+
+def write_leaderboard_outputs(
+    board: Leaderboard, out_dir: str | Path, columns: Sequence[str] | None = None
+) -> list[Path]:
+    """Both TABLES in CSV, LaTeX and Markdown, the board as JSON, and the figures as PNG
+    (300 dpi), SVG and PDF, into `out_dir`."""
+    from studies.exports.figures import write_figures
+    from studies.leaderboard.figures import leaderboard_figures
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in FORMATS:
+        for table in TABLES if fmt != "json" else ("board",):
+            path = out / f"leaderboard_{table}.{EXTENSIONS[fmt]}"
+            text = export_leaderboard(board, fmt, table if fmt != "json" else "paper", columns)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    written += write_figures(leaderboard_figures(board, paper_columns(board, columns)), out)
+    return written
