@@ -19,6 +19,7 @@ Each number is compared to the precision it is printed with.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -368,3 +369,189 @@ def test_imrmc_round_trip(van_dyke: pd.DataFrame, tmp_path: Path) -> None:
     assert mrmc(again, "auc").test["value"] == pytest.approx(mrmc(van_dyke, "auc").test["value"])
     text = path.read_text()
     assert "N0:69" in text and "N1:45" in text and "-1,1,truth,0" in text
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+
+def test_stats_mrmc_command_reproduces_van_dyke_in_every_format(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["stats", "mrmc", "--input", str(VAN_DYKE), "--fom", "auc"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (
+        round(document["test"]["value"], 2) == 4.46 and round(document["test"]["df2"], 2) == 15.26
+    )
+    assert [round(m["estimate"], 8) for m in document["modalities"]] == [0.89703704, 0.94083736]
+    for fmt, marker in (
+        ("markdown", "| 0 - 1 | -0.0438 |"),
+        ("latex", r"\toprule"),
+        ("csv", "comparison,"),
+    ):
+        out = tmp_path / f"vd.{fmt}"
+        done = runner.invoke(
+            app, ["stats", "mrmc", "-i", str(VAN_DYKE), "--format", fmt, "--out", str(out)]
+        )
+        assert done.exit_code == 0, done.output
+        text = out.read_text()
+        assert marker in text and "F(1, 15.26) = 4.4563, p = 0.0517" in text
+        assert "Research software, not a medical device." in text
+    frrc = runner.invoke(app, ["stats", "mrmc", "-i", str(VAN_DYKE), "--analysis", "frrc"])
+    assert round(json.loads(frrc.stdout)["test"]["p"], 4) == 0.0193
+
+
+def test_stats_mrmc_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    readings = _tiny()
+    readings = readings[~((readings.reader == "r2") & (readings.modality == "B"))]
+    path = tmp_path / "bad.csv"
+    readings.to_csv(path, index=False)
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(app, ["stats", "mrmc", "-i", str(path), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "modality 'B' is read by one reader only ('r1', rows 5, 6, 7, 8)" in result.output
+    assert not out.exists()
+
+
+def test_stats_mrmc_win_rate_from_a_judgments_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from studies.reader_stats.simulation import simulate_judgments
+    from workbench.cli import app
+
+    judgments = simulate_judgments({"base": 0.0, "X": 0.8, "Y": 0.0}, n_cases=30, raters=4, seed=4)
+    path = tmp_path / "judgments.csv"
+    judgments.to_csv(path, index=False)
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["stats", "mrmc", "-i", str(path), "--fom", "winrate", "--baseline", "base"]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    by = {m["modality"]: m for m in document["modalities"]}
+    assert set(by) == {"X", "Y"} and by["X"]["estimate"] > by["Y"]["estimate"]
+    assert document["design"] == "incomplete" and document["covariance"] == "ustat"
+    likert = runner.invoke(
+        app, ["stats", "mrmc", "-i", str(path), "--fom", "mean", "--criterion", "accuracy"]
+    )
+    assert likert.exit_code == 0, likert.output
+    assert {m["modality"] for m in json.loads(likert.stdout)["modalities"]} == {"base", "X", "Y"}
+    refused = runner.invoke(app, ["stats", "mrmc", "-i", str(path), "--fom", "winrate"])
+    assert refused.exit_code == 2 and "--baseline" in refused.output
+
+
+def _rated_study(store, root: Path, name: str, *, no_truth: str | None = None) -> None:
+    """A started SYNTHETIC study (8 cases, 3 systems, 3 raters, 2 per item), every task
+    judged with Likert scores; case `no_truth` loses its ground-truth findings."""
+    import random
+
+    from sqlalchemy import select
+    from support.reader_world import build_world
+
+    from studies.readers import accounts
+    from studies.readers.design import StudyDesign, create_study
+    from studies.readers.enrolment import enrol_rater
+    from studies.readers.lifecycle import start_study
+    from studies.readers.rating import next_assignment, submit_judgment
+    from studies.store.schema import Case
+
+    world = build_world(store, root, n_cases=8, benchmark=f"bench-{name}")
+    study_id = create_study(
+        store,
+        StudyDesign(name=name, benchmark=world.benchmark, systems=world.systems, overlap=2, seed=3),
+    )
+    raters = [
+        accounts.create_account(store, f"{name}-r{i}", "rater", "rater-password-1")
+        for i in range(3)
+    ]
+    for rater in raters:
+        enrol_rater(store, study_id, rater.username)
+    start_study(store, study_id)
+    rng = random.Random(5)
+    for rater in raters:
+        while (task := next_assignment(store, rater.id, study_id)) is not None:
+            scores = {
+                side: {c: rng.randint(1, 5) for c in ("accuracy", "completeness", "safety")}
+                for side in ("left", "right")
+            }
+            choice = rng.choice(["left", "right", "tie"])
+            submit_judgment(
+                store, rater.id, task.token, f"k{rng.random()}", choice, scores, "", 3.0
+            )
+    if no_truth:
+        with store.session() as session:
+            case = session.scalar(select(Case).where(Case.case_key == no_truth))
+            case.findings = None
+
+
+def test_studies_export_imrmc_writes_scores_and_truth_rows(store, tmp_path: Path) -> None:
+    from studies.readers.judgments import study_judgments
+    from workbench.commands.mrmc import imrmc_study_text
+
+    _rated_study(store, tmp_path / "bench", "imrmc-study")
+    text = imrmc_study_text(store, "imrmc-study", "accuracy")
+    assert text.startswith("Med-Vision Workbench study imrmc-study SYNTHETIC")
+    readings = read_imrmc_text(text)
+    truth = readings.drop_duplicates("case").set_index("case")["truth"]
+    # build_world: every fourth case has no polyps
+    assert {c: int(t) for c, t in truth.items()} == {
+        f"case-{i:04d}": int(i % 4 != 3) for i in range(8)
+    }
+    judgments = study_judgments(store, "imrmc-study")
+    current = judgments[~judgments["is_gold"] & ~judgments["is_duplicate"]]
+    assert set(readings["reader"]) == set(current["rater"])
+    assert set(readings["modality"]) == set(current["system_a"]) | set(current["system_b"])
+    # a rater's score of a report is the mean over the pairs it was scored in
+    first = current.iloc[0]
+    same = (current.rater == first.rater) & (current.case == first.case)
+    own = pd.concat(
+        [
+            current.loc[same & (current[f"system_{s}"] == first.system_a), f"likert_{s}_accuracy"]
+            for s in ("a", "b")
+        ]
+    )
+    row = readings[
+        (readings.reader == first.rater)
+        & (readings.case == first.case)
+        & (readings.modality == first.system_a)
+    ]
+    assert float(row["score"].iloc[0]) == pytest.approx(own.mean())
+
+
+def test_studies_export_imrmc_names_a_case_without_truth(tmp_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from studies.store.db import get_store
+    from workbench.cli import app
+
+    _rated_study(get_store(), tmp_home / "bench", "no-truth", no_truth="case-0002")
+    out = tmp_home / "study.imrmc"
+    runner = CliRunner()
+    result = runner.invoke(app, ["studies", "export", "no-truth", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "case case-0002 has no ground-truth findings" in result.output
+    assert not out.exists()
+    with get_store().session() as session:
+        from studies.store.schema import Case
+
+        session.query(Case).filter(Case.case_key == "case-0002").update(
+            {"findings": {"no_polyps": True, "polyp_count": 0, "lesions": []}}
+        )
+    done = runner.invoke(app, ["studies", "export", "no-truth", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "truth rows" in done.output and "-1,case-0002,truth,0" in out.read_text()
+
+
+def read_imrmc_text(text: str) -> pd.DataFrame:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".imrmc", delete=False) as handle:
+        handle.write(text)
+    return read_imrmc(handle.name)

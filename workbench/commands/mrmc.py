@@ -307,3 +307,76 @@ def register(stats_app: typer.Typer) -> None:
     """Add `mrmc` and `power` to the `stats` group."""
     stats_app.command("mrmc")(mrmc_command)
     stats_app.command("power")(power_command)
+
+
+def imrmc_study_text(store: Any, study: str, criterion: str | None = None) -> str:
+    """Study `study` in iMRMC's input format: raters as readers, systems as modalities, one
+    Likert criterion's score of each report (a report scored in several pairs: its mean),
+    and the truth rows: 1 when the case's ground-truth findings have a polyp, 0 when they
+    say no polyps. Raises MRMCError naming the cases without ground truth.
+    """
+    import pandas as pd
+    from sqlalchemy import select
+
+    from studies.reader_stats.data import criteria_of
+    from studies.reader_stats.mrmc import MRMCError, imrmc_text
+    from studies.readers.judgments import study_judgments
+    from studies.store.schema import Case, Study, StudyItem
+
+    judgments = study_judgments(store, study)
+    keys = criteria_of(judgments)
+    if not keys:
+        raise MRMCError(f"study {study!r} has no Likert criteria: iMRMC needs a score per report")
+    chosen = criterion or keys[0]
+    long = likert_readings(judgments, chosen, pd)
+    with store.session() as session:
+        # The cases by id: PostgreSQL cannot compare JSON values for a DISTINCT.
+        in_study = (
+            select(StudyItem.case_id)
+            .join(Study, Study.id == StudyItem.study_id)
+            .where(Study.name == study)
+        )
+        rows = session.execute(
+            select(Case.case_key, Case.findings).where(Case.id.in_(in_study))
+        ).all()
+    truth: dict[str, int] = {}
+    for key, findings in rows:
+        if isinstance(findings, dict) and findings.get("no_polyps") is not None:
+            truth[key] = 0 if findings["no_polyps"] else 1
+    lacking = sorted(set(long["case"]) - set(truth))
+    if lacking:
+        shown = ", ".join(lacking[:8]) + (
+            f" and {len(lacking) - 8} more" if len(lacking) > 8 else ""
+        )
+        raise MRMCError(
+            f"study {study!r}: case{'s' if len(lacking) > 1 else ''} {shown} "
+            f"ha{'ve' if len(lacking) > 1 else 's'} no ground-truth findings (polyps or none), "
+            "so iMRMC's truth rows cannot be written; import the benchmark with its findings"
+        )
+    named = pd.concat([long["reader"], long["case"], long["modality"]])
+    commas = sorted({str(v) for v in named if "," in str(v)})
+    if commas:
+        raise MRMCError(f"iMRMC fields are comma-separated; rename {', '.join(commas[:5])}")
+    long["truth"] = long["case"].map(truth)
+    label = " SYNTHETIC" if judgments.attrs.get("synthetic") else ""
+    description = (
+        f"Med-Vision Workbench study {study}{label}: Likert '{chosen}' per report; truth 1 = "
+        "polyp in the ground-truth findings. Research software, not a medical device."
+    )
+    return imrmc_text(long, description)
+
+
+def export_imrmc(store: Any, study: str, out: Path, criterion: str | None) -> None:
+    """`medvision studies export STUDY --format imrmc`: write the file, or only a message."""
+    from studies.reader_stats.data import JudgmentsError
+    from studies.reader_stats.mrmc import MRMCError
+
+    try:
+        text = imrmc_study_text(store, study, criterion)
+    except (MRMCError, JudgmentsError) as exc:
+        _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    data = text.split("BEGIN DATA:\n", 1)[1].splitlines()
+    readings = sum(1 for line in data if not line.startswith("-1,"))
+    typer.echo(f"Wrote {readings} readings and the truth rows to {out} (iMRMC format).")
