@@ -205,15 +205,24 @@ def invite_command(
 @studies_app.command("export")
 def export_command(
     study: str,
-    out: Path = typer.Option(..., "--out", "-o", help="Output file (.csv or .jsonl)."),
-    fmt: str | None = typer.Option(None, "--format", help="csv or jsonl (default: suffix)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file (.csv, .jsonl or .imrmc)."),
+    fmt: str | None = typer.Option(None, "--format", help="csv, jsonl or imrmc (default: suffix)."),
+    criterion: str | None = typer.Option(
+        None, "--criterion", help="imrmc: the Likert criterion scored (default: the first)."
+    ),
 ) -> None:
-    """Write every judgment (one row each, corrections included) to CSV or JSONL."""
+    """Write every judgment (one row each, corrections included) to CSV or JSONL, or the
+    study in iMRMC's input format (truth rows from the cases' ground-truth findings)."""
     from studies.readers.design import StudyError
     from studies.readers.rating import export_judgments
     from studies.store.db import get_store
 
     chosen = fmt or out.suffix.lstrip(".").lower()
+    if chosen == "imrmc":
+        from workbench.commands.mrmc import export_imrmc
+
+        export_imrmc(get_store(), study, out, criterion)
+        return
     try:
         text = export_judgments(get_store(), study, chosen)
     except StudyError as exc:
