@@ -206,6 +206,7 @@ KINDS: dict[str, SystemKind] = {
             "remote_retries",
             "repetition_penalty",
             "video_max_pixels",
+            "remote_video",
         ),
         generates_text=True,
         check=_check_remote,

@@ -1,9 +1,14 @@
 """A report generator that calls an OpenAI-compatible chat-completions server (vLLM, SGLang).
 
-Images travel as base64 data URLs; a video travels as its sampled frames (images) with their
-timestamps in the text, which every OpenAI-compatible vision server accepts. Requests run with
+Images travel as base64 data URLs; a video travels either as its sampled frames (images)
+with their timestamps in the text, which every OpenAI-compatible vision server accepts, or as
+one mp4 of exactly the frames the local path samples (`video_url`, which vLLM and SGLang
+accept), so that a served Qwen-VL sees the frames the local generator would. Frames are
+downscaled to the clip's pixel budget shared out per frame. A LoRA adapter served by vLLM
+(`--lora-modules NAME=PATH`) is asked for by its name as `remote_model`. Requests run with
 bounded concurrency (a thread pool), a per-request timeout, and retries with exponential
-backoff on timeouts, connection errors, 429 and 5xx answers.
+backoff on timeouts, connection errors, 429 and 5xx answers; the run hands this generator
+chunks large enough to keep `remote_concurrency` requests in flight (`chunk_size`).
 """
 
 from __future__ import annotations
@@ -62,11 +67,58 @@ def image_data_url(path: Path, max_pixels: int | None = None, key: str = "?") ->
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _frame_budget(spec: SystemSpec, n_frames: int) -> int | None:
+    """Pixels per frame: the clip budget shared out, else the still-image budget."""
+    if spec.video_max_pixels:
+        return max(1, spec.video_max_pixels // max(1, n_frames))
+    return spec.image_max_pixels
+
+
+def _downscaled(frame, max_pixels: int | None):
+    from PIL import Image
+
+    image = Image.fromarray(frame)
+    if max_pixels and image.width * image.height > max_pixels:
+        scale = (max_pixels / (image.width * image.height)) ** 0.5
+        size = (
+            max(2, int(image.width * scale) // 2 * 2),
+            max(2, int(image.height * scale) // 2 * 2),
+        )
+        image = image.resize(size)
+    return image
+
+
+def mp4_data_url(frames: list, fps: float) -> str:
+    """One mp4 (MPEG-4 part 2, every frame a key frame) holding exactly `frames` at `fps`, so
+    a server that samples at `fps` or takes every frame sees these frames and their times."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        rate = Fraction(fps).limit_denominator(1000)
+        stream = container.add_stream("mpeg4", rate=rate)
+        first = np.asarray(frames[0])
+        stream.width, stream.height = first.shape[1] // 2 * 2, first.shape[0] // 2 * 2
+        stream.pix_fmt = "yuv420p"
+        stream.gop_size = 1
+        stream.bit_rate = 8_000_000
+        for frame in frames:
+            pixels = np.asarray(frame)[: stream.height, : stream.width]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return "data:video/mp4;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def build_chat_messages(
     request: ReportRequest, prompt: PromptTemplate, spec: SystemSpec
 ) -> tuple[list[dict], dict]:
     """OpenAI chat messages for one request, and meta about what was sent."""
-    from PIL import Image
+    import numpy as np
 
     if not request.images and request.video is None:
         raise MediaReadError(f"case {request.key}: no image or video to report on")
@@ -83,13 +135,30 @@ def build_chat_messages(
             )
         except ValueError as exc:
             raise MediaReadError(f"case {request.key}: {exc}") from exc
-        stamps = [round(i / clip.fps, 2) for i in clip.frame_indices]
-        for frame in clip.frames:
-            url = _png_data_url(Image.fromarray(frame))
-            content.append({"type": "image_url", "image_url": {"url": url}})
-        listed = ", ".join(f"{s:g} s" for s in stamps)
-        text = f"The images are frames of one video clip at {listed}.\n{text}"
-        meta.update(frame_indices=clip.frame_indices, video_fps=clip.fps, video_as="frames")
+        budget = _frame_budget(spec, len(clip.frames))
+        frames = [_downscaled(frame, budget) for frame in clip.frames]
+        meta.update(
+            frame_indices=clip.frame_indices,
+            video_fps=clip.fps,
+            video_as=spec.remote_video,
+            frame_size=list(frames[0].size),
+        )
+        if spec.remote_video == "video_url":
+            # The sampled frames at the rate they were sampled: the server's own sampling at
+            # that rate (or of every frame) keeps them all, with their real spacing in time.
+            indices = clip.frame_indices
+            spacing = (indices[-1] - indices[0]) / max(1, len(indices) - 1) if indices else 1
+            rate = clip.fps / spacing if spacing else clip.fps
+            url = mp4_data_url([np.asarray(f) for f in frames], rate)
+            content.append({"type": "video_url", "video_url": {"url": url}})
+            meta["sent_fps"] = round(rate, 4)
+        else:
+            stamps = [round(i / clip.fps, 2) for i in clip.frame_indices]
+            for frame in frames:
+                url = _png_data_url(frame)
+                content.append({"type": "image_url", "image_url": {"url": url}})
+            listed = ", ".join(f"{s:g} s" for s in stamps)
+            text = f"The images are frames of one video clip at {listed}.\n{text}"
     content.append({"type": "text", "text": text})
     messages: list[dict[str, Any]] = []
     if prompt.system:
@@ -124,6 +193,13 @@ class RemoteGenerator:
     @property
     def device(self) -> str:
         return f"remote:{self.spec.remote_url}"
+
+    @property
+    def chunk_size(self) -> int:
+        """Requests a run hands over at once: enough for `remote_concurrency` in flight for a
+        while (a server's throughput comes from many concurrent requests), never fewer than
+        the batch size; each chunk is committed when it is done."""
+        return max(self.spec.batch_size, 4 * self.spec.remote_concurrency)
 
     def close(self) -> None:
         self.client.close()
@@ -180,10 +256,12 @@ class RemoteGenerator:
             "model": self.spec.remote_model,
             "messages": messages,
             "max_tokens": self.spec.max_new_tokens,
-            # Greedy, as the local path: temperature 0, one choice.
+            # Greedy, as the local path: temperature 0, one choice, and the system's own
+            # repetition penalty (1.0 unless set; vLLM and SGLang read this extra field).
             "temperature": 0.0,
             "top_p": 1.0,
             "n": 1,
+            "repetition_penalty": float(self.spec.repetition_penalty),
         }
         started = time.perf_counter()
         answer, retries = self._post(request, body)

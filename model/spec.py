@@ -17,6 +17,7 @@ from model.prompts import PromptTemplate
 from model.requests import ReportRequest, ReportResult
 
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+REMOTE_VIDEO: tuple[str, ...] = ("frames", "video_url")
 
 
 class SpecError(ValueError):
@@ -91,7 +92,18 @@ class SystemSpec:
         default=None,
         metadata=_help("name of the environment variable holding the API key (never the key)"),
     )
-    remote_concurrency: int = field(default=4, metadata=_help("parallel remote requests"))
+    remote_concurrency: int = field(
+        default=4,
+        metadata=_help("requests in flight at once (independent of batch_size)"),
+    )
+    remote_video: str = field(
+        default="frames",
+        metadata=_help(
+            "how a clip travels: 'frames' (images with their times in the text, any vision "
+            "server) or 'video_url' (one mp4 of the sampled frames, vLLM and SGLang)",
+            choices=REMOTE_VIDEO,
+        ),
+    )
     remote_timeout_s: float = field(
         default=120.0, metadata=_help("seconds one remote request may take")
     )
@@ -122,6 +134,12 @@ class SystemSpec:
             raise SpecError("'remote_retries' must not be negative", "remote_retries")
         if self.remote_timeout_s <= 0:
             raise SpecError("'remote_timeout_s' must be positive", "remote_timeout_s")
+        if self.remote_video not in REMOTE_VIDEO:
+            raise SpecError(
+                f"'remote_video' {self.remote_video!r} is unknown; expected one of: "
+                f"{', '.join(REMOTE_VIDEO)}",
+                "remote_video",
+            )
         if self.dtype is not None and self.dtype not in DTYPES:
             raise SpecError(
                 f"'dtype' {self.dtype!r} is unknown; expected one of: {', '.join(DTYPES)}",

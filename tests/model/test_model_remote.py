@@ -18,6 +18,20 @@ from model.requests import ReportRequest
 from model.spec import SystemSpec
 
 
+def _describe_mp4(url: str) -> str:
+    """What a video server decodes from a data:video/mp4 URL: frames, size and rate."""
+    import io
+
+    import av
+
+    assert url.startswith("data:video/mp4;base64,")
+    with av.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        rate = float(stream.average_rate or 0)
+    return f"video_frames={len(frames)} size={frames[0].width}x{frames[0].height} fps={rate:g}"
+
+
 class ChatServer:
     """Speaks POST /v1/chat/completions; the requested model name picks a behaviour."""
 
@@ -76,6 +90,9 @@ class ChatServer:
         images = [part["image_url"]["url"] for part in user if part["type"] == "image_url"]
         text = next(part["text"] for part in user if part["type"] == "text")
         reply = f"images={len(images)} question={text.rsplit('Question: ', 1)[-1][:20]!r}"
+        videos = [part["video_url"]["url"] for part in user if part["type"] == "video_url"]
+        for url in videos:
+            reply += " " + _describe_mp4(url)
         self._send(
             handler,
             200,
@@ -233,3 +250,49 @@ def test_a_missing_api_key_variable_is_named(server, monkeypatch):
     monkeypatch.delenv("MISSING_REMOTE_KEY", raising=False)
     with pytest.raises(ValueError, match="MISSING_REMOTE_KEY"):
         build_generator(_spec(server, "echo", remote_api_key_env="MISSING_REMOTE_KEY"))
+
+
+def test_a_clip_as_video_url_carries_exactly_the_locally_sampled_frames(server, media_dir):
+    from model.media import prepare_request
+
+    spec = _spec(server, "echo", video_max_frames=4, remote_video="video_url")
+    (result,) = build_generator(spec).generate(
+        [ReportRequest(key="v", video=media_dir / "clip.mp4")], prompt_for_task("video-report")
+    )
+    # The local path samples these frames of the same clip with the same settings.
+    local = prepare_request(
+        ReportRequest(key="v", video=media_dir / "clip.mp4"),
+        prompt_for_task("video-report"),
+        SystemSpec(kind="vlm", model="m", video_max_frames=4),
+    )
+    assert result.meta["frame_indices"] == local.video.frame_indices
+    height, width = local.video.frames.shape[1:3]
+    assert result.meta["video_as"] == "video_url"
+    assert f"video_frames={len(local.video.frame_indices)}" in result.text
+    assert f"size={width // 2 * 2}x{height // 2 * 2}" in result.text
+    assert "images=0" in result.text  # no frame travels twice
+    body = server.bodies[-1]
+    assert body["repetition_penalty"] == 1.0 and body["temperature"] == 0.0
+
+
+def test_frames_follow_the_clip_pixel_budget(server, media_dir):
+    budget = 4 * 32 * 32
+    spec = _spec(server, "echo", video_max_frames=4, video_max_pixels=budget)
+    (result,) = build_generator(spec).generate(
+        [ReportRequest(key="v", video=media_dir / "clip.mp4")], prompt_for_task("video-report")
+    )
+    width, height = result.meta["frame_size"]
+    assert width * height <= budget // 4  # shared out per frame (ebb17df sent full size)
+
+
+def test_concurrency_does_not_depend_on_batch_size():
+    spec = SystemSpec(
+        kind="remote",
+        remote_url="http://x/v1",
+        remote_model="m",
+        batch_size=8,
+        remote_concurrency=32,
+    )
+    generator = build_generator(spec)
+    # A run hands this many requests over at once (at ebb17df: batch_size, 8 in flight).
+    assert generator.chunk_size >= 32
