@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -43,8 +44,18 @@ def test_run_fills_the_store_and_a_rerun_generates_nothing(
     ]
 
     systems = ["--system", "tiny-lora", "--system", "retrieval-baseline"]
-    output = _invoke("run", "--benchmark", "synthetic-colon", *systems, "--system",
-                     "template-baseline")  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        output = _invoke("run", "--benchmark", "synthetic-colon", *systems, "--system",
+                         "template-baseline")  # fmt: skip
+    # Only the workbench speaks: no library progress bars, no deprecation warnings
+    # (ebb17df printed "Loading weights" bars and transformers' FutureWarning).
+    assert "Loading weights" not in output and "it/s]" not in output
+    assert not [w for w in caught if issubclass(w.category, FutureWarning | DeprecationWarning)]
+    # Not a terminal: plain progress lines, case by case with the time left, then the end.
+    assert "tiny-lora: 0/" in output and "loading the system" in output
+    assert "per case, about" in output and " left" in output
+    assert f"tiny-lora: {n_test_cases(tmp_home)}/" in output
     store = get_store()
     with store.session() as session:
         n_test = session.scalar(select(func.count()).select_from(Case).where(Case.split == "test"))
@@ -62,6 +73,18 @@ def test_run_fills_the_store_and_a_rerun_generates_nothing(
         "--limit", "2",
     )  # fmt: skip
     assert "2/2 cases (0 cached, 2 generated)" in limited
+    assert "built from the train split" not in limited
+    leaky = _invoke(
+        "run", "--benchmark", "synthetic-colon", "--system", "retrieval-baseline", "--split",
+        "train", "--limit", "2",
+    )  # fmt: skip
+    assert "Warning: retrieval-baseline: the retrieval baseline is built from the train" in leaky
+    assert "score it on val or test" in leaky
+
+
+def n_test_cases(home: Path) -> int:
+    with get_store().session() as session:
+        return session.scalar(select(func.count()).select_from(Case).where(Case.split == "test"))
 
 
 def test_bad_systems_and_runs_say_what_to_fix(tmp_home: Path) -> None:

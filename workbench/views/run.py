@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import streamlit as st
 
 from studies.benchmarks.base import SPLITS
 from studies.systems.catalog import benchmark_summaries
 from studies.systems.registry import list_systems
-from studies.systems.runs import RunError, RunJob, list_runs, start_run_job
+from studies.systems.runs import RunError, RunJob, duration_text, list_runs, start_run_job
 from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
 
 JOB_KEY = "run_job"
+# The last choices, kept apart from the widgets: Streamlit forgets a widget's value while
+# the form is hidden (during a run), and the form should come back as it was sent.
+CHOICE_KEY = "run_choice"
 
 st.title("Run systems")
 access.require_role("admin")
@@ -35,11 +40,12 @@ def show_progress(job: RunJob) -> None:
     if job.finished:
         st.rerun(scope="app")
     position = job.systems.index(job.current) + 1 if job.current in job.systems else 1
-    fraction = job.done / job.total if job.total else 0.0
+    state = job.state
+    fraction = state.done / state.total if state is not None and state.total else 0.0
+    where = state.text() if state is not None else f"{job.systems[0]}: starting"
     st.progress(
-        fraction,
-        text=f"System {position}/{len(job.systems)}: {job.current or 'starting'} on "
-        f"{job.benchmark}/{job.split}: {job.done}/{job.total or '?'} cases",
+        min(1.0, fraction),
+        text=f"System {position}/{len(job.systems)} on {job.benchmark}/{job.split}: {where}",
     )
     if job.cancelled:
         st.caption("Cancelling after the chunk in flight; finished chunks stay cached.")
@@ -51,22 +57,41 @@ if job is not None and not job.finished:
         job.cancel()
         st.rerun()
 else:
+    last = st.session_state.get(CHOICE_KEY) or {}
+    names = list(summaries)
+    system_names = [s.name for s in systems]
+    for key, value in (
+        ("run_benchmark", last.get("benchmark") if last.get("benchmark") in names else None),
+        ("run_systems", [n for n in last.get("systems", []) if n in system_names] or None),
+        ("run_split", last.get("split")),
+        ("run_limit", last.get("limit")),
+    ):
+        # Put back what the form held when it was sent (only where the widget forgot it).
+        if value is not None and key not in st.session_state:
+            st.session_state[key] = value
     with st.form("run_form"):
-        names = list(summaries)
         benchmark = st.selectbox("Benchmark", names, key="run_benchmark")
         chosen = st.multiselect(
             "Systems",
-            [s.name for s in systems],
+            system_names,
             key="run_systems",
             help="Each system runs in turn; cached cases are skipped.",
         )
         left, right = st.columns(2)
-        split = left.selectbox("Split", list(SPLITS), index=SPLITS.index("test"), key="run_split")
-        limit = right.number_input(
-            "Limit (0 = every case)", min_value=0, value=0, step=1, key="run_limit"
-        )
+        if "run_split" not in st.session_state:
+            st.session_state["run_split"] = "test"
+        split = left.selectbox("Split", list(SPLITS), key="run_split")
+        if "run_limit" not in st.session_state:
+            st.session_state["run_limit"] = 0
+        limit = right.number_input("Limit (0 = every case)", min_value=0, step=1, key="run_limit")
         submitted = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
     if submitted:
+        st.session_state[CHOICE_KEY] = {
+            "benchmark": benchmark,
+            "systems": list(chosen),
+            "split": split,
+            "limit": int(limit),
+        }
         try:
             st.session_state[JOB_KEY] = start_run_job(
                 workbench_store, benchmark, chosen, split=split, limit=int(limit) or None
@@ -84,8 +109,35 @@ if job is not None and job.finished:
             st.success(message)
         else:
             st.warning(message)
+        for warning in report.warnings:
+            st.warning(f"{report.system}: {warning}", icon=":material/warning:")
     if job.error:
         st.error(f"Not finished: {job.error}. Finished chunks are saved; run again to resume.")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands back the stored UTC time without its zone.
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _when(moment: datetime | None) -> str:
+    moment = _utc(moment)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+def _duration(started: datetime | None, finished: datetime | None, status: str) -> str:
+    """How long a run took (from its start and finish times); a running one: so far."""
+    started, finished = _utc(started), _utc(finished)
+    if started is None:
+        return ""
+    if finished is None:
+        if status != "running":
+            return ""
+        return f"{duration_text((datetime.now(UTC) - started).total_seconds())} so far"
+    return duration_text((finished - started).total_seconds())
+
 
 st.subheader("Recent runs")
 runs = list_runs(workbench_store, limit=20)
@@ -99,8 +151,8 @@ if runs:
                 "split": run.split,
                 "status": run.status,
                 "done": f"{run.n_done}/{run.n_cases}",
-                "started": run.started_at,
-                "finished": run.finished_at,
+                "started": _when(run.started_at),
+                "duration": _duration(run.started_at, run.finished_at, run.status),
                 "error": (run.error or "").splitlines()[0] if run.error else "",
             }
             for run in runs
