@@ -95,7 +95,7 @@ def test_preferences_page_counts_previews_and_exports(tmp_home: Path) -> None:
     assert "too few raters 6" in _texts(page)
     page.number_input(key="prefs_min_raters").set_value(1)
     _button(page, "Apply policy").click().run()
-    out = tmp_home / "export"
+    out = tmp_home / "data" / "export"  # inside the data folder, as the page requires
     page.text_input(key="prefs_out").set_value(str(out))
     _button(page, "Export").click().run()
     assert not page.exception, page.exception
@@ -105,11 +105,11 @@ def test_preferences_page_counts_previews_and_exports(tmp_home: Path) -> None:
     _button(page, "Export").click().run()
     assert any("not empty" in e.value for e in page.error)
     # So is a folder that cannot be made (its parent is a file), without a traceback.
-    (tmp_home / "a-file").write_text("x")
-    page.text_input(key="prefs_out").set_value(str(tmp_home / "a-file" / "export"))
+    (tmp_home / "data" / "a-file").write_text("x")
+    page.text_input(key="prefs_out").set_value(str(tmp_home / "data" / "a-file" / "export"))
     _button(page, "Export").click().run()
     assert not page.exception, page.exception
-    assert any(f"cannot write into {tmp_home / 'a-file'}" in e.value for e in page.error)
+    assert any(f"cannot write into {tmp_home / 'data' / 'a-file'}" in e.value for e in page.error)
 
 
 def test_preferences_page_on_an_unjudged_study(tmp_home: Path) -> None:
@@ -135,7 +135,7 @@ def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_
 
     store = get_store()
     judge_study(store, tmp_home / "bench")
-    prefs = tmp_home / "prefs"
+    prefs = tmp_home / "data" / "prefs"
     export_preferences(
         harvest_preferences(store, "Round 1", HarvestPolicy(validation_fraction=0.2)), prefs
     )
@@ -153,7 +153,7 @@ def test_training_page_starts_a_dpo_job_and_shows_it(tmp_home: Path, tiny_model_
     page.number_input(key="train_steps").set_value(2)
     page.number_input(key="train_batch").set_value(2)
     page.number_input(key="train_rank").set_value(4)
-    page.text_input(key="train_out").set_value(str(tmp_home / "adapter"))
+    page.text_input(key="train_out").set_value(str(tmp_home / "data" / "adapter"))
     page.text_input(key="train_system").set_value("tiny-dpo-page")
     _button(page, "Start training").click().run()
     assert not page.exception, page.exception

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shlex
 from datetime import UTC, datetime
-from pathlib import Path
 
 import streamlit as st
 
@@ -18,6 +17,7 @@ from studies.preferences.harvest import (
 from studies.readers.design import study_design
 from studies.readers.form import criteria
 from studies.readers.progress import list_studies
+from studies.store.media import MediaPathError, path_inside
 from studies.store.settings import get_settings
 from workbench import access
 from workbench.ui import disclaimer, store, synthetic_badge
@@ -146,8 +146,10 @@ with st.form("prefs_export"):
     )
 if exported:
     try:
-        summary = export_preferences(result, Path(out_dir).expanduser())
-    except PreferenceError as exc:
+        # Written only inside the data folder: a stolen admin session writes nowhere else.
+        target = path_inside(get_settings().data_dir, out_dir, what="Output folder")
+        summary = export_preferences(result, target)
+    except (PreferenceError, MediaPathError) as exc:
         st.error(str(exc))
     else:
         st.success(

@@ -10,6 +10,7 @@ import streamlit as st
 
 from model.kinds import kinds_where
 from model.training.settings import DPO_LOSS_TYPES, DPOSettings, LoraSettings, SFTSettings
+from studies.store.media import MediaPathError, path_inside
 from studies.store.settings import get_settings
 from studies.systems.catalog import benchmark_summaries
 from studies.systems.registry import list_systems
@@ -208,15 +209,24 @@ if started:
         "lora": LoraSettings(rank=int(rank), alpha=2 * int(rank)),
     }
     try:
+        # Folders the page writes or reads exports from stay inside the data folder (the
+        # base model may live anywhere: it is only read, and may be a hub id).
+        adapter_out = path_inside(settings.data_dir, out_dir, what="Adapter output folder")
         if kind == "DPO":
+            prefs_dir = path_inside(settings.data_dir, prefs, what="Preference export folder")
+            start_adapter = (
+                path_inside(settings.data_dir, init_adapter, what="Start from adapter")
+                if init_adapter.strip()
+                else None
+            )
             job = run_dpo_job(
                 workbench_store,
-                Path(prefs).expanduser(),
+                prefs_dir,
                 Path(model_dir).expanduser(),
-                Path(out_dir).expanduser(),
+                adapter_out,
                 DPOSettings(beta=float(beta), loss_type=loss_type, **common),
                 system_name=system_name.strip() or None,
-                init_adapter=Path(init_adapter).expanduser() if init_adapter.strip() else None,
+                init_adapter=start_adapter,
                 like_system=None if like == DEFAULTS else like,
                 background=True,
             )
@@ -225,13 +235,13 @@ if started:
                 workbench_store,
                 benchmark,
                 Path(model_dir).expanduser(),
-                Path(out_dir).expanduser(),
+                adapter_out,
                 SFTSettings(**common),
                 system_name=system_name.strip() or None,
                 like_system=None if like == DEFAULTS else like,
                 background=True,
             )
-    except TrainingJobError as exc:
+    except (TrainingJobError, MediaPathError) as exc:
         st.error(str(exc))
     else:
         st.success(f"Job {job.id} started; it appears under Running.")
