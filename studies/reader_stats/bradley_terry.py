@@ -1,14 +1,32 @@
-"""Bradley-Terry with ties, fitted by maximum likelihood, with a vectorised cluster bootstrap.
+"""Bradley-Terry with ties, fitted by maximum likelihood, with cluster-robust intervals.
 
 Two tie models: "half" counts a tie as half a win for each side (the Chatbot Arena
 convention); "davidson" gives ties their own probability nu*sqrt(pi_i*pi_j) / (...).
 An optional style covariate (normalised report-length difference) enters the log-odds
 like Chatbot Arena's style control, so strengths are reported net of length.
 
-All fits, the point estimate and every bootstrap resample, run as one batch of damped
-Newton steps over a (resamples x parameters) array: the likelihood depends on the data
-only through weighted outcome counts per row, and a bootstrap resample only changes the
-row weights. Resamples are warm-started from the point estimate.
+Intervals respect the reader-study design, where several raters read each case and
+raters differ in taste: by default they cluster on case and rater both.
+- "sandwich" (default): the Cameron-Gelbach-Miller two-way cluster-robust variance
+  V = V_case + V_rater - V_case&rater, each with the CRV1 small-sample factor, and t
+  quantiles with min(clusters) - 1 degrees of freedom.
+- "bootstrap": a percentile cluster bootstrap; for case+rater the two-way (pigeonhole)
+  bootstrap that weights every row by case draws x rater draws.
+Cluster "case", "rater" and "none" (judgments independent) stay as alternatives.
+
+The likelihood depends on the data only through outcome counts per row, and without
+style control only through the counts per pair of systems: every fit, the point estimate
+and every bootstrap resample, runs as one batch of damped Newton steps over a
+(resamples x parameters) array on those pair totals. Resamples are warm-started from
+the point estimate.
+
+Guards: strengths are compared only within a connected component of the comparison
+graph (each centred to mean 0 there, ranked only there); a component whose win graph is
+not strongly connected (a system that never won or never lost there, one judgment) has
+no finite maximum-likelihood strengths, so its intervals are NaN and it gets no strict
+ranks. Every guard adds a sentence to `BTResult.warnings`. A small ridge on the centred
+strengths keeps such fits finite and treats every system alike, so renaming a system
+changes nothing.
 """
 
 from __future__ import annotations
@@ -18,14 +36,24 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import sparse, stats
+from scipy.sparse.csgraph import connected_components
 
 from studies.reader_stats.pairwise import regular
 
 TieModel = Literal["half", "davidson"]
-Cluster = Literal["case", "rater", "case+rater"]
-CLUSTERS: tuple[str, ...] = ("case", "rater", "case+rater")
+Cluster = Literal["case+rater", "case", "rater", "none"]
+Interval = Literal["sandwich", "bootstrap"]
+CLUSTERS: tuple[str, ...] = ("case+rater", "case", "rater", "none")
+INTERVALS: tuple[str, ...] = ("sandwich", "bootstrap")
 TIE_MODELS: tuple[str, ...] = ("half", "davidson")
-_CHUNK_ELEMENTS = 200_000
+# The defaults the app, the CLI and the tables show (bench/coverage_bt.py measures them).
+DEFAULT_CLUSTER: Cluster = "case+rater"
+DEFAULT_INTERVAL: Interval = "sandwich"
+# A bootstrap whose resamples fail to converge more often than this gives no interval.
+MAX_NONCONVERGED_SHARE = 0.01
+_CHUNK_ELEMENTS = 400_000
+_RIDGE = 1e-4
 
 
 @dataclass
@@ -45,14 +73,18 @@ class BTRows:
     style: np.ndarray  # rows x style features (0 columns without style control)
     style_names: list[str] = field(default_factory=list)
 
+    @property
+    def n_judgments(self) -> int:
+        return int((self.wins_a + self.wins_b + self.ties).sum())
+
 
 @dataclass
 class BTResult:
     systems: list[str]
-    estimate: np.ndarray  # log-strength, centred to mean 0
+    estimate: np.ndarray  # log-strength, centred to mean 0 within its component
     ci_low: np.ndarray
     ci_high: np.ndarray
-    rank: np.ndarray
+    rank: np.ndarray  # float: NaN where no rank can be given
     tie_model: str
     tie_nu: float | None
     style: dict[str, tuple[float, float, float]]  # name -> (coef, ci_low, ci_high)
@@ -62,8 +94,13 @@ class BTResult:
     level: float
     both_bad: str
     n_judgments: int
-    boot: np.ndarray  # resamples x systems, centred
+    boot: np.ndarray  # resamples x systems, centred within components (bootstrap only)
     converged: bool
+    interval: str = DEFAULT_INTERVAL
+    se: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Connected component of the comparison graph per system (1 = the largest).
+    component: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    warnings: list[str] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
         frame = pd.DataFrame(
@@ -72,26 +109,44 @@ class BTResult:
                 "bt": self.estimate,
                 "ci_low": self.ci_low,
                 "ci_high": self.ci_high,
-                "rank": self.rank.astype(int),
+                "rank": pd.array(
+                    [None if np.isnan(r) else int(r) for r in self.rank], dtype="Int64"
+                ),
+                "component": (
+                    self.component if len(self.component) else np.ones(len(self.systems), int)
+                ),
             }
         )
-        return frame.sort_values(["rank", "bt"], ascending=[True, False]).reset_index(drop=True)
+        return frame.sort_values(
+            ["component", "rank", "bt", "system"], ascending=[True, True, False, True]
+        ).reset_index(drop=True)
 
     def win_probability(self) -> pd.DataFrame:
-        """Model-expected score of row over column (win + half a tie)."""
+        """Model-expected score of row over column (win + half a tie); NaN across components."""
         d = self.estimate[:, None] - self.estimate[None, :]
         nu = self.tie_nu or 0.0
         half = np.exp(d / 2.0)
         score = (half + nu / 2.0) / (half + 1.0 / half + nu)
+        if len(self.component):
+            score[self.component[:, None] != self.component[None, :]] = np.nan
         np.fill_diagonal(score, np.nan)
         return pd.DataFrame(score, index=self.systems, columns=self.systems)
 
 
-def ci_aware_ranks(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
-    """Rank = 1 + number of systems whose lower bound is above this one's upper bound."""
+def ci_aware_ranks(
+    ci_low: np.ndarray, ci_high: np.ndarray, component: np.ndarray | None = None
+) -> np.ndarray:
+    """Rank = 1 + number of systems (of the same component) whose lower bound is above this
+    one's upper bound; NaN where the interval is NaN."""
     ci_low = np.asarray(ci_low, dtype=float)
     ci_high = np.asarray(ci_high, dtype=float)
-    return 1 + (ci_low[None, :] > ci_high[:, None]).sum(axis=1)
+    above = ci_low[None, :] > ci_high[:, None]
+    if component is not None:
+        component = np.asarray(component)
+        above &= component[None, :] == component[:, None]
+    rank = (1 + above.sum(axis=1)).astype(float)
+    rank[np.isnan(ci_low) | np.isnan(ci_high)] = np.nan
+    return rank
 
 
 def build_rows(
@@ -109,22 +164,20 @@ def build_rows(
         raise ValueError(f"both_bad must be 'tie' or 'drop', not {both_bad!r}")
     if frame.empty:
         raise ValueError("no judgments to fit (gold items and repeat readings are left out)")
-    systems = systems or sorted(set(frame["system_a"]) | set(frame["system_b"]))
+    names_a = frame["system_a"].astype(str).to_numpy()
+    names_b = frame["system_b"].astype(str).to_numpy()
+    systems = systems or sorted(set(names_a) | set(names_b))
     lookup = {name: i for i, name in enumerate(systems)}
-    cases = sorted(frame["case"].unique())
-    raters = sorted(frame["rater"].unique())
-    work = pd.DataFrame(
-        {
-            "a": frame["system_a"].map(lookup).to_numpy(),
-            "b": frame["system_b"].map(lookup).to_numpy(),
-            "case": frame["case"].map({c: i for i, c in enumerate(cases)}).to_numpy(),
-            "rater": frame["rater"].map({r: i for i, r in enumerate(raters)}).to_numpy(),
-            "wa": (frame["winner"] == "a").to_numpy(dtype=float),
-            "wb": (frame["winner"] == "b").to_numpy(dtype=float),
-            "t": frame["winner"].isin(["tie", "both_bad"]).to_numpy(dtype=float),
-        }
-    )
+    index_a = np.array([lookup[name] for name in names_a], dtype=int)
+    index_b = np.array([lookup[name] for name in names_b], dtype=int)
+    cases, case_codes = np.unique(frame["case"].astype(str).to_numpy(), return_inverse=True)
+    raters, rater_codes = np.unique(frame["rater"].astype(str).to_numpy(), return_inverse=True)
+    winner = frame["winner"].to_numpy()
+    wins_a = (winner == "a").astype(float)
+    wins_b = (winner == "b").astype(float)
+    ties = ((winner == "tie") | (winner == "both_bad")).astype(float)
     style_names: list[str] = []
+    style_values = np.zeros((len(frame), 0))
     if style:
         length_a = frame["len_a"].to_numpy(dtype=float)
         length_b = frame["len_b"].to_numpy(dtype=float)
@@ -136,70 +189,173 @@ def build_rows(
         total = np.where(length_a + length_b > 0, length_a + length_b, 1.0)
         feature = (length_a - length_b) / total
         spread = feature.std()
-        work["s0"] = feature / spread if spread > 0 else feature
+        style_values = (feature / spread if spread > 0 else feature)[:, None]
         style_names = ["length"]
     else:
-        work = work.groupby(["a", "b", "case", "rater"], as_index=False)[["wa", "wb", "t"]].sum()
+        # One row per (case, rater, pair): the counts are all the likelihood needs.
+        k = len(systems)
+        key = ((index_a * k + index_b) * len(cases) + case_codes) * len(raters) + rater_codes
+        unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        index_a, index_b = index_a[first], index_b[first]
+        case_codes, rater_codes = case_codes[first], rater_codes[first]
+        wins_a, wins_b, ties = (
+            np.bincount(inverse, c, minlength=len(unique)) for c in (wins_a, wins_b, ties)
+        )
+        style_values = np.zeros((len(unique), 0))
     return BTRows(
         systems=list(systems),
-        index_a=work["a"].to_numpy(dtype=int),
-        index_b=work["b"].to_numpy(dtype=int),
-        wins_a=work["wa"].to_numpy(dtype=float),
-        wins_b=work["wb"].to_numpy(dtype=float),
-        ties=work["t"].to_numpy(dtype=float),
-        case_index=work["case"].to_numpy(dtype=int),
-        rater_index=work["rater"].to_numpy(dtype=int),
+        index_a=index_a,
+        index_b=index_b,
+        wins_a=wins_a,
+        wins_b=wins_b,
+        ties=ties,
+        case_index=case_codes.astype(int),
+        rater_index=rater_codes.astype(int),
         n_cases=len(cases),
         n_raters=len(raters),
-        style=work[["s0"]].to_numpy(dtype=float) if style else np.zeros((len(work), 0)),
+        style=style_values,
         style_names=style_names,
     )
 
 
-def _design(rows: BTRows) -> np.ndarray:
+def _design_of(k: int, index_a: np.ndarray, index_b: np.ndarray, style: np.ndarray) -> np.ndarray:
     """Rows x (K-1 + S): +1 for system a, -1 for system b (system 0 is the reference)."""
-    k = len(rows.systems)
-    design = np.zeros((len(rows.index_a), k - 1 + rows.style.shape[1]))
-    r = np.arange(len(rows.index_a))
-    mask_a, mask_b = rows.index_a > 0, rows.index_b > 0
-    design[r[mask_a], rows.index_a[mask_a] - 1] += 1.0
-    design[r[mask_b], rows.index_b[mask_b] - 1] -= 1.0
-    design[:, k - 1 :] = rows.style
+    design = np.zeros((len(index_a), k - 1 + style.shape[1]))
+    r = np.arange(len(index_a))
+    mask_a, mask_b = index_a > 0, index_b > 0
+    design[r[mask_a], index_a[mask_a] - 1] += 1.0
+    design[r[mask_b], index_b[mask_b] - 1] -= 1.0
+    design[:, k - 1 :] = style
     return design
 
 
-def fit_batch(
-    rows: BTRows,
-    weights: np.ndarray,
-    *,
-    tie_model: TieModel = "half",
-    start: np.ndarray | None = None,
-    ridge: float = 1e-4,
-    max_iter: int = 100,
-    tol: float = 1e-9,
-) -> tuple[np.ndarray, bool]:
-    """Maximum-likelihood fits for a batch of row weightings (batch x rows).
+def _design(rows: BTRows) -> np.ndarray:
+    return _design_of(len(rows.systems), rows.index_a, rows.index_b, rows.style)
 
-    Returns (batch x parameters, converged): parameters are the K-1 log-strengths against
-    system 0, then the style coefficients, then log(nu) for Davidson. A tiny ridge keeps
-    resamples with a perfect record finite.
-    """
-    if tie_model not in TIE_MODELS:
-        raise ValueError(f"tie_model must be one of {', '.join(TIE_MODELS)}, not {tie_model!r}")
-    design = _design(rows)
-    n_rows, n_main = design.shape
-    davidson = tie_model == "davidson"
-    n_params = n_main + (1 if davidson else 0)
-    weights = np.atleast_2d(np.asarray(weights, dtype=float))
-    batch = weights.shape[0]
-    # Fit large batches in cache-sized chunks: the arrays per Newton step are batch x rows.
-    chunk = max(1, _CHUNK_ELEMENTS // max(n_rows, 1))
+
+@dataclass
+class _Layout:
+    """Where the likelihood's counts live: per pair of systems (no style) or per row."""
+
+    design: np.ndarray  # units x main parameters
+    to_units: sparse.csr_matrix | None  # rows x units indicator (None: units are rows)
+
+
+def _layout(rows: BTRows) -> _Layout:
+    if rows.style.shape[1]:
+        return _Layout(_design(rows), None)
+    k = len(rows.systems)
+    key = rows.index_a * k + rows.index_b
+    unique, inverse = np.unique(key, return_inverse=True)
+    n = len(key)
+    indicator = sparse.csr_matrix((np.ones(n), (np.arange(n), inverse)), shape=(n, len(unique)))
+    design = _design_of(k, unique // k, unique % k, np.zeros((len(unique), 0)))
+    return _Layout(design, indicator)
+
+
+def _to_units(layout: _Layout, values: np.ndarray) -> np.ndarray:
+    """Batch x rows counts summed into batch x units."""
+    if layout.to_units is None:
+        return values
+    return np.asarray((layout.to_units.T @ values.T).T)
+
+
+def _penalty(rows: BTRows, n_params: int, ridge: float) -> np.ndarray:
+    """Ridge on the centred log-strengths: the same for every system, whatever its name."""
+    k = len(rows.systems)
+    penalty = np.zeros((n_params, n_params))
+    penalty[: k - 1, : k - 1] = ridge * (np.eye(k - 1) - 1.0 / k)
+    return penalty
+
+
+def _derivatives(
+    design: np.ndarray,
+    wa: np.ndarray,
+    wb: np.ndarray,
+    t: np.ndarray,
+    beta: np.ndarray,
+    tie_model: str,
+) -> tuple[np.ndarray, ...]:
+    """Per-unit first and second derivatives of the log-likelihood (batch x units each)."""
+    n_main = design.shape[1]
+    n = wa + wb + t
+    d = beta[:, :n_main] @ design.T
+    if tie_model == "davidson":
+        sinh, cosh, e_eta = np.sinh(d / 2.0), np.cosh(d / 2.0), np.exp(beta[:, -1:])
+        denominator = 2.0 * cosh + e_eta
+        g_d = (wa - wb) / 2.0 - n * sinh / denominator
+        h_dd = -n * (cosh / 2.0 * denominator - sinh**2) / denominator**2
+        g_eta = t - n * e_eta / denominator
+        h_ee = -n * e_eta * 2.0 * cosh / denominator**2
+        h_de = n * sinh * e_eta / denominator**2
+        return g_d, h_dd, g_eta, h_ee, h_de
+    p = 1.0 / (1.0 + np.exp(-d))
+    return wa + t / 2.0 - n * p, -n * p * (1.0 - p)
+
+
+def _gradient_hessian(
+    design: np.ndarray,
+    outer: np.ndarray | None,
+    wa: np.ndarray,
+    wb: np.ndarray,
+    t: np.ndarray,
+    beta: np.ndarray,
+    tie_model: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    batch, n_params = beta.shape
+    n_main = design.shape[1]
+    parts = _derivatives(design, wa, wb, t, beta, tie_model)
+    g_d, h_dd = parts[0], parts[1]
+    gradient = np.empty((batch, n_params))
+    hessian = np.empty((batch, n_params, n_params))
+    gradient[:, :n_main] = g_d @ design
+    if outer is not None:
+        hessian[:, :n_main, :n_main] = (h_dd @ outer).reshape(batch, n_main, n_main)
+    else:
+        for b in range(batch):
+            hessian[b, :n_main, :n_main] = (design * h_dd[b][:, None]).T @ design
+    if tie_model == "davidson":
+        g_eta, h_ee, h_de = parts[2], parts[3], parts[4]
+        gradient[:, -1] = g_eta.sum(axis=1)
+        hessian[:, -1, -1] = h_ee.sum(axis=1)
+        cross = h_de @ design
+        hessian[:, :n_main, -1] = cross
+        hessian[:, -1, :n_main] = cross
+    return gradient, hessian
+
+
+def _n_params(rows: BTRows, tie_model: str) -> int:
+    return len(rows.systems) - 1 + rows.style.shape[1] + (1 if tie_model == "davidson" else 0)
+
+
+def _newton(
+    rows: BTRows,
+    layout: _Layout,
+    wa: np.ndarray,
+    wb: np.ndarray,
+    t: np.ndarray,
+    *,
+    tie_model: str,
+    start: np.ndarray | None,
+    ridge: float,
+    max_iter: int,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Damped Newton fits of a batch of unit counts; returns (batch x params, converged)."""
+    design = layout.design
+    n_units, n_main = design.shape
+    n_params = _n_params(rows, tie_model)
+    batch = wa.shape[0]
+    chunk = max(1, _CHUNK_ELEMENTS // max(n_units, 1))
     if batch > chunk:
         starts = None if start is None else np.broadcast_to(start, (batch, n_params))
         parts = [
-            fit_batch(
+            _newton(
                 rows,
-                weights[i : i + chunk],
+                layout,
+                wa[i : i + chunk],
+                wb[i : i + chunk],
+                t[i : i + chunk],
                 tie_model=tie_model,
                 start=None if starts is None else starts[i : i + chunk],
                 ridge=ridge,
@@ -208,81 +364,421 @@ def fit_batch(
             )
             for i in range(0, batch, chunk)
         ]
-        return np.concatenate([p[0] for p in parts]), all(p[1] for p in parts)
-    outer = (design[:, :, None] * design[:, None, :]).reshape(n_rows, n_main * n_main)
-    n = rows.wins_a + rows.wins_b + rows.ties
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    # The per-unit outer products make the Hessian one matrix product, while they fit.
+    outer = None
+    if n_units * n_main * n_main <= 8 * _CHUNK_ELEMENTS:
+        outer = (design[:, :, None] * design[:, None, :]).reshape(n_units, n_main * n_main)
     if start is None:
         beta = np.zeros((batch, n_params))
-        if davidson:
-            share = (rows.ties.sum() + 0.5) / (n.sum() + 1.0)
+        if tie_model == "davidson":
+            share = (t.sum(axis=1) + 0.5) / ((wa + wb + t).sum(axis=1) + 1.0)
             beta[:, -1] = np.log(2.0 * share / (1.0 - share + 1e-9))
     else:
         beta = np.array(np.broadcast_to(start, (batch, n_params)), dtype=float)
-    penalty = np.zeros(n_params)
-    penalty[: len(rows.systems) - 1] = ridge
-    converged = False
+    penalty = _penalty(rows, n_params, ridge)
+    # Keep the Hessian negative definite when a resample leaves a parameter unidentified.
+    stabiliser = penalty + 1e-10 * np.eye(n_params)
+    active = np.ones(batch, dtype=bool)
     for _ in range(max_iter):
-        d = beta[:, :n_main] @ design.T
-        if davidson:
-            eta = beta[:, -1:]
-            sinh, cosh, e_eta = np.sinh(d / 2.0), np.cosh(d / 2.0), np.exp(eta)
-            denominator = 2.0 * cosh + e_eta
-            g_d = (rows.wins_a - rows.wins_b) / 2.0 - n * sinh / denominator
-            h_dd = -n * (cosh / 2.0 * denominator - sinh**2) / denominator**2
-            g_eta = rows.ties - n * e_eta / denominator
-            h_ee = -n * e_eta * 2.0 * cosh / denominator**2
-            h_de = n * sinh * e_eta / denominator**2
-        else:
-            p = 1.0 / (1.0 + np.exp(-d))
-            g_d = rows.wins_a + rows.ties / 2.0 - n * p
-            h_dd = -n * p * (1.0 - p)
-        gradient = np.empty((batch, n_params))
-        hessian = np.empty((batch, n_params, n_params))
-        gradient[:, :n_main] = (weights * g_d) @ design
-        hessian[:, :n_main, :n_main] = ((weights * h_dd) @ outer).reshape(batch, n_main, n_main)
-        if davidson:
-            gradient[:, -1] = (weights * g_eta).sum(axis=1)
-            hessian[:, -1, -1] = (weights * h_ee).sum(axis=1)
-            cross = (weights * h_de) @ design
-            hessian[:, :n_main, -1] = cross
-            hessian[:, -1, :n_main] = cross
-        gradient -= penalty * beta
-        hessian -= np.diag(penalty)
-        # Keep the Hessian negative definite when a resample leaves a parameter unidentified.
-        hessian -= 1e-10 * np.eye(n_params)
-        step = np.linalg.solve(-hessian, gradient[:, :, None])[:, :, 0]
-        largest = np.abs(step).max(axis=1, keepdims=True)
-        step *= np.minimum(1.0, 2.0 / np.maximum(largest, 1e-300))
-        beta += step
-        if largest.max() < tol:
-            converged = True
+        index = np.flatnonzero(active)
+        if not len(index):
             break
-    return beta, converged
+        b = beta[index]
+        gradient, hessian = _gradient_hessian(
+            design, outer, wa[index], wb[index], t[index], b, tie_model
+        )
+        gradient -= b @ penalty
+        hessian -= stabiliser
+        step = np.linalg.solve(-hessian, gradient[:, :, None])[:, :, 0]
+        largest = np.abs(step).max(axis=1)
+        step *= np.minimum(1.0, 2.0 / np.maximum(largest, 1e-300))[:, None]
+        beta[index] = b + step
+        active[index[largest < tol]] = False
+    return beta, ~active
 
 
-def _centred(beta: np.ndarray, k: int) -> np.ndarray:
+def fit_batch(
+    rows: BTRows,
+    weights: np.ndarray,
+    *,
+    tie_model: TieModel = "half",
+    start: np.ndarray | None = None,
+    ridge: float = _RIDGE,
+    max_iter: int = 100,
+    tol: float = 1e-9,
+) -> tuple[np.ndarray, bool]:
+    """Maximum-likelihood fits for a batch of row weightings (batch x rows).
+
+    Returns (batch x parameters, converged): parameters are the K-1 log-strengths against
+    system 0, then the style coefficients, then log(nu) for Davidson. A tiny ridge on the
+    centred strengths keeps resamples with a perfect record finite.
+    """
+    beta, converged = fit_batch_each(
+        rows, weights, tie_model=tie_model, start=start, ridge=ridge, max_iter=max_iter, tol=tol
+    )
+    return beta, bool(converged.all())
+
+
+def fit_batch_each(
+    rows: BTRows,
+    weights: np.ndarray,
+    *,
+    tie_model: TieModel = "half",
+    start: np.ndarray | None = None,
+    ridge: float = _RIDGE,
+    max_iter: int = 100,
+    tol: float = 1e-9,
+) -> tuple[np.ndarray, np.ndarray]:
+    """As `fit_batch`, with convergence per fit (a boolean per batch row)."""
+    if tie_model not in TIE_MODELS:
+        raise ValueError(f"tie_model must be one of {', '.join(TIE_MODELS)}, not {tie_model!r}")
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    layout = _layout(rows)
+    counts = [_to_units(layout, weights * c) for c in (rows.wins_a, rows.wins_b, rows.ties)]
+    return _newton(
+        rows,
+        layout,
+        *counts,
+        tie_model=tie_model,
+        start=start,
+        ridge=ridge,
+        max_iter=max_iter,
+        tol=tol,
+    )
+
+
+def _centred(beta: np.ndarray, k: int, component: np.ndarray | None = None) -> np.ndarray:
     theta = np.concatenate([np.zeros((beta.shape[0], 1)), beta[:, : k - 1]], axis=1)
-    return theta - theta.mean(axis=1, keepdims=True)
+    if component is None:
+        return theta - theta.mean(axis=1, keepdims=True)
+    return theta @ _centring(component).T
+
+
+def _centring(component: np.ndarray) -> np.ndarray:
+    """K x K matrix taking log-strengths to log-strengths centred within each component."""
+    same = (component[:, None] == component[None, :]).astype(float)
+    return np.eye(len(component)) - same / same.sum(axis=1, keepdims=True)
+
+
+# --- bootstrap ------------------------------------------------------------------------
+
+
+def bootstrap_counts(
+    rows: BTRows, n_resamples: int, cluster: Cluster, rng: np.random.Generator
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """How often each case and each rater was drawn per resample (None: not resampled)."""
+    if cluster not in CLUSTERS:
+        raise ValueError(f"cluster must be one of {', '.join(CLUSTERS)}, not {cluster!r}")
+    cases = raters = None
+    if cluster in ("case", "case+rater"):
+        cases = rng.multinomial(
+            rows.n_cases, np.full(rows.n_cases, 1.0 / rows.n_cases), n_resamples
+        )
+    if cluster in ("rater", "case+rater"):
+        raters = rng.multinomial(
+            rows.n_raters, np.full(rows.n_raters, 1.0 / rows.n_raters), n_resamples
+        )
+    return cases, raters
+
+
+def _weights(
+    rows: BTRows, n: int, cases: np.ndarray | None, raters: np.ndarray | None
+) -> np.ndarray:
+    weights = np.ones((n, len(rows.index_a)))
+    if cases is not None:
+        weights *= cases[:, rows.case_index]
+    if raters is not None:
+        weights *= raters[:, rows.rater_index]
+    return weights
 
 
 def bootstrap_weights(
     rows: BTRows, n_resamples: int, cluster: Cluster, rng: np.random.Generator
 ) -> np.ndarray:
-    """Resamples x rows weights: how often each row's case (and/or rater) was drawn."""
+    """Resamples x rows weights: how often each row's case (and/or rater) was drawn.
+
+    For case+rater, the two-way (pigeonhole) bootstrap: case draws x rater draws. Cluster
+    "none" resamples judgments, which `bootstrap_fits` does through outcome counts.
+    """
+    if cluster == "none":
+        raise ValueError("cluster 'none' resamples judgments, not rows: use bootstrap_fits")
+    cases, raters = bootstrap_counts(rows, n_resamples, cluster, rng)
+    return _weights(rows, n_resamples, cases, raters)
+
+
+def bootstrap_fits(
+    rows: BTRows,
+    n_resamples: int,
+    cluster: Cluster,
+    rng: np.random.Generator,
+    *,
+    tie_model: TieModel = "half",
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fits of `n_resamples` cluster-bootstrap resamples: (resamples x params, converged).
+
+    Weights are built a chunk of resamples at a time and summed straight into pair totals,
+    so memory stays bounded for large studies.
+    """
+    layout = _layout(rows)
+    n_rows = len(rows.index_a)
+    chunk = max(1, 2_000_000 // max(n_rows, 1))
+    if cluster == "none":
+        cases = raters = None
+        counts = np.concatenate([rows.wins_a, rows.wins_b, rows.ties])
+        total = int(counts.sum())
+    else:
+        cases, raters = bootstrap_counts(rows, n_resamples, cluster, rng)
+    outcome = [
+        (sparse.diags(c) @ layout.to_units).tocsr() if layout.to_units is not None else None
+        for c in (rows.wins_a, rows.wins_b, rows.ties)
+    ]
+    fits, flags = [], []
+    for i in range(0, n_resamples, chunk):
+        m = min(chunk, n_resamples - i)
+        if cluster == "none":
+            drawn = rng.multinomial(total, counts / total, m).astype(float)
+            per_row = np.split(drawn, 3, axis=1)
+            wa, wb, t = (_to_units(layout, part) for part in per_row)
+        else:
+            weights = _weights(
+                rows,
+                m,
+                None if cases is None else cases[i : i + m],
+                None if raters is None else raters[i : i + m],
+            )
+            if layout.to_units is None:
+                wa, wb, t = (weights * c for c in (rows.wins_a, rows.wins_b, rows.ties))
+            else:
+                wa, wb, t = (np.asarray((o.T @ weights.T).T) for o in outcome)
+        beta, ok = _newton(
+            rows,
+            layout,
+            wa,
+            wb,
+            t,
+            tie_model=tie_model,
+            start=start,
+            ridge=_RIDGE,
+            max_iter=100,
+            tol=1e-9,
+        )
+        fits.append(beta)
+        flags.append(ok)
+    if not fits:
+        return np.zeros((0, _n_params(rows, tie_model))), np.zeros(0, dtype=bool)
+    return np.concatenate(fits), np.concatenate(flags)
+
+
+# --- cluster-robust (sandwich) variance --------------------------------------------------
+
+
+def cluster_groups(rows: BTRows, cluster: Cluster) -> list[tuple[np.ndarray, int, float]]:
+    """The one-way clusterings the variance adds up: (group per row, groups, sign).
+
+    case+rater is Cameron-Gelbach-Miller's V_case + V_rater - V_case&rater; "none" makes
+    every judgment its own cluster (group None: see `_meat`).
+    """
     if cluster not in CLUSTERS:
         raise ValueError(f"cluster must be one of {', '.join(CLUSTERS)}, not {cluster!r}")
-    weights = np.ones((n_resamples, len(rows.index_a)))
-    if cluster in ("case", "case+rater"):
-        counts = rng.multinomial(
-            rows.n_cases, np.full(rows.n_cases, 1.0 / rows.n_cases), n_resamples
-        )
-        weights *= counts[:, rows.case_index]
-    if cluster in ("rater", "case+rater"):
-        counts = rng.multinomial(
-            rows.n_raters, np.full(rows.n_raters, 1.0 / rows.n_raters), n_resamples
-        )
-        weights *= counts[:, rows.rater_index]
-    return weights
+    case = (rows.case_index, rows.n_cases, 1.0)
+    rater = (rows.rater_index, rows.n_raters, 1.0)
+    if cluster == "case":
+        return [case]
+    if cluster == "rater":
+        return [rater]
+    if cluster == "none":
+        return [(np.empty(0, dtype=int), rows.n_judgments, 1.0)]
+    both = rows.case_index * rows.n_raters + rows.rater_index
+    _, both_codes = np.unique(both, return_inverse=True)
+    return [case, rater, (both_codes, int(both_codes.max()) + 1, -1.0)]
+
+
+def _row_scores(rows: BTRows, beta: np.ndarray, tie_model: str) -> np.ndarray:
+    """Rows x params: each row's score (gradient of its log-likelihood) at beta."""
+    design = _design(rows)
+    parts = _derivatives(
+        design, rows.wins_a[None], rows.wins_b[None], rows.ties[None], beta[None], tie_model
+    )
+    scores = design * parts[0][0][:, None]
+    if tie_model == "davidson":
+        scores = np.column_stack([scores, parts[2][0]])
+    return scores
+
+
+def _judgment_meat(rows: BTRows, beta: np.ndarray, tie_model: str) -> np.ndarray:
+    """Sum over judgments of score x score': every judgment its own cluster."""
+    design = _design(rows)
+    d = design @ beta[: design.shape[1]]
+    meat = 0.0
+    if tie_model == "davidson":
+        sinh, cosh, e_eta = np.sinh(d / 2.0), np.cosh(d / 2.0), np.exp(beta[-1])
+        denominator = 2.0 * cosh + e_eta
+        base_d, base_e = -sinh / denominator, -e_eta / denominator
+        outcomes = ((rows.wins_a, 0.5, 0.0), (rows.wins_b, -0.5, 0.0), (rows.ties, 0.0, 1.0))
+        for count, add_d, add_e in outcomes:
+            scores = np.column_stack([design * (base_d + add_d)[:, None], base_e + add_e])
+            meat = meat + (scores * count[:, None]).T @ scores
+        return np.asarray(meat)
+    p = 1.0 / (1.0 + np.exp(-d))
+    for count, y in ((rows.wins_a, 1.0), (rows.wins_b, 0.0), (rows.ties, 0.5)):
+        scores = design * (y - p)[:, None]
+        meat = meat + (scores * count[:, None]).T @ scores
+    return np.asarray(meat)
+
+
+def _information(rows: BTRows, beta: np.ndarray, tie_model: str, ridge: float) -> np.ndarray:
+    """Minus the Hessian of the (penalised) log-likelihood at beta."""
+    layout = _layout(rows)
+    counts = [_to_units(layout, c[None]) for c in (rows.wins_a, rows.wins_b, rows.ties)]
+    outer = None
+    n_units, n_main = layout.design.shape
+    if n_units * n_main * n_main <= 8 * _CHUNK_ELEMENTS:
+        outer = (layout.design[:, :, None] * layout.design[:, None, :]).reshape(n_units, -1)
+    _, hessian = _gradient_hessian(layout.design, outer, *counts, beta[None], tie_model)
+    return -hessian[0] + _penalty(rows, len(beta), ridge)
+
+
+def cluster_covariance(
+    rows: BTRows,
+    beta: np.ndarray,
+    *,
+    tie_model: TieModel = "half",
+    cluster: Cluster = DEFAULT_CLUSTER,
+    use_correction: bool = True,
+    ridge: float = 0.0,
+) -> np.ndarray:
+    """Cluster-robust (sandwich) covariance of the parameters at beta (params x params).
+
+    V = H^-1 M H^-1 with M the sum over clusters of the clusters' summed scores' outer
+    products; two-way (case+rater) is V_case + V_rater - V_case&rater (Cameron, Gelbach and
+    Miller 2011). With `use_correction` every one-way part is multiplied by
+    G/(G-1) * (N-1)/(N-K) (N judgments, K parameters, G clusters of that part): the CRV1
+    factor statsmodels applies for `cov_type="cluster"` with its default
+    `use_correction=True` (`df_correction` changes only the inference degrees of freedom,
+    which `bradley_terry` sets to min(G) - 1 like statsmodels' df_correction=True).
+    `ridge` adds the fit's ridge to the information (0: the plain likelihood).
+    """
+    bread = np.linalg.inv(_information(rows, beta, tie_model, ridge))
+    n_obs, n_params = rows.n_judgments, len(beta)
+    total = np.zeros((n_params, n_params))
+    scores = None
+    for groups, n_groups, sign in cluster_groups(rows, cluster):
+        if cluster == "none":
+            meat = _judgment_meat(rows, beta, tie_model)
+        else:
+            if scores is None:
+                scores = _row_scores(rows, beta, tie_model)
+            indicator = sparse.csr_matrix(
+                (np.ones(len(groups)), (groups, np.arange(len(groups)))),
+                shape=(n_groups, len(groups)),
+            )
+            summed = indicator @ scores
+            meat = summed.T @ summed
+        part = bread @ meat @ bread
+        if use_correction:
+            if n_groups < 2 or n_obs <= n_params:
+                return np.full((n_params, n_params), np.nan)
+            part *= n_groups / (n_groups - 1.0) * (n_obs - 1.0) / (n_obs - n_params)
+        total += sign * part
+    return total
+
+
+def usable_cluster(rows: BTRows, cluster: str) -> tuple[str, str | None]:
+    """The clustering the data allow: a dimension with a single cluster (one rater, one
+    case) cannot be resampled or clustered on, so it is dropped, with a note saying so."""
+    dimensions = {"case+rater": ["case", "rater"], "case": ["case"], "rater": ["rater"]}.get(
+        cluster, []
+    )
+    sizes = {"case": rows.n_cases, "rater": rows.n_raters}
+    kept = [d for d in dimensions if sizes[d] > 1]
+    if kept == dimensions:
+        return cluster, None
+    usable = "+".join(kept) if kept else "none"
+    dropped = " and ".join(f"one {d}" for d in dimensions if d not in kept)
+    return usable, f"{dropped} only: intervals cluster on {usable} instead of {cluster}"
+
+
+def inference_df(rows: BTRows, cluster: str) -> float:
+    """Degrees of freedom of the t quantile: the fewest clusters of a dimension, minus 1."""
+    if cluster == "none":
+        return float("inf")
+    counts = {"case": [rows.n_cases], "rater": [rows.n_raters]}.get(
+        cluster, [rows.n_cases, rows.n_raters]
+    )
+    return float(max(min(counts) - 1, 1))
+
+
+def _psd(matrix: np.ndarray) -> np.ndarray:
+    """Nearest positive semi-definite matrix (negative eigenvalues set to 0): the two-way
+    sum can lose definiteness in small samples (Cameron, Gelbach and Miller's fix)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
+    if values.min() >= 0:
+        return matrix
+    return (vectors * np.clip(values, 0.0, None)) @ vectors.T
+
+
+# --- guards -------------------------------------------------------------------------------
+
+
+def components_of(rows: BTRows) -> np.ndarray:
+    """Connected component of the comparison graph per system, 1 = the largest (ties broken
+    by the components' sorted names, so the numbering does not depend on which system is
+    first)."""
+    k = len(rows.systems)
+    graph = sparse.coo_matrix((np.ones(len(rows.index_a)), (rows.index_a, rows.index_b)), (k, k))
+    _, labels = connected_components(graph, directed=False)
+    groups = {}
+    for system, label in zip(rows.systems, labels, strict=True):
+        groups.setdefault(label, []).append(system)
+    order = sorted(groups, key=lambda g: (-len(groups[g]), sorted(groups[g])))
+    number = {label: i + 1 for i, label in enumerate(order)}
+    return np.array([number[label] for label in labels], dtype=int)
+
+
+def separated_systems(rows: BTRows, component: np.ndarray) -> dict[int, list[str]]:
+    """Components whose maximum-likelihood strengths do not exist, with the systems that
+    never lost (or never won) there.
+
+    The MLE exists when the win graph (i -> j when i won or tied against j at least once)
+    is strongly connected within the component (Ford 1957; a tie counts both ways).
+    """
+    k = len(rows.systems)
+    credit_a = rows.wins_a + rows.ties
+    credit_b = rows.wins_b + rows.ties
+    beats = sparse.coo_matrix(
+        (
+            np.concatenate([credit_a, credit_b]),
+            (
+                np.concatenate([rows.index_a, rows.index_b]),
+                np.concatenate([rows.index_b, rows.index_a]),
+            ),
+        ),
+        (k, k),
+    ).tocsr()
+    beats.data = (beats.data > 0).astype(float)
+    beats.eliminate_zeros()
+    _, strong = connected_components(beats, directed=True, connection="strong")
+    wins = np.asarray(beats.sum(axis=1)).ravel()
+    losses = np.asarray(beats.sum(axis=0)).ravel()
+    found: dict[int, list[str]] = {}
+    for c in np.unique(component):
+        members = np.flatnonzero(component == c)
+        if len(np.unique(strong[members])) > 1:
+            flagged = [rows.systems[i] for i in members if wins[i] == 0 or losses[i] == 0] or [
+                rows.systems[i] for i in members
+            ]
+            found[int(c)] = flagged
+    return found
+
+
+def _names(systems: list[str], limit: int = 8) -> str:
+    shown = ", ".join(systems[:limit])
+    return shown + (f" and {len(systems) - limit} more" if len(systems) > limit else "")
+
+
+# --- the fit --------------------------------------------------------------------------------
 
 
 def bradley_terry(
@@ -293,48 +789,156 @@ def bradley_terry(
     style: bool = False,
     n_resamples: int = 1000,
     seed: int = 0,
-    cluster: Cluster = "case",
+    cluster: Cluster = DEFAULT_CLUSTER,
+    interval: Interval = DEFAULT_INTERVAL,
     level: float = 0.95,
 ) -> BTResult:
-    """Fit Bradley-Terry strengths with percentile bootstrap CIs and CI-aware ranks."""
+    """Fit Bradley-Terry strengths with cluster-robust CIs and CI-aware ranks.
+
+    `interval`: "sandwich" (two-way cluster-robust variance, t with min(clusters) - 1 df)
+    or "bootstrap" (percentile, `n_resamples` cluster resamples; 0 resamples gives no
+    interval). Strengths are centred and ranked within each connected component of the
+    comparison graph; degenerate components get NaN intervals and no ranks, with a warning.
+    """
+    if cluster not in CLUSTERS:
+        raise ValueError(f"cluster must be one of {', '.join(CLUSTERS)}, not {cluster!r}")
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
+    if tie_model not in TIE_MODELS:
+        raise ValueError(f"tie_model must be one of {', '.join(TIE_MODELS)}, not {tie_model!r}")
     rows = build_rows(judgments, both_bad=both_bad, style=style)
     k = len(rows.systems)
-    point, converged = fit_batch(rows, np.ones((1, len(rows.index_a))), tie_model=tie_model)
-    estimate = _centred(point, k)[0]
+    warnings: list[str] = []
+    requested = tie_model
+    if tie_model == "davidson" and rows.ties.sum() == 0:
+        # Davidson's tie parameter's estimate is 0 (log nu = -inf) and its likelihood is
+        # Bradley-Terry's without ties: fit that.
+        warnings.append("no ties: Davidson's tie parameter is 0, strengths fitted without it")
+        tie_model = "half"
+    component = components_of(rows)
+    n_components = int(component.max())
+    if n_components > 1:
+        parts = "; ".join(
+            f"component {c}: {_names([rows.systems[i] for i in np.flatnonzero(component == c)])}"
+            for c in range(1, n_components + 1)
+        )
+        warnings.append(
+            f"the comparison graph is disconnected ({n_components} components never compared "
+            f"with each other): strengths are centred and ranked within each component only "
+            f"({parts})"
+        )
+    cluster, note = usable_cluster(rows, cluster)
+    if note:
+        warnings.append(note)
+    point, converged_each = _newton(
+        rows,
+        _layout(rows),
+        *(_to_units(_layout(rows), c[None]) for c in (rows.wins_a, rows.wins_b, rows.ties)),
+        tie_model=tie_model,
+        start=None,
+        ridge=_RIDGE,
+        max_iter=200,
+        tol=1e-9,
+    )
+    converged = bool(converged_each.all())
+    centring = _centring(component)
+    estimate = _centred(point, k, component)[0]
     alpha = (1.0 - level) / 2.0
-    rng = np.random.default_rng(seed)
-    if n_resamples > 0:
-        weights = bootstrap_weights(rows, n_resamples, cluster, rng)
-        boot_beta, _ = fit_batch(rows, weights, tie_model=tie_model, start=point[0])
-        boot = _centred(boot_beta, k)
-        ci_low, ci_high = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
+    n_params = point.shape[1]
+    boot = np.zeros((0, k))
+    param_low = np.full(n_params, np.nan)
+    param_high = np.full(n_params, np.nan)
+    ci_low = np.full(k, np.nan)
+    ci_high = np.full(k, np.nan)
+    se = np.full(k, np.nan)
+    if not converged:
+        warnings.append("the Bradley-Terry fit reached the iteration limit: no intervals")
+    elif interval == "sandwich":
+        covariance = cluster_covariance(
+            rows, point[0], tie_model=tie_model, cluster=cluster, ridge=_RIDGE
+        )
+        # Log-strengths theta = L beta, centred within components: cov = C L V L' C'.
+        lift = np.zeros((k, n_params))
+        lift[1:, : k - 1] = np.eye(k - 1)
+        transform = centring @ lift
+        theta_cov = _psd(transform @ covariance @ transform.T)
+        quantile = stats.t.ppf(1.0 - alpha, inference_df(rows, cluster))
+        se = np.sqrt(np.clip(np.diag(theta_cov), 0.0, None))
+        ci_low, ci_high = estimate - quantile * se, estimate + quantile * se
+        param_se = np.sqrt(np.clip(np.diag(_psd(covariance)), 0.0, None))
+        param_low = point[0] - quantile * param_se
+        param_high = point[0] + quantile * param_se
+    elif n_resamples <= 0:
+        warnings.append(
+            "no bootstrap resamples (--bootstrap 0): no intervals and no ranks; use the "
+            "sandwich interval or at least 1000 resamples"
+        )
     else:
-        boot_beta = np.zeros((0, point.shape[1]))
-        boot = np.zeros((0, k))
-        ci_low = ci_high = estimate.copy()
+        rng = np.random.default_rng(seed)
+        boot_beta, ok = bootstrap_fits(
+            rows, n_resamples, cluster, rng, tie_model=tie_model, start=point[0]
+        )
+        failed = int((~ok).sum())
+        if failed:
+            warnings.append(
+                f"{failed} of {n_resamples} bootstrap resamples did not converge"
+                + (
+                    " and were left out"
+                    if failed <= MAX_NONCONVERGED_SHARE * n_resamples
+                    else ": too many for a trustworthy interval, so none is given"
+                )
+            )
+        if failed <= MAX_NONCONVERGED_SHARE * n_resamples:
+            boot_beta = boot_beta[ok]
+            boot = _centred(boot_beta, k, component)
+            ci_low, ci_high = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
+            se = boot.std(axis=0, ddof=1) if len(boot) > 1 else se
+            param_low, param_high = np.quantile(boot_beta, [alpha, 1.0 - alpha], axis=0)
+    separated = separated_systems(rows, component)
+    for c, flagged in separated.items():
+        members = component == c
+        ci_low[members] = np.nan
+        ci_high[members] = np.nan
+        se[members] = np.nan
+        where = f" in component {c}" if n_components > 1 else ""
+        warnings.append(
+            f"perfect separation{where}: {_names(flagged)} never lost or never won a "
+            "comparison, so the maximum-likelihood strengths are infinite (the values shown "
+            "are held finite by a small ridge): no intervals and no ranks there"
+        )
+    if n_components > 1 and rows.style.shape[1]:
+        warnings.append("style control is one coefficient shared by all components")
     style_summary: dict[str, tuple[float, float, float]] = {}
     for j, name in enumerate(rows.style_names):
         column = k - 1 + j
-        if n_resamples > 0:
-            low, high = np.quantile(boot_beta[:, column], [alpha, 1.0 - alpha])
-        else:
-            low = high = point[0, column]
-        style_summary[name] = (float(point[0, column]), float(low), float(high))
+        style_summary[name] = (
+            float(point[0, column]),
+            float(param_low[column]),
+            float(param_high[column]),
+        )
     return BTResult(
         systems=rows.systems,
         estimate=estimate,
-        ci_low=np.asarray(ci_low),
-        ci_high=np.asarray(ci_high),
-        rank=ci_aware_ranks(ci_low, ci_high),
-        tie_model=tie_model,
-        tie_nu=float(np.exp(point[0, -1])) if tie_model == "davidson" else None,
+        ci_low=np.asarray(ci_low, dtype=float),
+        ci_high=np.asarray(ci_high, dtype=float),
+        rank=ci_aware_ranks(ci_low, ci_high, component),
+        tie_model=requested,
+        tie_nu=(
+            (float(np.exp(point[0, -1])) if tie_model == "davidson" else 0.0)
+            if requested == "davidson"
+            else None
+        ),
         style=style_summary,
         n_resamples=n_resamples,
         seed=seed,
         cluster=cluster,
         level=level,
         both_bad=both_bad,
-        n_judgments=int((rows.wins_a + rows.wins_b + rows.ties).sum()),
+        n_judgments=rows.n_judgments,
         boot=boot,
         converged=converged,
+        interval=interval,
+        se=np.asarray(se, dtype=float),
+        component=component,
+        warnings=warnings,
     )

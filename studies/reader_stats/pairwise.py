@@ -1,4 +1,13 @@
-"""Win/tie/loss per comparison, Wilson intervals, exact sign tests and the win-rate matrix."""
+"""Win/tie/loss per comparison, cluster-aware win-share intervals and sign tests, and the
+win-rate matrix.
+
+Judgments of one reader study are not independent: the raters of a case read the same
+reports, and each rater judges many cases with their own taste. The default sign test and
+win-share intervals therefore treat cases and raters both as clusters (two-way, in
+Cameron, Gelbach and Miller's way: case + rater - case&rater); the exact binomial sign test
+and the plain Wilson and Clopper-Pearson intervals, which treat judgments as independent,
+stay next to them.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +20,53 @@ from scipy import stats
 from metrics.significance import CORRECTIONS, correct_p_values
 
 
+def _quantile(level: float, df: float | np.ndarray | None) -> np.ndarray:
+    alpha = (1.0 - level) / 2.0
+    if df is None:
+        return np.asarray(stats.norm.ppf(1.0 - alpha))
+    df = np.asarray(df, dtype=float)
+    return np.where(np.isinf(df), stats.norm.ppf(1.0 - alpha), stats.t.ppf(1.0 - alpha, df))
+
+
 def wilson_interval(
-    successes: np.ndarray | float, n: np.ndarray | float, level: float = 0.95
+    successes: np.ndarray | float,
+    n: np.ndarray | float,
+    level: float = 0.95,
+    df: float | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial share (NaN where n == 0)."""
+    """Wilson score interval for a binomial share (NaN where n == 0).
+
+    `df`: take the quantile from t with these degrees of freedom instead of the normal
+    (the cluster-aware version, with few clusters); `n` may be an effective sample size.
+    """
     successes = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
-    z = stats.norm.ppf(1.0 - (1.0 - level) / 2.0)
+    z = _quantile(level, df)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = successes / n
         centre = (share + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
     return low, np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+
+
+def clopper_pearson_interval(
+    successes: np.ndarray | float, n: np.ndarray | float, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper-Pearson) binomial interval: the one to read for small n.
+
+    Non-integer counts (an effective sample size) use the same beta quantiles.
+    """
+    successes = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    alpha = (1.0 - level) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(successes > 0, stats.beta.ppf(alpha, successes, n - successes + 1), 0.0)
+        high = np.where(
+            successes < n, stats.beta.ppf(1.0 - alpha, successes + 1, n - successes), 1.0
+        )
+    valid = n > 0
+    return np.where(valid, low, np.nan), np.where(valid, high, np.nan)
 
 
 def adjust_pvalues(pvalues: np.ndarray | list[float], method: str = "holm") -> np.ndarray:
@@ -54,6 +97,64 @@ def regular(judgments: pd.DataFrame) -> pd.DataFrame:
     return judgments[keep]
 
 
+def two_way_sum_of_squares(
+    values: np.ndarray, case: np.ndarray, rater: np.ndarray
+) -> tuple[float, int, int]:
+    """Sum over cases + sum over raters - sum over (case, rater) cells of the squared
+    cluster totals of `values`: the two-way cluster-robust variance of their sum.
+
+    Returns (variance, n_cases, n_raters). Where the two-way sum is not positive (possible
+    in small samples), the larger one-way sum is used.
+    """
+    _, case_codes = np.unique(case, return_inverse=True)
+    _, rater_codes = np.unique(rater, return_inverse=True)
+    cell = case_codes * (rater_codes.max() + 1) + rater_codes
+    by_case = np.bincount(case_codes, values)
+    by_rater = np.bincount(rater_codes, values)
+    by_cell = np.bincount(np.unique(cell, return_inverse=True)[1], values)
+    one_way = (float(by_case @ by_case), float(by_rater @ by_rater))
+    variance = one_way[0] + one_way[1] - float(by_cell @ by_cell)
+    if variance <= 0:
+        variance = max(one_way)
+    return variance, len(by_case), len(by_rater)
+
+
+def clustered_sign_test(
+    winners: np.ndarray, case: np.ndarray, rater: np.ndarray
+) -> tuple[float, float]:
+    """Sign test that respects cases and raters as clusters: (p, degrees of freedom).
+
+    The statistic is the sign test's, wins of a minus wins of b; its variance under the
+    null (no preference: every sign has mean 0) is the two-way cluster sum of squares of
+    the signs (which is the number of decided judgments when they are independent); the
+    p-value is two-sided from t with min(cases, raters) - 1 degrees of freedom. Ties and
+    'both unacceptable' have sign 0.
+    """
+    winners = np.asarray(winners)
+    signs = np.where(winners == "a", 1.0, np.where(winners == "b", -1.0, 0.0))
+    if not np.any(signs):
+        return float("nan"), float("nan")
+    variance, n_cases, n_raters = two_way_sum_of_squares(signs, case, rater)
+    df = float(max(min(n_cases, n_raters) - 1, 1))
+    statistic = signs.sum() / np.sqrt(variance)
+    return float(2.0 * stats.t.sf(abs(statistic), df)), df
+
+
+def design_effect(
+    indicator: np.ndarray, case: np.ndarray, rater: np.ndarray
+) -> tuple[float, float]:
+    """(Design effect, t degrees of freedom) of a share: the two-way cluster variance of the
+    indicator's centred sum over its binomial variance, at least 1."""
+    indicator = np.asarray(indicator, dtype=float)
+    n = len(indicator)
+    share = indicator.mean() if n else np.nan
+    binomial = n * share * (1.0 - share)
+    if n == 0 or binomial <= 0:
+        return 1.0, float("nan") if n == 0 else float(max(n - 1, 1))
+    variance, n_cases, n_raters = two_way_sum_of_squares(indicator - share, case, rater)
+    return max(1.0, variance / binomial), float(max(min(n_cases, n_raters) - 1, 1))
+
+
 def win_tie_loss(
     judgments: pd.DataFrame,
     *,
@@ -63,57 +164,91 @@ def win_tie_loss(
 ) -> pd.DataFrame:
     """One row per comparison (system_a < system_b) with counts, shares and sign tests.
 
-    `p_sign` is the exact sign test with ties (and both-unacceptable) excluded;
-    `p_ties_split` is the sensitivity analysis that gives half the ties to each side
-    (an odd tie is dropped). Both are adjusted over the comparisons with `correction`.
+    `p_sign` is the clustered sign test (`clustered_sign_test`: cases and raters as
+    clusters) with ties (and both-unacceptable) excluded; `p_sign_exact` is the exact
+    binomial sign test and `p_ties_split` its sensitivity analysis that gives half the
+    ties to each side (an odd tie is dropped), both treating judgments as independent.
+    All are adjusted over the comparisons with `correction`.
+
+    Shares: `share_x_low/high` is the cluster-aware Wilson interval (effective sample size
+    n / design effect, t quantile with min(cases, raters) - 1 df); `share_x_wilson_*` and
+    `share_x_cp_*` the plain Wilson and Clopper-Pearson intervals (judgments independent),
+    the Clopper-Pearson one to read when n is small.
     """
     frame = regular(judgments)
     records = []
     for (a, b), group in frame.groupby(["system_a", "system_b"], sort=True):
-        counts = group["winner"].value_counts()
-        wins_a, wins_b = int(counts.get("a", 0)), int(counts.get("b", 0))
-        ties, both = int(counts.get("tie", 0)), int(counts.get("both_bad", 0))
+        winner = group["winner"].to_numpy()
+        case, rater = group["case"].to_numpy(), group["rater"].to_numpy()
+        wins_a, wins_b = int((winner == "a").sum()), int((winner == "b").sum())
+        ties, both = int((winner == "tie").sum()), int((winner == "both_bad").sum())
+        indicators = {
+            "wins_a": winner == "a",
+            "wins_b": winner == "b",
+            "ties": winner == "tie",
+            "both_bad": winner == "both_bad",
+        }
         if both_bad == "tie":
             ties, both = ties + both, 0
+            indicators["ties"] = indicators["ties"] | indicators.pop("both_bad")
+            indicators["both_bad"] = np.zeros(len(winner), dtype=bool)
         n = wins_a + wins_b + ties + both
         split = (ties + both) // 2
-        records.append(
-            {
-                "system_a": a,
-                "system_b": b,
-                "n": n,
-                "n_cases": group["case"].nunique(),
-                "wins_a": wins_a,
-                "wins_b": wins_b,
-                "ties": ties,
-                "both_bad": both,
-                "p_sign": sign_test(wins_a, wins_b),
-                "p_ties_split": sign_test(wins_a + split, wins_b + split),
-            }
-        )
-    table = pd.DataFrame.from_records(
-        records,
-        columns=[
-            "system_a",
-            "system_b",
-            "n",
-            "n_cases",
-            "wins_a",
-            "wins_b",
-            "ties",
-            "both_bad",
-            "p_sign",
-            "p_ties_split",
-        ],
-    )
+        p_cluster, df = clustered_sign_test(winner, case, rater)
+        record = {
+            "system_a": a,
+            "system_b": b,
+            "n": n,
+            "n_cases": len(np.unique(case)),
+            "n_raters": len(np.unique(rater)),
+            "wins_a": wins_a,
+            "wins_b": wins_b,
+            "ties": ties,
+            "both_bad": both,
+            "p_sign": p_cluster,
+            "p_sign_exact": sign_test(wins_a, wins_b),
+            "p_ties_split": sign_test(wins_a + split, wins_b + split),
+            "df": df,
+        }
+        for name, indicator in indicators.items():
+            record[f"deff_{name}"], record[f"df_{name}"] = design_effect(indicator, case, rater)
+        records.append(record)
+    columns = [
+        "system_a",
+        "system_b",
+        "n",
+        "n_cases",
+        "n_raters",
+        "wins_a",
+        "wins_b",
+        "ties",
+        "both_bad",
+        "p_sign",
+        "p_sign_exact",
+        "p_ties_split",
+        "df",
+    ]
+    table = pd.DataFrame.from_records(records)
+    if table.empty:
+        table = pd.DataFrame(columns=columns)
     shares = {"wins_a": "share_a", "wins_b": "share_b", "ties": "share_ties"}
     shares["both_bad"] = "share_both_bad"
     for name, share in shares.items():
+        counts = table[name].to_numpy(dtype=float)
+        n = table["n"].to_numpy(dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            table[share] = table[name] / table["n"]
-        low, high = wilson_interval(table[name], table["n"], level)
+            table[share] = counts / n
+        deff = table.get(f"deff_{name}", pd.Series(np.ones(len(table)))).to_numpy(dtype=float)
+        df = table.get(f"df_{name}", pd.Series(np.full(len(table), np.inf))).to_numpy(float)
+        low, high = wilson_interval(counts / deff, n / deff, level, df=df)
         table[f"{share}_low"], table[f"{share}_high"] = low, high
+        low, high = wilson_interval(counts, n, level)
+        table[f"{share}_wilson_low"], table[f"{share}_wilson_high"] = low, high
+        low, high = clopper_pearson_interval(counts, n, level)
+        table[f"{share}_cp_low"], table[f"{share}_cp_high"] = low, high
+        table = table.drop(columns=[f"df_{name}"], errors="ignore")
     table["p_sign_adj"] = adjust_pvalues(table["p_sign"], correction)
+    table["p_sign_exact_adj"] = adjust_pvalues(table["p_sign_exact"], correction)
     table["p_ties_split_adj"] = adjust_pvalues(table["p_ties_split"], correction)
     return table
 

@@ -1,5 +1,6 @@
 """Bradley-Terry: maximum likelihood against independent fits, recovery of known strengths,
-bootstrap coverage on simulated studies, ties, style control and CI-aware ranks."""
+bootstrap coverage on simulated studies, ties, style control, CI-aware ranks, and the
+guards (disconnected graphs, renaming, perfect separation, one judgment, no resamples)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import optimize
+from support.null_studies import rater_system_null_studies
 
 from studies.reader_stats.bradley_terry import (
     BTRows,
@@ -136,9 +138,10 @@ def test_bootstrap_coverage_is_near_nominal_on_simulated_studies() -> None:
 
 def test_public_bootstrap_matches_the_batched_engine() -> None:
     judgments = simulate_judgments({"a": 0.3, "b": 0.0, "c": -0.2}, n_cases=20, seed=8)
-    result = bradley_terry(judgments, n_resamples=50, seed=9)
-    again = bradley_terry(judgments, n_resamples=50, seed=9)
-    other = bradley_terry(judgments, n_resamples=50, seed=10)
+    options = {"n_resamples": 50, "cluster": "case", "interval": "bootstrap"}
+    result = bradley_terry(judgments, seed=9, **options)
+    again = bradley_terry(judgments, seed=9, **options)
+    other = bradley_terry(judgments, seed=10, **options)
     assert np.array_equal(result.boot, again.boot)
     assert not np.array_equal(result.boot, other.boot)
     rows = build_rows(judgments)
@@ -152,13 +155,20 @@ def test_clustering_by_rater_widens_intervals_when_raters_differ() -> None:
     judgments = simulate_judgments(
         {"a": 0.5, "b": 0.0, "c": -0.5}, n_cases=40, raters=5, rater_noise=1.0, seed=12
     )
-    by_case = bradley_terry(judgments, n_resamples=300, cluster="case", seed=1)
-    both = bradley_terry(judgments, n_resamples=300, cluster="case+rater", seed=1)
-    assert np.array_equal(by_case.estimate, both.estimate)
-    assert np.all(both.ci_high - both.ci_low > by_case.ci_high - by_case.ci_low)
+    for interval in ("bootstrap", "sandwich"):
+        by_case = bradley_terry(
+            judgments, n_resamples=300, cluster="case", interval=interval, seed=1
+        )
+        both = bradley_terry(
+            judgments, n_resamples=300, cluster="case+rater", interval=interval, seed=1
+        )
+        assert np.array_equal(by_case.estimate, both.estimate)
+        assert np.all(both.ci_high - both.ci_low > by_case.ci_high - by_case.ci_low)
 
 
-def test_a_perfect_record_gives_finite_estimates() -> None:
+def test_a_perfect_record_gives_finite_estimates_but_no_interval_and_no_rank() -> None:
+    """Before (ebb17df): 'best' (never lost) got a finite strength with a bootstrap interval
+    and a strict rank 1, all set by the ridge."""
     frame = pd.DataFrame(
         {
             "rater": "r1",
@@ -168,9 +178,136 @@ def test_a_perfect_record_gives_finite_estimates() -> None:
             "winner": ["a", "a", "a", "a", "b", "tie"],
         }
     )
-    result = bradley_terry(prepare_judgments(frame), n_resamples=100, seed=0)
-    assert np.isfinite(result.estimate).all() and np.isfinite(result.boot).all()
-    assert result.table()["system"].iloc[0] == "best"
+    for interval in ("bootstrap", "sandwich"):
+        result = bradley_terry(prepare_judgments(frame), n_resamples=100, seed=0, interval=interval)
+        assert np.isfinite(result.estimate).all() and np.isfinite(result.boot).all()
+        assert result.table()["bt"].idxmax() == result.table()["system"].tolist().index("best")
+        assert np.isnan(result.ci_low).all() and np.isnan(result.ci_high).all()
+        assert np.isnan(result.rank).all()
+        assert any("perfect separation" in w and "best" in w for w in result.warnings)
+
+
+def _frame(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["rater", "case", "system_a", "system_b", "winner"])
+    return prepare_judgments(frame)
+
+
+def _disconnected(strong: str = "D") -> pd.DataFrame:
+    """{A, B} and {C, D} never compared with each other; D beats C clearly, A beats B a bit."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(40):
+        rater = f"r{i % 5}"
+        rows.append((rater, f"c{i}", "A", "B", "a" if rng.random() < 0.55 else "b"))
+        rows.append((rater, f"c{i}", "C", strong, "b" if rng.random() < 0.75 else "a"))
+    return _frame(rows)
+
+
+def test_a_disconnected_graph_ranks_within_components_and_says_so() -> None:
+    """Before (ebb17df): D rank 1 above A rank 2, a 'significant' D > A from no data, and
+    no warning."""
+    for interval in ("sandwich", "bootstrap"):
+        result = bradley_terry(_disconnected(), interval=interval, n_resamples=300, seed=1)
+        table = result.table().set_index("system")
+        assert table.loc["A", "component"] == table.loc["B", "component"]
+        assert table.loc["C", "component"] == table.loc["D", "component"]
+        assert table.loc["A", "component"] != table.loc["C", "component"]
+        # Centred within each component.
+        for members in (["A", "B"], ["C", "D"]):
+            assert abs(table.loc[members, "bt"].sum()) < 1e-9
+        assert table.loc["D", "rank"] == 1 and table.loc["C", "rank"] == 2
+        assert table.loc["A", "rank"] == 1 and table.loc["B", "rank"] == 1
+        (warning,) = [w for w in result.warnings if "disconnected" in w]
+        assert "A, B" in warning and "C, D" in warning
+        assert np.isnan(result.win_probability().loc["A", "D"])
+
+
+@pytest.mark.parametrize("interval", ["sandwich", "bootstrap"])
+def test_renaming_a_system_changes_nothing(interval: str) -> None:
+    """Before (ebb17df): renaming A to Z turned ranks D 1, A 2, C 3 into Z 1, D 1, C 4."""
+    before = bradley_terry(_disconnected(), interval=interval, n_resamples=200, seed=3)
+    renamed = _disconnected().replace({"system_a": {"A": "Z"}, "system_b": {"A": "Z"}})
+    after = bradley_terry(renamed, interval=interval, n_resamples=200, seed=3)
+    first = before.table().set_index("system")
+    second = after.table().set_index("system").rename(index={"Z": "A"}).loc[first.index]
+    for column in ("bt", "ci_low", "ci_high"):
+        assert np.allclose(first[column], second[column], atol=1e-6), column
+    assert first["rank"].tolist() == second["rank"].tolist()
+    # Also within one connected component (the old ridge was anchored on the first name).
+    connected = simulate_judgments({"a": 0.4, "b": 0.0, "c": -0.4}, n_cases=30, seed=6)
+    base = bradley_terry(connected, interval=interval, n_resamples=200, seed=3)
+    moved = connected.replace({"system_a": {"a": "zz"}, "system_b": {"a": "zz"}})
+    other = bradley_terry(moved, interval=interval, n_resamples=200, seed=3)
+    order = [other.systems.index(s) for s in ("zz", "b", "c")]
+    assert np.allclose(base.estimate, other.estimate[order], atol=1e-7)
+    assert np.allclose(base.ci_low, other.ci_low[order], atol=1e-6)
+
+
+def test_one_judgment_gives_no_interval_no_rank_and_a_warning() -> None:
+    """Before (ebb17df): A 3.616 [3.616, 3.616] rank 1, B rank 2."""
+    one = _frame([("r1", "c1", "A", "B", "a")])
+    for interval in ("sandwich", "bootstrap"):
+        result = bradley_terry(one, interval=interval, n_resamples=100)
+        assert np.isnan(result.ci_low).all() and np.isnan(result.ci_high).all()
+        assert np.isnan(result.rank).all()
+        assert result.warnings
+
+
+def test_perfect_separation_gives_no_interval_and_names_the_system() -> None:
+    """Before (ebb17df): C beating D 30/0 gave D -8.24 [-8.66, -7.90] (ridge-made), no
+    warning, and the value changed with the system names."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for i in range(30):
+        rater = f"r{i % 4}"
+        rows.append((rater, f"c{i}", "C", "D", "a"))
+        rows.append((rater, f"c{i}", "A", "B", "a" if rng.random() < 0.6 else "b"))
+        rows.append((rater, f"c{i}", "A", "C", "a" if rng.random() < 0.5 else "b"))
+        rows.append((rater, f"c{i}", "B", "C", "a" if rng.random() < 0.4 else "b"))
+    judgments = _frame(rows)
+    result = bradley_terry(judgments)
+    assert np.isnan(result.ci_low).all() and np.isnan(result.rank).all()
+    (warning,) = [w for w in result.warnings if "perfect separation" in w]
+    assert "D" in warning
+    renamed = judgments.replace({"system_a": {"D": "0D"}, "system_b": {"D": "0D"}})
+    again = bradley_terry(renamed)
+    assert again.estimate[again.systems.index("0D")] == pytest.approx(
+        result.estimate[result.systems.index("D")], abs=1e-6
+    )
+
+
+def test_zero_bootstrap_resamples_give_no_interval_and_no_rank() -> None:
+    """Before (ebb17df): --bootstrap 0 set every CI to its estimate: strict ranks 1-4."""
+    judgments = simulate_judgments(TRUE, n_cases=30, seed=5)
+    result = bradley_terry(judgments, interval="bootstrap", n_resamples=0)
+    assert np.isnan(result.ci_low).all() and np.isnan(result.ci_high).all()
+    assert np.isnan(result.rank).all()
+    assert any("no bootstrap resamples" in w for w in result.warnings)
+    assert result.table()["rank"].isna().all()
+
+
+def test_default_intervals_hold_when_raters_differ_in_taste() -> None:
+    """60 null studies of the 'rater x system' scenario (true centred strengths 0).
+
+    Before (ebb17df): the default clustered on case only: coverage about 0.7 and about
+    half of null studies "significantly" separated two systems. Case-only clustering is
+    still measured here to show what the test catches.
+    """
+    studies = rater_system_null_studies()
+    coverage, separated = {}, {}
+    for label, options in (
+        ("default", {}),
+        ("case", {"cluster": "case", "interval": "bootstrap", "n_resamples": 200}),
+    ):
+        hits, any_rank = [], []
+        for judgments in studies:
+            result = bradley_terry(judgments, **options)  # type: ignore[arg-type]
+            hits.extend((result.ci_low <= 0) & (0 <= result.ci_high))
+            any_rank.append(bool(np.nanmax(result.rank) > 1))
+        coverage[label], separated[label] = np.mean(hits), np.mean(any_rank)
+    assert coverage["default"] >= 0.9, coverage
+    assert separated["default"] <= 0.12, separated
+    assert coverage["case"] < 0.85 and separated["case"] > 0.2, (coverage, separated)
 
 
 def test_style_control_separates_length_from_quality() -> None:
@@ -221,3 +358,5 @@ def test_bad_options_are_refused() -> None:
         bradley_terry(judgments, tie_model="elo")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="cluster"):
         bradley_terry(judgments, cluster="site")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="interval"):
+        bradley_terry(judgments, interval="profile")  # type: ignore[arg-type]

@@ -1,7 +1,9 @@
-"""Win/tie/loss, Wilson intervals, sign tests, corrections and the Likert analyses,
-checked against scipy and statsmodels on the same data."""
+"""Win/tie/loss, Wilson intervals, sign tests, corrections, checked against scipy
+and statsmodels on the same data (the Likert analyses: test_reader_stats_likert.py)."""
 
 from __future__ import annotations
+
+import gc
 
 import numpy as np
 import pandas as pd
@@ -9,17 +11,18 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
+from support.null_studies import rater_system_null_studies
 
-from studies.reader_stats import likert
 from studies.reader_stats.data import prepare_judgments
 from studies.reader_stats.pairwise import (
     adjust_pvalues,
+    clopper_pearson_interval,
+    clustered_sign_test,
     sign_test,
     wilson_interval,
     win_rate_matrix,
     win_tie_loss,
 )
-from studies.reader_stats.simulation import simulate_judgments
 
 
 def _frame(rows: list[tuple[str, str, str, str, str]], **extra: list) -> pd.DataFrame:
@@ -62,14 +65,74 @@ def test_win_tie_loss_counts_orientation_and_tests() -> None:
         4,
         1,
     )
-    assert row["p_sign"] == pytest.approx(stats.binomtest(9, 12, 0.5).pvalue)
+    assert row["p_sign_exact"] == pytest.approx(stats.binomtest(9, 12, 0.5).pvalue)
     # Ties split: 5 ties and both-unacceptable -> 2 each side, the odd one dropped.
     assert row["p_ties_split"] == pytest.approx(stats.binomtest(11, 16, 0.5).pvalue)
     low, high = proportion_confint(9, 17, method="wilson")
-    assert (row["share_a_low"], row["share_a_high"]) == pytest.approx((low, high))
+    assert (row["share_a_wilson_low"], row["share_a_wilson_high"]) == pytest.approx((low, high))
+    low, high = proportion_confint(9, 17, method="beta")
+    assert (row["share_a_cp_low"], row["share_a_cp_high"]) == pytest.approx((low, high))
     assert row["share_a"] == pytest.approx(9 / 17)
-    holm = multipletests(table["p_sign"].to_numpy(), method="holm")[1]
-    assert np.allclose(table["p_sign_adj"], holm)
+    # The cluster-aware interval is never narrower than Wilson's.
+    assert row["share_a_low"] <= row["share_a_wilson_low"] + 1e-12
+    assert row["share_a_high"] >= row["share_a_wilson_high"] - 1e-12
+    for column in ("p_sign", "p_sign_exact"):
+        holm = multipletests(table[column].to_numpy(), method="holm")[1]
+        assert np.allclose(table[f"{column}_adj"], holm)
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (47, 120), (1, 1)])
+def test_clopper_pearson_interval_equals_statsmodels(k: int, n: int) -> None:
+    low, high = clopper_pearson_interval(k, n)
+    expected = proportion_confint(k, n, alpha=0.05, method="beta")
+    assert (float(low), float(high)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_clustered_sign_test_is_the_sign_test_when_judgments_are_independent() -> None:
+    """Every judgment its own case and rater: the variance is the number of decided
+    judgments, the sign test's normal approximation (with t on n - 1 df)."""
+    winners = np.array(["a"] * 30 + ["b"] * 18 + ["tie"] * 5)
+    labels = np.arange(len(winners))
+    p, df = clustered_sign_test(winners, labels, labels)
+    assert df == len(winners) - 1
+    assert p == pytest.approx(2 * stats.t.sf(12 / np.sqrt(48), df))
+
+
+def test_clustered_sign_test_counts_a_rater_once() -> None:
+    """Two raters who always prefer a (20 judgments each): as evidence, two raters, not 40
+    independent judgments."""
+    winners = np.array(["a"] * 40 + ["b"] * 4)
+    rater = np.array(["r1"] * 20 + ["r2"] * 20 + ["r3"] * 2 + ["r4"] * 2)
+    case = np.array([f"c{i % 22}" for i in range(44)])
+    p, _ = clustered_sign_test(winners, case, rater)
+    assert sign_test(40, 4) < 1e-7
+    assert p > 0.05
+
+
+def test_sign_tests_hold_the_family_wise_error_when_raters_differ_in_taste() -> None:
+    """60 null studies of the 'rater x system' scenario, Holm over the 3 pairs.
+
+    Before (ebb17df): the sign test treated judgments as independent: family-wise error
+    about 0.27 (the review's design), still measured here as p_sign_exact.
+    """
+    clustered, exact, covered, wilson = [], [], [], []
+    studies = rater_system_null_studies()
+    # statsmodels' Holm runs gc.collect() per call: cheap once the heap is frozen.
+    gc.freeze()
+    try:
+        tables = [win_tie_loss(judgments) for judgments in studies]
+    finally:
+        gc.unfreeze()
+    for table in tables:
+        clustered.append(bool((table["p_sign_adj"] < 0.05).any()))
+        exact.append(bool((table["p_sign_exact_adj"] < 0.05).any()))
+        # No ties in this scenario: under the null each pair's true win share is 1/2.
+        covered.extend((table["share_a_low"] <= 0.5) & (0.5 <= table["share_a_high"]))
+        wilson.extend((table["share_a_wilson_low"] <= 0.5) & (0.5 <= table["share_a_wilson_high"]))
+    assert np.mean(clustered) <= 0.08, np.mean(clustered)
+    assert np.mean(exact) > 0.12, np.mean(exact)
+    assert np.mean(covered) >= 0.9, np.mean(covered)
+    assert np.mean(wilson) < np.mean(covered)
 
 
 def test_sign_test_equals_scipy_binomtest() -> None:
@@ -111,110 +174,3 @@ def test_gold_items_and_repeats_are_left_out_of_comparisons() -> None:
     frame = _frame(rows, is_duplicate=[False, True, False], is_gold=[False, False, True])
     table = win_tie_loss(frame)
     assert table["n"].tolist() == [1] and table["wins_a"].tolist() == [1]
-
-
-# --- Likert -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def rated() -> pd.DataFrame:
-    return simulate_judgments(
-        {"good": 1.0, "fair": 0.0, "poor": -1.0},
-        n_cases=30,
-        raters=4,
-        raters_per_item=2,
-        tie_nu=0.3,
-        rater_noise=0.4,
-        seed=21,
-    )
-
-
-def test_likert_means_use_case_level_t_intervals(rated: pd.DataFrame) -> None:
-    table = likert.likert_means(rated).set_index(["criterion", "system"])
-    long = likert.likert_long(rated)
-    part = long[(long["criterion"] == "accuracy") & (long["system"] == "good")]
-    per_case = part.groupby("case")["score"].mean()
-    interval = stats.t.interval(0.95, len(per_case) - 1, per_case.mean(), stats.sem(per_case))
-    row = table.loc[("accuracy", "good")]
-    assert row["mean"] == pytest.approx(part["score"].mean())
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx(interval)
-    assert row["n_ratings"] == len(part) and row["n_cases"] == 30
-    means = table.xs("safety", level="criterion")["mean"]
-    assert means["good"] > means["fair"] > means["poor"]
-
-
-def test_paired_wilcoxon_equals_scipy(rated: pd.DataFrame) -> None:
-    table = likert.paired_differences(rated)
-    regular = rated[~rated["is_gold"] & ~rated["is_duplicate"]]
-    for row in table.itertuples():
-        part = regular[
-            (regular["system_a"] == row.system_a) & (regular["system_b"] == row.system_b)
-        ]
-        diff = part[f"likert_a_{row.criterion}"] - part[f"likert_b_{row.criterion}"]
-        assert row.n == len(diff)
-        assert row.p_wilcoxon == pytest.approx(stats.wilcoxon(diff).pvalue)
-        assert row.mean_diff == pytest.approx(diff.mean())
-    assert np.allclose(table["p_adj"], multipletests(table["p_wilcoxon"], method="holm")[1])
-
-
-def test_mixed_model_has_rater_and_case_components(rated: pd.DataFrame) -> None:
-    fit = likert.mixed_model(rated, "accuracy", reference="fair")
-    effects = fit.effects.set_index("term")
-    assert set(effects.index) == {"good - fair", "poor - fair"}
-    assert effects.loc["good - fair", "ci_low"] > 0
-    assert effects.loc["poor - fair", "ci_high"] < 0
-    assert set(fit.variance) == {"rater", "case", "residual"}
-    assert fit.variance["case"] > 0.05  # the simulation gives cases a shared difficulty
-    ordinal = likert.ordinal_model(rated, "accuracy", reference="fair").effects.set_index("term")
-    assert ordinal.loc["good - fair", "estimate"] > 0 > ordinal.loc["poor - fair", "estimate"]
-    assert (ordinal["p"] < 0.01).all()
-    with pytest.raises(ValueError, match="reference system"):
-        likert.mixed_model(rated, "accuracy", reference="missing")
-
-
-def _safety_frame(differences: list[float]) -> pd.DataFrame:
-    rows = []
-    for i, diff in enumerate(differences):
-        rows.append(
-            {
-                "rater": "r",
-                "case": f"c{i}",
-                "system_a": "new",
-                "system_b": "old",
-                "winner": "tie",
-                "likert_a_safety": 4 + diff,
-                "likert_b_safety": 4,
-            }
-        )
-    return prepare_judgments(pd.DataFrame(rows))
-
-
-def test_harm_non_inferiority_at_a_margin() -> None:
-    frame = _safety_frame([0, 0, -1, 0, 0, 1, 0, -1, 0, 0, 0, 0])
-    strict = likert.harm_noninferiority(frame, comparator="old", margin=0.1)
-    loose = likert.harm_noninferiority(frame, comparator="old", margin=1.0)
-    assert strict["system"].tolist() == ["new"] and strict["comparator"].tolist() == ["old"]
-    diffs = np.array([0, 0, -1, 0, 0, 1, 0, -1, 0, 0, 0, 0], dtype=float)
-    # One-sided t test of H0: mean <= -margin.
-    expected = stats.ttest_1samp(diffs + 1.0, 0.0, alternative="greater").pvalue
-    assert loose["p_noninferiority"].iloc[0] == pytest.approx(expected)
-    assert bool(loose["non_inferior"].iloc[0]) and not bool(strict["non_inferior"].iloc[0])
-    both_ways = likert.harm_noninferiority(frame, margin=1.0)
-    assert set(zip(both_ways["system"], both_ways["comparator"], strict=True)) == {
-        ("new", "old"),
-        ("old", "new"),
-    }
-    with pytest.raises(ValueError, match="margin"):
-        likert.harm_noninferiority(frame, margin=0)
-
-
-def test_crossed_reml_equals_statsmodels_mixedlm(rated: pd.DataFrame) -> None:
-    fast = likert.mixed_model(rated, "completeness", reference="poor")
-    slow = likert.mixed_model(rated, "completeness", reference="poor", engine="statsmodels")
-    assert fast.effects["term"].tolist() == slow.effects["term"].tolist()
-    assert np.allclose(fast.effects["estimate"], slow.effects["estimate"], atol=1e-4)
-    assert np.allclose(fast.effects["ci_low"], slow.effects["ci_low"], atol=5e-3)
-    for name in ("rater", "case", "residual"):
-        assert fast.variance[name] == pytest.approx(slow.variance[name], rel=1e-2, abs=1e-4)
-    with pytest.raises(ValueError, match="engine"):
-        likert.mixed_model(rated, "completeness", engine="lme4")
