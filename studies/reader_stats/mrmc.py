@@ -361,7 +361,7 @@ def imrmc_text(readings: pd.DataFrame, description: str) -> str:
 
 
 @dataclass
-class _Cell:
+class Cell:
     """One (modality, reader) cell: what its FOM is made of, as arrays over case indices."""
 
     cases: np.ndarray  # indices into the study's case list
@@ -378,7 +378,7 @@ def _psi(pos_scores: np.ndarray, neg_scores: np.ndarray) -> np.ndarray:
 
 def _cells(
     readings: pd.DataFrame, fom: str, modalities: list[str], readers: list[str], cases: list[str]
-) -> dict[tuple[int, int], _Cell]:
+) -> dict[tuple[int, int], Cell]:
     m_code = pd.Categorical(readings["modality"], categories=modalities).codes
     r_code = pd.Categorical(readings["reader"], categories=readers).codes
     c_code = pd.Categorical(readings["case"], categories=cases).codes.astype(np.int64)
@@ -387,11 +387,11 @@ def _cells(
     order = np.lexsort((c_code, r_code, m_code))
     key = m_code[order].astype(np.int64) * len(readers) + r_code[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    cells: dict[tuple[int, int], _Cell] = {}
+    cells: dict[tuple[int, int], Cell] = {}
     for start, stop in zip(starts, np.r_[starts[1:], len(order)], strict=True):
         rows = order[start:stop]
         idx, values = c_code[rows], scores[rows]
-        cell = _Cell(cases=idx, values=values)
+        cell = Cell(cases=idx, values=values)
         if truth is not None:
             positive = truth[rows] == 1
             cell.pos, cell.neg = idx[positive], idx[~positive]
@@ -400,13 +400,13 @@ def _cells(
     return cells
 
 
-def _fom(cell: _Cell) -> float:
+def _fom(cell: Cell) -> float:
     if cell.psi is not None:
         return float(cell.psi.mean())
     return float(cell.values.mean())
 
 
-def _jackknife(cells: dict[tuple[int, int], _Cell], n_cases: int) -> np.ndarray:
+def _jackknife(cells: dict[tuple[int, int], Cell], n_cases: int) -> np.ndarray:
     """Leave-one-case-out FOMs, (cells x cases), in closed form for every FOM."""
     out = np.empty((len(cells), n_cases))
     for row, cell in enumerate(cells.values()):
@@ -423,14 +423,14 @@ def _jackknife(cells: dict[tuple[int, int], _Cell], n_cases: int) -> np.ndarray:
     return out
 
 
-def _jackknife_covariance(cells: dict[tuple[int, int], _Cell], n_cases: int) -> np.ndarray:
+def _jackknife_covariance(cells: dict[tuple[int, int], Cell], n_cases: int) -> np.ndarray:
     pseudo = _jackknife(cells, n_cases)
     centred = pseudo - pseudo.mean(axis=1, keepdims=True)
     return (n_cases - 1) / n_cases * centred @ centred.T
 
 
 def _bootstrap_covariance(
-    cells: dict[tuple[int, int], _Cell],
+    cells: dict[tuple[int, int], Cell],
     n_cases: int,
     strata: np.ndarray | None,
     n_resamples: int,
@@ -460,7 +460,7 @@ def _bootstrap_covariance(
     return np.cov(foms[:, keep])
 
 
-def _ustat_covariance(cells: dict[tuple[int, int], _Cell], n_cases: int) -> np.ndarray:
+def _ustat_covariance(cells: dict[tuple[int, int], Cell], n_cases: int) -> np.ndarray:
     """Unbiased covariances of mean-type FOMs over the cases each pair of cells shares.
 
     For theta_A = mean of x_A over its n_A cases, Cov(theta_A, theta_B) = n_AB sigma_AB /
@@ -516,6 +516,8 @@ class MRMCResult:
     baseline: str | None = None
     level: float = 0.95
     synthetic: bool = False
+    # per-case variance and covariances (FOM covariance x n_A n_B / n_AB), for power
+    case_moments: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -545,27 +547,31 @@ class MRMCResult:
             "differences": records(self.differences),
             "test": self.test,
             "components": self.components,
+            "case_moments": self.case_moments,
             "warnings": self.warnings,
             "synthetic": self.synthetic,
         }
 
 
-def _average(cov: np.ndarray, keys: list[tuple[int, int]], which: str) -> float:
-    """Mean of the covariances between cells of one kind (NaN when there are none)."""
-    values = []
-    for a, (i, j) in enumerate(keys):
-        for b, (i2, j2) in enumerate(keys):
-            if b <= a and which != "var":
-                continue
-            if which == "var" and a == b:
-                values.append(cov[a, b])
-            elif which == "cov1" and i != i2 and j == j2:
-                values.append(cov[a, b])
-            elif which == "cov2" and i == i2 and j != j2:
-                values.append(cov[a, b])
-            elif which == "cov3" and i != i2 and j != j2:
-                values.append(cov[a, b])
-    return float(np.mean(values)) if values else 0.0
+def _kinds(keys: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+    """Masks over pairs of cells: the variance (a cell with itself), Cov1 (same reader,
+    other modality), Cov2 (same modality, other reader), Cov3 (other reader and modality)."""
+    modality = np.array([i for i, _ in keys])
+    reader = np.array([j for _, j in keys])
+    same_m = modality[:, None] == modality[None, :]
+    same_r = reader[:, None] == reader[None, :]
+    return {
+        "var": same_m & same_r,
+        "cov1": ~same_m & same_r,
+        "cov2": same_m & ~same_r,
+        "cov3": ~same_m & ~same_r,
+    }
+
+
+def _average(values: np.ndarray, mask: np.ndarray) -> float:
+    """Mean over the pairs of one kind (0 when the design has none)."""
+    chosen = values[mask & np.isfinite(values)]
+    return float(chosen.mean()) if chosen.size else 0.0
 
 
 def mrmc(
@@ -613,6 +619,48 @@ def mrmc(
             "proportion, win rate); for an AUC use the jackknife or the bootstrap"
         )
     cells = _cells(readings, fom, modalities, readers, cases)
+    strata = None
+    if fom == "auc" and covariance == "bootstrap":
+        truth = readings.drop_duplicates("case").set_index("case")["truth"]
+        strata = truth.reindex(cases).to_numpy().astype(int)
+    return analyse_cells(
+        cells,
+        fom,
+        modalities,
+        readers,
+        n,
+        analysis=analysis,
+        covariance=covariance,
+        design=design,
+        strata=strata,
+        level=level,
+        n_resamples=n_resamples,
+        seed=seed,
+        baseline=readings.attrs.get("baseline") or baseline,
+        synthetic=bool(readings.attrs.get("synthetic", False)),
+    )
+
+
+def analyse_cells(
+    cells: dict[tuple[int, int], Cell],
+    fom: str,
+    modalities: list[str],
+    readers: list[str],
+    n: int,
+    *,
+    analysis: str = "rrrc",
+    covariance: str = "jackknife",
+    design: str = "factorial",
+    strata: np.ndarray | None = None,
+    level: float = 0.95,
+    n_resamples: int = 400,
+    seed: int = 0,
+    baseline: str | None = None,
+    synthetic: bool = False,
+) -> MRMCResult:
+    """The OR analysis of checked cells (what `mrmc` runs after checking its readings;
+    simulation benches call it on arrays they built themselves)."""
+    t, r = len(modalities), len(readers)
     keys = list(cells)
     theta = np.full((t, r), np.nan)
     for (i, j), cell in cells.items():
@@ -620,18 +668,25 @@ def mrmc(
     if covariance == "jackknife":
         cov = _jackknife_covariance(cells, n)
     elif covariance == "bootstrap":
-        strata = None
-        if fom == "auc":
-            truth = readings.drop_duplicates("case").set_index("case")["truth"]
-            strata = truth.reindex(cases).to_numpy().astype(int)
         cov = _bootstrap_covariance(cells, n, strata, n_resamples, seed)
     else:
         cov = _ustat_covariance(cells, n)
 
-    var_e = _average(cov, keys, "var")
-    cov1 = _average(cov, keys, "cov1") if t > 1 else 0.0
-    cov2 = _average(cov, keys, "cov2")
-    cov3 = _average(cov, keys, "cov3") if t > 1 else 0.0
+    kinds = _kinds(keys)
+    var_e = _average(cov, kinds["var"])
+    cov1 = _average(cov, kinds["cov1"])
+    cov2 = _average(cov, kinds["cov2"])
+    cov3 = _average(cov, kinds["cov3"])
+    # Per-case moments (a FOM covariance times n_A n_B / n_AB, over pairs that share cases):
+    # what a study of another size or overlap would have (studies.reader_stats.power).
+    read = np.zeros((len(keys), n), dtype=float)
+    for row, key in enumerate(keys):
+        read[row, cells[key].cases] = 1.0
+    shared = read @ read.T
+    counts = read.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_case = np.where(shared > 0, cov * np.outer(counts, counts) / shared, np.nan)
+    case_moments = {kind: _average(per_case, mask) for kind, mask in kinds.items()}
     means = theta.mean(axis=1)
     grand = theta.mean()
     reader_means = theta.mean(axis=0)
@@ -774,9 +829,10 @@ def mrmc(
         test=test,
         components=components,
         warnings=warnings,
-        baseline=readings.attrs.get("baseline") or baseline,
+        baseline=baseline,
         level=level,
-        synthetic=bool(readings.attrs.get("synthetic", False)),
+        synthetic=synthetic,
+        case_moments=case_moments,
     )
 
 
@@ -786,3 +842,153 @@ def _two_sided(stat: float, df: float) -> float:
     if math.isinf(df):
         return float(2 * sps.norm.sf(abs(stat)))
     return float(2 * sps.t.sf(abs(stat), df))
+
+
+# --- tables (rendered by studies.exports.render) ---------------------------------------------
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–" if value is None or math.isnan(value) else "∞"
+    return f"{value:.{digits}f}"
+
+
+def _p(value: Any) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _footer(result: MRMCResult) -> list[str]:
+    from model.notice import RESEARCH_NOTICE
+
+    lines = [
+        f"Obuchowski-Rockette analysis, {ANALYSES[result.analysis]} ({result.analysis.upper()}); "
+        f"{len(result.readers)} readers, {result.n_cases} cases, {result.design} design; "
+        f"{result.covariance} covariances of the figures of merit over cases.",
+    ]
+    if result.analysis == "rrrc":
+        lines.append(
+            "df: Hillis (2007) denominator degrees of freedom; CIs for each modality use its "
+            "own reader mean square and Cov2."
+        )
+    elif result.analysis == "frrc":
+        lines.append(
+            "Readers fixed: chi-square and z (normal) tests; results hold for these readers."
+        )
+    else:
+        lines.append("Cases fixed: the conventional reader ANOVA; results hold for these cases.")
+    if result.fom == "winrate":
+        lines.append(
+            f"Win rate: share of judgments each modality wins against {result.baseline!r} "
+            "(ties and 'both unacceptable' count one half); p tests a win rate of 0.5."
+        )
+    lines += [f"Warning: {w}." for w in result.warnings]
+    if result.synthetic:
+        lines.append("SYNTHETIC data: simulated or synthetic readings, not a clinical result.")
+    lines.append(RESEARCH_NOTICE)
+    return lines
+
+
+def result_tables(result: MRMCResult) -> list[Any]:
+    """The analysis as tables for `studies.exports.render.render`: modalities, differences
+    (with the global test), the variance components and each reader's figure of merit."""
+    from studies.exports.render import Table
+
+    level = f"{round(result.level * 100)}% CI"
+    label = FOMS[result.fom]
+    footer = _footer(result)
+    mod = result.modalities
+    headers = ["Modality", label[0].upper() + label[1:], "SE", "df", level]
+    columns = ["modality", "estimate", "se", "df", "ci_low", "ci_high"]
+    if "p" in mod.columns:
+        headers.append("p (win rate 0.5)")
+        columns.append("p")
+    rows = []
+    for r in mod.itertuples(index=False):
+        row = [r.modality, _num(r.estimate), _num(r.se), _num(r.df, 2)]
+        row.append(f"[{_num(r.ci_low)}, {_num(r.ci_high)}]")
+        if "p" in mod.columns:
+            row.append(_p(r.p))
+        rows.append(row)
+    tables = [
+        Table(
+            headers=headers,
+            rows=rows,
+            title=f"MRMC: reader-averaged {label} by modality",
+            footer=footer,
+            name="mrmc_modalities",
+            data=mod[columns],
+            align="l" + "r" * (len(headers) - 1),
+        )
+    ]
+    if len(result.differences):
+        stat = "z" if result.analysis == "frrc" else "t"
+        test = result.test
+        df2 = "" if test.get("df2") is None else f", {test['df2']:.2f}"
+        global_line = (
+            f"Global test of equal modalities: {test['statistic']}({test['df1']}{df2}) = "
+            f"{test['value']:.4f}, p = {_p(test['p'])}."
+        )
+        rows = [
+            [
+                r.comparison,
+                _num(r.estimate),
+                _num(r.se),
+                _num(r.df, 2),
+                f"[{_num(r.ci_low)}, {_num(r.ci_high)}]",
+                _num(r.statistic, 3),
+                _p(r.p),
+            ]
+            for r in result.differences.itertuples(index=False)
+        ]
+        tables.append(
+            Table(
+                headers=["Comparison", "Difference", "SE", "df", level, stat, "p"],
+                rows=rows,
+                title=f"MRMC: differences of the reader-averaged {label}",
+                footer=[global_line, *footer],
+                name="mrmc_differences",
+                data=result.differences,
+                align="lrrrrrr",
+            )
+        )
+    names = {
+        "var_reader": "Var(R)",
+        "var_treatment_reader": "Var(T×R)",
+        "var_error": "Var(error)",
+        "cov1": "Cov1 (same reader)",
+        "cov2": "Cov2 (same modality)",
+        "cov3": "Cov3 (neither)",
+        "ms_t": "MS(T)",
+        "ms_r": "MS(R)",
+        "ms_tr": "MS(T×R)",
+    }
+    comp = [(names[k], v) for k, v in result.components.items()]
+    tables.append(
+        Table(
+            headers=["Component", "Estimate"],
+            rows=[[n, f"{v:.6g}" if math.isfinite(v) else "–"] for n, v in comp],
+            title="MRMC: Obuchowski-Rockette variance components and mean squares",
+            footer=[
+                "ANOVA estimates (can be negative); the pilot values for a power analysis.",
+                *footer,
+            ],
+            name="mrmc_components",
+            data=(["component", "estimate"], [[k, v] for k, v in result.components.items()]),
+            align="lr",
+        )
+    )
+    by_reader = result.fom_table.reset_index()
+    tables.append(
+        Table(
+            headers=["Reader", *result.fom_table.columns],
+            rows=[[r[0], *(_num(v) for v in r[1:])] for r in by_reader.itertuples(index=False)],
+            title=f"MRMC: {label} of each reader",
+            footer=footer,
+            name="mrmc_readers",
+            data=by_reader,
+            align="l" + "r" * len(result.fom_table.columns),
+        )
+    )
+    return tables
