@@ -53,3 +53,21 @@ def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:
     with sqlite_store.engine.connect() as connection:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
     assert mode == "wal"
+
+
+def test_a_store_never_creates_or_migrates_when_told_not_to(tmp_path) -> None:  # noqa: ANN001
+    """create=False on an empty database says to run `medvision db upgrade`; upgrading a
+    fresh database makes no copy (there is nothing to lose) and reports it as fresh."""
+    import pytest
+
+    from studies.store.db import SchemaOutOfDate, head_revision
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with pytest.raises(SchemaOutOfDate, match="medvision db upgrade"):
+        Store(url, create=False)
+    report = upgrade(url)
+    assert (report.before, report.after, report.backup) == (None, head_revision(), None)
+    assert list(tmp_path.glob("*.backup-*")) == []
+    again = upgrade(url)
+    assert again.before == again.after and again.backup is None
+    Store(url, create=False).dispose()
