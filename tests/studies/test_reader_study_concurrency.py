@@ -52,6 +52,8 @@ def test_concurrent_raters_lose_and_duplicate_nothing(store: Store, tmp_path: Pa
                     )
                     with lock:
                         created[result.judgment_id] += int(result.created)
+                    # Both tabs send the same answer: a repeat is never a conflict.
+                    assert not result.conflict
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
