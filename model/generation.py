@@ -418,29 +418,114 @@ class VLMGenerator:
             )
         return results
 
+    @property
+    def chunk_size(self) -> int:
+        """Requests a run hands over at once: several batches, so that they can be ordered by
+        length and the next batch's media read while the current one generates."""
+        return self.spec.batch_size * 4
+
     def generate(
         self,
         requests: list[ReportRequest],
         prompt: PromptTemplate,
         progress: Callable[[int], None] | None = None,
     ) -> list[ReportResult]:
-        """Greedy reports for `requests`, in their order."""
+        """Greedy reports for `requests`, in their order.
 
-        def run_batch(batch: list[ReportRequest]) -> list[ReportResult]:
-            # Media is read per batch so memory stays bounded on long runs of videos.
-            # Images stay full size: the processor resizes them to the pixel budget, exactly
-            # as training does.
-            return self._run_batch(
-                [prepare_request(r, prompt, self.spec, downscale=False) for r in batch]
-            )
+        The requests are batched by length (prompt cost), so little of a batch is padding,
+        and the media of the batches ahead are read on a worker thread while the model
+        generates (bounded to two batches ahead, so memory stays bounded on long videos).
+        """
+        order = sorted(range(len(requests)), key=lambda i: prompt_cost(requests[i]))
+        ordered = [requests[i] for i in order]
+        # Images stay full size: the processor resizes them to the pixel budget, exactly as
+        # training does.
+        media = MediaPrefetch(
+            ordered,
+            lambda r: prepare_request(r, prompt, self.spec, downscale=False),
+            ahead=2 * max(1, self.batch_size),
+        )
+
+        def run_batch(batch: list[int]) -> list[ReportResult]:
+            waited = time.perf_counter()
+            prepared = [media.get(i) for i in batch]
+            wait_s = time.perf_counter() - waited
+            media.release(batch)
+            results = self._run_batch(prepared)
+            for result in results:
+                result.meta["media_wait_s"] = round(wait_s, 4)
+            return results
 
         def remember(size: int) -> None:
             # Later calls start at the size that fitted.
             self.batch_size = size
 
-        return run_in_batches(
-            requests, self.batch_size, run_batch, progress, on_out_of_memory=remember
-        )
+        try:
+            out = run_in_batches(
+                list(range(len(ordered))),
+                self.batch_size,
+                run_batch,
+                progress,
+                on_out_of_memory=remember,
+            )
+        finally:
+            media.close()
+        results: list[ReportResult | None] = [None] * len(requests)
+        for position, result in zip(order, out, strict=True):
+            results[position] = result
+        return [r for r in results if r is not None]
+
+
+def prompt_cost(request: ReportRequest) -> tuple:
+    """A sort key that puts requests of similar prompt length together: video or not, the
+    number of images and their pixels (read from the file headers only), the question."""
+    from PIL import Image
+
+    pixels = 0
+    for path in request.images:
+        try:
+            with Image.open(path) as image:
+                pixels += image.width * image.height
+        except OSError:
+            pixels += 0  # the real read reports the problem, with the case named
+    return (request.video is not None, len(request.images), pixels, len(request.question or ""))
+
+
+class MediaPrefetch:
+    """Reads the media of requests ahead of their use on one worker thread, at most `ahead`
+    requests beyond the last one asked for; `get(i)` waits for request i's media."""
+
+    def __init__(self, requests: list[ReportRequest], read: Callable, ahead: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.requests = requests
+        self.read = read
+        self.ahead = max(1, ahead)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media")
+        self.futures: dict[int, Any] = {}
+        self.submitted = 0
+
+    def _fill(self, upto: int) -> None:
+        while self.submitted < min(len(self.requests), upto):
+            i = self.submitted
+            self.futures[i] = self.pool.submit(self.read, self.requests[i])
+            self.submitted += 1
+
+    def get(self, index: int) -> PreparedRequest:
+        self._fill(index + 1 + self.ahead)
+        if index not in self.futures:  # released and asked again (an out-of-memory retry)
+            self.futures[index] = self.pool.submit(self.read, self.requests[index])
+        return self.futures[index].result()
+
+    def release(self, indices: list[int]) -> None:
+        """Forget read media once a batch holds it (a retry reads it again)."""
+        for i in indices:
+            self.futures.pop(i, None)
+
+    def close(self) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _jsonable(value: Any) -> Any:

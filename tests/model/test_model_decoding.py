@@ -173,3 +173,31 @@ def test_new_decoding_fields_belong_to_model_kinds(kind: str, tiny_model_dir: Pa
         check_spec(SystemSpec(kind="retrieval", video_cap_pixels_per_frame=False))
     with pytest.raises(SpecError, match="'repetition_penalty' must be positive"):
         SystemSpec(kind=kind, model="m", repetition_penalty=0)
+
+
+def test_media_are_read_ahead_on_a_worker_while_batches_run(media_dir: Path) -> None:
+    import threading
+
+    from model.generation import MediaPrefetch, prompt_cost
+
+    requests = _requests(media_dir) * 3
+    seen: list[tuple[int, str]] = []
+
+    def read(request: ReportRequest) -> str:
+        seen.append((id(request), threading.current_thread().name))
+        return request.key
+
+    media = MediaPrefetch(requests, read, ahead=2)
+    assert media.get(0) == "c0"
+    # Asking for the first request already queued the next two, on the media thread.
+    media.get(1)
+    assert len(seen) >= 3 and all(name.startswith("media") for _, name in seen)
+    assert media.submitted <= 1 + 1 + 2
+    media.release([0, 1])
+    assert media.get(0) == "c0"  # a retry after an out-of-memory reads again
+    media.close()
+    # Length order: plain images first, then more images, then videos.
+    video = ReportRequest(key="v", video=media_dir / "clip.mp4")
+    two = ReportRequest(key="2", images=[media_dir / "image0.png", media_dir / "image1.png"])
+    one = _requests(media_dir)[0]
+    assert sorted([video, two, one], key=prompt_cost) == [one, two, video]
