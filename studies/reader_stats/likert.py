@@ -1,10 +1,11 @@
-"""Likert ratings: means with CIs, paired Wilcoxon tests, mixed and ordinal models, harm
+"""Likert ratings: means with CIs, paired tests, mixed and ordinal models, harm
 non-inferiority. Higher is better on every criterion (the harm criterion: 5 = no potential
 for harm). The criteria are the table's `likert_a_<key>` / `likert_b_<key>` columns."""
 
 from __future__ import annotations
 
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,17 @@ def has_likert(judgments: pd.DataFrame) -> bool:
     return not likert_long(judgments).empty
 
 
+# Likert scores live on 1-5, so paired differences on -4..4.
+SCALE = (1.0, 5.0)
+# Random effects of the Likert models: raters, cases, each rater's taste per system
+# (rater x system) and each report's own quality (case x system), as in MRMC practice.
+RANDOM_EFFECTS: dict[str, tuple[str, ...]] = {
+    "full": ("rater", "case", "rater:system", "case:system"),
+    "intercepts": ("rater", "case"),
+}
+DF_METHODS = ("satterthwaite", "z")
+
+
 def _t_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
     values = np.asarray(values, dtype=float)
     mean = float(values.mean()) if len(values) else float("nan")
@@ -57,29 +69,459 @@ def _t_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
     return mean, mean - t * se, mean + t * se
 
 
-def likert_means(judgments: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
-    """Mean score per criterion and system with a t interval over case-level means.
+def _quantile(df: float, level: float) -> float:
+    tail = 1.0 - (1.0 - level) / 2.0
+    return float(stats.norm.ppf(tail) if not np.isfinite(df) else stats.t.ppf(tail, df))
 
-    Scores are first averaged within each case, because the same case is read many times.
+
+def bounded_interval(
+    estimate: float, se: float, df: float, level: float, bounds: tuple[float, float] = SCALE
+) -> tuple[float, float]:
+    """A t interval computed on the logit of the position within `bounds` and mapped back,
+    so it never leaves the scale; NaN at the ends of the scale (no spread to scale)."""
+    low, high = bounds
+    width = high - low
+    share = (estimate - low) / width
+    if not (np.isfinite(se) and se > 0 and 1e-9 < share < 1 - 1e-9):
+        return float("nan"), float("nan")
+    centre = np.log(share / (1.0 - share))
+    spread = _quantile(df, level) * se / (width * share * (1.0 - share))
+    ends = 1.0 / (1.0 + np.exp(-np.array([centre - spread, centre + spread])))
+    return float(low + width * ends[0]), float(low + width * ends[1])
+
+
+class _Henderson:
+    """Henderson's mixed-model equations for y = X b + sum_k Z_k u_k + e with crossed random
+    intercepts, evaluated for given variance ratios (component / residual).
+
+    The factor with most levels forms a diagonal block and is eliminated analytically; the
+    others stay one small dense block, so each evaluation costs one Cholesky factorisation
+    of (levels of the other factors) squared.
     """
+
+    def __init__(self, y: np.ndarray, design: np.ndarray, factors: dict[str, np.ndarray]):
+        self.y = np.asarray(y, dtype=float)
+        self.n, self.p = design.shape
+        self.names = sorted(factors, key=lambda name: -(int(np.max(factors[name])) + 1))
+        self.sizes = [int(np.max(factors[name])) + 1 for name in self.names]
+        n = self.n
+
+        def onehot(codes: np.ndarray, levels: int) -> np.ndarray:
+            matrix = np.zeros((n, levels))
+            matrix[np.arange(n), np.asarray(codes)] = 1.0
+            return matrix
+
+        if self.names:
+            z1 = onehot(factors[self.names[0]], self.sizes[0])
+            rest = [
+                onehot(factors[name], size)
+                for name, size in zip(self.names[1:], self.sizes[1:], strict=True)
+            ]
+        else:
+            z1, rest = np.zeros((n, 0)), []
+        z2 = np.concatenate(rest, axis=1) if rest else np.zeros((n, 0))
+        self.counts1 = z1.sum(axis=0)
+        self.cross = z1.T @ z2
+        self.z2tz2 = z2.T @ z2
+        self.rhs1 = z1.T @ np.column_stack([design, self.y])
+        self.rhs2 = z2.T @ np.column_stack([design, self.y])
+        self.xtx, self.xty = design.T @ design, design.T @ self.y
+        self.yty = float(self.y @ self.y)
+        self.dense = z2.shape[1]
+
+    def evaluate(self, ratios: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+        """(log|H|, residual sum of squares, X'H^-1 X, its Cholesky) with V = sigma^2 H."""
+        from scipy import linalg
+
+        p = self.p
+        if not self.names:
+            quadratic = np.zeros((p + 1, p + 1))
+            logdet_h = 0.0
+        else:
+            ratios = np.asarray(ratios, dtype=float)
+            diagonal = self.counts1 + 1.0 / ratios[0]
+            logdet_m = float(np.log(diagonal).sum())
+            scaled = self.cross / diagonal[:, None]
+            first = self.rhs1 / diagonal[:, None]
+            if self.dense:
+                block = self.z2tz2 + np.diag(1.0 / np.repeat(ratios[1:], self.sizes[1:]))
+                schur = linalg.cho_factor(
+                    block - self.cross.T @ scaled, lower=True, check_finite=False
+                )
+                logdet_m += 2.0 * float(np.log(np.diag(schur[0])).sum())
+                second = linalg.cho_solve(
+                    schur, self.rhs2 - self.cross.T @ first, check_finite=False
+                )
+                quadratic = self.rhs1.T @ (first - scaled @ second) + self.rhs2.T @ second
+            else:
+                quadratic = self.rhs1.T @ first
+            # |H| = |Lambda| |Lambda^-1 + Z'Z|
+            logdet_h = float(np.log(ratios) @ np.asarray(self.sizes, dtype=float)) + logdet_m
+        xvx = self.xtx - quadratic[:p, :p]
+        xvy = self.xty - quadratic[:p, p]
+        yvy = self.yty - quadratic[p, p]
+        inner = linalg.cho_factor(xvx, lower=True, check_finite=False)
+        beta = linalg.cho_solve(inner, xvy, check_finite=False)
+        rss = float(yvy - beta @ xvy)
+        return logdet_h, rss, beta, inner
+
+    def profiled(self, theta: np.ndarray) -> float:
+        """-2 log restricted likelihood with sigma^2 profiled out (constants dropped)."""
+        logdet_h, rss, _, inner = self.evaluate(np.exp(theta))
+        sigma2 = max(rss / (self.n - self.p), 1e-300)
+        logdet_x = 2.0 * float(np.log(np.diag(inner[0])).sum())
+        return (self.n - self.p) * np.log(sigma2) + logdet_h + logdet_x
+
+    def deviance(self, varpar: np.ndarray) -> float:
+        """-2 log restricted likelihood in (component variances..., residual variance)."""
+        sigma2 = varpar[-1]
+        logdet_h, rss, _, inner = self.evaluate(varpar[:-1] / sigma2)
+        logdet_x = 2.0 * float(np.log(np.diag(inner[0])).sum())
+        return (self.n - self.p) * np.log(sigma2) + logdet_h + logdet_x + rss / sigma2
+
+    def cov_beta(self, varpar: np.ndarray) -> np.ndarray:
+        from scipy import linalg
+
+        _, _, _, inner = self.evaluate(varpar[:-1] / varpar[-1])
+        return varpar[-1] * linalg.cho_solve(inner, np.eye(self.p))
+
+
+@dataclass
+class CrossedREML:
+    """REML fit of y = X b + Z_1 u_1 + ... + Z_k u_k + e with crossed random intercepts.
+
+    `vcov_varpar` (asymptotic covariance of the variance parameters: the components with a
+    positive estimate, then the residual) and `jacobian` (d cov(b) / d each of them) give
+    Satterthwaite degrees of freedom for any contrast (`satterthwaite`).
+    """
+
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    components: dict[str, float]
+    residual: float
+    converged: bool
+    n: int = 0
+    vcov_varpar: np.ndarray | None = None
+    jacobian: list[np.ndarray] = field(default_factory=list)
+
+    def satterthwaite(self, contrast: np.ndarray) -> tuple[float, float]:
+        """(standard error, Satterthwaite df) of contrast' beta (Kuznetsova et al. 2017)."""
+        contrast = np.asarray(contrast, dtype=float)
+        variance = float(contrast @ self.cov_beta @ contrast)
+        se = float(np.sqrt(max(variance, 0.0)))
+        residual_df = float(self.n - len(self.beta))
+        if self.vcov_varpar is None or not self.jacobian:
+            return se, residual_df
+        gradient = np.array([contrast @ j @ contrast for j in self.jacobian])
+        denominator = float(gradient @ self.vcov_varpar @ gradient)
+        if not np.isfinite(denominator) or denominator <= 0:
+            return se, residual_df
+        return se, float(np.clip(2.0 * variance**2 / denominator, 1.0, residual_df))
+
+
+def _one_blas_thread() -> AbstractContextManager[object]:
+    # The solves are small (levels x levels): a multi-threaded BLAS spends more time
+    # synchronising than computing, 100x slower on a busy machine.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up only
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def crossed_reml(
+    y: np.ndarray, design: np.ndarray, factors: dict[str, np.ndarray], *, ddf: bool = True
+) -> CrossedREML:
+    """Restricted maximum likelihood with crossed random intercepts (e.g. rater, case,
+    rater x system, case x system).
+
+    The residual variance is profiled out and the variance ratios are optimised on the log
+    scale (Henderson's mixed-model equations, `_Henderson`). With `ddf`, the Hessian of the
+    REML deviance in the variance parameters and the Jacobian of cov(b) are taken
+    numerically at the estimate (as lmerTest does) for Satterthwaite degrees of freedom.
+    Equal to lme4's lmer (and statsmodels' MixedLM with variance components) on the same model.
+    """
+    with _one_blas_thread():
+        return _crossed_reml(y, design, factors, ddf=ddf)
+
+
+def _crossed_reml(
+    y: np.ndarray, design: np.ndarray, factors: dict[str, np.ndarray], *, ddf: bool
+) -> CrossedREML:
+
+    from scipy import optimize
+
+    y = np.asarray(y, dtype=float)
+    system = _Henderson(y, design, factors)
+    names = system.names
+    n, p = design.shape
+    best_x = np.zeros(0)
+    converged = True
+    if names:
+        bounds = [(-18.0, 6.0)] * len(names)
+        best = None
+        # A second start guards against a local optimum at the boundary: tried when the
+        # first fit puts a component at zero.
+        for start in (-1.0, 0.5):
+            if best is not None and np.all(best.x > -15.0):
+                break
+            result = optimize.minimize(
+                system.profiled,
+                np.full(len(names), start),
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500},
+            )
+            if best is None or result.fun < best.fun:
+                best = result
+        assert best is not None
+        best_x, converged = best.x, bool(best.success)
+    _, rss, beta, inner = system.evaluate(np.exp(best_x))
+    sigma2 = max(rss / (n - p), 1e-300)
+    ratios = np.exp(best_x)
+    components = {
+        name: float(sigma2 * r) if r > np.exp(-16.0) else 0.0
+        for name, r in zip(names, ratios, strict=True)
+    }
+    from scipy import linalg
+
+    fit = CrossedREML(
+        beta=beta,
+        cov_beta=sigma2 * linalg.cho_solve(inner, np.eye(p)),
+        components=components,
+        residual=sigma2,
+        converged=converged,
+        n=n,
+    )
+    if ddf and n > p and sigma2 > 1e-12:
+        _add_satterthwaite(fit, y, design, factors)
+    return fit
+
+
+def _add_satterthwaite(
+    fit: CrossedREML, y: np.ndarray, design: np.ndarray, factors: dict[str, np.ndarray]
+) -> None:
+    # Components estimated at zero sit on the boundary: they are held at zero (left out of
+    # the variance parameters), as their derivative is not defined there.
+    active = {name: factors[name] for name, value in fit.components.items() if value > 0}
+    system = _Henderson(y, design, active)
+    varpar = np.array([fit.components[name] for name in system.names] + [fit.residual])
+    steps = 1e-4 * varpar
+    k = len(varpar)
+    hessian = np.zeros((k, k))
+    base = system.deviance(varpar)
+    for i in range(k):
+        for j in range(i, k):
+            if i == j:
+                e = np.zeros(k)
+                e[i] = steps[i]
+                value = (
+                    system.deviance(varpar + e) - 2.0 * base + system.deviance(varpar - e)
+                ) / steps[i] ** 2
+            else:
+                ei, ej = np.zeros(k), np.zeros(k)
+                ei[i], ej[j] = steps[i], steps[j]
+                value = (
+                    system.deviance(varpar + ei + ej)
+                    - system.deviance(varpar + ei - ej)
+                    - system.deviance(varpar - ei + ej)
+                    + system.deviance(varpar - ei - ej)
+                ) / (4.0 * steps[i] * steps[j])
+            hessian[i, j] = hessian[j, i] = value
+    eigen, vectors = np.linalg.eigh(hessian)
+    if not np.all(eigen > 0):
+        return
+    fit.vcov_varpar = 2.0 * (vectors / eigen) @ vectors.T
+    jacobian = []
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = steps[i]
+        jacobian.append(
+            (system.cov_beta(varpar + e) - system.cov_beta(varpar - e)) / (2 * steps[i])
+        )
+    fit.jacobian = jacobian
+
+
+def random_factors(long: pd.DataFrame, effects: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Codes of each random factor ("rater", "case", "rater:system", "case:system") that the
+    data can identify: more than one level, not every level a single rating (that is the
+    residual), and not the same grouping as a factor already kept."""
+    factors: dict[str, np.ndarray] = {}
+    groupings: list[np.ndarray] = []
+    for name in effects:
+        parts = name.split(":")
+        key = long[parts[0]].astype(str)
+        for part in parts[1:]:
+            key = key + "|" + long[part].astype(str)
+        codes = pd.factorize(key)[0]
+        levels = codes.max() + 1 if len(codes) else 0
+        if levels < 2 or levels == len(codes):
+            continue
+        if any(
+            pd.Series(codes).groupby(g).nunique().max() == 1
+            and pd.Series(g).groupby(codes).nunique().max() == 1
+            for g in groupings
+        ):
+            continue
+        factors[name] = codes
+        groupings.append(codes)
+    return factors
+
+
+def _estimate(
+    y: np.ndarray,
+    design: np.ndarray,
+    factors: dict[str, np.ndarray],
+    contrasts: np.ndarray,
+    ddf: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, CrossedREML]:
+    """Estimates, standard errors and degrees of freedom of each row of `contrasts`."""
+    fit = crossed_reml(y, design, factors, ddf=ddf == "satterthwaite")
+    estimates, ses, dfs = [], [], []
+    for contrast in np.atleast_2d(contrasts):
+        se, df = fit.satterthwaite(contrast)
+        estimates.append(float(contrast @ fit.beta))
+        ses.append(se)
+        dfs.append(df if ddf == "satterthwaite" else float("inf"))
+    return np.array(estimates), np.array(ses), np.array(dfs), fit
+
+
+def _check_ddf(ddf: str, random: str) -> None:
+    if ddf not in DF_METHODS:
+        raise ValueError(f"ddf must be one of {', '.join(DF_METHODS)}, not {ddf!r}")
+    if random not in RANDOM_EFFECTS:
+        raise ValueError(f"random must be one of {', '.join(RANDOM_EFFECTS)}, not {random!r}")
+
+
+def _mean_of_differences(
+    group: pd.DataFrame, values: np.ndarray, level: float, method: str
+) -> tuple[float, float, float, float, float, int]:
+    """Mean of per-judgment paired differences: (estimate, se, df, low, high, n_cases).
+
+    "model": REML with rater and case random intercepts and a Satterthwaite t, so raters'
+    system-specific taste and report effects, shared by many judgments, count once;
+    "cases": t over case means (the judgments of a case are averaged first; ignores raters).
+    """
+    n_cases = int(group["case"].nunique())
+    nan = float("nan")
+    if len(values) == 0:
+        return nan, nan, nan, nan, nan, 0
+    if method == "cases":
+        per_case = pd.Series(values).groupby(group["case"].to_numpy()).mean().to_numpy()
+        mean, low, high = _t_interval(per_case, level)
+        if len(per_case) < 2 or per_case.std(ddof=1) == 0:
+            return mean, nan, nan, nan, nan, n_cases
+        se = per_case.std(ddof=1) / np.sqrt(len(per_case))
+        return mean, float(se), float(len(per_case) - 1), low, high, n_cases
+    if method != "model":
+        raise ValueError(f"method must be 'model' or 'cases', not {method!r}")
+    if len(values) < 2 or np.ptp(values) == 0:
+        # No spread: no interval and no test (not p = 0).
+        return float(np.mean(values)), nan, nan, nan, nan, n_cases
+    frame = group.reset_index(drop=True)
+    factors = random_factors(frame, ("rater", "case"))
+    estimate, se, df, _ = _estimate(
+        values, np.ones((len(values), 1)), factors, np.ones((1, 1)), "satterthwaite"
+    )
+    half = _quantile(df[0], level) * se[0]
+    return (
+        float(estimate[0]),
+        float(se[0]),
+        float(df[0]),
+        estimate[0] - half,
+        estimate[0] + half,
+        n_cases,
+    )
+
+
+def likert_means(
+    judgments: pd.DataFrame, *, level: float = 0.95, method: str = "model"
+) -> pd.DataFrame:
+    """Mean score per criterion and system, point and interval from one estimator.
+
+    "model" (default): the system's mean in a linear mixed model with rater, case,
+    rater x system and report (case x system) random effects (REML), its interval a
+    Satterthwaite t interval on the logit of the position within 1-5, so it stays on the
+    scale; at the ends of the scale (every rating 1 or 5) there is no interval (NaN, with a
+    note in `interval_note`). "model-wald": the same mean with a plain t interval (may leave
+    the scale). "cases": mean of case means with a t interval over case means (ignores
+    rater effects).
+    """
+    if method not in ("model", "model-wald", "cases"):
+        raise ValueError(f"method must be 'model', 'model-wald' or 'cases', not {method!r}")
     long = likert_long(judgments)
     records = []
-    for (criterion, system), group in long.groupby(["criterion", "system"], sort=True):
-        per_case = group.groupby("case")["score"].mean().to_numpy()
-        mean, low, high = _t_interval(per_case, level)
-        records.append(
-            {
-                "criterion": criterion,
-                "system": system,
-                "n_ratings": len(group),
-                "n_cases": len(per_case),
-                "mean": float(group["score"].mean()),
-                "sd": float(group["score"].std(ddof=1)) if len(group) > 1 else float("nan"),
-                "ci_low": low,
-                "ci_high": high,
+    for criterion, part in long.groupby("criterion", sort=True):
+        part = part.reset_index(drop=True)
+        systems = sorted(part["system"].unique())
+        fitted: dict[str, tuple[float, float, float]] = {}
+        if method != "cases" and len(part) > len(systems) and np.ptp(part["score"]) > 0:
+            design = np.column_stack([(part["system"] == s).to_numpy(float) for s in systems])
+            factors = random_factors(part, RANDOM_EFFECTS["full"])
+            estimates, ses, dfs, _ = _estimate(
+                part["score"].to_numpy(float),
+                design,
+                factors,
+                np.eye(len(systems)),
+                "satterthwaite",
+            )
+            fitted = {
+                s: (e, se, df) for s, e, se, df in zip(systems, estimates, ses, dfs, strict=True)
             }
-        )
-    columns = ["criterion", "system", "n_ratings", "n_cases", "mean", "sd", "ci_low", "ci_high"]
+        for system in systems:
+            group = part[part["system"] == system]
+            per_case = group.groupby("case")["score"].mean().to_numpy()
+            note = ""
+            if method == "cases":
+                mean, low, high = _t_interval(per_case, level)
+            elif np.ptp(group["score"]) == 0:
+                # All ratings equal: that is the mean; there is no spread to make an interval.
+                mean, low, high = float(group["score"].iloc[0]), float("nan"), float("nan")
+            elif system in fitted:
+                mean, se, df = fitted[system]
+                if method == "model":
+                    low, high = bounded_interval(mean, se, df, level)
+                else:
+                    half = _quantile(df, level) * se
+                    low, high = mean - half, mean + half
+            else:
+                mean, low, high = float(group["score"].mean()), float("nan"), float("nan")
+            if np.isnan(low):
+                if np.ptp(group["score"]) > 0:
+                    note = "too few ratings for an interval"
+                elif group["score"].iloc[0] in SCALE:
+                    note = "every rating at the end of the scale: no interval"
+                else:
+                    note = "all ratings equal: no interval"
+
+            elif low < SCALE[0] or high > SCALE[1]:
+                note = "interval reaches beyond the 1-5 scale"
+            records.append(
+                {
+                    "criterion": criterion,
+                    "system": system,
+                    "n_ratings": len(group),
+                    "n_cases": len(per_case),
+                    "mean": mean,
+                    "sd": float(group["score"].std(ddof=1)) if len(group) > 1 else float("nan"),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "method": method,
+                    "interval_note": note,
+                }
+            )
+    columns = [
+        "criterion",
+        "system",
+        "n_ratings",
+        "n_cases",
+        "mean",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "method",
+        "interval_note",
+    ]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -102,33 +544,45 @@ def _paired(judgments: pd.DataFrame, criterion: str) -> pd.DataFrame:
 
 
 def paired_differences(
-    judgments: pd.DataFrame, *, level: float = 0.95, correction: str = "holm"
+    judgments: pd.DataFrame, *, level: float = 0.95, correction: str = "holm", method: str = "model"
 ) -> pd.DataFrame:
-    """Per comparison and criterion: mean and median of a - b, Wilcoxon signed-rank test.
+    """Per comparison and criterion: mean and median of a - b, a test of no difference.
 
-    The family adjusted by `correction` is every (comparison, criterion) row.
+    The mean difference, its interval and `p` come from `method` ("model": REML with rater
+    and case random intercepts on the paired differences, Satterthwaite t; "cases": t over
+    case means). `p_wilcoxon` is the Wilcoxon signed-rank test on case-mean differences
+    (judgments of a case averaged first, as a sensitivity analysis: it still treats raters
+    as fixed). `p_adj` / `p_wilcoxon_adj`: adjusted by `correction` over every
+    (comparison, criterion) row.
     """
     records = []
     for criterion in criteria_of(judgments):
         frame = _paired(judgments, criterion)
         for (a, b), group in frame.groupby(["system_a", "system_b"], sort=True):
             diff = group["diff"].to_numpy(dtype=float)
-            mean, low, high = _t_interval(diff, level)
-            if len(diff) and np.any(diff != 0):
-                p = float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
+            mean, se, df, low, high, n_cases = _mean_of_differences(group, diff, level, method)
+            p = float("nan")
+            if np.isfinite(se) and se > 0:
+                p = float(2.0 * stats.t.sf(abs(mean / se), df))
+            per_case = group.groupby("case")["diff"].mean().to_numpy(dtype=float)
+            if len(per_case) and np.any(per_case != 0):
+                p_wilcoxon = float(stats.wilcoxon(per_case, zero_method="wilcox").pvalue)
             else:
-                p = float("nan") if len(diff) == 0 else 1.0
+                p_wilcoxon = float("nan") if len(per_case) == 0 else 1.0
             records.append(
                 {
                     "criterion": criterion,
                     "system_a": a,
                     "system_b": b,
                     "n": len(diff),
+                    "n_cases": n_cases,
                     "mean_diff": mean,
                     "ci_low": low,
                     "ci_high": high,
+                    "df": df,
+                    "p": p,
                     "median_diff": float(np.median(diff)) if len(diff) else float("nan"),
-                    "p_wilcoxon": p,
+                    "p_wilcoxon": p_wilcoxon,
                 }
             )
     columns = [
@@ -136,14 +590,19 @@ def paired_differences(
         "system_a",
         "system_b",
         "n",
+        "n_cases",
         "mean_diff",
         "ci_low",
         "ci_high",
+        "df",
+        "p",
         "median_diff",
         "p_wilcoxon",
     ]
     table = pd.DataFrame.from_records(records, columns=columns)
-    table["p_adj"] = adjust_pvalues(table["p_wilcoxon"], correction)
+    table["p_adj"] = adjust_pvalues(table["p"], correction)
+    table["p_wilcoxon_adj"] = adjust_pvalues(table["p_wilcoxon"], correction)
+    table.attrs["method"] = method
     return table
 
 
@@ -154,10 +613,12 @@ class ModelFit:
     criterion: str
     model: str
     reference: str
-    effects: pd.DataFrame  # term, estimate, ci_low, ci_high, p
+    effects: pd.DataFrame  # term, estimate, se, df, ci_low, ci_high, p
     variance: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     n: int = 0
+    # How the p-values and intervals were made (for the table's notes).
+    method: str = ""
 
 
 def _reference(long: pd.DataFrame, reference: str | None) -> str:
@@ -169,105 +630,6 @@ def _reference(long: pd.DataFrame, reference: str | None) -> str:
     return reference
 
 
-@dataclass
-class CrossedREML:
-    """REML fit of y = X b + Z_1 u_1 + Z_2 u_2 + e with crossed random intercepts."""
-
-    beta: np.ndarray
-    cov_beta: np.ndarray
-    components: dict[str, float]
-    residual: float
-    converged: bool
-
-
-def crossed_reml(y: np.ndarray, design: np.ndarray, factors: dict[str, np.ndarray]) -> CrossedREML:
-    """Restricted maximum likelihood with crossed random intercepts (e.g. rater and case).
-
-    The residual variance is profiled out and the variance ratios are optimised on the log
-    scale; each evaluation works on the small (levels x levels) system
-    Lambda^-1 + Z'Z (Henderson's mixed-model equations), so thousands of ratings with
-    hundreds of cases fit in well under a second. Equal to statsmodels' MixedLM with
-    variance components (one group), which is much slower on this crossed design.
-    """
-    from scipy import linalg, optimize
-
-    y = np.asarray(y, dtype=float)
-    n, p = design.shape
-    # The factor with most levels (cases) forms a diagonal block of the mixed-model
-    # equations and is eliminated analytically; the others (raters) stay a small dense block.
-    names = sorted(factors, key=lambda name: -(np.asarray(factors[name]).max() + 1))
-    sizes = [int(np.asarray(factors[name]).max()) + 1 for name in names]
-
-    def onehot(codes: np.ndarray, levels: int) -> np.ndarray:
-        matrix = np.zeros((n, levels))
-        matrix[np.arange(n), np.asarray(codes)] = 1.0
-        return matrix
-
-    z1 = onehot(factors[names[0]], sizes[0])
-    rest = [onehot(factors[name], size) for name, size in zip(names[1:], sizes[1:], strict=True)]
-    z2 = np.concatenate(rest, axis=1) if rest else np.zeros((n, 0))
-    counts1 = z1.sum(axis=0)
-    cross = z1.T @ z2
-    z2tz2 = z2.T @ z2
-    rhs1 = z1.T @ np.column_stack([design, y])
-    rhs2 = z2.T @ np.column_stack([design, y])
-    xtx, xty, yty = design.T @ design, design.T @ y, float(y @ y)
-    sizes_array = np.asarray(sizes, dtype=float)
-
-    def solve(theta: np.ndarray) -> tuple[float, np.ndarray, float, np.ndarray]:
-        ratio = np.exp(theta)
-        diagonal = counts1 + 1.0 / ratio[0]
-        logdet_m = float(np.log(diagonal).sum())
-        scaled = cross / diagonal[:, None]
-        first = rhs1 / diagonal[:, None]
-        if z2.shape[1]:
-            block = z2tz2 + np.diag(1.0 / np.repeat(ratio[1:], sizes[1:]))
-            schur = linalg.cho_factor(block - cross.T @ scaled, lower=True)
-            logdet_m += 2.0 * float(np.log(np.diag(schur[0])).sum())
-            second = linalg.cho_solve(schur, rhs2 - cross.T @ first)
-            solution1 = first - scaled @ second
-            # (Z'[X y])' M^-1 Z'[X y]
-            quadratic = rhs1.T @ solution1 + rhs2.T @ second
-        else:
-            quadratic = rhs1.T @ first
-        xvx = xtx - quadratic[:p, :p]
-        xvy = xty - quadratic[:p, p]
-        yvy = yty - quadratic[p, p]
-        inner = linalg.cho_factor(xvx, lower=True)
-        beta = linalg.cho_solve(inner, xvy)
-        sigma2 = max((yvy - beta @ xvy) / (n - p), 1e-300)
-        logdet_v = float(sizes_array @ theta) + logdet_m
-        objective = (n - p) * np.log(sigma2) + logdet_v + 2.0 * np.log(np.diag(inner[0])).sum()
-        return float(objective), beta, float(sigma2), xvx
-
-    bounds = [(-18.0, 6.0)] * len(names)
-    best = None
-    # A few starting points guard against a local optimum at a boundary.
-    for start in (-3.0, -1.0, 0.5):
-        result = optimize.minimize(
-            lambda t: solve(t)[0],
-            np.full(len(names), start),
-            method="L-BFGS-B",
-            bounds=bounds,
-        )
-        if best is None or result.fun < best.fun:
-            best = result
-    assert best is not None
-    _, beta, sigma2, xvx = solve(best.x)
-    ratios = np.exp(best.x)
-    components = {
-        name: float(sigma2 * r) if r > np.exp(-17.0) else 0.0
-        for name, r in zip(names, ratios, strict=True)
-    }
-    return CrossedREML(
-        beta=beta,
-        cov_beta=sigma2 * np.linalg.inv(xvx),
-        components=components,
-        residual=sigma2,
-        converged=bool(best.success),
-    )
-
-
 def mixed_model(
     judgments: pd.DataFrame,
     criterion: str,
@@ -275,44 +637,56 @@ def mixed_model(
     reference: str | None = None,
     level: float = 0.95,
     engine: str = "reml",
+    random: str = "full",
+    ddf: str = "satterthwaite",
 ) -> ModelFit:
-    """Linear mixed model score ~ system + (1|rater) + (1|case), crossed random intercepts.
+    """Linear mixed model score ~ system + (1|rater) + (1|case) + (1|rater:system) +
+    (1|case:system): crossed random effects for raters, cases, each rater's taste per
+    system and each report (random="intercepts": rater and case only).
 
-    engine "reml" uses `crossed_reml` (fast); "statsmodels" fits MixedLM with variance
-    components (one group, sparse) and gives the same numbers more slowly.
+    Contrasts against the reference are tested on t with Satterthwaite degrees of freedom
+    (ddf="z": normal reference, the large-sample test). A random effect the data cannot
+    identify (one level, or one rating per level) is left out. engine "reml" uses
+    `crossed_reml` (fast); "statsmodels" fits MixedLM with variance components (one group,
+    sparse) and gives the same estimates more slowly, with z tests.
     """
+    _check_ddf(ddf, random)
     long = likert_long(judgments)
-    long = long[long["criterion"] == criterion].copy()
+    long = long[long["criterion"] == criterion].reset_index(drop=True)
     if long["system"].nunique() < 2:
         raise ValueError(f"criterion {criterion!r}: need ratings of at least two systems")
     reference = _reference(long, reference)
     others = [s for s in sorted(long["system"].unique()) if s != reference]
     terms = [f"{s} - {reference}" for s in others]
-    z = stats.norm.ppf(1.0 - (1.0 - level) / 2.0)
+    factors = random_factors(long, RANDOM_EFFECTS[random])
     caught: list[str] = []
     if engine == "reml":
         design = np.column_stack(
             [np.ones(len(long))] + [(long["system"] == s).to_numpy(dtype=float) for s in others]
         )
-        factors = {
-            "rater": pd.factorize(long["rater"])[0],
-            "case": pd.factorize(long["case"])[0],
-        }
-        fit = crossed_reml(long["score"].to_numpy(dtype=float), design, factors)
-        estimate = fit.beta[1:]
-        se = np.sqrt(np.diag(fit.cov_beta))[1:]
+        contrasts = np.eye(len(others) + 1)[1:]
+        estimate, se, df, fit = _estimate(
+            long["score"].to_numpy(dtype=float), design, factors, contrasts, ddf
+        )
         variance = dict(fit.components)
         variance["residual"] = fit.residual
         if not fit.converged:
             caught.append("REML optimisation did not report convergence")
+        if ddf == "satterthwaite" and fit.vcov_varpar is None and fit.components:
+            caught.append("Satterthwaite df not available (flat likelihood): residual df used")
     elif engine == "statsmodels":
         import statsmodels.formula.api as smf
 
         long["one"] = 1
-        long["rater"] = long["rater"].astype(str)
-        long["case"] = long["case"].astype(str)
+        components = {}
+        for name in factors:
+            column = name.replace(":", "_")
+            key = long[name.split(":")[0]].astype(str)
+            for part in name.split(":")[1:]:
+                key = key + "|" + long[part].astype(str)
+            long[column] = key
+            components[name] = f"0 + C({column})"
         formula = f"score ~ C(system, Treatment(reference={reference!r}))"
-        components = {"rater": "0 + C(rater)", "case": "0 + C(case)"}
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
             model = smf.mixedlm(
@@ -328,21 +702,34 @@ def mixed_model(
         names = [f"C(system, Treatment(reference={reference!r}))[T.{s}]" for s in others]
         estimate = result.fe_params[names].to_numpy()
         se = result.bse_fe[names].to_numpy()
+        df = np.full(len(others), np.inf)
         variance = {
             name: float(v) for name, v in zip(model.exog_vc.names, result.vcomp, strict=True)
         }
         variance["residual"] = float(result.scale)
     else:
         raise ValueError(f"engine must be 'reml' or 'statsmodels', not {engine!r}")
+    half = np.array([_quantile(d, level) for d in df]) * se
+    t = estimate / se
+    p = np.where(
+        np.isfinite(df),
+        2.0 * stats.t.sf(np.abs(t), np.where(np.isfinite(df), df, 1.0)),
+        2.0 * stats.norm.sf(np.abs(t)),
+    )
     effects = pd.DataFrame(
         {
             "term": terms,
             "estimate": estimate,
-            "ci_low": estimate - z * se,
-            "ci_high": estimate + z * se,
-            "p": 2.0 * stats.norm.sf(np.abs(estimate / se)),
+            "se": se,
+            "df": df,
+            "ci_low": estimate - half,
+            "ci_high": estimate + half,
+            "p": p,
         }
     )
+    random_text = ", ".join(["rater", "case", "rater x system", "report (case x system)"][:4])
+    if random == "intercepts":
+        random_text = "rater, case"
     return ModelFit(
         criterion=criterion,
         model="mixedlm",
@@ -351,6 +738,14 @@ def mixed_model(
         variance=variance,
         warnings=caught,
         n=len(long),
+        method=(
+            f"REML, random effects: {random_text}; "
+            + (
+                "t tests, Satterthwaite df"
+                if ddf == "satterthwaite" and engine == "reml"
+                else "z tests"
+            )
+        ),
     )
 
 
@@ -407,14 +802,18 @@ def harm_noninferiority(
     level: float = 0.95,
     criterion: str | None = None,
     correction: str = "holm",
+    method: str = "model",
 ) -> pd.DataFrame:
     """Is each system's harm rating no worse than the comparator's by more than `margin`?
 
     `criterion` defaults to the criterion the judgments' form declares as the harm
     criterion (ValueError when there is none).
-    Paired differences (system - comparator) are averaged within each case first; the
-    one-sided t test is H0: mean difference <= -margin. Non-inferior when the lower bound of
-    the two-sided `level` interval lies above -margin (equivalently p < (1 - level) / 2).
+    Paired differences (system - comparator) per judgment; the mean difference, its
+    two-sided `level` interval and the one-sided t test of H0: mean difference <= -margin
+    come from `method` ("model": REML with rater and case random intercepts, Satterthwaite
+    df; "cases": t over case means). The decision uses the same evidence the table shows:
+    non-inferior when the `correction`-adjusted one-sided p lies below (1 - level) / 2.
+    Without spread in the differences there is no test (p NaN, not non-inferior).
     Without a comparator every compared pair is tested in both directions.
     """
     if margin <= 0:
@@ -431,25 +830,22 @@ def harm_noninferiority(
         for candidate, reference, sign in ((a, b, 1.0), (b, a, -1.0)):
             if comparator is not None and reference != comparator:
                 continue
-            per_case = (sign * group["diff"]).groupby(group["case"]).mean().to_numpy()
-            mean, low, high = _t_interval(per_case, level)
-            if len(per_case) >= 2 and per_case.std(ddof=1) > 0:
-                se = per_case.std(ddof=1) / np.sqrt(len(per_case))
-                p = float(stats.t.sf((mean + margin) / se, len(per_case) - 1))
-            elif len(per_case) >= 1:
-                p = 0.0 if mean > -margin else 1.0
-            else:
-                p = float("nan")
+            values = sign * group["diff"].to_numpy(dtype=float)
+            mean, se, df, low, high, n_cases = _mean_of_differences(group, values, level, method)
+            p = float("nan")
+            if np.isfinite(se) and se > 0:
+                p = float(stats.t.sf((mean + margin) / se, df))
             records.append(
                 {
                     "system": candidate,
                     "comparator": reference,
                     "criterion": criterion,
-                    "n_cases": len(per_case),
+                    "n_cases": n_cases,
                     "n_pairs": len(group),
                     "mean_diff": mean,
                     "ci_low": low,
                     "ci_high": high,
+                    "df": df,
                     "margin": margin,
                     "p_noninferiority": p,
                 }
@@ -463,10 +859,13 @@ def harm_noninferiority(
         "mean_diff",
         "ci_low",
         "ci_high",
+        "df",
         "margin",
         "p_noninferiority",
     ]
     table = pd.DataFrame.from_records(records, columns=columns)
     table["p_adj"] = adjust_pvalues(table["p_noninferiority"], correction)
-    table["non_inferior"] = table["ci_low"] > -margin
+    alpha = (1.0 - level) / 2.0
+    table["non_inferior"] = (table["p_adj"] < alpha).fillna(False).astype(bool)
+    table.attrs.update(method=method, correction=correction, alpha=alpha)
     return table

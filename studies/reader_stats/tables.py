@@ -33,6 +33,7 @@ from studies.exports.render import (
 from studies.exports.render import render as render_table
 from studies.exports.synthetic import UNSTATED, synthetic_line
 from studies.reader_stats.analysis import PairwiseAnalysis, Provenance, StudyAnalysis
+from studies.reader_stats.pairwise import adjust_pvalues
 
 
 @dataclass
@@ -149,6 +150,12 @@ def win_matrix_table(analysis: PairwiseAnalysis) -> SignificanceTable:
     return SignificanceTable("win_matrix", "Win-rate matrix", data, display, notes)
 
 
+def _adjustment(analysis: StudyAnalysis) -> str:
+    """The words for the adjustment the settings' correction applies to a table's p-values."""
+    label = CORRECTION_LABELS[analysis.settings.correction]
+    return "unadjusted" if analysis.settings.correction == "none" else f"adjusted ({label})"
+
+
 def likert_table(analysis: StudyAnalysis) -> SignificanceTable:
     data = analysis.likert_means
     display = pd.DataFrame(
@@ -159,7 +166,14 @@ def likert_table(analysis: StudyAnalysis) -> SignificanceTable:
             "Mean [CI]": _cis(data["mean"], data["ci_low"], data["ci_high"]),
         }
     )
-    notes = ["Likert 1-5, higher is better; t intervals over case means."]
+    notes = [
+        "Likert 1-5, higher is better; mean and interval from one linear mixed model "
+        "(random rater, case, rater x system and report effects; REML), a Satterthwaite "
+        "t interval on the logit of the position on the 1-5 scale, so it stays on the scale."
+    ]
+    if "interval_note" in data:
+        for row in data[data["interval_note"].fillna("") != ""].itertuples(index=False):
+            notes.append(f"{row.criterion}, {row.system}: {row.interval_note}.")
     return SignificanceTable("likert_means", "Likert ratings per criterion", data, display, notes)
 
 
@@ -172,18 +186,34 @@ def likert_paired_table(analysis: StudyAnalysis) -> SignificanceTable:
             "n": data["n"].astype(str),
             "Mean difference [CI]": _cis(data["mean_diff"], data["ci_low"], data["ci_high"]),
             "Median": data["median_diff"].map(fmt_number),
-            "p Wilcoxon (adj.)": data["p_adj"].map(fmt_p),
+            "p (adj.)": data["p_adj"].map(fmt_p),
+            "p Wilcoxon, case means (adj.)": data["p_wilcoxon_adj"].map(fmt_p),
         }
     )
-    notes = ["Paired differences within a judgment; Wilcoxon signed-rank test."]
+    notes = [
+        "Paired differences within a judgment (a - b); mean, interval and p from a mixed "
+        "model of the differences with rater and case random intercepts (REML, Satterthwaite "
+        "t), so a rater's taste counts once, not once per judgment. Sensitivity: Wilcoxon "
+        "signed-rank test on case-mean differences (it does not allow for rater effects).",
+        f"p-values {_adjustment(analysis)} over every (comparison, criterion) row.",
+    ]
+    outside = data[(data["ci_low"] < -4) | (data["ci_high"] > 4)]
+    for row in outside.itertuples(index=False):
+        notes.append(
+            f"{row.criterion}, {row.system_a} - {row.system_b}: the interval reaches beyond "
+            "the possible differences (-4 to 4)."
+        )
     return SignificanceTable("likert_paired", "Paired Likert differences", data, display, notes)
 
 
 def models_table(analysis: StudyAnalysis) -> SignificanceTable:
     frames = []
+    methods = {fit.method for fit in analysis.models if fit.model == "mixedlm" and fit.method}
     notes = [
-        "mixedlm: linear mixed model with crossed rater and case random effects (REML); "
-        "ordered_logit: cumulative-logit sensitivity analysis (log odds ratios)."
+        "mixedlm: linear mixed model"
+        + (f" ({'; '.join(sorted(methods))})" if methods else "")
+        + "; ordered_logit: cumulative-logit sensitivity analysis (log odds ratios, no "
+        "random effects)."
     ]
     for fit in analysis.models:
         effects = fit.effects.assign(criterion=fit.criterion, model=fit.model, n=fit.n)
@@ -191,18 +221,28 @@ def models_table(analysis: StudyAnalysis) -> SignificanceTable:
         if fit.variance:
             parts = ", ".join(f"{k} {v:.3f}" for k, v in fit.variance.items())
             notes.append(f"Variance components ({fit.criterion}): {parts}.")
-    columns = ["criterion", "model", "term", "n", "estimate", "ci_low", "ci_high", "p"]
-    data = (
-        pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-    )
+    columns = ["criterion", "model", "term", "n", "estimate", "ci_low", "ci_high", "p", "p_adj"]
+    if frames:
+        data = pd.concat(frames, ignore_index=True)
+        # One family per model: every criterion's contrasts.
+        data["p_adj"] = data.groupby("model")["p"].transform(
+            lambda p: adjust_pvalues(p, analysis.settings.correction)
+        )
+        data = data[columns + (["df"] if "df" in data else [])]
+    else:
+        data = pd.DataFrame(columns=columns)
     display = pd.DataFrame(
         {
             "Criterion": data["criterion"],
             "Model": data["model"],
             "Contrast": data["term"],
             "Estimate [CI]": _cis(data["estimate"], data["ci_low"], data["ci_high"]),
-            "p": data["p"].map(fmt_p),
+            "p (adj.)": data["p_adj"].map(fmt_p),
         }
+    )
+    notes.append(
+        f"p-values {_adjustment(analysis)} within each model over all its criteria and "
+        "contrasts; intervals unadjusted."
     )
     return SignificanceTable("likert_models", "Likert models", data, display, notes)
 
@@ -216,6 +256,7 @@ def harm_table(analysis: StudyAnalysis) -> SignificanceTable:
         display = pd.DataFrame(columns=["System", "Comparator"])
         return SignificanceTable("harm", title, data, display)
     margin = float(data["margin"].iloc[0])
+    alpha = (1.0 - analysis.settings.level) / 2.0
     display = pd.DataFrame(
         {
             "System": data["system"],
@@ -230,10 +271,14 @@ def harm_table(analysis: StudyAnalysis) -> SignificanceTable:
     )
     notes = [
         f"{harm.replace('_', ' ').capitalize()} rated separately (5 = no potential for harm); "
-        f"non-inferiority margin "
-        f"{margin:g} Likert points: non-inferior when the lower bound exceeds -{margin:g}; "
-        "one-sided t test on case-level paired differences."
+        f"non-inferiority margin {margin:g} Likert points. One-sided t test of H0: "
+        f"difference <= -{margin:g} on paired differences (mixed model with rater and case "
+        "random intercepts, Satterthwaite df); non-inferior when the p shown, "
+        f"{_adjustment(analysis)} over every row, is below {alpha:g}. Intervals: unadjusted "
+        "two-sided.",
     ]
+    if data["p_noninferiority"].isna().any():
+        notes.append("p '–': no spread in the paired differences, no test (not non-inferior).")
     return SignificanceTable("harm", title, data, display, notes)
 
 
