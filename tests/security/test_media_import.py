@@ -217,3 +217,25 @@ def test_a_manifest_option_outside_the_root_is_refused(
     value = "../../outside/m.csv" if option == "manifest" else str(outside / "m.csv")
     result = _import("polyp-reports", root, "sec", f"manifest={value}")
     _refused(cli_store, result, "option manifest", "is outside", "choose a path inside it")
+
+
+def test_media_corrupted_after_import_is_refused_at_the_next_import(
+    cli_store: Store, tmp_path: Path
+) -> None:
+    """row 32 (import side): an image truncated after its import is refused by the next
+    import, and the case keeps the hash of the image as it was imported (the rating page's
+    side of row 32 is in the rating tests)."""
+    root = _manifest(tmp_path / "ds", ["a.jpg"])
+    _jpeg(root / "a.jpg", seed=5, size=256)
+    assert _import("polyp-reports", root, "later").exit_code == 0
+    with cli_store.session() as session:
+        before = session.scalars(
+            select(Case.media).join(Benchmark).where(Benchmark.name == "later")
+        )
+        (media_before,) = list(before)
+    _truncate(root / "a.jpg")
+    result = _import("polyp-reports", root, "later")
+    assert result.exit_code == 1 and "unreadable image 'a.jpg'" in result.output, result.output
+    with cli_store.session() as session:
+        assert list(session.scalars(later)) == [media_before]
+    assert _counts(cli_store) == (2, 2)
