@@ -9,7 +9,7 @@ PORT ?= 8501
 # normal CUDA build of torch first (see README), which this step then leaves alone.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint format bench clean-venv browser
+.PHONY: demo test lint format bench clean-venv browser latex
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,10 +31,14 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# Debian's texlive for the test that compiles the paper tables (booktabs is in -recommended).
+latex:
+	@command -v pdflatex >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends texlive-latex-base texlive-latex-recommended >/dev/null)
+
 demo: $(VENV)/.installed
 	$(BIN)/medvision demo --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-dev browser
+test: $(VENV)/.installed-dev browser latex
 	$(BIN)/python -m pytest
 
 lint:
