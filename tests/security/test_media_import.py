@@ -228,11 +228,9 @@ def test_media_corrupted_after_import_is_refused_at_the_next_import(
     root = _manifest(tmp_path / "ds", ["a.jpg"])
     _jpeg(root / "a.jpg", seed=5, size=256)
     assert _import("polyp-reports", root, "later").exit_code == 0
+    later = select(Case.media).join(Benchmark).where(Benchmark.name == "later")
     with cli_store.session() as session:
-        before = session.scalars(
-            select(Case.media).join(Benchmark).where(Benchmark.name == "later")
-        )
-        (media_before,) = list(before)
+        (media_before,) = list(session.scalars(later))
     _truncate(root / "a.jpg")
     result = _import("polyp-reports", root, "later")
     assert result.exit_code == 1 and "unreadable image 'a.jpg'" in result.output, result.output
