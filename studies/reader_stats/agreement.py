@@ -146,60 +146,132 @@ def cohen_kappa_pairs(
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def _fleiss_from_counts(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Fleiss' kappa for a units x categories table (all units rated m times), batched."""
-    m = counts.sum(axis=1)[0]
-    n_units = weights.sum(axis=1)
-    p_category = (weights @ counts) / (n_units * m)[:, None]
-    agreement = ((counts**2).sum(axis=1) - m) / (m * (m - 1))
-    p_bar = (weights @ agreement) / n_units
-    p_expected = (p_category**2).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (p_bar - p_expected) / (1.0 - p_expected)
+# Gwet's weights for chance-corrected agreement (Gwet 2014, Handbook of Inter-Rater
+# Reliability, ch. 3; irrCAC's identity.weights / quadratic.weights): 1 on the diagonal.
+AGREEMENT_WEIGHTS = ("identity", "quadratic", "linear")
+
+
+def agreement_weights(domain: list[float], weights: str = "identity") -> np.ndarray:
+    """The q x q agreement weights over the value domain (its numbers are the scores)."""
+    values = np.asarray(domain, dtype=float)
+    span = values.max() - values.min() if len(values) > 1 else 1.0
+    distance = np.abs(values[:, None] - values[None, :]) / span
+    if weights == "identity":
+        return np.eye(len(values))
+    if weights == "quadratic":
+        return 1.0 - distance**2
+    if weights == "linear":
+        return 1.0 - distance
+    raise ValueError(f"weights must be one of {', '.join(AGREEMENT_WEIGHTS)}, not {weights!r}")
+
+
+def category_counts(table: pd.DataFrame, domain: list[float]) -> np.ndarray:
+    """Units x categories: how many raters put each unit (rated at least once) in each value."""
+    values = table.to_numpy(dtype=float)
+    counts = np.stack([(values == v).sum(axis=0) for v in domain], axis=1).astype(float)
+    return counts[counts.sum(axis=1) > 0]
+
+
+def chance_corrected(
+    counts: np.ndarray, weights: np.ndarray, coefficient: str, *, level: float = 0.95
+) -> dict[str, float]:
+    """Fleiss' kappa or Gwet's AC1/AC2 for units rated by any number of raters, with
+    Gwet's linearised standard error (units random, raters fixed) and a t interval on
+    n - 1 df whose upper end is capped at 1.
+
+    Gwet's generalisation (Gwet 2014, ch. 5; irrCAC's fleiss.kappa.raw and gwet.ac1.raw):
+    observed agreement over the units with two or more ratings, category shares averaged
+    over every unit's own share, so a unit with fewer raters is neither dropped nor
+    over-weighted; with equal rater counts, kappa is Fleiss (1971).
+    """
+    if coefficient not in ("fleiss", "gwet"):
+        raise ValueError(f"coefficient must be 'fleiss' or 'gwet', not {coefficient!r}")
+    nan = float("nan")
+    result = {"value": nan, "se": nan, "ci_low": nan, "ci_high": nan, "n_units": len(counts)}
+    raters = counts.sum(axis=1)
+    several = raters >= 2
+    n, q = counts.shape
+    if several.sum() < 2 or q < 2:
+        return result
+    weighted = counts @ weights.T
+    agreeing = (counts * (weighted - 1.0)).sum(axis=1)
+    pairs = raters * (raters - 1.0)
+    pa = float((agreeing[several] / pairs[several]).sum() / several.sum())
+    shares = (counts / raters[:, None]).mean(axis=0)
+    if coefficient == "fleiss":
+        pe = float((weights * np.outer(shares, shares)).sum())
+    else:
+        pe = float(weights.sum() * (shares * (1.0 - shares)).sum() / (q * (q - 1)))
+    if pe >= 1.0:
+        return result
+    value = (pa - pe) / (1.0 - pe)
+    # Linearised per-unit contributions (irrCAC's *.ivec.x).
+    pa_unit = np.where(several, agreeing / np.where(several, pairs, 1.0), 0.0)
+    value_unit = (n / several.sum()) * (pa_unit - pe * several) / (1.0 - pe)
+    if coefficient == "fleiss":
+        symmetric = (weights @ shares + weights.T @ shares) / 2.0
+        pe_unit = (counts @ symmetric) / raters
+    else:
+        pe_unit = weights.sum() / (q * (q - 1)) * (counts @ (1.0 - shares)) / raters
+    linear = value_unit - 2.0 * (1.0 - value) * (pe_unit - pe) / (1.0 - pe)
+    se = float(np.sqrt(((linear - value) ** 2).sum() / (n * (n - 1))))
+    half = float(stats.t.ppf(1.0 - (1.0 - level) / 2.0, n - 1)) * se
+    result.update(value=float(value), se=se, ci_low=value - half, ci_high=min(1.0, value + half))
+    return result
 
 
 def fleiss_counts(judgments: pd.DataFrame, ratings: str = "preference") -> np.ndarray:
-    """Units x categories counts over the units rated by the most common number (>= 2) of raters."""
+    """Units x categories counts over every unit rated at least once."""
     table, domain = ratings_matrix(judgments, ratings)
-    raters_per_unit = table.notna().sum(axis=0)
-    eligible = raters_per_unit[raters_per_unit >= 2]
-    if eligible.empty:
-        return np.zeros((0, len(domain)))
-    m = int(eligible.mode().max())
-    units = table.loc[:, raters_per_unit == m]
-    return np.stack([(units == v).sum(axis=0).to_numpy() for v in domain], axis=1).astype(float)
+    return category_counts(table, domain)
 
 
 def fleiss_kappa(
     judgments: pd.DataFrame,
     *,
     ratings: str = "preference",
-    n_resamples: int = 1000,
-    seed: int = 0,
     level: float = 0.95,
-) -> dict[str, float]:
-    counts = fleiss_counts(judgments, ratings)
-    if len(counts) < 2:
-        return {
-            "ratings": ratings,
-            "n_units": len(counts),
-            "raters_per_unit": float("nan"),
-            "kappa": float("nan"),
-            "ci_low": float("nan"),
-            "ci_high": float("nan"),
-        }
-    kappa = float(_fleiss_from_counts(counts, np.ones((1, len(counts))))[0])
-    low = high = float("nan")
-    if n_resamples > 0:
-        boot = _fleiss_from_counts(counts, _unit_weights(len(counts), n_resamples, seed))
-        low, high = _interval(boot, level)
+) -> dict[str, float | str]:
+    """Fleiss' kappa in Gwet's form for any number of raters per unit (`chance_corrected`);
+    `raters_per_unit` is the mean, with `min_raters` / `max_raters`."""
+    table, domain = ratings_matrix(judgments, ratings)
+    counts = category_counts(table, domain)
+    result = chance_corrected(counts, agreement_weights(domain), "fleiss", level=level)
+    raters = counts.sum(axis=1)
     return {
         "ratings": ratings,
         "n_units": len(counts),
-        "raters_per_unit": float(counts.sum(axis=1)[0]),
-        "kappa": kappa,
-        "ci_low": low,
-        "ci_high": high,
+        "raters_per_unit": float(raters.mean()) if len(raters) else float("nan"),
+        "min_raters": float(raters.min()) if len(raters) else float("nan"),
+        "max_raters": float(raters.max()) if len(raters) else float("nan"),
+        "kappa": result["value"],
+        "se": result["se"],
+        "ci_low": result["ci_low"],
+        "ci_high": result["ci_high"],
+    }
+
+
+def gwet_ac(
+    judgments: pd.DataFrame,
+    *,
+    ratings: str = "preference",
+    weights: str = "identity",
+    level: float = 0.95,
+) -> dict[str, float | str]:
+    """Gwet's AC1 (identity weights, nominal) or AC2 (quadratic or linear weights, ordinal)
+    for any number of raters per unit, with Gwet's linearised interval (`chance_corrected`).
+    Less affected than kappa by skewed category shares (high agreement on one answer)."""
+    table, domain = ratings_matrix(judgments, ratings)
+    counts = category_counts(table, domain)
+    result = chance_corrected(counts, agreement_weights(domain, weights), "gwet", level=level)
+    return {
+        "ratings": ratings,
+        "weights": weights,
+        "n_units": len(counts),
+        "ac": result["value"],
+        "se": result["se"],
+        "ci_low": result["ci_low"],
+        "ci_high": result["ci_high"],
     }
 
 

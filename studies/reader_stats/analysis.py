@@ -175,11 +175,20 @@ def analyze_pairwise(
     )
 
 
+AC1 = "Gwet's AC1 (nominal)"
+AC2 = "Gwet's AC2 (ordinal, quadratic weights)"
+
+
 def _agreement_rows(judgments: pd.DataFrame, settings: AnalysisSettings) -> pd.DataFrame:
     common = {"n_resamples": settings.n_resamples, "seed": settings.seed}
     rows: list[dict[str, Any]] = []
-    kappa = agreement.fleiss_kappa(judgments, level=settings.level, **common)
+    # Fleiss' kappa and Gwet's AC1/AC2 in Gwet's form: every unit counts, whatever its
+    # number of raters; their intervals are Gwet's linearised ones (no resampling).
+    kappa = agreement.fleiss_kappa(judgments, level=settings.level)
     rows.append({"measure": "Fleiss' kappa", "ratings": "preference", **_pick(kappa, "kappa")})
+    for weights, measure in (("identity", AC1), ("quadratic", AC2)):
+        ac = agreement.gwet_ac(judgments, weights=weights, level=settings.level)
+        rows.append({"measure": measure, "ratings": "preference", **_pick(ac, "ac")})
     alpha = agreement.krippendorff_alpha(
         judgments, ci_level=settings.level, level="ordinal", **common
     )
@@ -195,6 +204,10 @@ def _agreement_rows(judgments: pd.DataFrame, settings: AnalysisSettings) -> pd.D
         rows.append(
             {"measure": "Krippendorff's alpha (ordinal)", "ratings": criterion, **_pick(alpha)}
         )
+        ac2 = agreement.gwet_ac(
+            judgments, ratings=criterion, weights="quadratic", level=settings.level
+        )
+        rows.append({"measure": AC2, "ratings": criterion, **_pick(ac2, "ac")})
         icc = agreement.icc_oneway(judgments, criterion, level=settings.level, **common)
         rows.append({"measure": "ICC(1,1)", "ratings": criterion, **_pick(icc, "icc")})
     return pd.DataFrame.from_records(rows)

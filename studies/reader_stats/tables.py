@@ -294,7 +294,10 @@ def agreement_table(analysis: StudyAnalysis) -> SignificanceTable:
     )
     notes = [
         "Preferences coded b < tie/both unacceptable < a; units: items (preference) or "
-        "reports (Likert); intervals: bootstrap over units."
+        "reports (Likert). Fleiss' kappa and Gwet's AC1 (nominal) / AC2 (ordinal, quadratic "
+        "weights) in Gwet's form for any number of raters per unit; their intervals: Gwet's "
+        "linearised variance with a t quantile, capped at 1. Other intervals: bootstrap over "
+        "units."
     ]
     return SignificanceTable("agreement", "Inter-rater agreement", data, display, notes)
 

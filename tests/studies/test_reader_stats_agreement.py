@@ -3,6 +3,8 @@ krippendorff package on the same data; metric-vs-clinician agreement against sci
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import krippendorff
 import numpy as np
 import pandas as pd
@@ -15,6 +17,8 @@ from studies.reader_stats import agreement
 from studies.reader_stats.data import prepare_judgments
 from studies.reader_stats.metric_agreement import metric_agreement
 from studies.reader_stats.simulation import simulate_judgments
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +58,98 @@ def test_weighted_kappa_equals_sklearn(
 def test_fleiss_kappa_equals_statsmodels(judged: pd.DataFrame) -> None:
     counts = agreement.fleiss_counts(judged)
     assert counts.shape[1] == 3 and (counts.sum(axis=1) == 3).all()
-    result = agreement.fleiss_kappa(judged, n_resamples=300, seed=2)
+    result = agreement.fleiss_kappa(judged)
     assert result["kappa"] == pytest.approx(statsmodels_fleiss(counts), abs=1e-12)
     assert result["ci_low"] <= result["kappa"] <= result["ci_high"]
     likert_counts = agreement.fleiss_counts(judged, "accuracy")
-    likert_result = agreement.fleiss_kappa(judged, ratings="accuracy", n_resamples=0)
+    likert_result = agreement.fleiss_kappa(judged, ratings="accuracy")
     assert likert_result["kappa"] == pytest.approx(statsmodels_fleiss(likert_counts), abs=1e-12)
+
+
+def _likert_judgments(table: pd.DataFrame) -> pd.DataFrame:
+    """Units x raters ratings (NaN: not rated) as judgments of one Likert criterion: each
+    unit one report (the a side of an item)."""
+    rows = [
+        {
+            "rater": str(rater),
+            "case": f"u{unit}",
+            "item": f"u{unit}",
+            "system_a": "x",
+            "system_b": "y",
+            "winner": "tie",
+            "likert_a_accuracy": float(value),
+            "likert_b_accuracy": np.nan,
+        }
+        for unit, row in table.iterrows()
+        for rater, value in row.items()
+        if pd.notna(value)
+    ]
+    return prepare_judgments(pd.DataFrame(rows))
+
+
+def test_fleiss_kappa_and_ac1_match_irrcac_with_unequal_raters_per_unit() -> None:
+    # irrCAC (Gwet), README: cac.raw4raters (inst/extdata/cac.raw4raters.csv), 12 units
+    # rated by 1 to 4 of 4 raters. fleiss.kappa.raw: 0.76117, se 0.15302, CI (0.424, 1);
+    # gwet.ac1.raw: 0.77544, se 0.14295, CI (0.461, 1); krippen.alpha.raw: 0.74342.
+    # Defect (ebb17df): Fleiss' kappa kept only the units with the most common number of
+    # raters (here 4 of the 12) and said nothing.
+    raw = pd.read_csv(DATA / "irrcac_cac_raw4raters.csv").set_index("Units")
+    judgments = _likert_judgments(raw)
+    kappa = agreement.fleiss_kappa(judgments, ratings="accuracy")
+    assert kappa["n_units"] == 12
+    assert (kappa["min_raters"], kappa["max_raters"]) == (1.0, 4.0)
+    assert kappa["kappa"] == pytest.approx(0.76117, abs=1e-5)
+    assert kappa["se"] == pytest.approx(0.15302, abs=1e-5)
+    assert (round(kappa["ci_low"], 3), kappa["ci_high"]) == (0.424, 1.0)
+    ac1 = agreement.gwet_ac(judgments, ratings="accuracy")
+    assert ac1["ac"] == pytest.approx(0.77544, abs=1e-5)
+    assert ac1["se"] == pytest.approx(0.14295, abs=1e-5)
+    assert (round(ac1["ci_low"], 3), ac1["ci_high"]) == (0.461, 1.0)
+    alpha = agreement.krippendorff_alpha(judgments, ratings="accuracy", level="nominal")
+    assert alpha["alpha"] == pytest.approx(0.74342, abs=1e-5)
+
+
+def test_fleiss_kappa_keeps_a_unit_that_lost_one_rating() -> None:
+    # Fleiss (1971) / Wikipedia: 10 subjects x 14 raters x 5 categories, kappa 0.210; one
+    # rating removed: ebb17df dropped that subject (kappa 0.116, 9 units).
+    counts = np.array(
+        [
+            [0, 0, 0, 0, 14],
+            [0, 2, 6, 4, 2],
+            [0, 0, 3, 5, 6],
+            [0, 3, 9, 2, 0],
+            [2, 2, 8, 1, 1],
+            [7, 7, 0, 0, 0],
+            [3, 2, 6, 3, 0],
+            [2, 5, 3, 2, 2],
+            [6, 5, 2, 1, 0],
+            [0, 2, 2, 3, 7],
+        ]
+    )
+    table = pd.DataFrame(
+        [
+            [float(v) for v, k in zip(range(1, 6), row, strict=True) for _ in range(k)]
+            for row in counts
+        ]
+    )
+    full = agreement.fleiss_kappa(_likert_judgments(table), ratings="accuracy")
+    assert full["kappa"] == pytest.approx(0.20993, abs=1e-5)
+    table.iloc[0, 13] = np.nan
+    fewer = agreement.fleiss_kappa(_likert_judgments(table), ratings="accuracy")
+    assert fewer["n_units"] == 10 and fewer["min_raters"] == 13.0
+    assert fewer["kappa"] == pytest.approx(full["kappa"], abs=0.02)
+
+
+def test_ac2_is_ac1_with_identity_weights_and_rises_with_near_misses(judged: pd.DataFrame) -> None:
+    ac1 = agreement.gwet_ac(judged, ratings="accuracy")
+    identity = agreement.gwet_ac(judged, ratings="accuracy", weights="identity")
+    assert ac1["ac"] == identity["ac"]
+    ac2 = agreement.gwet_ac(judged, ratings="accuracy", weights="quadratic")
+    # Quadratic weights give partial credit to ratings one point apart.
+    assert ac2["ac"] > ac1["ac"]
+    assert ac2["ci_low"] <= ac2["ac"] <= ac2["ci_high"] <= 1.0
+    with pytest.raises(ValueError, match="weights"):
+        agreement.gwet_ac(judged, weights="circular")
 
 
 @pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
