@@ -285,6 +285,33 @@ def readings_from_judgments(judgments: pd.DataFrame, baseline: str) -> pd.DataFr
     return long
 
 
+def likert_readings_from_judgments(judgments: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    """One Likert criterion of pairwise judgments as long-format readings (rater as reader,
+    system as modality); a report a rater scored in several pairs counts once, with its
+    mean score. Gold items and repeat readings are left out."""
+    from studies.reader_stats.data import criteria_of
+
+    if criterion not in criteria_of(judgments):
+        raise MRMCError(
+            f"no Likert criterion {criterion!r}; the judgments have "
+            f"{', '.join(criteria_of(judgments)) or 'none'}"
+        )
+    frame = judgments
+    for flag in ("is_gold", "is_duplicate"):
+        if flag in frame.columns:
+            frame = frame[~frame[flag].astype(bool)]
+    sides = [
+        frame[["rater", "case", f"system_{s}", f"likert_{s}_{criterion}"]].set_axis(
+            ["reader", "case", "modality", "score"], axis=1
+        )
+        for s in ("a", "b")
+    ]
+    long = pd.concat(sides, ignore_index=True).dropna(subset=["score"])
+    long = long.groupby(["reader", "case", "modality"], as_index=False)["score"].mean()
+    long.attrs["synthetic"] = bool(judgments.attrs.get("synthetic", False))
+    return long
+
+
 # --- reading files (long format, iMRMC) --------------------------------------------------
 
 
@@ -468,21 +495,21 @@ def _ustat_covariance(cells: dict[tuple[int, int], Cell], n_cases: int) -> np.nd
     covariance over the n_AB shared cases (Gallas's one-shot approach; iMRMC).
     """
     keys = list(cells)
-    dense = np.full((len(keys), n_cases), np.nan)
+    values = np.zeros((len(keys), n_cases))
+    read = np.zeros((len(keys), n_cases))
     for row, key in enumerate(keys):
-        dense[row, cells[key].cases] = cells[key].values
-    read = ~np.isnan(dense)
-    cov = np.zeros((len(keys), len(keys)))
-    for a, b in itertools.combinations_with_replacement(range(len(keys)), 2):
-        shared = read[a] & read[b]
-        n_ab = int(shared.sum())
-        if n_ab < 2:
-            continue  # nothing shared (or one case): no covariance through cases
-        xa, xb = dense[a, shared], dense[b, shared]
-        sigma = float(((xa - xa.mean()) * (xb - xb.mean())).sum() / (n_ab - 1))
-        value = n_ab * sigma / (read[a].sum() * read[b].sum())
-        cov[a, b] = cov[b, a] = value
-    return cov
+        values[row, cells[key].cases] = cells[key].values
+        read[row, cells[key].cases] = 1.0
+    # Over the shared cases of each pair: sum x_a x_b - (sum x_a)(sum x_b) / n_ab, as
+    # matrix products (every pair at once).
+    n_ab = read @ read.T
+    cross = values @ values.T
+    sum_a = values @ read.T  # [a, b]: sum of x_a over the cases b also read
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma = (cross - sum_a * sum_a.T / n_ab) / (n_ab - 1)
+        cov = n_ab * sigma / np.outer(read.sum(axis=1), read.sum(axis=1))
+    # nothing shared (or one case): no covariance through cases
+    return np.where(n_ab >= 2, cov, 0.0)
 
 
 # --- the OR analysis ------------------------------------------------------------------------
@@ -750,6 +777,11 @@ def analyse_cells(
             row["p"] = _two_sided(stat, df)
         rows.append(row)
     modality_table = pd.DataFrame(rows)
+    from studies.reader_stats.pairwise import adjust_pvalues
+
+    if fom == "winrate":
+        # every modality against the baseline is one family (Holm)
+        modality_table["p_holm"] = adjust_pvalues(modality_table["p"].to_numpy(), "holm")
 
     diff_rows = []
     test: dict[str, Any] = {}
@@ -804,6 +836,7 @@ def analyse_cells(
         diff_rows,
         columns=["comparison", "estimate", "se", "df", "ci_low", "ci_high", "statistic", "p"],
     )
+    differences["p_holm"] = adjust_pvalues(differences["p"].to_numpy(), "holm")
     if analysis != "frrc" and r < FEW_READERS:
         warnings.append(
             f"only {r} readers: the reader variance and the df rest on {r - 1} degree"
@@ -902,14 +935,14 @@ def result_tables(result: MRMCResult) -> list[Any]:
     headers = ["Modality", label[0].upper() + label[1:], "SE", "df", level]
     columns = ["modality", "estimate", "se", "df", "ci_low", "ci_high"]
     if "p" in mod.columns:
-        headers.append("p (win rate 0.5)")
-        columns.append("p")
+        headers += ["p (win rate 0.5)", "p (Holm)"]
+        columns += ["p", "p_holm"]
     rows = []
     for r in mod.itertuples(index=False):
         row = [r.modality, _num(r.estimate), _num(r.se), _num(r.df, 2)]
         row.append(f"[{_num(r.ci_low)}, {_num(r.ci_high)}]")
         if "p" in mod.columns:
-            row.append(_p(r.p))
+            row += [_p(r.p), _p(r.p_holm)]
         rows.append(row)
     tables = [
         Table(
@@ -939,18 +972,19 @@ def result_tables(result: MRMCResult) -> list[Any]:
                 f"[{_num(r.ci_low)}, {_num(r.ci_high)}]",
                 _num(r.statistic, 3),
                 _p(r.p),
+                _p(r.p_holm),
             ]
             for r in result.differences.itertuples(index=False)
         ]
         tables.append(
             Table(
-                headers=["Comparison", "Difference", "SE", "df", level, stat, "p"],
+                headers=["Comparison", "Difference", "SE", "df", level, stat, "p", "p (Holm)"],
                 rows=rows,
                 title=f"MRMC: differences of the reader-averaged {label}",
                 footer=[global_line, *footer],
                 name="mrmc_differences",
                 data=result.differences,
-                align="lrrrrrr",
+                align="lrrrrrrr",
             )
         )
     names = {

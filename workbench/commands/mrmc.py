@@ -37,9 +37,13 @@ def _readings(input: Path, fom: str, baseline: str | None, criterion: str | None
     A judgments file (system_a, system_b, winner) gives win readings against the baseline
     (--fom winrate) or one Likert criterion's scores per system (--fom mean --criterion).
     """
-    import pandas as pd
 
-    from studies.reader_stats.mrmc import MRMCError, load_readings_file, readings_from_judgments
+    from studies.reader_stats.mrmc import (
+        MRMCError,
+        likert_readings_from_judgments,
+        load_readings_file,
+        readings_from_judgments,
+    )
 
     frame = load_readings_file(input)
     if not all(c in frame.columns for c in JUDGMENT_COLUMNS):
@@ -57,35 +61,11 @@ def _readings(input: Path, fom: str, baseline: str | None, criterion: str | None
             )
         return readings_from_judgments(judgments, baseline)
     if fom == "mean" and criterion:
-        return likert_readings(judgments, criterion, pd)
+        return likert_readings_from_judgments(judgments, criterion)
     raise MRMCError(
         f"{input.name} holds pairwise judgments: use --fom winrate --baseline SYSTEM, or "
         "--fom mean --criterion KEY for a Likert criterion"
     )
-
-
-def likert_readings(judgments: Any, criterion: str, pd: Any) -> Any:
-    """One Likert criterion of pairwise judgments as (reader, case, modality, score) rows; a
-    report a rater scored in several pairs counts once, with its mean score."""
-    from studies.reader_stats.data import criteria_of
-    from studies.reader_stats.mrmc import MRMCError
-
-    if criterion not in criteria_of(judgments):
-        raise MRMCError(
-            f"no Likert criterion {criterion!r}; the judgments have "
-            f"{', '.join(criteria_of(judgments)) or 'none'}"
-        )
-    frame = judgments[~judgments["is_gold"] & ~judgments["is_duplicate"]]
-    sides = [
-        frame[["rater", "case", f"system_{s}", f"likert_{s}_{criterion}"]].set_axis(
-            ["reader", "case", "modality", "score"], axis=1
-        )
-        for s in ("a", "b")
-    ]
-    long = pd.concat(sides, ignore_index=True).dropna(subset=["score"])
-    long = long.groupby(["reader", "case", "modality"], as_index=False)["score"].mean()
-    long.attrs["synthetic"] = bool(judgments.attrs.get("synthetic", False))
-    return long
 
 
 def mrmc_command(
@@ -319,7 +299,7 @@ def imrmc_study_text(store: Any, study: str, criterion: str | None = None) -> st
     from sqlalchemy import select
 
     from studies.reader_stats.data import criteria_of
-    from studies.reader_stats.mrmc import MRMCError, imrmc_text
+    from studies.reader_stats.mrmc import MRMCError, imrmc_text, likert_readings_from_judgments
     from studies.readers.judgments import study_judgments
     from studies.store.schema import Case, Study, StudyItem
 
@@ -328,7 +308,7 @@ def imrmc_study_text(store: Any, study: str, criterion: str | None = None) -> st
     if not keys:
         raise MRMCError(f"study {study!r} has no Likert criteria: iMRMC needs a score per report")
     chosen = criterion or keys[0]
-    long = likert_readings(judgments, chosen, pd)
+    long = likert_readings_from_judgments(judgments, chosen)
     with store.session() as session:
         # The cases by id: PostgreSQL cannot compare JSON values for a DISTINCT.
         in_study = (
