@@ -241,6 +241,7 @@ RECORDED_SETTINGS = (
     "forced_bos_token_id",
     "forced_eos_token_id",
     "sequence_bias",
+    "cache_implementation",
 )
 
 
@@ -345,6 +346,9 @@ class VLMGenerator:
         )
         if self.min_new_tokens:
             settings["min_new_tokens"] = self.min_new_tokens
+        if self.spec.static_cache:
+            # transformers compiles the forward pass itself for a static cache on a GPU.
+            settings["cache_implementation"] = "static"
         return settings
 
     def effective_config(self, settings: dict[str, Any]) -> dict[str, Any]:

@@ -149,6 +149,7 @@ _VLM_OPTIONS = (
     "repetition_penalty",
     "video_max_pixels",
     "video_cap_pixels_per_frame",
+    "static_cache",
 )
 
 KINDS: dict[str, SystemKind] = {

@@ -72,6 +72,13 @@ class SystemSpec:
             "1.0 is pure greedy decoding; the checkpoint's own generation config is never inherited"
         ),
     )
+    static_cache: bool = field(
+        default=False,
+        metadata=_help(
+            "a static KV cache; on a GPU transformers then compiles the decoding step with "
+            "torch.compile (the first batch of each shape is slow)"
+        ),
+    )
     device: str | None = field(
         default=None, metadata=_help("cpu, cuda, cuda:1 (default: cuda if any)")
     )

@@ -27,7 +27,7 @@ def test_bench_runs_without_trl_or_streamlit(tmp_path):
         "sys.modules['trl'] = None\n"  # any import of these now fails
         "sys.modules['streamlit'] = None\n"
         f"sys.argv = ['generation.py', '--device', 'cpu', '--requests', '2', '--batch-sizes', '2',"
-        f" '--new-tokens', '3', '--update-docs', '--docs', {str(docs)!r}]\n"
+        f" '--new-tokens', '3', '--static-cache', '--update-docs', '--docs', {str(docs)!r}]\n"
         f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
     )
     done = subprocess.run(
@@ -36,6 +36,7 @@ def test_bench_runs_without_trl_or_streamlit(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| one-at-a-time | 1 |" in done.stdout
     assert "| batched | 2 |" in done.stdout
+    assert "| static cache + compile | 2 |" in done.stdout
     text = docs.read_text(encoding="utf-8")
     assert "## Metrics\n\nkept" in text
     assert "## Generation" in text and "### GPU\n\nNot yet measured (no CUDA GPU" in text

@@ -201,3 +201,12 @@ def test_media_are_read_ahead_on_a_worker_while_batches_run(media_dir: Path) -> 
     two = ReportRequest(key="2", images=[media_dir / "image0.png", media_dir / "image1.png"])
     one = _requests(media_dir)[0]
     assert sorted([video, two, one], key=prompt_cost) == [one, two, video]
+
+
+def test_a_static_cache_writes_the_same_greedy_text(tiny_model_dir: Path, media_dir: Path) -> None:
+    prompt = prompt_for_task("report")
+    requests = _requests(media_dir)
+    dynamic = build_generator(_spec(tiny_model_dir)).generate(requests, prompt)
+    static = build_generator(_spec(tiny_model_dir, static_cache=True)).generate(requests, prompt)
+    assert [r.text for r in static] == [r.text for r in dynamic]
+    assert static[0].meta["generation_config"]["cache_implementation"] == "static"
