@@ -269,3 +269,37 @@ def test_a_six_rater_sixty_case_study_fits_quickly() -> None:
     )
     fit = likert.mixed_model(simulate_study(scenario, 3), "accuracy", reference="B")
     assert not fit.warnings and fit.n == 60 * 3 * 3 * 2
+
+
+@pytest.mark.parametrize("correction", ["holm", "none"])
+def test_model_and_harm_tables_say_the_adjustment_their_p_values_carry(correction: str) -> None:
+    # Defect (ebb17df): model-table p-values were unadjusted while every footer said
+    # "multiple comparisons: Holm".
+    from studies.reader_stats.analysis import AnalysisSettings, analyze_study
+    from studies.reader_stats.pairwise import adjust_pvalues
+    from studies.reader_stats.tables import fmt_p, harm_table, models_table
+
+    scenario = StudyScenario(
+        "tables",
+        {"A": 0.3, "B": 0.0, "C": -0.3},
+        n_cases=20,
+        raters=4,
+        raters_per_item=2,
+        case_sd=0.5,
+        criteria=("accuracy", "safety"),
+    )
+    settings = AnalysisSettings(n_resamples=20, correction=correction, comparator="B")
+    analysis = analyze_study(simulate_study(scenario, 5), settings)
+    table = models_table(analysis)
+    mixed = table.data[table.data["model"] == "mixedlm"]
+    assert len(mixed) == 4  # two criteria x two contrasts: a family where Holm matters
+    expected = adjust_pvalues(mixed["p"], correction)
+    assert np.allclose(mixed["p_adj"], expected)
+    shown = table.display.loc[mixed.index, "p (adj.)"].tolist()
+    assert shown == [fmt_p(p) for p in expected]
+    words = "adjusted (Holm)" if correction == "holm" else "unadjusted"
+    assert any(words in note for note in table.notes)
+    harm = harm_table(analysis)
+    assert any(words in note for note in harm.notes)
+    decided = harm.data["p_adj"] < 0.025
+    assert (harm.data["non_inferior"] == decided).all()
