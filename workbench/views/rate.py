@@ -83,6 +83,8 @@ def _keep_input() -> None:
     session, a busy database stop the page above the form, and Streamlit then forgets the
     widgets' values)."""
     current = st.session_state.get("rate_current")
+    if not current or f"rate_comment_{current['seq']}" not in st.session_state:
+        return  # the form was not drawn in the last run: what was kept stays as it was
     values = _form_values(current)
     if values and (values["choice"] or values["comment"] or any(values["likert"].values())):
         st.session_state.setdefault(UNSAVED_KEY, {})[current["token"]] = values
@@ -159,6 +161,50 @@ def _describe(choice: str | None, comment: str, key: str) -> None:
     if comment:
         plain_text(comment, label="Comment", key=key)
 
+
+def _refused(result: SubmitResult, task_token: str, values: dict[str, Any]) -> None:
+    """Keep an answer the store did not take because the task was answered differently."""
+    st.session_state[CONFLICT_KEY] = {
+        "token": task_token,
+        "stored": result.stored,
+        "choice": values["choice"],
+        "likert": values["likert"],
+        "comment": (values["comment"] or "").strip(),
+        "key": uuid.uuid4().hex,  # one correction, however often the button is pressed
+    }
+
+
+# The case on this tab's form was answered elsewhere meanwhile (another tab, a reconnect):
+# the store moved on, but what the rater entered here is not dropped without a word.
+working = st.session_state.get("rate_current")
+if working is not None and (task is None or working["token"] != task.token):
+    values = _form_values(working) or {}
+    st.session_state.pop("rate_current", None)
+    st.session_state.get(UNSAVED_KEY, {}).pop(working["token"], None)
+    if st.session_state.get(f"rate_submit_{working['seq']}") and values.get("choice"):
+        try:
+            late = submit_judgment(
+                store,
+                account.id,
+                working["token"],
+                working["key"],
+                values["choice"],
+                values["likert"],
+                values["comment"],
+                round(time.monotonic() - working["started"], 2),
+                session_token=token,
+            )
+        except RatingError as exc:
+            st.error(f"{exc} Your answer for the case before was not saved.")
+        else:
+            if late.conflict:
+                _refused(late, working["token"], values)
+    elif values.get("choice") or values.get("comment"):
+        st.info(
+            "The case you were rating was answered in another tab meanwhile; what you had "
+            "entered here was not saved. Use 'Change my previous answer' to change it.",
+            icon=":material/sync_problem:",
+        )
 
 conflict = st.session_state.get(CONFLICT_KEY)
 if conflict is not None:
@@ -365,14 +411,7 @@ def _after_submit(result: SubmitResult) -> None:
     st.session_state.get(UNSAVED_KEY, {}).pop(task.token, None)
     st.session_state.pop("rate_current", None)
     if result.conflict:
-        st.session_state[CONFLICT_KEY] = {
-            "token": task.token,
-            "stored": result.stored,
-            "choice": choice,
-            "likert": likert,
-            "comment": (comment or "").strip(),
-            "key": uuid.uuid4().hex,  # one correction, however often the button is pressed
-        }
+        _refused(result, task.token, {"choice": choice, "likert": likert, "comment": comment})
     st.rerun()
 
 
