@@ -109,7 +109,8 @@ def seed_demo_study(store: Store, settings: Settings) -> list[str]:
     """A demo admin, two demo raters and a started demo study on the synthetic benchmark.
 
     Needs a synthetic benchmark with at least two systems that have reports for the same
-    cases; returns the log-in lines to print (passwords are new on every call).
+    cases; returns the log-in lines to print. Passwords are made (and printed) once, when
+    an account is created; a second call keeps every password and session.
     """
     with store.session() as session:
         benchmark = session.scalar(
@@ -142,17 +143,18 @@ def seed_demo_study(store: Store, settings: Settings) -> list[str]:
         benchmark_name = benchmark.name
 
     lines: list[str] = []
-    passwords: dict[str, str] = {}
     for username, role in ((DEMO_ADMIN, "admin"), *((r, "rater") for r in DEMO_RATERS)):
-        password = accounts.generate_password()
-        existing = accounts.get_account(store, username)
-        if existing is None:
-            accounts.create_account(
-                store, username, role, password, display_name=f"Demo {role} (synthetic)"
+        if accounts.get_account(store, username) is not None:
+            # Seeding again changes no password and ends no session: raters stay logged in.
+            lines.append(
+                f"  {role:5s}  {username} / (unchanged; new one: medvision accounts password "
+                f"{username})"
             )
-        else:
-            accounts.set_password(store, existing.id, password)
-        passwords[username] = password
+            continue
+        password = accounts.generate_password()
+        accounts.create_account(
+            store, username, role, password, display_name=f"Demo {role} (synthetic)"
+        )
         lines.append(f"  {role:5s}  {username} / {password}")
 
     if not any(s.name == DEMO_STUDY for s in list_studies(store)):

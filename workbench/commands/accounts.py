@@ -51,7 +51,7 @@ def password_command(
     username: str,
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
 ) -> None:
-    """Set a new password (also lifts a lockout and ends open sessions)."""
+    """Set a new password (also clears the log-in delay and ends open sessions)."""
     from studies.readers import accounts
     from studies.store.db import get_store
 
