@@ -246,6 +246,10 @@ def test_seed_demo_study_creates_accounts_and_a_started_study(store: Store, tmp_
     assert DEMO_STUDY in lines[0] and len(lines) == 4
     username, password = lines[2].split()[-3], lines[2].split()[-1]
     assert accounts.log_in(store, username, password)
+    session_token = accounts.log_in(store, username, password)
     again = seed_demo_study(store, settings)
     assert [s.status for s in list_studies(store)] == ["active"]
-    assert again[2] != lines[2]  # passwords are new on every call
+    # Seeding again keeps passwords and sessions (and prints no password).
+    assert password not in "\n".join(again) and "unchanged" in again[2]
+    assert accounts.log_in(store, username, password)
+    assert accounts.resolve_session(store, session_token).username == username
