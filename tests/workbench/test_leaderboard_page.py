@@ -83,26 +83,29 @@ def test_leaderboard_page_builds_table_plot_downloads_and_case_view(tmp_home: Pa
     assert not page.error
     assert any("SYNTHETIC" in w.value for w in page.warning)
     table = page.dataframe[0].value
+    # The registry's printed names: the rouge-score variants say whose they are.
     assert set(table["Metric"]) == {
-        "rouge1",
-        "rouge2",
-        "rougeL",
-        "rougeLsum",
-        "clinical",
-        "clinical-F1",
-        "lesion-precision",
-        "lesion-recall",
-        "lesion-F1",
-        "attribute-accuracy",
-        "surveillance-agreement",
+        "ROUGE-1 (rouge-score)",
+        "ROUGE-2 (rouge-score)",
+        "ROUGE-L (rouge-score)",
+        "ROUGE-Lsum (rouge-score)",
+        "Clinical score",
+        "Clinical attribute F1",
+        "Lesion precision",
+        "Lesion recall",
+        "Lesion F1",
+        "Attribute accuracy",
+        "Surveillance agreement",
     }
-    tuned = table[(table["Metric"] == "clinical") & (table["System"] == "tuned")].iloc[0]
+    tuned = table[(table["Metric"] == "Clinical score") & (table["System"] == "tuned")].iloc[0]
     assert tuned["Score"] == 1.0 and tuned["Diff. vs baseline"] > 0 and tuned["Sig."]
     assert len(page.get("vega_lite_chart")) == 1
     captions = " ".join(c.value for c in page.caption)
     assert "seed 7" in captions and "100 resamples" in captions
     assert "Research software, not a medical device" in captions
-    assert len(page.get("download_button")) == 4
+    # Paper table (LaTeX, Markdown, CSV), long CSV, JSON; the forest plot as PNG, SVG, PDF.
+    assert len(page.get("download_button")) == 8
+    assert any(m.value == "**Differences to the baseline**" for m in page.markdown)
     board = page.session_state["leaderboard_result"]
     assert json.loads(to_json(board))["n_cases"] == 8
 
@@ -173,7 +176,14 @@ def test_leaderboard_page_defaults_baseline_and_explains_a_normal_case(tmp_home:
     page.number_input(key="lb_permutations").set_value(50)
     page.button(key="lb_run").click().run()
     assert not page.exception, page.exception
-    assert set(page.session_state["leaderboard_exports"]) == {"csv", "latex", "markdown", "json"}
+    exports = set(page.session_state["leaderboard_exports"])
+    assert exports == {
+        ("latex", "paper"),
+        ("markdown", "paper"),
+        ("csv", "paper"),
+        ("csv", "long"),
+        ("json", "paper"),
+    }
     assert any(e.label == "How these numbers were made" for e in page.expander)
     # The drill-down starts on the baseline against the other system.
     assert page.selectbox(key="lb_left").value == "tuned"

@@ -8,8 +8,10 @@ import streamlit as st
 
 from metrics.bertscore import BertScoreConfig
 from metrics.clinical.scoring import LEVEL_LABELS
-from metrics.significance import CORRECTIONS
+from metrics.registry import column_label
+from metrics.significance import CORRECTIONS, FAMILIES
 from model.kinds import kinds_where
+from studies.exports.figures import FIGURE_FORMATS, figure_bytes
 from studies.leaderboard.build import (
     LeaderboardConfig,
     LeaderboardError,
@@ -20,6 +22,7 @@ from studies.leaderboard.build import (
     leaderboard_choices,
     metric_choices,
 )
+from studies.leaderboard.figures import leaderboard_figures
 from studies.leaderboard.tables import export_leaderboard
 from studies.systems.registry import list_systems
 from workbench import access
@@ -32,11 +35,15 @@ EXPORTS_KEY = "leaderboard_exports"
 BASELINE_KINDS = kinds_where(learns_from_train=True)
 NUMBER = st.column_config.NumberColumn(format="%.4f")
 NUMERIC = ("Score", "CI low", "CI high", "Diff. vs baseline", "Diff. CI low", "Diff. CI high")
+FIGURES_KEY = "leaderboard_figures"
+# (format, table) -> button label, MIME type, file suffix: the paper table (systems x
+# metrics) in three formats, the long table as CSV, the whole board as JSON.
 DOWNLOADS = {
-    "csv": ("CSV", "text/csv", "csv"),
-    "latex": ("LaTeX", "text/x-tex", "tex"),
-    "markdown": ("Markdown", "text/markdown", "md"),
-    "json": ("JSON", "application/json", "json"),
+    ("latex", "paper"): ("Paper table (LaTeX)", "text/x-tex", "tex"),
+    ("markdown", "paper"): ("Paper table (Markdown)", "text/markdown", "md"),
+    ("csv", "paper"): ("Paper table (CSV)", "text/csv", "csv"),
+    ("csv", "long"): ("Long table (CSV)", "text/csv", "long.csv"),
+    ("json", "paper"): ("JSON", "application/json", "json"),
 }
 
 
@@ -118,6 +125,19 @@ else:
         n_permutations = b.number_input("Permutations", 10, 100000, 1000, key="lb_permutations")
         seed = c.number_input("Seed", 0, 2**31 - 1, 0, key="lb_seed")
         correction = d.selectbox("Correction", list(CORRECTIONS), key="lb_correction")
+        g, h = st.columns(2)
+        family = g.selectbox(
+            "Correction family",
+            list(FAMILIES),
+            format_func=lambda name: f"{name}: {FAMILIES[name]}",
+            key="lb_family",
+        )
+        include_reference = h.checkbox(
+            "Include systems that copy the reference reports (a ceiling row, outside the "
+            "correction family)",
+            False,
+            key="lb_include_reference",
+        )
         e, f = st.columns([3, 1])
         bert_model = e.text_input(
             "BERTScore model (blank: roberta-large; a local folder needs its layer count)",
@@ -142,6 +162,8 @@ else:
                     n_permutations=int(n_permutations),
                     seed=int(seed),
                     correction=correction,
+                    family=family,
+                    include_reference=include_reference,
                     bertscore=BertScoreConfig(
                         model=bert_model.strip() or None, num_layers=int(bert_layers) or None
                     ),
@@ -154,7 +176,10 @@ else:
         else:
             st.session_state[RESULT_KEY] = board
             # Built once per leaderboard, not on every rerun of the page.
-            st.session_state[EXPORTS_KEY] = {f: export_leaderboard(board, f) for f in DOWNLOADS}
+            st.session_state[EXPORTS_KEY] = {
+                (fmt, kind): export_leaderboard(board, fmt, kind) for fmt, kind in DOWNLOADS
+            }
+            st.session_state[FIGURES_KEY] = leaderboard_figures(board)
         bar.empty()
 
 board = st.session_state.get(RESULT_KEY)
@@ -164,7 +189,7 @@ if board is not None:
     table = pd.DataFrame(
         [
             {
-                "Metric": r.metric,
+                "Metric": column_label(r.metric),
                 "System": r.system,
                 "Score": r.estimate,
                 "CI low": r.low,
@@ -187,11 +212,13 @@ if board is not None:
         column_config={**dict.fromkeys(NUMERIC, NUMBER), p_column: NUMBER},
     )
     st.caption("Differences are to the baseline; its own row has none.")
-    plot_metric = st.selectbox("Plot", board.metrics, key="lb_plot_metric")
-    data = table[table["Metric"] == plot_metric]
+    plot_metric = st.selectbox(
+        "Plot", board.metrics, format_func=column_label, key="lb_plot_metric"
+    )
+    data = table[table["Metric"] == column_label(plot_metric)]
     base = alt.Chart(data).encode(y=alt.Y("System:N", sort="-x"))
     chart = base.mark_rule().encode(
-        x=alt.X("CI low:Q", title=f"{plot_metric} (95% CI)"), x2="CI high:Q"
+        x=alt.X("CI low:Q", title=f"{column_label(plot_metric)} (95% CI)"), x2="CI high:Q"
     ) + base.mark_point(filled=True, size=60).encode(
         x="Score:Q", tooltip=["System", "Score", "CI low", "CI high", "Sig."]
     )
@@ -201,14 +228,30 @@ if board is not None:
             st.caption(line)
     exports = st.session_state.get(EXPORTS_KEY) or {}
     columns = st.columns(len(DOWNLOADS))
-    for column, (fmt, (label, mime, ext)) in zip(columns, DOWNLOADS.items(), strict=True):
+    stem = f"leaderboard-{board.benchmark}-{board.split}"
+    for column, (key, (label, mime, ext)) in zip(columns, DOWNLOADS.items(), strict=True):
+        fmt, kind = key
         column.download_button(
             label,
-            exports[fmt] if fmt in exports else export_leaderboard(board, fmt),
-            file_name=f"leaderboard-{board.benchmark}-{board.split}.{ext}",
+            exports[key] if key in exports else export_leaderboard(board, fmt, kind),
+            file_name=f"{stem}.{ext}",
             mime=mime,
-            key=f"lb_download_{fmt}",
+            key=f"lb_download_{fmt}_{kind}",
         )
+    figures = st.session_state.get(FIGURES_KEY)
+    if figures is None:
+        figures = st.session_state[FIGURES_KEY] = leaderboard_figures(board)
+    for name, figure in figures.items():
+        st.markdown("**Differences to the baseline**")
+        st.pyplot(figure, clear_figure=False)
+        for column, fmt in zip(st.columns(len(FIGURE_FORMATS)), FIGURE_FORMATS, strict=True):
+            column.download_button(
+                f"{fmt.upper()}" + (" (300 dpi)" if fmt == "png" else ""),
+                figure_bytes(figure, fmt),
+                file_name=f"{stem}-{name}.{fmt}",
+                mime=FIGURE_FORMATS[fmt],
+                key=f"lb_figure_{name}_{fmt}",
+            )
 
     st.subheader("One case")
     case_key = st.selectbox("Case", [c.case_key for c in board.cases], key="lb_case")
