@@ -1,6 +1,9 @@
-"""Migrating a populated store keeps its data: migration 0002 (generations keyed by the case's
-input hash) keeps every cached report, the study items and flags that point at them, and the
-reports stay cache hits, on SQLite and PostgreSQL."""
+"""Migrating a populated store keeps its data, on SQLite and PostgreSQL: migration 0002
+(generations keyed by the case's input hash) keeps every cached report, the study items and
+flags that point at them, and the reports stay cache hits; migration 0003 (the judgments'
+rules in the database) keeps every judgment and correction, then enforces the rules, and
+refuses, rolled back, a store that already breaks them. (A batch migration of accounts and
+assignments: tests/security/test_row22_migrations.py.)"""
 
 from __future__ import annotations
 
@@ -165,3 +168,93 @@ def test_0002_downgrades_a_populated_sqlite_store_without_losing_rows(tmp_path: 
     finally:
         engine.dispose()
     assert counts == [2, 1, 1] and "input_hash" not in columns
+
+
+def _judged_store_at_0002(url: str, root: Path) -> None:
+    """A started study with judgments (one corrected), taken back to revision 0002."""
+    from alembic import command
+    from support.started_study import LIKERT, make_started_study
+
+    from studies.readers.rating import correct_judgment, next_assignment, submit_judgment
+    from studies.store.db import alembic_config
+
+    store = Store(url)
+    try:
+        study = make_started_study(store, root, n_cases=2, n_raters=2)
+        for rater in study.raters:
+            task = next_assignment(store, rater.id, study.study_id)
+            submit_judgment(store, rater.id, task.token, f"k{rater.id}", "left", LIKERT, "", 1.0)
+            correct_judgment(store, rater.id, task.token, f"c{rater.id}", "tie", LIKERT, "")
+    finally:
+        store.dispose()
+    command.downgrade(alembic_config(url), "0002")
+
+
+def _judgment_rows(url: str) -> list[tuple]:
+    engine = make_engine(url, pooled=False)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.text(
+                    "SELECT id, assignment_id, supersedes_id, winner FROM judgments ORDER BY id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+
+
+def test_0003_on_judged_data_keeps_every_judgment_and_enforces_the_rules(
+    db_url: str, tmp_path: Path
+) -> None:
+    """0003 on a store with judgments and corrections: every row kept; afterwards the
+    database refuses a second first judgment of a task and UPDATE of a judgment."""
+    _judged_store_at_0002(db_url, tmp_path / "bench")
+    before = _judgment_rows(db_url)
+    assert len(before) == 4
+    upgrade(db_url)
+    assert _judgment_rows(db_url) == before
+    engine = make_engine(db_url, pooled=False)
+    try:
+        first = before[0]
+        with pytest.raises(IntegrityError):
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO judgments (assignment_id, rater_id, submission_key, "
+                        "preference_shown, winner, likert, comment, submitted_at) SELECT "
+                        "assignment_id, rater_id, 'again', 'left', 'a', likert, '', "
+                        "submitted_at FROM judgments WHERE id = :id"
+                    ),
+                    {"id": first.id},
+                )
+        with pytest.raises(IntegrityError, match="append-only"):
+            with engine.begin() as connection:
+                connection.execute(sa.text("UPDATE judgments SET winner = 'b'"))
+    finally:
+        engine.dispose()
+
+
+def test_0003_refuses_a_store_that_already_breaks_the_rules(db_url: str, tmp_path: Path) -> None:
+    """A task with two first judgments (written past the workbench at 0002): the upgrade is
+    refused naming the task, rolled back, and the store stays at 0002 with its rows."""
+    from studies.store.db import UpgradeRefused, schema_state
+
+    _judged_store_at_0002(db_url, tmp_path / "bench")
+    engine = make_engine(db_url, pooled=False)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO judgments (assignment_id, rater_id, submission_key, "
+                    "preference_shown, winner, likert, comment, submitted_at) SELECT "
+                    "assignment_id, rater_id, 'second-root', 'left', 'a', likert, '', "
+                    "submitted_at FROM judgments WHERE supersedes_id IS NULL LIMIT 1"
+                )
+            )
+    finally:
+        engine.dispose()
+    before = _judgment_rows(db_url)
+    with pytest.raises(UpgradeRefused, match=r"assignment \d+: 2 first judgments"):
+        upgrade(db_url)
+    assert schema_state(db_url).revision == "0002"
+    assert _judgment_rows(db_url) == before
