@@ -144,6 +144,9 @@ class RunReport:
     seconds: float
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Generated reports cut at max_new_tokens (finish reason "length"): stored, but a looping
+    # or unfinished report should not pass unnoticed.
+    n_truncated: int = 0
 
     @property
     def n_done(self) -> int:
@@ -155,6 +158,11 @@ class RunReport:
             f"{self.n_done}/{self.n_cases} cases ({self.n_cached} cached, "
             f"{self.n_generated} generated) in {self.seconds:.1f} s"
         )
+        if self.n_truncated:
+            text += (
+                f"; {self.n_truncated} report(s) cut at max_new_tokens (finish reason "
+                "'length'): raise the system's max_new_tokens or read them"
+            )
         if self.status == "cancelled":
             text += "; run again to resume"
         if self.error:
@@ -496,9 +504,11 @@ def run_system(
             seconds=time.perf_counter() - started,
             error=error,
             warnings=[w for w in (own_split_warning(plan.spec, split),) if w],
+            n_truncated=truncated,
         )
 
     generated = 0
+    truncated = 0
     done = n_cached
     try:
         if progress:
@@ -508,7 +518,10 @@ def run_system(
             generator = build_generator(plan.spec, train)
         generating_since = time.perf_counter()
         tell("generating", done, n_cases, 0, generating_since)
-        chunk_size = plan.spec.batch_size
+        # A generator may ask for bigger chunks than its batch size (a remote one keeps many
+        # requests in flight; a local one orders several batches by length).
+        chunk_size = getattr(generator, "chunk_size", None) if missing else None
+        chunk_size = max(1, int(chunk_size or plan.spec.batch_size))
         for start in range(0, len(missing), chunk_size):
             if cancel is not None and cancel():
                 _finish(store, run_id, "cancelled", done, None)
@@ -530,6 +543,7 @@ def run_system(
                 _generation_row(plan, run_id, case, result)
                 for case, result in zip(chunk, results, strict=True)
             ]
+            truncated += sum((r.meta or {}).get("finish_reason") == "length" for r in results)
             with store.session() as session:
                 generated += _insert_ignoring_duplicates(session, rows)
                 done += len(chunk)

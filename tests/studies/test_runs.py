@@ -507,3 +507,19 @@ def test_readers_of_reports_leave_out_reports_of_a_changed_case(store: Store, tm
     assert fresh.n_cases == 4 and fresh.dropped == {}
     # every scored output is the case's own report again (the reference system copies it)
     assert all(c.outputs["reference"] == c.references[0] for c in fresh.cases)
+
+
+def test_reports_cut_at_max_new_tokens_are_counted(
+    sqlite_store: Store, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    make_benchmark(sqlite_store, tmp_path / "bench", n_test=3)
+    spec = SystemSpec(kind="vlm", model=str(tiny_model_dir), max_new_tokens=2, batch_size=2)
+    register_system(sqlite_store, "short", spec)
+    report = run_system(sqlite_store, "tiny-colon", "short")
+    with sqlite_store.session() as session:
+        reasons = [g.meta["finish_reason"] for g in session.scalars(select(Generation))]
+    assert len(reasons) == 3 and set(reasons) <= {"stop", "length"}
+    assert report.n_truncated == reasons.count("length")
+    # The random tiny model does not end a report within 2 tokens.
+    assert report.n_truncated == 3
+    assert "3 report(s) cut at max_new_tokens" in report.summary()
