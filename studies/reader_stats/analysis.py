@@ -11,7 +11,15 @@ import pandas as pd
 
 from studies.exports.synthetic import UNSTATED
 from studies.reader_stats import agreement, likert
-from studies.reader_stats.bradley_terry import CLUSTERS, TIE_MODELS, BTResult, bradley_terry
+from studies.reader_stats.bradley_terry import (
+    CLUSTERS,
+    DEFAULT_CLUSTER,
+    DEFAULT_INTERVAL,
+    INTERVALS,
+    TIE_MODELS,
+    BTResult,
+    bradley_terry,
+)
 from studies.reader_stats.data import (
     criteria_of,
     declared_criteria,
@@ -43,7 +51,9 @@ class AnalysisSettings:
     correction: str = "holm"
     tie_model: str = "half"
     both_bad: str = "tie"
-    cluster: str = "case"
+    # Bradley-Terry intervals: two-way (case and rater) cluster-robust by default.
+    cluster: str = DEFAULT_CLUSTER
+    interval: str = DEFAULT_INTERVAL
     style: bool = False
     comparator: str | None = None
     margin: float = 0.5
@@ -66,6 +76,8 @@ class AnalysisSettings:
             problems.append("both_bad must be 'tie' or 'drop'")
         if self.cluster not in CLUSTERS:
             problems.append(f"cluster must be one of {', '.join(CLUSTERS)}")
+        if self.interval not in INTERVALS:
+            problems.append(f"interval must be one of {', '.join(INTERVALS)}")
         if self.margin <= 0:
             problems.append("the non-inferiority margin must be positive")
         if problems:
@@ -121,6 +133,11 @@ class PairwiseAnalysis:
     win_rates: pd.DataFrame
     win_counts: pd.DataFrame
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the pairwise results cannot support (disconnected graph, separation, ...)."""
+        return [f"Bradley-Terry: {w}" for w in self.bt.warnings]
+
 
 @dataclass
 class StudyAnalysis(PairwiseAnalysis):
@@ -162,6 +179,7 @@ def analyze_pairwise(
         n_resamples=settings.n_resamples,
         seed=settings.seed,
         cluster=settings.cluster,  # type: ignore[arg-type]
+        interval=settings.interval,  # type: ignore[arg-type]
         level=settings.level,
     )
     rates, counts = win_rate_matrix(judgments)
@@ -319,6 +337,5 @@ def analyze_study(
             seed=settings.seed,
             level=settings.level,
         )
-    if not analysis.bt.converged:
-        notes.append("Bradley-Terry fit reached the iteration limit")
+    notes.extend(analysis.warnings)
     return analysis

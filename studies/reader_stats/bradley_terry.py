@@ -9,7 +9,7 @@ Intervals respect the reader-study design, where several raters read each case a
 raters differ in taste: by default they cluster on case and rater both.
 - "sandwich" (default): the Cameron-Gelbach-Miller two-way cluster-robust variance
   V = V_case + V_rater - V_case&rater, each with the CRV1 small-sample factor, and t
-  quantiles with min(clusters) - 1 degrees of freedom.
+  quantiles with (fewest effective clusters) - 1 degrees of freedom (`inference_df`).
 - "bootstrap": a percentile cluster bootstrap; for case+rater the two-way (pigeonhole)
   bootstrap that weights every row by case draws x rater draws.
 Cluster "case", "rater" and "none" (judgments independent) stay as alternatives.
@@ -657,7 +657,7 @@ def cluster_covariance(
     G/(G-1) * (N-1)/(N-K) (N judgments, K parameters, G clusters of that part): the CRV1
     factor statsmodels applies for `cov_type="cluster"` with its default
     `use_correction=True` (`df_correction` changes only the inference degrees of freedom,
-    which `bradley_terry` sets to min(G) - 1 like statsmodels' df_correction=True).
+    which `bradley_terry` sets from the fewest clusters, see `inference_df`).
     `ridge` adds the fit's ridge to the information (0: the plain likelihood).
     """
     bread = np.linalg.inv(_information(rows, beta, tie_model, ridge))
@@ -700,14 +700,27 @@ def usable_cluster(rows: BTRows, cluster: str) -> tuple[str, str | None]:
     return usable, f"{dropped} only: intervals cluster on {usable} instead of {cluster}"
 
 
+def effective_clusters(sizes: np.ndarray) -> float:
+    """(sum of sizes)^2 / sum of squared sizes: the number of equal clusters that carry as
+    much information; equal to the count when the clusters are equally large, smaller when
+    a few raters read most items."""
+    sizes = np.asarray(sizes, dtype=float)
+    sizes = sizes[sizes > 0]
+    return float(sizes.sum() ** 2 / (sizes**2).sum()) if len(sizes) else 0.0
+
+
 def inference_df(rows: BTRows, cluster: str) -> float:
-    """Degrees of freedom of the t quantile: the fewest clusters of a dimension, minus 1."""
+    """Degrees of freedom of the t quantile: the fewest effective clusters of a clustered
+    dimension, minus 1 (inf for judgments as independent)."""
     if cluster == "none":
         return float("inf")
-    counts = {"case": [rows.n_cases], "rater": [rows.n_raters]}.get(
-        cluster, [rows.n_cases, rows.n_raters]
-    )
-    return float(max(min(counts) - 1, 1))
+    n = rows.wins_a + rows.wins_b + rows.ties
+    sizes = {
+        "case": np.bincount(rows.case_index, n, minlength=rows.n_cases),
+        "rater": np.bincount(rows.rater_index, n, minlength=rows.n_raters),
+    }
+    dimensions = {"case": ["case"], "rater": ["rater"]}.get(cluster, ["case", "rater"])
+    return max(min(effective_clusters(sizes[d]) for d in dimensions) - 1.0, 1.0)
 
 
 def _psd(matrix: np.ndarray) -> np.ndarray:
@@ -795,7 +808,7 @@ def bradley_terry(
 ) -> BTResult:
     """Fit Bradley-Terry strengths with cluster-robust CIs and CI-aware ranks.
 
-    `interval`: "sandwich" (two-way cluster-robust variance, t with min(clusters) - 1 df)
+    `interval`: "sandwich" (two-way cluster-robust variance, t with `inference_df` df)
     or "bootstrap" (percentile, `n_resamples` cluster resamples; 0 resamples gives no
     interval). Strengths are centred and ranked within each connected component of the
     comparison graph; degenerate components get NaN intervals and no ranks, with a warning.

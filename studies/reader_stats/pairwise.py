@@ -103,8 +103,9 @@ def two_way_sum_of_squares(
     """Sum over cases + sum over raters - sum over (case, rater) cells of the squared
     cluster totals of `values`: the two-way cluster-robust variance of their sum.
 
-    Returns (variance, n_cases, n_raters). Where the two-way sum is not positive (possible
-    in small samples), the larger one-way sum is used.
+    Returns (variance, effective cases, effective raters) (`effective_clusters`). Where
+    the two-way sum is not positive (possible in small samples), the larger one-way sum is
+    used.
     """
     _, case_codes = np.unique(case, return_inverse=True)
     _, rater_codes = np.unique(rater, return_inverse=True)
@@ -116,7 +117,14 @@ def two_way_sum_of_squares(
     variance = one_way[0] + one_way[1] - float(by_cell @ by_cell)
     if variance <= 0:
         variance = max(one_way)
-    return variance, len(by_case), len(by_rater)
+    return variance, effective_clusters(case_codes), effective_clusters(rater_codes)
+
+
+def effective_clusters(codes: np.ndarray) -> float:
+    """(sum of sizes)^2 / sum of squared sizes of the clusters `codes` label: the count
+    when clusters are equally large, fewer when a few raters read most items."""
+    sizes = np.bincount(codes).astype(float)
+    return float(sizes.sum() ** 2 / (sizes**2).sum()) if sizes.sum() else 0.0
 
 
 def clustered_sign_test(
@@ -127,7 +135,8 @@ def clustered_sign_test(
     The statistic is the sign test's, wins of a minus wins of b; its variance under the
     null (no preference: every sign has mean 0) is the two-way cluster sum of squares of
     the signs (which is the number of decided judgments when they are independent); the
-    p-value is two-sided from t with min(cases, raters) - 1 degrees of freedom. Ties and
+    p-value is two-sided from t with (fewest effective clusters) - 1 degrees of freedom.
+    Ties and
     'both unacceptable' have sign 0.
     """
     winners = np.asarray(winners)
@@ -135,7 +144,7 @@ def clustered_sign_test(
     if not np.any(signs):
         return float("nan"), float("nan")
     variance, n_cases, n_raters = two_way_sum_of_squares(signs, case, rater)
-    df = float(max(min(n_cases, n_raters) - 1, 1))
+    df = max(min(n_cases, n_raters) - 1.0, 1.0)
     statistic = signs.sum() / np.sqrt(variance)
     return float(2.0 * stats.t.sf(abs(statistic), df)), df
 
@@ -144,7 +153,7 @@ def design_effect(
     indicator: np.ndarray, case: np.ndarray, rater: np.ndarray
 ) -> tuple[float, float]:
     """(Design effect, t degrees of freedom) of a share: the two-way cluster variance of the
-    indicator's centred sum over its binomial variance, at least 1."""
+    indicator's centred sum over its binomial variance."""
     indicator = np.asarray(indicator, dtype=float)
     n = len(indicator)
     share = indicator.mean() if n else np.nan
@@ -152,7 +161,7 @@ def design_effect(
     if n == 0 or binomial <= 0:
         return 1.0, float("nan") if n == 0 else float(max(n - 1, 1))
     variance, n_cases, n_raters = two_way_sum_of_squares(indicator - share, case, rater)
-    return max(1.0, variance / binomial), float(max(min(n_cases, n_raters) - 1, 1))
+    return variance / binomial, max(min(n_cases, n_raters) - 1.0, 1.0)
 
 
 def win_tie_loss(
@@ -171,7 +180,7 @@ def win_tie_loss(
     All are adjusted over the comparisons with `correction`.
 
     Shares: `share_x_low/high` is the cluster-aware Wilson interval (effective sample size
-    n / design effect, t quantile with min(cases, raters) - 1 df); `share_x_wilson_*` and
+    n / design effect, t quantile with the fewest effective clusters - 1 df); `share_x_wilson_*` and
     `share_x_cp_*` the plain Wilson and Clopper-Pearson intervals (judgments independent),
     the Clopper-Pearson one to read when n is small.
     """

@@ -74,6 +74,37 @@ def fmt_p(value: Any) -> str:
     return f"{value:.3f}"
 
 
+# Below either number, every reader-statistics footer says the study is small: intervals
+# and tests that treat cases and raters as random then rest on few clusters.
+SMALL_STUDY: dict[str, int] = {"cases": 30, "raters": 5}
+
+
+def small_study_note(n_cases: int, n_raters: int) -> str | None:
+    """The footer's small-sample note, or None when the study reaches SMALL_STUDY."""
+    short = []
+    if n_cases < SMALL_STUDY["cases"]:
+        short.append(f"{n_cases} cases (fewer than {SMALL_STUDY['cases']})")
+    if n_raters < SMALL_STUDY["raters"]:
+        short.append(f"{n_raters} raters (fewer than {SMALL_STUDY['raters']})")
+    if not short:
+        return None
+    return (
+        f"Small study: {' and '.join(short)}. Intervals and tests that treat cases and "
+        "raters as random rest on few clusters and may be too narrow or too wide; read them "
+        "as rough, and the exact (Clopper-Pearson) intervals for shares."
+    )
+
+
+def _bt_interval_words(settings: dict[str, Any]) -> str:
+    cluster = str(settings.get("cluster", "case")).replace("+", " and ")
+    if settings.get("interval", "bootstrap") == "sandwich":
+        return (
+            f"Bradley-Terry intervals: cluster-robust sandwich (clusters: {cluster}; "
+            "t with the fewest clusters - 1 df)"
+        )
+    return f"Bradley-Terry intervals: percentile bootstrap (resampling {cluster})"
+
+
 def footer_lines(provenance: Provenance) -> list[str]:
     settings = provenance.settings
     level = int(round(100 * settings["level"]))
@@ -81,8 +112,8 @@ def footer_lines(provenance: Provenance) -> list[str]:
     lines = [
         f"n cases = {provenance.n_cases}, n raters = {provenance.n_raters}, "
         f"n judgments = {provenance.n_judgments}, systems = {provenance.n_systems}.",
-        f"{level}% intervals; bootstrap resamples = {resamples} "
-        f"(resampling {settings['cluster'].replace('+', ' and ')}), seed = {settings['seed']}; "
+        f"{level}% intervals; {_bt_interval_words(settings)}; bootstrap resamples = "
+        f"{resamples}, seed = {settings['seed']}; "
         f"multiple comparisons: {CORRECTION_LABELS[settings['correction']]}; "
         f"Bradley-Terry ties: "
         f"{'Davidson' if settings['tie_model'] == 'davidson' else 'half wins'}"
@@ -91,9 +122,16 @@ def footer_lines(provenance: Provenance) -> list[str]:
         f"med-vision-workbench {provenance.version}.",
         RESEARCH_NOTICE,
     ]
+    note = small_study_note(provenance.n_cases, provenance.n_raters)
+    if note:
+        lines.insert(1, note)
     if provenance.synthetic:
         lines.insert(0, synthetic_line(provenance.synthetic_kind or UNSTATED))
     return lines
+
+
+def _rank_text(rank: Any) -> str:
+    return "–" if rank is None or pd.isna(rank) else str(int(rank))
 
 
 # --- tables -----------------------------------------------------------------------------
@@ -104,19 +142,24 @@ def bt_table(analysis: PairwiseAnalysis) -> SignificanceTable:
     data = bt.table()
     display = pd.DataFrame(
         {
-            "Rank": data["rank"].astype(str),
+            "Rank": data["rank"].map(_rank_text),
             "System": data["system"],
             "BT strength [CI]": _cis(data["bt"], data["ci_low"], data["ci_high"]),
         }
     )
+    if data["component"].nunique() > 1:
+        display.insert(0, "Component", data["component"].astype(str))
     notes = [
-        "BT strength: log-strength (log-odds scale), centred to mean 0; rank = 1 + number "
-        "of systems whose lower bound lies above this system's upper bound."
+        "BT strength: log-strength (log-odds scale), centred to mean 0 within its connected "
+        "component of the comparison graph; rank = 1 + number of systems of the same "
+        "component whose lower bound lies above this system's upper bound ('–': no interval, "
+        "no rank)."
     ]
     if bt.tie_nu is not None:
         notes.append(f"Davidson tie parameter nu = {bt.tie_nu:.3f}.")
     for name, (coef, low, high) in bt.style.items():
         notes.append(f"Style control: {name} coefficient {fmt_ci(coef, low, high)} per SD.")
+    notes.extend(f"Warning: {w}." for w in bt.warnings)
     return SignificanceTable("bradley_terry", "Bradley-Terry strengths", data, display, notes)
 
 
@@ -131,13 +174,20 @@ def pairwise_table(analysis: PairwiseAnalysis) -> SignificanceTable:
             "Ties": data["ties"].astype(str),
             "Both unacc.": data["both_bad"].astype(str),
             "A win share [CI]": _cis(data["share_a"], data["share_a_low"], data["share_a_high"]),
+            "Exact CI": [
+                f"[{fmt_number(lo)}, {fmt_number(hi)}]"
+                for lo, hi in zip(data["share_a_cp_low"], data["share_a_cp_high"], strict=True)
+            ],
             "p sign (adj.)": data["p_sign_adj"].map(fmt_p),
-            "p ties split (adj.)": data["p_ties_split_adj"].map(fmt_p),
         }
     )
     notes = [
-        "Wilson intervals; exact sign test with ties and 'both unacceptable' excluded; "
-        "sensitivity: ties split evenly between the systems."
+        "A win share: cluster-aware Wilson interval (effective n = n / design effect, with "
+        "cases and raters as clusters); exact CI: Clopper-Pearson, judgments independent (for "
+        "small n). Sign test with ties and 'both unacceptable' excluded, clustered on case and "
+        "rater (two-way variance of the signs, t with the fewest clusters - 1 df). The raw "
+        "numbers add the exact binomial sign test and its ties-split sensitivity analysis "
+        "(both treat judgments as independent)."
     ]
     return SignificanceTable("pairwise", "Win, tie and loss per comparison", data, display, notes)
 
@@ -405,7 +455,7 @@ def paper_table(analysis: StudyAnalysis) -> SignificanceTable:
     data["win_rate"] = data["system"].map(pooled)
     display = pd.DataFrame(
         {
-            "Rank": data["rank"].astype(str),
+            "Rank": data["rank"].map(_rank_text),
             "System": data["system"],
             "BT [CI]": _cis(data["bt"], data["bt_low"], data["bt_high"]),
             "Win rate": data["win_rate"].map(fmt_number),
@@ -534,21 +584,28 @@ def render_many(tables: list[SignificanceTable], provenance: Provenance, fmt: st
     return "\n".join(render(t, provenance, fmt) for t in tables)
 
 
+def _json_number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
 def pairwise_json(analysis: PairwiseAnalysis) -> dict[str, Any]:
-    """The JSON form of a pairwise analysis: systems (system, bt, ci_low, ci_high, rank)."""
+    """The JSON form of a pairwise analysis: systems (system, bt, ci_low, ci_high, rank,
+    component; null where there is no interval or rank) and the top-level warnings."""
     systems = [
         {
             "system": row.system,
             "bt": float(row.bt),
-            "ci_low": float(row.ci_low),
-            "ci_high": float(row.ci_high),
-            "rank": int(row.rank),
+            "ci_low": _json_number(row.ci_low),
+            "ci_high": _json_number(row.ci_high),
+            "rank": None if pd.isna(row.rank) else int(row.rank),
+            "component": int(row.component),
         }
         for row in analysis.bt.table().itertuples(index=False)
     ]
     comparisons = json.loads(analysis.pairwise.to_json(orient="records"))
     provenance = analysis.provenance
     return {
+        "warnings": analysis.warnings,
         "systems": systems,
         "comparisons": comparisons,
         "tie_nu": analysis.bt.tie_nu,
@@ -590,15 +647,23 @@ def plot_bt(analysis: PairwiseAnalysis):  # noqa: ANN201
     ax.errorbar(
         table["bt"],
         y,
-        xerr=[table["bt"] - table["ci_low"], table["ci_high"] - table["bt"]],
+        # No interval (NaN) draws no bar.
+        xerr=[
+            (table["bt"] - table["ci_low"]).fillna(0.0),
+            (table["ci_high"] - table["bt"]).fillna(0.0),
+        ],
         fmt="o",
         capsize=4,
         color="tab:blue",
     )
-    ax.set_yticks(y, [f"{s} (#{r})" for s, r in zip(table["system"], table["rank"], strict=True)])
+    ax.set_yticks(
+        y,
+        [f"{s} (#{_rank_text(r)})" for s, r in zip(table["system"], table["rank"], strict=True)],
+    )
     ax.axvline(0.0, color="0.7", linewidth=0.8)
     level = int(round(100 * analysis.settings.level))
-    ax.set_xlabel(f"Bradley-Terry strength (log scale), {level}% bootstrap CI")
+    method = "sandwich" if analysis.bt.interval == "sandwich" else "bootstrap"
+    ax.set_xlabel(f"Bradley-Terry strength (log scale), {level}% {method} CI")
     ax.set_title("Bradley-Terry estimates")
     _stamp(fig, analysis.provenance)
     return fig

@@ -14,7 +14,9 @@ from studies.reader_stats.bradley_terry import (
     bradley_terry,
     build_rows,
     cluster_covariance,
+    effective_clusters,
     fit_batch,
+    inference_df,
 )
 from studies.reader_stats.data import prepare_judgments
 from studies.reader_stats.simulation import SCENARIOS, simulate_study
@@ -147,15 +149,23 @@ def test_davidson_sandwich_equals_a_numerical_sandwich() -> None:
     assert np.allclose(ours, expected, atol=1e-5, rtol=1e-4)
 
 
-def test_sandwich_intervals_use_t_with_the_fewest_clusters() -> None:
+def test_sandwich_intervals_use_t_with_the_fewest_effective_clusters() -> None:
     judgments = _battles(7, ties=False, style=False)
     result = bradley_terry(judgments, cluster="case+rater", interval="sandwich")
     rows = build_rows(judgments)
     from scipy import stats
 
-    quantile = stats.t.ppf(0.975, min(rows.n_cases, rows.n_raters) - 1)
+    raters = judgments.groupby("rater").size().to_numpy(dtype=float)
+    cases = judgments.groupby("case").size().to_numpy(dtype=float)
+    fewest = min(raters.sum() ** 2 / (raters**2).sum(), cases.sum() ** 2 / (cases**2).sum())
+    assert fewest <= min(rows.n_cases, rows.n_raters)
+    assert inference_df(rows, "case+rater") == pytest.approx(fewest - 1)
+    quantile = stats.t.ppf(0.975, fewest - 1)
     assert np.allclose(result.ci_high - result.estimate, quantile * result.se)
     assert np.allclose(result.estimate - result.ci_low, quantile * result.se)
+    # Equal workloads: the effective number is the number of clusters.
+    assert effective_clusters(np.full(6, 20.0)) == pytest.approx(6.0)
+    assert effective_clusters(np.array([100.0, 1, 1, 1])) < 1.1
 
 
 def test_aggregated_rows_give_the_same_sandwich_as_battles() -> None:

@@ -53,7 +53,14 @@ def pairwise_command(
     bootstrap: int = typer.Option(1000, "--bootstrap", "-b", help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the bootstrap."),
     fmt: str = typer.Option("json", "--format", "-f", help="json, csv, latex or markdown."),
-    cluster: str = typer.Option("case", help="Resample: case, rater or case+rater."),
+    cluster: str = typer.Option(
+        "case+rater",
+        help="Bradley-Terry clusters: case+rater (two-way, default), case, rater or none.",
+    ),
+    interval: str = typer.Option(
+        "sandwich",
+        help="Bradley-Terry interval: sandwich (cluster-robust, default) or bootstrap.",
+    ),
     ties: str = typer.Option("half", help="Tie model: half (half wins) or davidson."),
     both_bad: str = typer.Option("tie", help="'Both unacceptable': tie or drop."),
     style: bool = typer.Option(False, "--style", help="Control for report length (len_a, len_b)."),
@@ -64,7 +71,9 @@ def pairwise_command(
     """Bradley-Terry strengths, ranks, win/tie/loss and sign tests from a judgments file.
 
     The file needs the columns rater, case, system_a, system_b and winner (a, b, tie or
-    both_bad). JSON lists each system with system, bt, ci_low, ci_high and rank.
+    both_bad). JSON has a top-level warnings list (disconnected comparisons, perfect
+    separation, no resamples, ...) and lists each system with system, bt, ci_low, ci_high,
+    rank and component (null interval and rank where the data give none).
     """
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -72,6 +81,7 @@ def pairwise_command(
         n_resamples=bootstrap,
         seed=seed,
         cluster=cluster,
+        interval=interval,
         tie_model=ties,
         both_bad=both_bad,
         style=style,
@@ -84,10 +94,12 @@ def pairwise_command(
 
     try:
         judgments = load_judgments_file(input)
-        with console.status(f"Bradley-Terry with {bootstrap} bootstrap resamples..."):
+        with console.status("Bradley-Terry strengths and intervals..."):
             analysis = analyze_pairwise(judgments, settings)
     except (JudgmentsError, ValueError) as exc:
         _fail(str(exc))
+    for warning in analysis.warnings:
+        console.print(f"Warning: {warning}", markup=False, highlight=False)
     if fmt == "json":
         text = json.dumps(reader_tables.pairwise_json(analysis), indent=2, default=str) + "\n"
     else:
@@ -98,14 +110,29 @@ def pairwise_command(
 
 @stats_app.command("study")
 def study_command(
-    study: str = typer.Option(..., "--study", "-s", help="Study name."),
+    study: str | None = typer.Option(
+        None, "--study", "-s", help="Study name (or --input FILE: a judgments file)."
+    ),
+    input: Path | None = typer.Option(
+        None,
+        "--input",
+        "-i",
+        help="Judgments file (.csv or .jsonl, e.g. a `studies export`) instead of --study.",
+    ),
     fmt: str = typer.Option("markdown", "--format", "-f", help="json, csv, latex or markdown."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Folder for every table (csv, latex, markdown), plots, manifest."
     ),
     bootstrap: int = typer.Option(1000, "--bootstrap", "-b", help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the bootstrap."),
-    cluster: str = typer.Option("case", help="Resample: case, rater or case+rater."),
+    cluster: str = typer.Option(
+        "case+rater",
+        help="Bradley-Terry clusters: case+rater (two-way, default), case, rater or none.",
+    ),
+    interval: str = typer.Option(
+        "sandwich",
+        help="Bradley-Terry interval: sandwich (cluster-robust, default) or bootstrap.",
+    ),
     ties: str = typer.Option("half", help="Tie model: half (half wins) or davidson."),
     both_bad: str = typer.Option("tie", help="'Both unacceptable': tie or drop."),
     style: bool = typer.Option(False, "--style", help="Control for report length."),
@@ -132,16 +159,19 @@ def study_command(
 
     from studies.reader_stats import tables as reader_tables
     from studies.reader_stats.analysis import analyze_study
-    from studies.reader_stats.data import JudgmentsError
+    from studies.reader_stats.data import JudgmentsError, load_judgments_file
     from studies.readers.judgments import study_judgments
     from studies.store.db import get_store
 
+    if (study is None) == (input is None):
+        _fail("name the study with --study NAME, or give its judgments with --input FILE (one)")
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     settings = _settings(
         n_resamples=bootstrap,
         seed=seed,
         cluster=cluster,
+        interval=interval,
         tie_model=ties,
         both_bad=both_bad,
         style=style,
@@ -160,7 +190,10 @@ def study_command(
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             _fail(f"{metrics}: not a readable CSV file ({exc})")
     try:
-        judgments = study_judgments(get_store(), study)
+        if input is not None:
+            judgments = load_judgments_file(input)
+        else:
+            judgments = study_judgments(get_store(), study)
         with console.status(f"Analysing {len(judgments)} judgments ({bootstrap} resamples)..."):
             analysis = analyze_study(judgments, settings, metric_table=metric_table)
     except (JudgmentsError, ValueError) as exc:
