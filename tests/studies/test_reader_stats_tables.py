@@ -150,7 +150,7 @@ def test_cli_pairwise_on_a_file(study: pd.DataFrame, tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     systems = document["systems"]
     assert [s["system"] for s in systems][0] == "lora_v2"
-    assert set(systems[0]) == {"system", "bt", "ci_low", "ci_high", "rank"}
+    assert set(systems[0]) == {"system", "bt", "ci_low", "ci_high", "rank", "component"}
     assert all(s["ci_low"] <= s["bt"] <= s["ci_high"] for s in systems)
     assert document["provenance"]["settings"]["n_resamples"] == 100
     again = json.loads(
