@@ -88,10 +88,34 @@ def load_command(name: str) -> click.Command:
     typer_app: typer.Typer = getattr(importlib.import_module(module), attribute)
     build = typer.main.get_group if entry.group else typer.main.get_command
     command = build(typer_app)
+    _tidy_help(command)
     command.name = name
     if not command.help:
         command.help = entry.summary
     return command
+
+
+def _tidy_help(command: click.Command) -> None:
+    """Help that shows flags as flags: no `<bool>` after `--overwrite` (typer prints the type
+    of every option), and no usage piece for a hidden argument (an old spelling kept)."""
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+    # By duck type: typer's parameters are not click's own classes.
+    for param in command.params:
+        kind = getattr(param, "param_type_name", "")
+        if kind == "option" and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        if kind == "argument" and getattr(param, "hidden", False):
+            param.get_usage_pieces = lambda ctx: []  # type: ignore[method-assign]
+    make_help = command.get_help_option
+
+    def help_option(ctx: click.Context) -> click.Option | None:
+        option = make_help(ctx)  # made afresh for every help page
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option  # type: ignore[method-assign]
 
 
 class LazyGroup(TyperGroup):

@@ -17,5 +17,5 @@ def file_slug(name: str, default: str = "export") -> str:
 
     Runs of anything else become one '-'; a name with nothing left gives `default`.
     """
-    slug = _UNSAFE.sub("-", name.strip().lower()).strip("-._")
+    slug = re.sub(r"-{2,}", "-", _UNSAFE.sub("-", name.strip().lower())).strip("-._")
     return slug or default

@@ -717,6 +717,11 @@ def _data_card(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def out_dir_taken(out: Path) -> bool:
+    """A destination an export refuses unless told to overwrite: a file, or a non-empty folder."""
+    return out.exists() and (not out.is_dir() or any(out.iterdir()))
+
+
 def export_preferences(
     result: HarvestResult, out_dir: Path | str, overwrite: bool = False
 ) -> ExportSummary:
@@ -732,7 +737,7 @@ def export_preferences(
             f"study {result.study!r} gives no preference pairs under this policy "
             f"(dropped: {json.dumps(result.counts['dropped'], sort_keys=True)}); relax the policy"
         )
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+    if out_dir_taken(out) and not overwrite:
         raise PreferenceError(f"{out} exists and is not empty; choose another folder or overwrite")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

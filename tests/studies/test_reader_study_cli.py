@@ -45,8 +45,8 @@ def test_studies_cli_round_trip(tmp_home: Path) -> None:
         "--seed",
         "5",
     )
-    assert "Started: 4 cases, 12 items" in _ok("studies", "start", "Round A")
-    again = runner.invoke(app, ["studies", "start", "Round A"])
+    assert "Started: 4 cases, 12 items" in _ok("studies", "start", "--study", "Round A")
+    again = runner.invoke(app, ["studies", "start", "--study", "Round A"])
     assert again.exit_code == 1 and "already started" in again.output
     link = _ok("studies", "invite", "--base-url", "http://host:8501").strip()
     assert link.startswith("http://host:8501/invite?token=")
@@ -56,12 +56,12 @@ def test_studies_cli_round_trip(tmp_home: Path) -> None:
     likert = {side: {"accuracy": 3, "completeness": 3, "safety": 3} for side in ("left", "right")}
     submit_judgment(store, ada.id, task.token, "k1", "right", likert, "", 2.0)
     assert "done 1/" in _ok("studies", "list")
-    assert "rater ada\t1/" in _ok("studies", "progress", "Round A")
+    assert "rater ada\t1/" in _ok("studies", "progress", "--study", "Round A")
     out = tmp_home / "judgments.csv"
-    assert "Wrote 1 judgments" in _ok("studies", "export", "Round A", "--out", str(out))
+    assert "Wrote 1 judgments" in _ok("studies", "export", "--study", "Round A", "--out", str(out))
     rows = list(csv.DictReader(out.open()))
     assert rows[0]["rater"] == "ada" and rows[0]["preference_shown"] == "right"
-    assert "paused" in _ok("studies", "pause", "Round A")
+    assert "paused" in _ok("studies", "pause", "--study", "Round A")
     bad = runner.invoke(
         app,
         [

@@ -14,6 +14,7 @@ from rich.console import Console
 from model.options import Option, given, options
 from studies.preferences.policy import HarvestPolicy, PreferenceError
 from workbench.options import typer_parameters, with_parameters
+from workbench.study_names import study_option
 
 prefs_app = typer.Typer()
 console = Console(stderr=True)
@@ -65,22 +66,51 @@ def _print_counts(result: Any) -> None:  # a studies.preferences.harvest.Harvest
         typer.echo("SYNTHETIC data.")
 
 
+def _overwrite_option() -> Any:
+    return typer.Option(
+        False, "--overwrite/--no-overwrite", help="Replace an existing export in --out."
+    )
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse a taken --out before any work, naming the flags that fix it."""
+    from studies.preferences.harvest import out_dir_taken
+
+    if out_dir_taken(out) and not overwrite:
+        _fail(
+            f"{out} exists and is not empty: choose another --out folder, or pass --overwrite "
+            "to replace it"
+        )
+
+
+def _export(result: Any, out: Path, overwrite: bool) -> Any:  # an ExportSummary
+    import datasets  # noqa: F401 - loaded first so quiet_libraries() quietens its bars
+
+    from model.quiet import quiet_libraries
+    from studies.preferences.harvest import export_preferences
+
+    # datasets prints "Casting / Saving the dataset" bars: not the workbench's to show.
+    with quiet_libraries():
+        return export_preferences(result, out, overwrite=overwrite)
+
+
 @prefs_app.command("export")
 @policy_options()
 def prefs_export(
-    study: str = typer.Option(..., help="Study name."),
+    study: str = study_option(required=True),
     out: Path = typer.Option(..., help="Output folder (must be new or empty)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export."),
+    overwrite: bool = _overwrite_option(),
     *,
     policy: HarvestPolicy,
 ) -> None:
     """Harvest a study's judgments into TRL vision preference pairs (datasets + JSONL)."""
+    _check_out(out, overwrite)
     try:
-        from studies.preferences.harvest import export_preferences, harvest_preferences
+        from studies.preferences.harvest import harvest_preferences
         from studies.store.db import get_store
 
         result = harvest_preferences(get_store(), study, policy)
-        summary = export_preferences(result, out, overwrite=overwrite)
+        summary = _export(result, out, overwrite)
     except PreferenceError as exc:
         _fail(str(exc))
     _print_counts(result)
@@ -93,7 +123,7 @@ def prefs_export(
 @prefs_app.command("preview")
 @policy_options()
 def prefs_preview(
-    study: str = typer.Option(..., help="Study name."),
+    study: str = study_option(required=True),
     limit: int = typer.Option(5, help="Pairs to print."),
     *,
     policy: HarvestPolicy,
@@ -118,18 +148,19 @@ def prefs_automatic(
     system: list[str] = typer.Option(..., help="System whose reports are checked (repeat)."),
     out: Path = typer.Option(..., help="Output folder (must be new or empty)."),
     split: str = typer.Option("train", help="Split (train keeps the test cases unseen)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export."),
+    overwrite: bool = _overwrite_option(),
     *,
     policy: HarvestPolicy,
 ) -> None:
     """Cold-start pairs without a study: reference vs reports with a significant clinical error."""
     policy.automatic = True
+    _check_out(out, overwrite)
     try:
-        from studies.preferences.harvest import export_preferences, harvest_automatic
+        from studies.preferences.harvest import harvest_automatic
         from studies.store.db import get_store
 
         result = harvest_automatic(get_store(), benchmark, list(system), split, policy)
-        summary = export_preferences(result, out, overwrite=overwrite)
+        summary = _export(result, out, overwrite)
     except PreferenceError as exc:
         _fail(str(exc))
     _print_counts(result)

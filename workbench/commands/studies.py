@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from workbench.study_names import legacy_study_argument, study_name, study_option
+
 studies_app = typer.Typer(no_args_is_help=True)
 
 
@@ -98,12 +100,20 @@ def create_command(
 
 
 @studies_app.command("enrol")
-def enrol_command(study: str, usernames: list[str]) -> None:
-    """Enrol rater accounts in a draft study."""
+def enrol_command(
+    usernames: list[str] = typer.Argument(..., help="Rater accounts to enrol."),
+    study: str | None = study_option(),
+) -> None:
+    """Enrol rater accounts in a draft study: `studies enrol --study NAME USER...`."""
     from studies.readers.design import StudyError
     from studies.readers.enrolment import enrol_rater
     from studies.store.db import get_store
 
+    if study is None and len(usernames) > 1:
+        # The old spelling: `studies enrol STUDY USER...`.
+        study = study_name(None, usernames[0], "studies enrol")
+        usernames = usernames[1:]
+    study = study_name(study, None, "studies enrol")
     try:
         for username in usernames:
             enrol_rater(get_store(), study, username)
@@ -113,12 +123,15 @@ def enrol_command(study: str, usernames: list[str]) -> None:
 
 
 @studies_app.command("start")
-def start_command(study: str) -> None:
+def start_command(
+    study: str | None = study_option(), positional: str | None = legacy_study_argument()
+) -> None:
     """Freeze and hash the configuration, build the items and assign them."""
     from studies.readers.design import StudyError
     from studies.readers.lifecycle import start_study
     from studies.store.db import get_store
 
+    study = study_name(study, positional, "studies start")
     try:
         report = start_study(get_store(), study)
     except StudyError as exc:
@@ -139,30 +152,39 @@ def _status(study: str, action: str) -> None:
 
 
 @studies_app.command("pause")
-def pause_command(study: str) -> None:
+def pause_command(
+    study: str | None = study_option(), positional: str | None = legacy_study_argument()
+) -> None:
     """Pause a study: raters cannot submit until it resumes."""
-    _status(study, "pause")
+    _status(study_name(study, positional, "studies pause"), "pause")
 
 
 @studies_app.command("resume")
-def resume_command(study: str) -> None:
+def resume_command(
+    study: str | None = study_option(), positional: str | None = legacy_study_argument()
+) -> None:
     """Resume a paused study."""
-    _status(study, "resume")
+    _status(study_name(study, positional, "studies resume"), "resume")
 
 
 @studies_app.command("close")
-def close_command(study: str) -> None:
+def close_command(
+    study: str | None = study_option(), positional: str | None = legacy_study_argument()
+) -> None:
     """Close a study for good."""
-    _status(study, "close")
+    _status(study_name(study, positional, "studies close"), "close")
 
 
 @studies_app.command("progress")
-def progress_command(study: str) -> None:
+def progress_command(
+    study: str | None = study_option(), positional: str | None = legacy_study_argument()
+) -> None:
     """Done / assigned per rater and judged / needed per pair."""
     from studies.readers.design import StudyError
     from studies.readers.progress import study_progress
     from studies.store.db import get_store
 
+    study = study_name(study, positional, "studies progress")
     try:
         progress = study_progress(get_store(), study)
     except StudyError as exc:
@@ -176,7 +198,7 @@ def progress_command(study: str) -> None:
 
 @studies_app.command("invite")
 def invite_command(
-    study: str | None = typer.Option(None, help="Enrol the invitee in this draft study."),
+    study: str | None = study_option("Enrol the invitee in this draft study."),
     role: str = typer.Option("rater", help="rater or admin."),
     username: str | None = typer.Option(None, help="Fix the invitee's username."),
     hours: float = typer.Option(72.0, help="Hours the link stays valid."),
@@ -202,9 +224,13 @@ def invite_command(
     typer.echo(f"{base_url.rstrip('/')}/invite?token={token}")
 
 
+EXPORT_FORMATS = ("csv", "jsonl", "imrmc")
+
+
 @studies_app.command("export")
 def export_command(
-    study: str,
+    study: str | None = study_option(),
+    positional: str | None = legacy_study_argument(),
     out: Path = typer.Option(..., "--out", "-o", help="Output file (.csv, .jsonl or .imrmc)."),
     fmt: str | None = typer.Option(None, "--format", help="csv, jsonl or imrmc (default: suffix)."),
     criterion: str | None = typer.Option(
@@ -217,7 +243,14 @@ def export_command(
     from studies.readers.rating import export_judgments
     from studies.store.db import get_store
 
-    chosen = fmt or out.suffix.lstrip(".").lower()
+    study = study_name(study, positional, "studies export")
+    chosen = (fmt or out.suffix.lstrip(".")).lower()
+    if chosen not in EXPORT_FORMATS:
+        given = f"--format {fmt!r}" if fmt else f"the --out file's suffix ({out.name!r})"
+        _fail(
+            f"{given} names no export format: pass --format {' / '.join(EXPORT_FORMATS)}, "
+            "or end the --out file in .csv, .jsonl or .imrmc"
+        )
     if chosen == "imrmc":
         from workbench.commands.mrmc import export_imrmc
 
