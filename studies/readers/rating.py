@@ -6,7 +6,11 @@ Which judgment is current, and the join of a study's judgments, come from
 What a rater page receives (`RatingTask`) carries no system name, id, fingerprint, run or
 generation id: only an opaque assignment token, the case media and the two report texts
 as shown on screen. A judgment is written in one transaction; its unique submission key
-makes a double submit (double click, two tabs, a retry) write nothing new.
+makes a double submit (double click, two tabs, a retry) write nothing new. A submit of a task
+already answered writes nothing and says whether the answer that stands differs from the one
+sent (`SubmitResult.conflict`, `.stored`), so no answer is ever dropped without a word; the
+database itself keeps one current judgment per task (migration 0003). A busy database is
+`DatabaseBusy`: rolled back, safe to send again.
 """
 
 from __future__ import annotations
@@ -657,38 +661,44 @@ def submit_judgment(
         raise RatingError("The submission key is missing or too long; reload the page.")
     if time_on_task_s is not None and (time_on_task_s < 0 or time_on_task_s != time_on_task_s):
         raise RatingError("Time on task must be a non-negative number of seconds.")
-    try:
-        with _write_transaction(store) as connection:
-            return _submit(
-                connection,
-                rater_id,
-                assignment_token,
-                submission_key,
-                preference_shown,
-                likert,
-                comment,
-                time_on_task_s,
-                session_token,
-                supersede,
-            )
-    except IntegrityError:
-        # A concurrent twin with the same key won the race: return what it wrote.
+    # A second try only when the database refused a judgment that another writer (past this
+    # process's locks) got in first: the retry reads it and answers as for any answered task.
+    for attempt in (1, 2):
         try:
-            with store.engine.connect() as connection:
-                repeat = connection.execute(_BY_KEY, {"submission_key": submission_key}).first()
+            with _write_transaction(store) as connection:
+                return _submit(
+                    connection,
+                    rater_id,
+                    assignment_token,
+                    submission_key,
+                    preference_shown,
+                    likert,
+                    comment,
+                    time_on_task_s,
+                    session_token,
+                    supersede,
+                )
+        except IntegrityError:
+            # A concurrent twin with the same key won the race: return what it wrote.
+            try:
+                with store.engine.connect() as connection:
+                    repeat = connection.execute(_BY_KEY, {"submission_key": submission_key}).first()
+            except OperationalError as exc:
+                raise DatabaseBusy() from exc
+            if repeat is None and attempt == 1:
+                continue
+            if repeat is None or repeat.rater_id != rater_id:
+                raise
+            stored = _stored_answer(repeat, repeat.a_on_left)
+            submitted = StoredAnswer(preference_shown, _screen_likert(likert), comment)
+            return SubmitResult(
+                repeat.id, False, repeat.winner, not stored.same_answer(submitted), stored
+            )
         except OperationalError as exc:
+            # SQLite's lock timeout, a PostgreSQL lock timeout or a lost connection: the
+            # transaction was rolled back, so nothing is half-written and a retry is safe.
             raise DatabaseBusy() from exc
-        if repeat is None or repeat.rater_id != rater_id:
-            raise
-        stored = _stored_answer(repeat, repeat.a_on_left)
-        submitted = StoredAnswer(preference_shown, _screen_likert(likert), comment)
-        return SubmitResult(
-            repeat.id, False, repeat.winner, not stored.same_answer(submitted), stored
-        )
-    except OperationalError as exc:
-        # SQLite's lock timeout, a PostgreSQL lock timeout or a lost connection: the
-        # transaction was rolled back, so nothing is half-written and a retry is safe.
-        raise DatabaseBusy() from exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _screen_likert(likert: dict[str, Any] | None) -> dict[str, dict[str, int]]:
