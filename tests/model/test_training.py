@@ -252,3 +252,43 @@ def test_dependency_floors_are_those_the_code_needs() -> None:
         in (Path(__file__).resolve().parents[2] / "model" / "training" / "data.py").read_text()
     )
     assert floor.replace(" ", "").startswith("datasets>=4")
+
+
+def test_two_processes_save_one_adapter_from_every_rank(
+    tiny_model_dir: Path, images: list[Path], tmp_path: Path
+) -> None:
+    """torchrun, two CPU processes (gloo): every rank takes the save path (under ZeRO-3 or
+    FSDP the gather is a collective, so a rank-0-only save would hang or save nothing),
+    rank 0 writes one adapter, and the card says two processes were in effect."""
+    import socket
+    import subprocess
+    import sys
+
+    examples = tmp_path / "sft.jsonl"
+    examples.write_text(
+        "".join(json.dumps({"images": [str(p)], "response": GOOD}) + "\n" for p in images + images)
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "ddp"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+            "--master_port", str(port), "-m", "model.training", "sft",
+            "--model", str(tiny_model_dir), "--examples", str(examples), "--out", str(out),
+            "--max-steps", "2", "--rank", "4", "--alpha", "8",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    card = read_training_card(out)
+    assert card["in_effect"]["world_size"] == 2 and card["in_effect"]["effective_batch"] == 2
+    from safetensors.torch import load_file
+
+    weights = load_file(out / "adapter_model.safetensors")
+    assert weights and all(t.numel() > 0 for t in weights.values())
+    assert not (out / "ref").exists()
