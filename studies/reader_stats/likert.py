@@ -270,7 +270,7 @@ def _crossed_reml(
                 np.full(len(names), start),
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 500},
+                options={"ftol": 1e-10, "gtol": 1e-6, "maxiter": 500},
             )
             if best is None or result.fun < best.fun:
                 best = result
@@ -472,8 +472,11 @@ def likert_means(
             group = part[part["system"] == system]
             per_case = group.groupby("case")["score"].mean().to_numpy()
             note = ""
+            se = df = float("nan")
             if method == "cases":
                 mean, low, high = _t_interval(per_case, level)
+                if len(per_case) > 1:
+                    se, df = stats.sem(per_case), float(len(per_case) - 1)
             elif np.ptp(group["score"]) == 0:
                 # All ratings equal: that is the mean; there is no spread to make an interval.
                 mean, low, high = float(group["score"].iloc[0]), float("nan"), float("nan")
@@ -506,6 +509,8 @@ def likert_means(
                     "sd": float(group["score"].std(ddof=1)) if len(group) > 1 else float("nan"),
                     "ci_low": low,
                     "ci_high": high,
+                    "se": float(se),
+                    "df": float(df),
                     "method": method,
                     "interval_note": note,
                 }
@@ -519,6 +524,8 @@ def likert_means(
         "sd",
         "ci_low",
         "ci_high",
+        "se",
+        "df",
         "method",
         "interval_note",
     ]

@@ -1,0 +1,292 @@
+"""Coverage section of bench/coverage.py: Likert means, paired Likert tests, the Likert mixed
+model and harm non-inferiority over simulated reader studies (synthetic judgments).
+
+Rows (see bench/coverage.py for the columns), on the "accuracy" criterion (harm: "safety"):
+- Likert mean intervals per system (pooled): the default (one mixed model with rater, case,
+  rater x system and report random effects, Satterthwaite t on the logit of the 1-5 scale),
+  the same model's plain t interval, the t interval over case means, and the ebb17df
+  interval (case means) around the mean of all ratings;
+- paired differences (a - b, every pair pooled): coverage of the mean-difference interval and,
+  under the null, the Holm family-wise error over the pairs: the default mixed model of the
+  differences (rater and case intercepts, Satterthwaite), the t over case means, the
+  Wilcoxon test on case means and the ebb17df Wilcoxon test on judgments;
+- the mixed model's contrasts against the reference (B): coverage and per-test null rejection,
+  the default (four random effects, Satterthwaite t) against the ebb17df model (rater and
+  case intercepts, z tests);
+- harm non-inferiority of the worst system (C) against B with the margin set to the true
+  difference, so the null holds at its boundary: the share of studies declaring C
+  non-inferior (the type-I error, one-sided at 0.025, so at most 0.025 for a valid test;
+  reported against the 0.06 target), for the default (adjusted one-sided p of the
+  mixed model), the case-level t, and the ebb17df rule (unadjusted case-level interval).
+
+The estimand of every row is the population value: the mean score (or difference of mean
+scores) over a population-sized study of the scenario (`population_version`), which every
+method here estimates. One study takes about 1.5 s on a 2-core machine (both versions), so
+`python bench/coverage.py --section likert --studies 25` takes about 4-5 minutes.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from studies.reader_stats import likert  # noqa: E402
+from studies.reader_stats.pairwise import adjust_pvalues  # noqa: E402
+from studies.reader_stats.simulation import (  # noqa: E402
+    StudyScenario,
+    population_version,
+    simulate_study,
+)
+
+CRITERION = "accuracy"
+HARM = "safety"
+REFERENCE = "B"
+WORST = "C"
+ALPHA = 0.05
+
+_POPULATIONS: dict[str, tuple[pd.Series, float]] = {}
+
+
+def _likert(scenario: StudyScenario) -> StudyScenario:
+    return scenario.scaled(criteria=(CRITERION, HARM))
+
+
+def _population_of(scenario: StudyScenario) -> tuple[pd.Series, pd.Series]:
+    """Population mean score per system, for the criterion and the harm criterion."""
+    key = repr(scenario)
+    if key not in _POPULATIONS:
+        study = simulate_study(population_version(scenario), seed=1)
+        long = likert.likert_long(study)
+        means = long.groupby(["criterion", "system"])["score"].mean()
+        _POPULATIONS[key] = (means[CRITERION], means[HARM])
+    return _POPULATIONS[key]
+
+
+def _covered(low: float, high: float, truth: float) -> float:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return 0.0  # no interval covers nothing
+    return float(low <= truth <= high)
+
+
+def _only(study: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    keep = [c for c in study.columns if not c.startswith("likert_") or c.endswith(criterion)]
+    frame = study[keep]
+    frame.attrs = dict(study.attrs)
+    return frame
+
+
+def _old_wilcoxon_fwer(study: pd.DataFrame) -> bool:
+    """ebb17df: Wilcoxon signed-rank on every judgment's difference, Holm over the pairs."""
+    frame = likert._paired(study, CRITERION)
+    p = []
+    for _, group in frame.groupby(["system_a", "system_b"], sort=True):
+        diff = group["diff"].to_numpy(float)
+        p.append(float(stats.wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0)
+    return bool((adjust_pvalues(pd.Series(p), "holm") < ALPHA).any())
+
+
+def _study_rows(study: pd.DataFrame, means: pd.Series, harm: pd.Series, margin: float) -> dict:
+    """Coverage indicators of one study of the scenario (lists per method)."""
+    out: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        out.setdefault(name, []).append(value)
+
+    accuracy = _only(study, CRITERION)
+    table = likert.likert_means(accuracy)
+    for row in table.itertuples(index=False):
+        truth = float(means[row.system])
+        add("mean: model (logit t)", _covered(row.ci_low, row.ci_high, truth))
+        half = stats.t.ppf(0.975, row.df) * row.se if np.isfinite(row.se) else np.nan
+        add("mean: model (plain t)", _covered(row.mean - half, row.mean + half, truth))
+    cases = likert.likert_means(accuracy, method="cases")
+    for row in cases.itertuples(index=False):
+        truth = float(means[row.system])
+        add("mean: t over case means", _covered(row.ci_low, row.ci_high, truth))
+        # ebb17df reported this interval around the mean of all ratings: covers the same.
+        add("mean: ebb17df (ratings mean, case-mean CI)", _covered(row.ci_low, row.ci_high, truth))
+    for method in ("model", "cases"):
+        paired = likert.paired_differences(accuracy, method=method)
+        for row in paired.itertuples(index=False):
+            truth = float(means[row.system_a] - means[row.system_b])
+            add(f"paired: {method}", _covered(row.ci_low, row.ci_high, truth))
+    for name, kwargs in (
+        ("mixed: default", {}),
+        ("mixed: ebb17df", {"random": "intercepts", "ddf": "z"}),
+    ):
+        fit = likert.mixed_model(accuracy, CRITERION, reference=REFERENCE, **kwargs)
+        for row in fit.effects.itertuples(index=False):
+            system = row.term.split(" - ")[0]
+            truth = float(means[system] - means[REFERENCE])
+            add(name, _covered(row.ci_low, row.ci_high, truth))
+    if margin > 0:
+        safety = _only(study, HARM)
+        truth = float(harm[WORST] - harm[REFERENCE])
+        for method in ("model", "cases"):
+            table = likert.harm_noninferiority(
+                safety, comparator=REFERENCE, margin=margin, criterion=HARM, method=method
+            ).set_index("system")
+            row = table.loc[WORST]
+            add(f"harm CI: {method}", _covered(row["ci_low"], row["ci_high"], truth))
+            add(f"harm NI at margin: {method}", float(row["non_inferior"]))
+            if method == "cases":
+                add("harm NI at margin: ebb17df", float(row["ci_low"] > -margin))
+    return out
+
+
+def _null_rows(study: pd.DataFrame) -> dict:
+    out: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        out.setdefault(name, []).append(value)
+
+    accuracy = _only(study, CRITERION)
+    for method in ("model", "cases"):
+        paired = likert.paired_differences(accuracy, method=method)
+        add(f"paired: {method}", float((paired["p_adj"] < ALPHA).any()))
+        if method == "model":
+            add("paired: Wilcoxon, case means", float((paired["p_wilcoxon_adj"] < ALPHA).any()))
+    add("paired: Wilcoxon, judgments (ebb17df)", float(_old_wilcoxon_fwer(accuracy)))
+    for name, kwargs in (
+        ("mixed: default", {}),
+        ("mixed: ebb17df", {"random": "intercepts", "ddf": "z"}),
+    ):
+        fit = likert.mixed_model(accuracy, CRITERION, reference=REFERENCE, **kwargs)
+        for p in fit.effects["p"]:
+            add(name, float(p < ALPHA))
+    return out
+
+
+METHODS: tuple[tuple[str, str, bool, str | None, str | None], ...] = (
+    # (method, quantity, default, coverage key, rejection key)
+    (
+        "mixed model, logit-scale t (Satterthwaite)",
+        "Likert mean",
+        True,
+        "mean: model (logit t)",
+        None,
+    ),
+    ("mixed model, plain t", "Likert mean", False, "mean: model (plain t)", None),
+    ("t over case means", "Likert mean", False, "mean: t over case means", None),
+    (
+        "ebb17df: ratings mean, case-mean CI",
+        "Likert mean",
+        False,
+        "mean: ebb17df (ratings mean, case-mean CI)",
+        None,
+    ),
+    (
+        "mixed model of differences (rater, case)",
+        "paired difference (Holm FWER)",
+        True,
+        "paired: model",
+        "paired: model",
+    ),
+    ("t over case means", "paired difference (Holm FWER)", False, "paired: cases", "paired: cases"),
+    (
+        "Wilcoxon on case means",
+        "paired difference (Holm FWER)",
+        False,
+        None,
+        "paired: Wilcoxon, case means",
+    ),
+    (
+        "ebb17df: Wilcoxon on judgments",
+        "paired difference (Holm FWER)",
+        False,
+        None,
+        "paired: Wilcoxon, judgments (ebb17df)",
+    ),
+    (
+        "4 random effects, Satterthwaite t",
+        "mixed-model contrast (per test)",
+        True,
+        "mixed: default",
+        "mixed: default",
+    ),
+    (
+        "ebb17df: rater+case intercepts, z",
+        "mixed-model contrast (per test)",
+        False,
+        "mixed: ebb17df",
+        "mixed: ebb17df",
+    ),
+    (
+        "mixed model, adjusted one-sided p",
+        "harm NI at the margin",
+        True,
+        "harm CI: model",
+        "harm NI at margin: model",
+    ),
+    ("case-level t", "harm NI at the margin", False, "harm CI: cases", "harm NI at margin: cases"),
+    (
+        "ebb17df: unadjusted case-level CI",
+        "harm NI at the margin",
+        False,
+        None,
+        "harm NI at margin: ebb17df",
+    ),
+)
+
+
+def section_rows(
+    scenario: StudyScenario, null: StudyScenario, n_studies: int, seed: int
+) -> list[dict[str, Any]]:
+    """One row per Likert method: coverage on `scenario`, null rejection on `null` (harm:
+    on `scenario` with the margin at the true difference)."""
+    scenario, null = _likert(scenario), _likert(null)
+    means, harm = _population_of(scenario)
+    margin = float(harm[REFERENCE] - harm[WORST])
+    # statsmodels' Holm adjustment runs gc.collect(); frozen objects make that cheap.
+    gc.freeze()
+    covered: dict[str, list[float]] = {}
+    rejected: dict[str, list[float]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in range(n_studies):
+            for key, values in _study_rows(
+                simulate_study(scenario, seed + k), means, harm, margin
+            ).items():
+                covered.setdefault(key, []).extend(values)
+            for key, values in _null_rows(simulate_study(null, seed + 100_000 + k)).items():
+                rejected.setdefault(key, []).extend(values)
+    rows = []
+    for method, quantity, default, cover_key, reject_key in METHODS:
+        coverage = covered.get(cover_key) if cover_key else None
+        if reject_key and reject_key.startswith("harm"):
+            rejection = covered.get(reject_key)
+        else:
+            rejection = rejected.get(reject_key) if reject_key else None
+        rows.append(
+            {
+                "method": method,
+                "default": default,
+                "quantity": quantity,
+                "coverage": float(np.mean(coverage)) if coverage else None,
+                "rejection": float(np.mean(rejection)) if rejection else None,
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    import time
+
+    from studies.reader_stats.simulation import SCENARIOS, null_version
+
+    name = sys.argv[1] if len(sys.argv) > 1 else "rater x system"
+    studies = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    start = time.perf_counter()
+    for row in section_rows(SCENARIOS[name], null_version(SCENARIOS[name]), studies, 1):
+        print(row)
+    print(f"{time.perf_counter() - start:.1f} s")
