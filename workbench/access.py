@@ -176,7 +176,8 @@ def render_account_sidebar() -> None:
         if account is None:
             st.caption("Not logged in.")
             return
-        st.caption(f"Logged in as **{account.label}** ({account.role})")
+        # The display name was typed by its owner: plain text, like every data text.
+        st.text(f"Logged in as {account.label} ({account.role})")
         if st.button("Log out", key="account_log_out", icon=":material/logout:"):
             log_out()
             st.rerun()

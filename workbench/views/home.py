@@ -9,7 +9,7 @@ from studies.store.settings import get_settings
 from studies.systems.catalog import benchmark_summaries, store_counts, system_names
 from workbench.access import current_role
 from workbench.environment import describe_database, describe_device
-from workbench.ui import store
+from workbench.ui import plain_text, store
 
 settings = get_settings()
 st.title("Med-Vision Workbench")
@@ -52,11 +52,16 @@ st.subheader("Benchmarks")
 summaries = benchmark_summaries(workbench_store)
 if not summaries:
     st.info("No benchmark imported yet: run `medvision benchmarks import LOADER FOLDER`.")
+lines = []
 for summary in summaries:
-    tag = " · **SYNTHETIC**" if summary.synthetic else ""
+    tag = " · SYNTHETIC" if summary.synthetic else ""
     splits = ", ".join(f"{k}: {v}" for k, v in summary.splits.items())
-    st.markdown(f"- **{summary.name}** ({summary.task}, {splits}){tag}")
+    lines.append(f"• {summary.name} ({summary.task}, {splits}){tag}")
+if lines:
+    plain_text("\n".join(lines), key="home-benchmarks")
 
 st.subheader("Systems")
 names = system_names(workbench_store)
-st.markdown("\n".join(f"- {name}" for name in names) if names else "No system registered yet.")
+plain_text(
+    "\n".join(f"• {name}" for name in names) or "No system registered yet.", key="home-systems"
+)

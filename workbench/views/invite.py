@@ -9,6 +9,7 @@ from studies.readers.accounts import AccountError, AuthError, accept_invite, ins
 from studies.readers.design import StudyError
 from studies.store.settings import get_settings
 from workbench import access
+from workbench.ui import plain_text
 
 st.title("Accept your invitation")
 st.caption(RESEARCH_NOTICE)
@@ -30,10 +31,12 @@ except AuthError as exc:
     st.error(str(exc))
     st.stop()
 
-what = f"as a **{invite.role}**"
+st.markdown(
+    f"You are invited as a **{invite.role}**. The link expires "
+    f"{invite.expires_at:%Y-%m-%d %H:%M} UTC."
+)
 if invite.study_name:
-    what += f" in the study **{invite.study_name}**"
-st.markdown(f"You are invited {what}. The link expires {invite.expires_at:%Y-%m-%d %H:%M} UTC.")
+    plain_text(invite.study_name, label="Study", key="invite-study")
 
 with st.form("invite_form"):
     username = st.text_input(
