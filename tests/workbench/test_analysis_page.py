@@ -161,7 +161,13 @@ def test_analysis_page_shows_tables_plots_and_downloads(tmp_home: Path) -> None:
     assert "bootstrap resamples = 100" in captions and "n raters = 3" in captions
     assert "Research software, not a medical device" in captions
     assert len(page.get("image")) == 4  # BT estimates, win matrix, Likert, agreement
-    assert len(page.get("download_button")) == 3
+    # Zip, LaTeX, Markdown; each figure as PNG (300 dpi), SVG and PDF.
+    buttons = page.get("download_button")
+    assert len(buttons) == 3 + 4 * 3
+    assert {b.key for b in buttons} >= {
+        "analysis_figure_bt_estimates_svg",
+        "analysis_figure_agreement_pdf",
+    }
     # The archive holds every table in three formats, the plots and the manifest.
     label, analysis, archive = page.session_state["analysis_result"]
     assert label == "pilot" and analysis.settings.tie_model == "davidson"
