@@ -72,6 +72,8 @@ class BTRows:
     n_raters: int
     style: np.ndarray  # rows x style features (0 columns without style control)
     style_names: list[str] = field(default_factory=list)
+    # The likelihood's layout (`_layout`), built once per rows.
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_judgments(self) -> int:
@@ -164,14 +166,15 @@ def build_rows(
         raise ValueError(f"both_bad must be 'tie' or 'drop', not {both_bad!r}")
     if frame.empty:
         raise ValueError("no judgments to fit (gold items and repeat readings are left out)")
-    names_a = frame["system_a"].astype(str).to_numpy()
-    names_b = frame["system_b"].astype(str).to_numpy()
-    systems = systems or sorted(set(names_a) | set(names_b))
+    # Hash-based codes (pd.factorize): sorting 100,000 names would dominate the fit.
+    both = pd.concat([frame["system_a"], frame["system_b"]], ignore_index=True).astype(str)
+    codes, names = pd.factorize(both)
+    systems = systems or sorted(names)
     lookup = {name: i for i, name in enumerate(systems)}
-    index_a = np.array([lookup[name] for name in names_a], dtype=int)
-    index_b = np.array([lookup[name] for name in names_b], dtype=int)
-    cases, case_codes = np.unique(frame["case"].astype(str).to_numpy(), return_inverse=True)
-    raters, rater_codes = np.unique(frame["rater"].astype(str).to_numpy(), return_inverse=True)
+    recode = np.array([lookup[name] for name in names], dtype=int)
+    index_a, index_b = recode[codes[: len(frame)]], recode[codes[len(frame) :]]
+    case_codes, cases = pd.factorize(frame["case"].astype(str))
+    rater_codes, raters = pd.factorize(frame["rater"].astype(str))
     winner = frame["winner"].to_numpy()
     wins_a = (winner == "a").astype(float)
     wins_b = (winner == "b").astype(float)
@@ -242,6 +245,12 @@ class _Layout:
 
 
 def _layout(rows: BTRows) -> _Layout:
+    if "layout" not in rows.cache:
+        rows.cache["layout"] = _build_layout(rows)
+    return rows.cache["layout"]
+
+
+def _build_layout(rows: BTRows) -> _Layout:
     if rows.style.shape[1]:
         return _Layout(_design(rows), None)
     k = len(rows.systems)
@@ -279,7 +288,7 @@ def _derivatives(
     """Per-unit first and second derivatives of the log-likelihood (batch x units each)."""
     n_main = design.shape[1]
     n = wa + wb + t
-    d = beta[:, :n_main] @ design.T
+    d = np.asarray((design @ beta[:, :n_main].T).T)
     if tie_model == "davidson":
         sinh, cosh, e_eta = np.sinh(d / 2.0), np.cosh(d / 2.0), np.exp(beta[:, -1:])
         denominator = 2.0 * cosh + e_eta
@@ -293,9 +302,33 @@ def _derivatives(
     return wa + t / 2.0 - n * p, -n * p * (1.0 - p)
 
 
+def _sparse_products(design: np.ndarray) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """The design and its per-unit outer products (units x params^2) as sparse matrices.
+
+    A unit's design row has two non-zeros (+1, -1) plus its style values, so the Hessian
+    is a sparse product: cheaper than dense BLAS for these shapes, and single-threaded
+    (threaded BLAS on small products stalls on a busy machine).
+    """
+    n_units, n_main = design.shape
+    rows_nz, cols_nz = np.nonzero(design)
+    per_row = np.bincount(rows_nz, minlength=n_units)
+    width = int(per_row.max()) if len(per_row) else 0
+    slots = np.full((n_units, max(width, 1)), -1)
+    position = np.arange(len(rows_nz)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    slots[rows_nz, position] = cols_nz
+    left = np.repeat(slots, slots.shape[1], axis=1)
+    right = np.tile(slots, (1, slots.shape[1]))
+    keep = (left >= 0) & (right >= 0)
+    unit = np.repeat(np.arange(n_units), left.shape[1]).reshape(left.shape)[keep]
+    i, j = left[keep], right[keep]
+    values = design[unit, i] * design[unit, j]
+    outer = sparse.csr_matrix((values, (unit, i * n_main + j)), shape=(n_units, n_main * n_main))
+    return sparse.csr_matrix(design), outer
+
+
 def _gradient_hessian(
-    design: np.ndarray,
-    outer: np.ndarray | None,
+    design: sparse.csr_matrix,
+    outer: sparse.csr_matrix,
     wa: np.ndarray,
     wb: np.ndarray,
     t: np.ndarray,
@@ -308,17 +341,13 @@ def _gradient_hessian(
     g_d, h_dd = parts[0], parts[1]
     gradient = np.empty((batch, n_params))
     hessian = np.empty((batch, n_params, n_params))
-    gradient[:, :n_main] = g_d @ design
-    if outer is not None:
-        hessian[:, :n_main, :n_main] = (h_dd @ outer).reshape(batch, n_main, n_main)
-    else:
-        for b in range(batch):
-            hessian[b, :n_main, :n_main] = (design * h_dd[b][:, None]).T @ design
+    gradient[:, :n_main] = (design.T @ g_d.T).T
+    hessian[:, :n_main, :n_main] = (outer.T @ h_dd.T).T.reshape(batch, n_main, n_main)
     if tie_model == "davidson":
         g_eta, h_ee, h_de = parts[2], parts[3], parts[4]
         gradient[:, -1] = g_eta.sum(axis=1)
         hessian[:, -1, -1] = h_ee.sum(axis=1)
-        cross = h_de @ design
+        cross = (design.T @ h_de.T).T
         hessian[:, :n_main, -1] = cross
         hessian[:, -1, :n_main] = cross
     return gradient, hessian
@@ -365,10 +394,7 @@ def _newton(
             for i in range(0, batch, chunk)
         ]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    # The per-unit outer products make the Hessian one matrix product, while they fit.
-    outer = None
-    if n_units * n_main * n_main <= 8 * _CHUNK_ELEMENTS:
-        outer = (design[:, :, None] * design[:, None, :]).reshape(n_units, n_main * n_main)
+    design, outer = _sparse_products(design)
     if start is None:
         beta = np.zeros((batch, n_params))
         if tie_model == "davidson":
@@ -479,15 +505,21 @@ def bootstrap_counts(
         raters = rng.multinomial(
             rows.n_raters, np.full(rows.n_raters, 1.0 / rows.n_raters), n_resamples
         )
-    return cases, raters
+    # Floats: the weights are gathered from these, and a gather of floats needs no copy.
+    return (
+        None if cases is None else cases.astype(float),
+        None if raters is None else raters.astype(float),
+    )
 
 
 def _weights(
     rows: BTRows, n: int, cases: np.ndarray | None, raters: np.ndarray | None
 ) -> np.ndarray:
-    weights = np.ones((n, len(rows.index_a)))
-    if cases is not None:
-        weights *= cases[:, rows.case_index]
+    if cases is None and raters is None:
+        return np.ones((n, len(rows.index_a)))
+    if cases is None:
+        return raters[:, rows.rater_index]
+    weights = cases[:, rows.case_index]
     if raters is not None:
         weights *= raters[:, rows.rater_index]
     return weights
@@ -590,21 +622,52 @@ def cluster_groups(rows: BTRows, cluster: Cluster) -> list[tuple[np.ndarray, int
         return [rater]
     if cluster == "none":
         return [(np.empty(0, dtype=int), rows.n_judgments, 1.0)]
-    both = rows.case_index * rows.n_raters + rows.rater_index
-    _, both_codes = np.unique(both, return_inverse=True)
-    return [case, rater, (both_codes, int(both_codes.max()) + 1, -1.0)]
+    both_codes, cells = pd.factorize(rows.case_index * rows.n_raters + rows.rater_index)
+    return [case, rater, (both_codes, len(cells), -1.0)]
 
 
-def _row_scores(rows: BTRows, beta: np.ndarray, tie_model: str) -> np.ndarray:
-    """Rows x params: each row's score (gradient of its log-likelihood) at beta."""
-    design = _design(rows)
-    parts = _derivatives(
-        design, rows.wins_a[None], rows.wins_b[None], rows.ties[None], beta[None], tie_model
-    )
-    scores = design * parts[0][0][:, None]
+def _row_derivatives(
+    rows: BTRows, beta: np.ndarray, tie_model: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each row's score along its log-odds difference d, and along log(nu) (Davidson)."""
+    k = len(rows.systems)
+    theta = np.concatenate([[0.0], beta[: k - 1]])
+    d = theta[rows.index_a] - theta[rows.index_b]
+    if rows.style.shape[1]:
+        d = d + rows.style @ beta[k - 1 : k - 1 + rows.style.shape[1]]
+    n = rows.wins_a + rows.wins_b + rows.ties
     if tie_model == "davidson":
-        scores = np.column_stack([scores, parts[2][0]])
-    return scores
+        sinh, cosh, e_eta = np.sinh(d / 2.0), np.cosh(d / 2.0), np.exp(beta[-1])
+        denominator = 2.0 * cosh + e_eta
+        g_d = (rows.wins_a - rows.wins_b) / 2.0 - n * sinh / denominator
+        return g_d, rows.ties - n * e_eta / denominator
+    p = 1.0 / (1.0 + np.exp(-d))
+    return rows.wins_a + rows.ties / 2.0 - n * p, None
+
+
+def _cluster_score_sums(
+    rows: BTRows,
+    g_d: np.ndarray,
+    g_eta: np.ndarray | None,
+    groups: np.ndarray,
+    n_groups: int,
+    n_params: int,
+) -> np.ndarray:
+    """Groups x params: the summed scores of each cluster's rows (without a dense design)."""
+    k = len(rows.systems)
+    size = n_groups * n_params
+    sums = np.zeros(size)
+    for index, sign in ((rows.index_a, 1.0), (rows.index_b, -1.0)):
+        keep = index > 0
+        sums += sign * np.bincount(
+            groups[keep] * n_params + index[keep] - 1, g_d[keep], minlength=size
+        )
+    sums = sums.reshape(n_groups, n_params)
+    for j in range(rows.style.shape[1]):
+        sums[:, k - 1 + j] = np.bincount(groups, g_d * rows.style[:, j], minlength=n_groups)
+    if g_eta is not None:
+        sums[:, -1] = np.bincount(groups, g_eta, minlength=n_groups)
+    return sums
 
 
 def _judgment_meat(rows: BTRows, beta: np.ndarray, tie_model: str) -> np.ndarray:
@@ -632,11 +695,8 @@ def _information(rows: BTRows, beta: np.ndarray, tie_model: str, ridge: float) -
     """Minus the Hessian of the (penalised) log-likelihood at beta."""
     layout = _layout(rows)
     counts = [_to_units(layout, c[None]) for c in (rows.wins_a, rows.wins_b, rows.ties)]
-    outer = None
-    n_units, n_main = layout.design.shape
-    if n_units * n_main * n_main <= 8 * _CHUNK_ELEMENTS:
-        outer = (layout.design[:, :, None] * layout.design[:, None, :]).reshape(n_units, -1)
-    _, hessian = _gradient_hessian(layout.design, outer, *counts, beta[None], tie_model)
+    design, outer = _sparse_products(layout.design)
+    _, hessian = _gradient_hessian(design, outer, *counts, beta[None], tie_model)
     return -hessian[0] + _penalty(rows, len(beta), ridge)
 
 
@@ -663,18 +723,12 @@ def cluster_covariance(
     bread = np.linalg.inv(_information(rows, beta, tie_model, ridge))
     n_obs, n_params = rows.n_judgments, len(beta)
     total = np.zeros((n_params, n_params))
-    scores = None
+    g_d, g_eta = _row_derivatives(rows, beta, tie_model)
     for groups, n_groups, sign in cluster_groups(rows, cluster):
         if cluster == "none":
             meat = _judgment_meat(rows, beta, tie_model)
         else:
-            if scores is None:
-                scores = _row_scores(rows, beta, tie_model)
-            indicator = sparse.csr_matrix(
-                (np.ones(len(groups)), (groups, np.arange(len(groups)))),
-                shape=(n_groups, len(groups)),
-            )
-            summed = indicator @ scores
+            summed = _cluster_score_sums(rows, g_d, g_eta, groups, n_groups, n_params)
             meat = summed.T @ summed
         part = bread @ meat @ bread
         if use_correction:
