@@ -10,10 +10,12 @@ import streamlit as st
 
 from metrics.significance import CORRECTIONS
 from studies.exports.figures import FIGURE_FORMATS, figure_bytes
+from studies.exports.figures import FIGURE_FORMATS, figure_bytes
 from studies.exports.names import file_slug
 from studies.exports.synthetic import UNSTATED, synthetic_line
 from studies.reader_stats import tables as reader_tables
 from studies.reader_stats.analysis import AnalysisSettings, analyze_study
+from studies.reader_stats.bradley_terry import CLUSTERS, INTERVALS
 from studies.reader_stats.data import JudgmentsError, load_judgments_file
 from studies.readers.judgments import study_judgments, study_names
 from workbench import access
@@ -56,7 +58,9 @@ with st.expander("Settings", expanded=False):
     )
     seed = left.number_input("Seed", 0, 2**31 - 1, 0, key="analysis_seed")
     level = left.selectbox("Interval level", [0.95, 0.9, 0.99], key="analysis_level")
-    cluster = middle.selectbox("Resample", ["case", "rater", "case+rater"], key="analysis_cluster")
+    # Defaults first: two-way (case and rater) clustering, the cluster-robust sandwich.
+    cluster = middle.selectbox("Bradley-Terry clusters", list(CLUSTERS), key="analysis_cluster")
+    interval = middle.selectbox("Bradley-Terry interval", list(INTERVALS), key="analysis_interval")
     tie_model = middle.selectbox("Ties in Bradley-Terry", ["half", "davidson"], key="analysis_ties")
     both_bad = middle.selectbox("'Both unacceptable'", ["tie", "drop"], key="analysis_both_bad")
     correction = right.selectbox("Correction", list(CORRECTIONS), key="analysis_correction")
@@ -79,6 +83,7 @@ if st.button("Analyse", type="primary", disabled=not label, key="analysis_run"):
         seed=int(seed),
         level=float(level),
         cluster=cluster,
+        interval=interval,
         tie_model=tie_model,
         both_bad=both_bad,
         correction=correction,
@@ -116,8 +121,11 @@ if result is not None:
         st.warning(synthetic_line(provenance.synthetic_kind or UNSTATED))
     st.subheader(label)
     st.caption(" ".join(reader_tables.footer_lines(provenance)))
+    for warning in analysis.warnings:
+        st.warning(warning, icon=":material/warning:")
     for note in analysis.notes:
-        st.caption(f":material/warning: {note}")
+        if note not in analysis.warnings:
+            st.caption(f":material/warning: {note}")
     tables = {table.name: table for table in reader_tables.study_tables(analysis)}
     figures = reader_tables.study_figures(analysis)
     # Tabs and their tables come from the one table registry; criteria from the form.
@@ -144,6 +152,18 @@ if result is not None:
                 if reader_tables.tab_of(name) == title:
                     shown = True
                     st.pyplot(figure, clear_figure=False)
+                    # Print quality: PNG at 300 dpi, SVG, PDF (studies/exports/figures.py).
+                    buttons = st.columns(len(FIGURE_FORMATS))
+                    for button, fmt in zip(buttons, FIGURE_FORMATS, strict=True):
+                        button.download_button(
+                            fmt.upper() + (" (300 dpi)" if fmt == "png" else ""),
+                            figure_bytes(figure, fmt),
+                            file_name=file_slug(
+                                f"{label.rsplit('.', 1)[0]}_{name}.{fmt}", default="figure"
+                            ),
+                            mime=FIGURE_FORMATS[fmt],
+                            key=f"analysis_figure_{name}_{fmt}",
+                        )
                     # Print quality: PNG at 300 dpi, SVG, PDF (studies/exports/figures.py).
                     buttons = st.columns(len(FIGURE_FORMATS))
                     for button, fmt in zip(buttons, FIGURE_FORMATS, strict=True):
