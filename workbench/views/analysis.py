@@ -10,7 +10,6 @@ import streamlit as st
 
 from metrics.significance import CORRECTIONS
 from studies.exports.figures import FIGURE_FORMATS, figure_bytes
-from studies.exports.figures import FIGURE_FORMATS, figure_bytes
 from studies.exports.names import file_slug
 from studies.exports.synthetic import UNSTATED, synthetic_line
 from studies.reader_stats import tables as reader_tables
@@ -152,18 +151,6 @@ if result is not None:
                 if reader_tables.tab_of(name) == title:
                     shown = True
                     st.pyplot(figure, clear_figure=False)
-                    # Print quality: PNG at 300 dpi, SVG, PDF (studies/exports/figures.py).
-                    buttons = st.columns(len(FIGURE_FORMATS))
-                    for button, fmt in zip(buttons, FIGURE_FORMATS, strict=True):
-                        button.download_button(
-                            fmt.upper() + (" (300 dpi)" if fmt == "png" else ""),
-                            figure_bytes(figure, fmt),
-                            file_name=file_slug(
-                                f"{label.rsplit('.', 1)[0]}_{name}.{fmt}", default="figure"
-                            ),
-                            mime=FIGURE_FORMATS[fmt],
-                            key=f"analysis_figure_{name}_{fmt}",
-                        )
                     # Print quality: PNG at 300 dpi, SVG, PDF (studies/exports/figures.py).
                     buttons = st.columns(len(FIGURE_FORMATS))
                     for button, fmt in zip(buttons, FIGURE_FORMATS, strict=True):
