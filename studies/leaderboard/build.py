@@ -42,7 +42,7 @@ from model.notice import RESEARCH_NOTICE
 from studies.exports.render import FORMATS as FORMATS
 from studies.store.db import Store
 from studies.store.schema import Benchmark, Case, Generation, Run, System
-from studies.systems.runs import for_current_content
+from studies.systems.runs import for_current_content, own_split_warnings
 
 
 class LeaderboardError(ValueError):
@@ -120,6 +120,8 @@ class Leaderboard:
     # Systems that copy the references: shown as ceilings, and those left out of the table.
     ceilings: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
+    # Systems scored on the split they are built from (a baseline on train), by name.
+    own_split: dict[str, str] = field(default_factory=dict)
     made_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -204,6 +206,8 @@ class Leaderboard:
             lines.append(f"{key}: {note}")
         for system, n in self.dropped.items():
             lines.append(f"{system}: {n} case(s) without a generation left out of every system")
+        for system, warning in self.own_split.items():
+            lines.append(f"WARNING: {system}: {warning}.")
         lines.append(f"Made by med-vision-workbench {_version()} at {self.made_at}.")
         lines.append(RESEARCH_NOTICE)
         return lines
@@ -505,6 +509,7 @@ def build_leaderboard(
         resampling_notes=notes,
         ceilings=ceilings,
         left_out=left_out,
+        own_split=own_split_warnings(store, systems, config.split),
     )
 
 

@@ -112,6 +112,24 @@ class RunProgress:
 OnProgress = Callable[[RunProgress], None]
 
 
+def own_split_warnings(store: Store, system_names: Iterable[str], split: str) -> dict[str, str]:
+    """`own_split_warning` of each named system (by name; only those it applies to)."""
+    if split != "train":
+        return {}
+    with store.session() as session:
+        rows = session.scalars(select(System).where(System.name.in_(list(system_names)))).all()
+        specs = {row.name: dict(row.config or {}) for row in rows}
+    found: dict[str, str] = {}
+    for name, config in specs.items():
+        try:
+            warning = own_split_warning(SystemSpec.from_dict(config), split)
+        except (ValueError, KeyError):
+            continue  # a system whose stored spec no longer loads is not a baseline to warn of
+        if warning:
+            found[name] = warning
+    return found
+
+
 def own_split_warning(spec: SystemSpec, split: str) -> str | None:
     """A warning when a system built from the train split is run (and so scored) on it."""
     if split != "train" or not kind_of(spec.kind).learns_from_train:

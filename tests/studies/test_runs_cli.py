@@ -80,6 +80,12 @@ def test_run_fills_the_store_and_a_rerun_generates_nothing(
     )  # fmt: skip
     assert "Warning: retrieval-baseline: the retrieval baseline is built from the train" in leaky
     assert "score it on val or test" in leaky
+    # Scored there, the leaderboard says so too.
+    board = _invoke(
+        "leaderboard", "--benchmark", "synthetic-colon", "--baseline", "tiny-lora", "--split",
+        "train", "--metrics", "bleu", "--bootstrap", "20", "--permutations", "20",
+    )  # fmt: skip
+    assert "WARNING: retrieval-baseline: the retrieval baseline is built from the train" in board
 
 
 def n_test_cases(home: Path) -> int:
