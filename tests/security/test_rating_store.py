@@ -203,24 +203,6 @@ APPEND_ONLY_STATEMENTS = (
 )
 
 
-def test_d13_the_database_refuses_update_and_delete_of_judgments_and_audit_log(
-    started_study: StartedStudy,
-) -> None:
-    """D13: UPDATE and DELETE on `judgments` and `audit_log` are refused by the database
-    itself, from a raw connection that bypasses the workbench (at ebb17df: all four ran)."""
-    store, rater = started_study.store, started_study.raters[0]
-    task = next_assignment(store, rater.id, started_study.study_id)
-    submit_judgment(store, rater.id, task.token, "k", "left", LIKERT, "kept", 1.0)
-    before = _counts(store)
-    for statement in APPEND_ONLY_STATEMENTS:
-        with pytest.raises(REFUSED, match="append-only"):
-            with store.engine.begin() as connection:
-                connection.execute(text(statement))
-        assert _counts(store) == before, statement
-    with store.session() as session:
-        assert session.scalar(select(Judgment.comment)) == "kept"
-
-
 def _raw_judgment(connection, assignment_id: int, rater_id: int, key: str, supersedes=None):  # noqa: ANN001, ANN202
     return connection.execute(
         Judgment.__table__.insert().values(
@@ -237,15 +219,24 @@ def _raw_judgment(connection, assignment_id: int, rater_id: int, key: str, super
     ).inserted_primary_key[0]
 
 
-def test_d13_the_database_keeps_one_current_judgment_per_task(
+def test_d13_the_database_enforces_append_only_and_one_current_judgment(
     started_study: StartedStudy,
 ) -> None:
-    """D13: a second first judgment of a task, a second correction of one judgment, and a
-    correction pointing at another task's judgment are each refused by the database, written
-    past the workbench's locks (at ebb17df only the submission key was unique)."""
+    """D13: from a raw connection that bypasses the workbench's locks, the database itself
+    refuses UPDATE and DELETE on `judgments` and `audit_log`, a second first judgment of a
+    task, a second correction of one judgment, and a correction pointing at another task's
+    judgment (at ebb17df all of these ran; only the submission key was unique)."""
     store, rater = started_study.store, started_study.raters[0]
     first = next_assignment(store, rater.id, started_study.study_id)
-    judged = submit_judgment(store, rater.id, first.token, "k1", "left", LIKERT, "", 1.0)
+    judged = submit_judgment(store, rater.id, first.token, "k1", "left", LIKERT, "kept", 1.0)
+    before = _counts(store)
+    for statement in APPEND_ONLY_STATEMENTS:
+        with pytest.raises(REFUSED, match="append-only"):
+            with store.engine.begin() as connection:
+                connection.execute(text(statement))
+        assert _counts(store) == before, statement
+    with store.session() as session:
+        assert session.scalar(select(Judgment.comment)) == "kept"
     second = next_assignment(store, rater.id, started_study.study_id)
     with store.session() as session:
         own = session.get(Judgment, judged.judgment_id).assignment_id
