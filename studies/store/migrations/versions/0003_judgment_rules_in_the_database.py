@@ -14,6 +14,10 @@ would break them, whoever writes:
 - UPDATE and DELETE on `judgments` and `audit_log` are refused by triggers (PostgreSQL also
   refuses TRUNCATE).
 
+Nothing in the workbench updates or deletes those rows (closing a study changes its status,
+the demo's reseeding adds what is missing, accounts are deactivated, never deleted). Deleting
+an account that has audit events is therefore refused too: its `actor_id` would be set to null.
+
 A later migration that batch-alters `judgments` or `audit_log` on SQLite (a table copy) drops
 these triggers with the old table and must create them again (the SQL is below);
 tests/test_store.py checks them at head on both backends.
