@@ -45,6 +45,11 @@ ANALYSES: dict[str, str] = {
     "rrfc": "random readers, fixed cases",
 }
 COVARIANCES: tuple[str, ...] = ("jackknife", "bootstrap", "ustat")
+COVARIANCE_LABELS: dict[str, str] = {
+    "jackknife": "jackknife",
+    "bootstrap": "bootstrap",
+    "ustat": "U-statistic",
+}
 LONG_COLUMNS: tuple[str, ...] = ("reader", "case", "modality", "score")
 # Below this many readers the reader variance rests on too few values to trust the df.
 FEW_READERS = 4
@@ -572,9 +577,9 @@ class MRMCResult:
             },
             "modalities": records(self.modalities),
             "differences": records(self.differences),
-            "test": self.test,
-            "components": self.components,
-            "case_moments": self.case_moments,
+            "test": _finite(self.test),
+            "components": _finite(self.components),
+            "case_moments": _finite(self.case_moments),
             "warnings": self.warnings,
             "synthetic": self.synthetic,
         }
@@ -869,6 +874,13 @@ def analyse_cells(
     )
 
 
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN or infinity: null instead (a term the design does not have)."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()
+    }
+
+
 def _two_sided(stat: float, df: float) -> float:
     if not math.isfinite(stat):
         return math.nan
@@ -898,7 +910,7 @@ def _footer(result: MRMCResult) -> list[str]:
     lines = [
         f"Obuchowski-Rockette analysis, {ANALYSES[result.analysis]} ({result.analysis.upper()}); "
         f"{len(result.readers)} readers, {result.n_cases} cases, {result.design} design; "
-        f"{result.covariance} covariances of the figures of merit over cases.",
+        f"{COVARIANCE_LABELS[result.covariance]} covariances of the figures of merit over cases.",
     ]
     if result.analysis == "rrrc":
         lines.append(
@@ -1026,3 +1038,38 @@ def result_tables(result: MRMCResult) -> list[Any]:
         )
     )
     return tables
+
+
+def study_mrmc(
+    judgments: pd.DataFrame, comparator: str | None = None, criteria: list[str] | None = None
+) -> list[tuple[str, MRMCResult | str]]:
+    """The MRMC analyses the Analysis page shows for a study's judgments (RRRC).
+
+    The win rate of every system against `comparator` (when one is set) and the mean of
+    each Likert criterion in `criteria`, each with a title; where the design is refused,
+    the message instead of a result.
+    """
+    found: list[tuple[str, MRMCResult | str]] = []
+    jobs: list[tuple[str, Any]] = []
+    if comparator:
+        jobs.append(
+            (
+                f"Win rate against {comparator}",
+                lambda: mrmc(
+                    readings_from_judgments(judgments, comparator), "winrate", baseline=comparator
+                ),
+            )
+        )
+    for key in criteria or []:
+        jobs.append(
+            (
+                f"Likert {key}: mean score",
+                lambda key=key: mrmc(likert_readings_from_judgments(judgments, key), "mean"),
+            )
+        )
+    for title, job in jobs:
+        try:
+            found.append((title, job()))
+        except MRMCError as exc:
+            found.append((title, str(exc)))
+    return found

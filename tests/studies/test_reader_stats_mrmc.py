@@ -565,3 +565,34 @@ def read_imrmc_text(text: str) -> pd.DataFrame:
     with tempfile.NamedTemporaryFile("w", suffix=".imrmc", delete=False) as handle:
         handle.write(text)
     return read_imrmc(handle.name)
+
+
+def test_analysis_page_shows_the_mrmc_tables(tmp_home: Path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from studies.readers import accounts
+    from studies.store.db import get_store
+    from workbench.access import SESSION_KEY
+
+    views = Path(__file__).resolve().parents[2] / "workbench" / "views"
+    store = get_store()
+    _rated_study(store, tmp_home / "bench", "page-study")
+    admin = accounts.create_account(store, "analyst", "admin", "Analysis-admin-pass-1")
+    page = AppTest.from_file(str(views.parent / "app.py"), default_timeout=120)
+    page.session_state[SESSION_KEY] = accounts.open_session(store, admin.id)
+    page.run()
+    page.switch_page(str(views / "analysis.py")).run()
+    page.number_input(key="analysis_resamples").set_value(50)
+    page.text_input(key="analysis_comparator").set_value("sys-gamma")
+    page.button(key="analysis_run").click().run()
+    assert not page.exception, page.exception
+    expander = next(e for e in page.expander if e.label.startswith("MRMC"))
+    titles = [m.value for m in expander.markdown]
+    assert (
+        "**Win rate against sys-gamma**" in titles and "**Likert accuracy: mean score**" in titles
+    )
+    frames = [d.value for d in expander.dataframe]
+    win = frames[0]
+    assert set(win["Modality"]) == {"sys-alpha", "sys-beta"}
+    captions = " ".join(c.value for c in expander.caption)
+    assert "Obuchowski-Rockette analysis" in captions and "SYNTHETIC" in captions
