@@ -165,6 +165,23 @@ if result is not None:
                         )
             if not shown:
                 st.caption("Nothing to show for these judgments.")
+    # Multi-reader multi-case inference: conclusions for new readers and new cases.
+    with st.expander("MRMC: Obuchowski-Rockette, random readers and cases", expanded=False):
+        from studies.reader_stats.mrmc import result_tables, study_mrmc
+
+        if not analysis.settings.comparator:
+            st.caption("Set a comparator system in Settings for the win rate against it.")
+        for title, found in study_mrmc(
+            analysis.judgments, analysis.settings.comparator, analysis.criteria
+        ):
+            st.markdown(f"**{title}**")
+            if isinstance(found, str):
+                st.caption(f":material/block: {found}")
+                continue
+            for table in result_tables(found)[:2]:
+                shown = pd.DataFrame(list(table.rows), columns=list(table.headers))
+                st.dataframe(shown, hide_index=True, width="stretch")
+            st.caption(" ".join(table.footer))
     stem = file_slug(label.rsplit(".", 1)[0], default="analysis")
     left, middle, right = st.columns(3)
     left.download_button(
