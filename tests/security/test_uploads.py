@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import struct
-import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -173,12 +173,17 @@ def test_the_upload_limit_reaches_the_server(
     monkeypatch: pytest.MonkeyPatch, tmp_home: Path
 ) -> None:
     """row 35 / D15: `serve` passes MEDVISION_MAX_UPLOAD_MB as server.maxUploadSize (above
-    200 MB the setting had no effect at ebb17df)."""
+    200 MB the setting had no effect at ebb17df). The server process is a stand-in for
+    Python that writes down the arguments it was started with and exits."""
     monkeypatch.setenv("MEDVISION_MAX_UPLOAD_MB", "512.5")
-    commands: list[list[str]] = []
-    monkeypatch.setattr(subprocess, "call", lambda command, env: commands.append(command) or 0)
+    arguments = tmp_home / "arguments.txt"
+    stand_in = tmp_home / "python"
+    stand_in.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {arguments}\n', encoding="utf-8")
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(stand_in))
     assert core.serve_app("127.0.0.1", 8999) == 0
-    (command,) = commands
+    command = arguments.read_text(encoding="utf-8").splitlines()
+    assert command[:3] == ["-m", "streamlit", "run"]
     assert command[command.index("--server.maxUploadSize") + 1] == "513"
 
 
