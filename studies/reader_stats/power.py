@@ -117,15 +117,33 @@ def power(
     analysis: str = "rrrc",
     alpha: float = 0.05,
     readers_per_case: int | None = None,
+    against_value: bool = False,
 ) -> float:
-    """Power of the two-modality OR test to detect a difference `effect` of the FOMs."""
+    """Power of the two-modality OR test to detect a difference `effect` of the FOMs.
+
+    against_value: the test of one modality's FOM against a fixed value instead (a win
+    rate against 0.5: no preference over the baseline), `effect` away from it; the error
+    term is Hillis's single-modality one, var_reader + var_e + (J - 1) max(cov2, 0).
+    """
     if analysis not in ANALYSES:
         raise MRMCError(f"unknown analysis {analysis!r}; use one of {', '.join(ANALYSES)}")
     if readers < 2 or cases < 2:
         raise MRMCError("a study needs at least 2 readers and 2 cases")
     var_e, cov1, cov2, cov3 = _moments(params, readers, cases, readers_per_case)
     var_tr = max(params.var_tr, 0.0)
-    if analysis == "rrrc":
+    if against_value:
+        var_r, shared = max(params.var_reader, 0.0), max(cov2, 0.0)
+        if analysis == "rrrc":
+            denominator = var_r + var_e + (readers - 1) * shared
+            ms_r = var_r + var_e - shared
+            ddf = denominator**2 / (ms_r**2 / (readers - 1)) if ms_r > 0 else math.inf
+        elif analysis == "frrc":
+            denominator, ddf = var_e + (readers - 1) * shared, math.inf
+        else:
+            denominator, ddf = var_r + var_e - shared, float(readers - 1)
+        # F(1, ddf) = t^2 with noncentrality J delta^2 / error term
+        effect = effect * math.sqrt(2)
+    elif analysis == "rrrc":
         denominator = var_tr + var_e - cov1 + (readers - 1) * max(cov2 - cov3, 0.0)
         ms_tr = var_tr + var_e - cov1 - max(cov2 - cov3, 0.0)  # Hillis et al. (2011) eq. 10
         ddf = denominator**2 / (ms_tr**2 / (readers - 1)) if ms_tr > 0 else math.inf
@@ -201,7 +219,9 @@ def ranged_parameters(
     def high(name: str) -> float:
         return max(ranges[name])
 
+    var_reader = ranges.get("var_reader", (0.0, 0.0))
     pessimistic = ORParameters(
+        var_reader=max(var_reader),
         var_tr=high("var_tr"),
         var_error=high("var_error"),
         corr1=low("corr1"),
@@ -212,6 +232,7 @@ def ranged_parameters(
     )
     optimistic = replace(
         pessimistic,
+        var_reader=min(var_reader),
         var_tr=low("var_tr"),
         var_error=low("var_error"),
         corr1=high("corr1"),

@@ -145,3 +145,44 @@ def test_stats_power_command(tmp_path: Path) -> None:
         "without --pilot, give --var-error, --corr1, --corr2, --corr3, --pilot-cases"
         in missing.output
     )
+
+
+def test_power_of_a_win_rate_against_no_preference_matches_simulation() -> None:
+    """One modality's FOM against a fixed value (a win rate against 0.5): the predicted
+    power of Hillis's single-modality test and the share of simulated studies rejecting."""
+    import numpy as np
+
+    from studies.reader_stats.mrmc import Cell, analyse_cells
+
+    readers, cases, s_case, s_noise, s_reader = 6, 60, 0.02, 0.2, 0.004
+    params = ORParameters(
+        var_tr=0.0,
+        var_error=(s_case + s_noise) / cases,
+        corr1=0.0,
+        corr2=s_case / (s_case + s_noise),
+        corr3=0.0,
+        cases=cases,
+        var_reader=s_reader,
+    )
+    effect = 0.08
+    predicted = power(params, effect, readers, cases, against_value=True)
+    rng = np.random.default_rng(11)
+    rejected = 0
+    for _ in range(300):
+        case = rng.normal(0, np.sqrt(s_case), cases)
+        cells = {
+            (0, j): Cell(
+                cases=np.arange(cases),
+                values=0.5
+                + effect
+                + rng.normal(0, np.sqrt(s_reader))
+                + case
+                + rng.normal(0, np.sqrt(s_noise), cases),
+            )
+            for j in range(readers)
+        }
+        result = analyse_cells(cells, "winrate", ["X"], [f"r{j}" for j in range(readers)], cases)
+        rejected += result.modalities["p"].iloc[0] < 0.05
+    assert 0.2 < predicted < 0.9
+    assert rejected / 300 == pytest.approx(predicted, abs=0.085), (rejected / 300, predicted)
+    assert power(params, 0.0, readers, cases, against_value=True) == pytest.approx(0.05)
