@@ -190,6 +190,17 @@ class Leaderboard:
                 f"Left out: {', '.join(self.left_out)} (copies the reference reports; "
                 "include it with the reference option)."
             )
+        missing = [
+            m
+            for m, c in self.comparisons.items()
+            if c.interval_method != "percentile"
+            and any(i.note for i in [*c.systems.values(), *c.differences.values()])
+        ]
+        if missing:
+            lines.append(
+                f"{', '.join(column_label(m) for m in missing)}: some intervals are not given "
+                "(below); CIDEr's fixed-idf resampling gives intervals from per-case scores."
+            )
         for metric, comparison in self.comparisons.items():
             for system, interval in comparison.systems.items():
                 if interval.note:

@@ -38,8 +38,18 @@ def plot_forest(board: Leaderboard, metrics: Sequence[str] | None = None) -> Any
             low, high = row.diff_low, row.diff_high
             ceiling = system in board.ceilings
             colour = "0.55" if ceiling else "tab:blue"
-            if low == low and high == high:  # NaN bounds: no interval to draw
+            if low == low and high == high:
                 ax.hlines(position, low, high, color=colour, linewidth=2)
+            else:  # NaN bounds: the table's footer says why
+                ax.annotate(
+                    "no CI",
+                    (row.diff, position),
+                    xytext=(0, 6),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=6,
+                    color="0.3",
+                )
             significant = bool(row.mark) and not ceiling
             ax.plot(
                 row.diff,

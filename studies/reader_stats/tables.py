@@ -529,6 +529,7 @@ FIGURE_TABS: dict[str, str] = {
     "win_matrix": "Bradley-Terry",
     "likert_distribution": "Likert",
     "agreement": "Agreement",
+    "metric_agreement": "Metrics",
 }
 
 
@@ -664,7 +665,7 @@ def plot_bt(analysis: PairwiseAnalysis):  # noqa: ANN201
     level = int(round(100 * analysis.settings.level))
     method = "sandwich" if analysis.bt.interval == "sandwich" else "bootstrap"
     ax.set_xlabel(f"Bradley-Terry strength (log scale), {level}% {method} CI")
-    ax.set_title("Bradley-Terry estimates")
+    ax.set_title("Bradley-Terry strengths (#: CI-aware rank, shared where intervals overlap)")
     _stamp(fig, analysis.provenance)
     return fig
 
@@ -704,9 +705,12 @@ def plot_likert(analysis: StudyAnalysis):  # noqa: ANN201
             left += part[score].to_numpy()
         ax.set_xlim(0, 1)
         ax.set_title(criterion)
+        ax.set_xlabel("share of ratings", fontsize=8)
         if k:
             ax.set_yticks([])
-    fig.axes[-1].legend(title="score", fontsize=7, loc="lower right")
+    # Below the panels, so that no bar is covered.
+    handles, labels = fig.axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, title="score", fontsize=7, ncols=5, loc="outside upper center")
     _stamp(fig, analysis.provenance)
     return fig
 
@@ -728,6 +732,30 @@ def plot_agreement(analysis: StudyAnalysis):  # noqa: ANN201
     return fig
 
 
+def plot_metric_agreement(analysis: StudyAnalysis):  # noqa: ANN201
+    """Each metric against the readers: agreement with their preferences and Kendall's
+    tau-b, with the bootstrap intervals of the metric-agreement table."""
+    table = analysis.metrics
+    fig = _figure(8, 0.45 * len(table) + 1.6)
+    y = np.arange(len(table))[::-1]
+    panels = (
+        ("agreement", "agreement_low", "agreement_high", "agreement with preferences", 0.5),
+        ("kendall_tau", "tau_low", "tau_high", "Kendall's tau-b with preferences", 0.0),
+    )
+    for k, (value, low, high, title, null) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, k + 1)
+        below = (table[value] - table[low]).fillna(0).clip(lower=0)
+        above = (table[high] - table[value]).fillna(0).clip(lower=0)
+        ax.errorbar(table[value], y, xerr=[below, above], fmt="D", capsize=4, color="tab:purple")
+        ax.axvline(null, color="0.6", linewidth=0.8, linestyle="--")
+        ax.set_yticks(y, list(table["metric"]) if k == 0 else [""] * len(table), fontsize=8)
+        ax.set_title(title, fontsize=10)
+    level = int(round(100 * analysis.settings.level))
+    fig.suptitle(f"Metrics against clinicians ({level}% bootstrap CI over cases)", fontsize=10)
+    _stamp(fig, analysis.provenance)
+    return fig
+
+
 def study_figures(analysis: PairwiseAnalysis) -> dict[str, Any]:
     figures = {"bt_estimates": plot_bt(analysis), "win_matrix": plot_win_matrix(analysis)}
     if isinstance(analysis, StudyAnalysis):
@@ -735,6 +763,8 @@ def study_figures(analysis: PairwiseAnalysis) -> dict[str, Any]:
             figures["likert_distribution"] = plot_likert(analysis)
         if not analysis.agreement.dropna(subset=["value"]).empty:
             figures["agreement"] = plot_agreement(analysis)
+        if analysis.metrics is not None and not analysis.metrics.empty:
+            figures["metric_agreement"] = plot_metric_agreement(analysis)
     return figures
 
 

@@ -269,7 +269,8 @@ def test_study_out_writes_every_figure_in_three_formats(
     analysis = reader_analysis
     written = reader_tables.write_study_outputs(analysis, tmp_path, formats=("csv",))
     names = {p.name for p in written}
-    for figure in ("bt_estimates", "win_matrix", "likert_distribution", "agreement"):
+    figures = ("bt_estimates", "win_matrix", "likert_distribution", "agreement", "metric_agreement")
+    for figure in figures:
         for fmt in ("png", "svg", "pdf"):
             assert f"{figure}.{fmt}" in names, (figure, fmt)
     with Image.open(tmp_path / "bt_estimates.png") as image:
