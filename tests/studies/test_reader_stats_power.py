@@ -186,3 +186,35 @@ def test_power_of_a_win_rate_against_no_preference_matches_simulation() -> None:
     assert 0.2 < predicted < 0.9
     assert rejected / 300 == pytest.approx(predicted, abs=0.085), (rejected / 300, predicted)
     assert power(params, 0.0, readers, cases, against_value=True) == pytest.approx(0.05)
+
+
+def test_design_page_power_panel(tmp_home: Path) -> None:
+    from streamlit.testing.v1 import AppTest
+    from test_reader_stats_mrmc import _rated_study
+
+    from studies.readers import accounts
+    from studies.store.db import get_store
+    from workbench.access import SESSION_KEY
+
+    views = Path(__file__).resolve().parents[2] / "workbench" / "views"
+    store = get_store()
+    _rated_study(store, tmp_home / "bench", "pilot-study")
+    admin = accounts.create_account(store, "planner", "admin", "Planner-admin-pass-1")
+    page = AppTest.from_file(str(views.parent / "app.py"), default_timeout=120)
+    page.session_state[SESSION_KEY] = accounts.open_session(store, admin.id)
+    page.run()
+    page.switch_page(str(views / "studies_admin.py")).run()
+    assert not page.exception, page.exception
+    page.button(key="power_run").click().run()
+    assert not page.exception, page.exception
+    said = " ".join(m.value for m in page.markdown)
+    assert "To detect a 0.05 win-rate difference with 80% power" in said
+    assert any("assumed values" in c.value for c in page.caption)
+    page.selectbox(key="power_pilot").set_value("pilot-study")
+    page.text_input(key="power_comparator").set_value("sys-gamma")
+    page.button(key="power_run").click().run()
+    assert not page.exception and not page.error, page.error
+    assert any("pilot: 3 readers" in c.value for c in page.caption)
+    page.text_input(key="power_comparator").set_value("nobody")
+    page.button(key="power_run").click().run()
+    assert any("no judgment compares the baseline 'nobody'" in e.value for e in page.error)
