@@ -274,6 +274,45 @@ with tab_new:
             else:
                 st.success(f"Created the draft study {name!r}: enrol raters, then start it.")
 
+    # How many raters and cases a study needs (studies/reader_stats/power.py).
+    with st.expander("Study size: power for a win rate against the comparator"):
+        left, middle, right = st.columns(3)
+        effect = left.number_input(
+            "Win-rate difference to detect (from 0.5)", 0.01, 0.45, 0.05, 0.01, key="power_effect"
+        )
+        per_case = left.number_input("Raters per case and pair", 1, 20, 2, key="power_per_case")
+        pilots = [s.name for s in list_studies(store)]
+        pilot = middle.selectbox(
+            "Pilot study", ["none: assumed values", *pilots], key="power_pilot"
+        )
+        base = right.text_input("The pilot's comparator system", key="power_comparator")
+        if st.button("Compute power", key="power_run"):
+            from studies.reader_stats.data import JudgmentsError
+            from studies.reader_stats.mrmc import MRMCError
+            from studies.reader_stats.power import win_rate_power
+            from studies.readers.judgments import study_judgments
+
+            try:
+                judgments = study_judgments(store, pilot) if pilot in pilots else None
+                grid, sentence, params = win_rate_power(
+                    judgments,
+                    base.strip() or None,
+                    float(effect),
+                    [3, 4, 6, 8, 12, 16, 20],
+                    [50, 100, 200, 400, 800],
+                    readers_per_case=int(per_case),
+                )
+            except (JudgmentsError, MRMCError) as exc:
+                st.error(str(exc))
+            else:
+                st.markdown(f"**{sentence}**")
+                shown = grid.map(lambda v: f"{v:.2f}")
+                shown.attrs = {}  # the grid's optimistic end travels there; not shown here
+                st.dataframe(shown, width="stretch")
+                st.caption(
+                    f"Rows: raters; columns: cases. OR test with Hillis df; {params.source}."
+                )
+
 
 with tab_raters:
     st.subheader("Accounts")
