@@ -82,10 +82,12 @@ def _train_tokenizer(seed: int):
 
 def _chat_template(name: str = "qwen3_vl") -> str:
     """An original Qwen-VL chat template (copies of TRL's `chat_templates/<name>.jinja`, kept
-    in this package so building the tiny models does not need TRL)."""
-    from importlib.resources import files
-
-    return (files("model") / "templates" / f"{name}.jinja").read_text(encoding="utf-8")
+    in this package so building the tiny models does not need TRL). Found next to this file:
+    `importlib.resources.files("model")` can resolve to another folder named `model` on the
+    path (tests/model under pytest), which has no templates."""
+    return (Path(__file__).resolve().parent / "templates" / f"{name}.jinja").read_text(
+        encoding="utf-8"
+    )
 
 
 def _special_ids(tokenizer) -> dict[str, int]:
