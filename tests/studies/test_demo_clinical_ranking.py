@@ -37,6 +37,8 @@ def test_no_silent_or_gibberish_demo_system_outranks_a_baseline(tmp_home: Path) 
             metrics=["clinical"],
             n_resamples=200,
             n_permutations=200,
+            # The copied reference reports, shown as the ceiling row.
+            include_reference=True,
         ),
     )
     # Which systems write nothing or gibberish is read from their reports, not their names.
