@@ -74,8 +74,8 @@ def test_row06_repeated_wrong_passwords_slow_the_account_down(store: Store) -> N
 
 
 def test_row07_row08_parallel_guesses_are_all_counted(store: Store) -> None:
-    """row 07, row 08: 40 parallel wrong guesses (20 and 60 in the review): all counted."""
-    threads = 40
+    """row 07, row 08: 30 parallel wrong guesses (20 and 60 in the review): all counted."""
+    threads = 30
     info = accounts.create_account(store, "bf-victim", "rater", PASSWORD)
     outcomes = _parallel(threads, lambda: _attempt(store, "bf-victim", "wrong guess!"))
     assert outcomes == [None] * threads

@@ -47,14 +47,13 @@ MARKERS = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def world(request, tmp_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
-    """A started study with two raters and an admin, the app's store on both backends."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("MEDVISION_DATABASE_URL", request.getfixturevalue("pg_url"))
+def _make_world(home: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str | None = None):  # noqa: ANN202
+    """A started study with two raters and an admin, in the app's own store."""
+    if pg_url:
+        monkeypatch.setenv("MEDVISION_DATABASE_URL", pg_url)
     monkeypatch.setenv("MEDVISION_BUSY_TIMEOUT_S", "0.5")
     store = get_store()
-    data = build_world(store, tmp_home / "data" / "benchmarks" / "reader", n_cases=4)
+    data = build_world(store, home / "data" / "benchmarks" / "reader", n_cases=4)
     raters = [accounts.create_account(store, f"rater{i}", "rater", PASSWORD) for i in (1, 2)]
     accounts.create_account(store, "chief", "admin", PASSWORD)
     study_id = create_study(
@@ -63,8 +62,24 @@ def world(request, tmp_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: AN
     for rater in raters:
         enrol_rater(store, study_id, rater.username)
     start_study(store, study_id)
-    yield store, raters, study_id
-    store.dispose()
+    return store, raters, study_id
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(request, tmp_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    """The world on SQLite and on PostgreSQL (where the store decides what the page shows)."""
+    pg_url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    made = _make_world(tmp_home, monkeypatch, pg_url)
+    yield made
+    made[0].dispose()
+
+
+@pytest.fixture
+def sqlite_world(tmp_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """The world on SQLite only (display and gating do not depend on the backend)."""
+    made = _make_world(tmp_home, monkeypatch)
+    yield made
+    made[0].dispose()
 
 
 def _open(page: str, token: str | None) -> AppTest:
@@ -123,12 +138,10 @@ def _judgments(store) -> list:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("payload", [PHISHING, SCRIPTS], ids=["row05", "row04"])
-def test_row04_row05_report_text_and_question_are_plain_text(world, payload: str) -> None:
+def test_row04_row05_report_text_and_question_are_plain_text(sqlite_world, payload: str) -> None:
     """row 04, row 05: a link, an image beacon, a heading, script and onerror in report
     text and question reach the page only inside Text elements, never as Markdown/HTML."""
-    store, _raters, _study = world
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("display only: one backend is enough")
+    store, _raters, _study = sqlite_world
     _set_texts(store, payload)
     app = _open("rate.py", accounts.log_in(store, "rater1", PASSWORD))
     elements = _elements(app)
@@ -144,12 +157,10 @@ def test_row04_row05_report_text_and_question_are_plain_text(world, payload: str
         assert not any(marker in element.value for marker in MARKERS[payload])
 
 
-def test_row01_row02_role_gating_by_url(world) -> None:
+def test_row01_row02_role_gating_by_url(sqlite_world) -> None:
     """row 01, row 02: a visitor and a rater opening every admin page get Home (or a refusal)
     and no admin content; the menu offers only their pages."""
-    store, *_ = world
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("gating does not depend on the backend")
+    store, *_ = sqlite_world
     rater_token = accounts.log_in(store, "rater1", PASSWORD)
     admin_only = [spec.file for spec in PAGE_SPECS if spec.roles == ("admin",)]
     for token in (None, rater_token):
@@ -174,11 +185,9 @@ def test_row01_row02_role_gating_by_url(world) -> None:
             assert not direct.dataframe and not direct.get("download_button")
 
 
-def test_row03_rater_pages_name_no_system(world) -> None:
+def test_row03_rater_pages_name_no_system(sqlite_world) -> None:
     """row 03: the rater's pages (every element, ids, help, media URLs) name no system."""
-    store, *_ = world
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("blinding of the page does not depend on the backend")
+    store, *_ = sqlite_world
     with store.session() as session:
         secrets = list(session.scalars(select(System.name)))
         secrets += [f[:12] for f in session.scalars(select(System.fingerprint))]
@@ -315,12 +324,10 @@ def test_row32_unreadable_media_is_flagged_and_the_rater_goes_on(world, tmp_home
     assert any("Media problems (1)" in s.value for s in admin.subheader)
 
 
-def test_d6_a_page_that_raises_shows_a_message_not_a_traceback(world) -> None:
+def test_d6_a_page_that_raises_shows_a_message_not_a_traceback(sqlite_world) -> None:
     """D6: an error inside a page becomes the page-error message with a reference, an
     audit event for the admin, and no traceback or server path in the page."""
-    store, *_ = world
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("the boundary does not depend on the backend")
+    store, *_ = sqlite_world
 
     def page() -> None:
         from workbench.ui import error_boundary
