@@ -7,7 +7,10 @@ skip_bad is off).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +21,7 @@ from studies.store.media import (
     path_inside,
     resolve_media,
     sha256_text,
+    stat_signature,
     symlinks_below,
 )
 
@@ -36,6 +40,12 @@ SPLIT_ALIASES = {
 IMAGE_SUFFIXES = set(FRAME_SUFFIXES)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 MAX_PROBLEMS_SHOWN = 20
+# Frames of one folder decode in parallel (Pillow's decoders release the GIL).
+DECODE_WORKERS = max(1, min(8, os.cpu_count() or 1))
+# Absolute media path -> the size-and-time signature the last import of the same root
+# recorded: those files decoded then and have not changed since, so a re-import does not
+# decode them again (the importer sets it while its loader runs; empty otherwise).
+_DECODED_BEFORE: ContextVar[dict[str, str] | None] = ContextVar("decoded_before", default=None)
 
 
 @dataclass
@@ -125,6 +135,22 @@ def option_path(root: Path, options: dict[str, Any], key: str, default: str | No
         ) from None
 
 
+@contextmanager
+def decoded_before(signatures: dict[str, str]) -> Iterator[None]:
+    """While a loader runs: media whose signature still equals `signatures[path]` passed a
+    full decode at an earlier import and are not decoded again."""
+    token = _DECODED_BEFORE.set(signatures)
+    try:
+        yield
+    finally:
+        _DECODED_BEFORE.reset(token)
+
+
+def _unchanged_since_decoded(path: Path) -> bool:
+    recorded = (_DECODED_BEFORE.get() or {}).get(str(path))
+    return recorded is not None and stat_signature(path) == recorded
+
+
 def check_image(path: Path) -> None:
     """Raise ValueError when `path` is not an image that decodes completely.
 
@@ -133,6 +159,8 @@ def check_image(path: Path) -> None:
     """
     from PIL import Image, UnidentifiedImageError
 
+    if _unchanged_since_decoded(path):
+        return
     try:
         with Image.open(path) as image:
             image.load()
@@ -182,12 +210,29 @@ def check_frame_folder(path: Path) -> int:
             f"frame folder {path.name!r} holds no images "
             f"(frames are files ending in {', '.join(FRAME_SUFFIXES)})"
         )
-    for frame in frames:
+    if not _unchanged_since_decoded(path):
+        _decode_frames(path, frames)
+    return len(frames)
+
+
+def _decode_frames(folder: Path, frames: list[Path]) -> None:
+    """Decode every frame (in parallel); the first bad one in frame order is the error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def problem(frame: Path) -> str | None:
         try:
             check_image(frame)
         except ValueError as exc:
-            raise ValueError(f"frame folder {path.name!r}: {exc}") from exc
-    return len(frames)
+            return str(exc)
+        return None
+
+    pool = ThreadPoolExecutor(max_workers=DECODE_WORKERS)
+    try:
+        for message in pool.map(problem, frames):
+            if message is not None:
+                raise ValueError(f"frame folder {folder.name!r}: {message}")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 CONTENT_KEY_DIGITS = 12

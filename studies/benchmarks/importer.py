@@ -17,10 +17,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from studies.benchmarks.base import BenchmarkImportError, CaseRecord, RowProblem
+from studies.benchmarks.base import (
+    BenchmarkImportError,
+    CaseRecord,
+    RowProblem,
+    decoded_before,
+)
 from studies.benchmarks.registry import get_loader
 from studies.store.db import Store
 from studies.store.media import (
+    MediaPathError,
     resolve_media,
     sha256_file,
     sha256_folder,
@@ -130,6 +136,23 @@ def _refusal_hint(problems: list[RowProblem], n_records: int) -> str:
     return f"Fix {what}; nothing else in the dataset can be imported."
 
 
+def _decoded_media(store: Store, name: str, root: Path) -> dict[str, str]:
+    """Absolute path -> signature of the media the last import of `root` under `name`
+    recorded: they passed the loader's full decode then (see `decoded_before`)."""
+    with store.session() as session:
+        benchmark = session.scalar(select(Benchmark).where(Benchmark.name == name))
+        if benchmark is None or benchmark.root != str(root):
+            return {}
+        known = _recorded_media(session, benchmark)
+    decoded = {}
+    for relative, (signature, _digest, _is_dir) in known.items():
+        try:
+            decoded[str(resolve_media(root, relative))] = signature
+        except MediaPathError:
+            continue  # a recorded path that now leaves the root is checked again in full
+    return decoded
+
+
 def _recorded_media(session: Any, benchmark: Benchmark) -> Known:
     """The signatures and hashes the benchmark's cases recorded, by media path."""
     known: Known = {}
@@ -183,7 +206,8 @@ def import_benchmark(
             [RowProblem(str(root_path), None, "dataset folder does not exist")]
         )
     options = dict(options or {})
-    result = loader.load(root_path, options)
+    with decoded_before({} if rehash else _decoded_media(store, name or loader.name, root_path)):
+        result = loader.load(root_path, options)
     if result.problems and not skip_bad:
         raise BenchmarkImportError(
             result.problems, hint=_refusal_hint(result.problems, len(result.records))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +238,23 @@ def test_media_corrupted_after_import_is_refused_at_the_next_import(
     with cli_store.session() as session:
         assert list(session.scalars(later)) == [media_before]
     assert _counts(cli_store) == (2, 2)
+
+
+def test_a_re_import_decodes_again_only_what_changed(cli_store: Store, tmp_path: Path) -> None:
+    """row 27 (at scale): media unchanged in size and modification time since the last import
+    of the same root are not decoded again, as they are not hashed again; `--rehash`
+    decodes (and hashes) everything. A file replaced behind the import's back with its
+    size and time restored is therefore caught by --rehash, and any other change at once."""
+    root = _manifest(tmp_path / "ds", ["a.jpg"])
+    image = _jpeg(root / "a.jpg", seed=6, size=128)
+    past = time.time_ns() - 100 * 10**9  # settled: its signature is recorded
+    os.utime(image, ns=(past, past))
+    assert _import("polyp-reports", root, "scale").exit_code == 0
+    image.write_bytes(b"x" * image.stat().st_size)
+    os.utime(image, ns=(past, past))
+    again = _import("polyp-reports", root, "scale")
+    assert again.exit_code == 0 and "1 unchanged" in again.output, again.output
+    full = runner.invoke(
+        app, ["benchmarks", "import", "polyp-reports", str(root), "--name", "scale", "--rehash"]
+    )
+    assert full.exit_code == 1 and "unreadable image 'a.jpg'" in full.output, full.output
