@@ -19,10 +19,15 @@ PREFERENCES = ("left", "right", "tie", "left", "right")
 
 
 def rated_study(
-    store: Store, root: Path, *, synthetic_cases: bool, name: str = "Round (A) 1"
+    store: Store,
+    root: Path,
+    *,
+    synthetic_cases: bool,
+    name: str = "Round (A) 1",
+    n_cases: int = 3,
 ) -> str:
     """A started study whose two raters (real accounts) judged every assignment."""
-    world = build_world(store, root, n_cases=3, systems=("sys-alpha", "sys-beta"))
+    world = build_world(store, root, n_cases=n_cases, systems=("sys-alpha", "sys-beta"))
     if not synthetic_cases:
         with store.session() as session:
             session.execute(update(Benchmark).values(synthetic=False))
@@ -42,12 +47,18 @@ def rated_study(
         enrol_rater(store, study_id, rater.username)
     start_study(store, study_id)
     for rater in raters:
-        for turn in range(20):
+        for turn in range(4 * n_cases + 8):
             task = next_assignment(store, rater.id, study_id)
             if task is None:
                 break
+            # Scores that vary by side and turn, as readers' do.
             likert = {
-                side: {"accuracy": 4, "completeness": 3, "safety": 5} for side in ("left", "right")
+                side: {
+                    "accuracy": 1 + (turn + shift) % 5,
+                    "completeness": 1 + (turn + 2 * shift + 1) % 5,
+                    "safety": 1 + (2 * turn + shift) % 5,
+                }
+                for shift, side in enumerate(("left", "right"))
             }
             preference = PREFERENCES[turn % len(PREFERENCES)]
             submit_judgment(
