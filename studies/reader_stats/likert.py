@@ -165,6 +165,54 @@ class _Henderson:
         rss = float(yvy - beta @ xvy)
         return logdet_h, rss, beta, inner
 
+    def profiled_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """`profiled` and its gradient in the log ratios, from the same factorisation.
+
+        With M = Lambda^-1 + Z'Z, W = M^-1 Z'X, u = M^-1 Z'(y - Xb) and A = X'H^-1 X:
+        d/d theta_k = q_k - (tr M^-1_kk + tr(A^-1 W_k'W_k) + (n - p) |u_k|^2 / rss) / lambda_k.
+        """
+        from scipy import linalg
+
+        p, ratios = self.p, np.exp(theta)
+        diagonal = self.counts1 + 1.0 / ratios[0]
+        scaled = self.cross / diagonal[:, None]
+        first = self.rhs1 / diagonal[:, None]
+        logdet_m = float(np.log(diagonal).sum())
+        if self.dense:
+            block = self.z2tz2 + np.diag(1.0 / np.repeat(ratios[1:], self.sizes[1:]))
+            schur = linalg.cho_factor(block - self.cross.T @ scaled, lower=True, check_finite=False)
+            logdet_m += 2.0 * float(np.log(np.diag(schur[0])).sum())
+            inverse = linalg.cho_solve(schur, np.eye(self.dense), check_finite=False)
+            second = inverse @ (self.rhs2 - self.cross.T @ first)
+            solution = np.vstack([first - scaled @ second, second])
+            spread = scaled @ inverse
+            m_diagonal = np.concatenate(
+                [1.0 / diagonal + (spread * scaled).sum(axis=1), np.diag(inverse)]
+            )
+        else:
+            solution = first
+            m_diagonal = 1.0 / diagonal
+        quadratic = np.vstack([self.rhs1, self.rhs2]).T @ solution
+        xvx = self.xtx - quadratic[:p, :p]
+        xvy = self.xty - quadratic[:p, p]
+        yvy = self.yty - quadratic[p, p]
+        inner = linalg.cho_factor(xvx, lower=True, check_finite=False)
+        beta = linalg.cho_solve(inner, xvy, check_finite=False)
+        rss = max(float(yvy - beta @ xvy), 1e-300)
+        sigma2 = max(rss / (self.n - self.p), 1e-300)
+        logdet_h = float(theta @ np.asarray(self.sizes, dtype=float)) + logdet_m
+        logdet_x = 2.0 * float(np.log(np.diag(inner[0])).sum())
+        value = (self.n - self.p) * np.log(sigma2) + logdet_h + logdet_x
+        w = solution[:, :p]
+        u = solution[:, p] - w @ beta
+        w_a = linalg.cho_solve(inner, w.T, check_finite=False).T
+        per_level = m_diagonal + (w * w_a).sum(axis=1) + (self.n - p) * u**2 / rss
+        bounds = np.cumsum([0, *self.sizes])
+        sums = np.array(
+            [per_level[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        )
+        return value, np.asarray(self.sizes, dtype=float) - sums / ratios
+
     def profiled(self, theta: np.ndarray) -> float:
         """-2 log restricted likelihood with sigma^2 profiled out (constants dropped)."""
         logdet_h, rss, _, inner = self.evaluate(np.exp(theta))
@@ -266,8 +314,9 @@ def _crossed_reml(
             if best is not None and np.all(best.x > -15.0):
                 break
             result = optimize.minimize(
-                system.profiled,
+                system.profiled_gradient,
                 np.full(len(names), start),
+                jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
                 options={"ftol": 1e-10, "gtol": 1e-6, "maxiter": 500},
