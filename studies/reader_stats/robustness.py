@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -210,3 +211,20 @@ def robustness(
         top_rank=top_flip,
         significance=sig_flip,
     )
+
+
+def robustness_note(analysis: Any) -> str | None:
+    """The robustness line for a study analysis's BT table (None where it does not apply:
+    no judgments at hand, style control, a disconnected comparison graph, a failed fit)."""
+    judgments = getattr(analysis, "judgments", None)
+    settings = analysis.settings
+    if judgments is None or judgments.empty or settings.style:
+        return None
+    component = getattr(analysis.bt, "component", np.zeros(0))
+    if len(component) and int(np.max(component)) > 1:
+        return None  # ranks are only within components there
+    try:
+        found = robustness(judgments, tie_model=settings.tie_model, both_bad=settings.both_bad)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return found.line()

@@ -77,3 +77,17 @@ def test_significance_flip_is_confirmed_by_a_refit() -> None:
     line = found.line()
     assert line.startswith("Robustness: removing ") and "makes it non-significant" in line
     assert f"of {found.n_readings} readings" in line
+
+
+def test_the_bt_table_carries_the_robustness_line() -> None:
+    from studies.reader_stats import tables
+    from studies.reader_stats.analysis import AnalysisSettings, analyze_study
+
+    judgments = simulate_judgments(
+        {"A": 1.0, "B": 0.0, "C": -0.5}, n_cases=30, raters=3, likert=False, seed=4
+    )
+    analysis = analyze_study(judgments, AnalysisSettings(n_resamples=50))
+    table = next(t for t in tables.study_tables(analysis) if t.name == "bradley_terry")
+    expected = robustness(judgments).line()
+    assert expected in table.notes
+    assert expected in tables.render_many([table], analysis.provenance, "markdown")
