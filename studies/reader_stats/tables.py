@@ -160,6 +160,9 @@ def bt_table(analysis: PairwiseAnalysis) -> SignificanceTable:
     for name, (coef, low, high) in bt.style.items():
         notes.append(f"Style control: {name} coefficient {fmt_ci(coef, low, high)} per SD.")
     notes.extend(f"Warning: {w}." for w in bt.warnings)
+    from studies.reader_stats.robustness import robustness_note  # refits: only when shown
+
+    notes += [line for line in (robustness_note(analysis),) if line]
     return SignificanceTable("bradley_terry", "Bradley-Terry strengths", data, display, notes)
 
 
