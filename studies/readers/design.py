@@ -154,8 +154,19 @@ def identity_terms(systems: list[System]) -> list[str]:
         host = _url_host(config.get("remote_url"))
         if host:
             terms.add(host)
-            terms.add(host.split(".")[0])
+            if not _is_ip_address(host):  # "10" of 10.0.0.5 names nothing
+                terms.add(host.split(".")[0])
     return sorted(t for t in terms if len(t) >= 3)
+
+
+def _is_ip_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _url_host(url: object) -> str | None:

@@ -66,3 +66,14 @@ def test_remote_model_and_host_are_identity_terms(store: Store, tmp_path: Path) 
     assert len(reasons) == 2
     assert "endoreporter-7b" in reasons[1] and "endo-gpu" in reasons[0]
     assert first not in rated and second not in rated and rated
+
+
+def test_an_ip_address_host_is_one_term() -> None:
+    """D11: the host 10.20.30.40 is a term; its first number alone would flag any report
+    that says "10" and is not one."""
+    remote = System(name="remote-b", version="1", kind="remote", config=dict(REMOTE))
+    remote.config["remote_url"] = "http://10.20.30.40:8000/v1"
+    terms = identity_terms([remote])
+    assert "10.20.30.40" in terms and "10" not in terms
+    assert identity_hits("Two polyps, 10 mm and 20 mm, in the rectum.", terms) == []
+    assert identity_hits("answered by 10.20.30.40", terms) == ["10.20.30.40"]
