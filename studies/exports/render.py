@@ -103,6 +103,12 @@ def latex_escape(text: Any) -> str:
     return _MINUS.sub("$-$", escaped)
 
 
+def _breakable(text: str) -> str:
+    # Footer lines hold long signatures ("BLEU-4|pycocoevalcap:1.2|tok:..."): a line may break
+    # after each '|' instead of running past the page.
+    return text.replace(r"\textbar{}", r"\textbar{}\allowbreak{}")
+
+
 def _latex_line_start(text: str) -> str:
     # After '\\' or a booktabs rule, LaTeX reads a leading '[' as an optional argument.
     return "{[}" + text[1:] if text.startswith("[") else text
@@ -265,10 +271,12 @@ def to_latex(table: Table) -> str:
         lines.append(rf"\caption{{{latex_escape(table.title)}}}")
     if layout.quote_footer:
         lines.append(r"\par\smallskip\footnotesize")
-        lines += [_latex_line_start(latex_escape(line)) + r"\\" for line in table.footer]
+        lines += [
+            _latex_line_start(_breakable(latex_escape(line))) + r"\\" for line in table.footer
+        ]
     elif table.footer:
         lines.append(r"\par\smallskip")
-        paragraph = " ".join(latex_escape(line) for line in table.footer)
+        paragraph = " ".join(_breakable(latex_escape(line)) for line in table.footer)
         lines.append(rf"\parbox{{\linewidth}}{{\footnotesize {paragraph}}}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"

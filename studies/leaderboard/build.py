@@ -134,8 +134,10 @@ class Leaderboard:
                 return row
         raise KeyError((metric, system))
 
-    def footer(self) -> list[str]:
-        """How the table was made, one statement per line."""
+    def footer(self, columns: Sequence[str] | None = None) -> list[str]:
+        """How the table was made, one statement per line (signatures and interval notes of
+        `columns` only, when given)."""
+        shown = set(columns) if columns else set(self.metrics)
         s = self.settings
         correction = "no" if s.correction == "none" else CORRECTION_LABELS[s.correction]
         pct = int(round(s.confidence * 100))
@@ -202,6 +204,8 @@ class Leaderboard:
                 "(below); CIDEr's fixed-idf resampling gives intervals from per-case scores."
             )
         for metric, comparison in self.comparisons.items():
+            if metric not in shown:
+                continue
             for system, interval in comparison.systems.items():
                 if interval.note:
                     lines.append(f"{column_label(metric)}, {system}: no interval: {interval.note}.")
@@ -212,7 +216,8 @@ class Leaderboard:
                         f"{interval.note}."
                     )
         for metric in self.metrics:
-            lines.append(f"{column_label(metric)}: {self.signatures.get(metric, '')}")
+            if metric in shown:
+                lines.append(f"{column_label(metric)}: {self.signatures.get(metric, '')}")
         for key, note in self.unavailable.items():
             lines.append(f"{key}: {note}")
         for system, n in self.dropped.items():

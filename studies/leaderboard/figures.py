@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from metrics.registry import column_label
+from metrics.significance import CORRECTION_LABELS
 from model.notice import RESEARCH_NOTICE
 from studies.leaderboard.build import Leaderboard
 
@@ -64,9 +65,13 @@ def plot_forest(board: Leaderboard, metrics: Sequence[str] | None = None) -> Any
         ax.set_title(column_label(metric), fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
     correction = board.settings.correction
+    filled = (
+        "filled: p < 0.05 (uncorrected)"
+        if correction == "none"
+        else f"filled: {CORRECTION_LABELS[correction]}-corrected p < 0.05"
+    )
     figure.suptitle(
-        f"Difference to {board.baseline} with {pct}% paired bootstrap CI (unadjusted); "
-        f"filled: {correction}-corrected p < 0.05",
+        f"Difference to {board.baseline} with {pct}% paired bootstrap CI (unadjusted); {filled}",
         fontsize=9,
     )
     label = "SYNTHETIC DATA · " if board.synthetic else ""

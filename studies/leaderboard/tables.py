@@ -189,15 +189,15 @@ def paper_caption(board: Leaderboard) -> str:
     corrected = (
         "uncorrected"
         if s.correction == "none"
-        else f"{correction}-corrected, family {FAMILIES[s.family]}"
+        else f"{correction}-corrected; family: {FAMILIES[s.family]}"
     )
     return (
         f"Report-generation metrics on {board.benchmark} ({board.split}, n = {board.n_cases} cases"
         + (", synthetic data" if board.synthetic else "")
         + f"): score [{pct}% paired bootstrap CI, unadjusted]. "
         + (
-            f"Marks: paired {' and '.join(tests)} tests against {board.baseline} "
-            f"({corrected}): * p < 0.05, ** p < 0.01, *** p < 0.001."
+            f"Marks: paired {' and '.join(tests)} tests against {board.baseline}, "
+            f"{corrected}: * p < 0.05, ** p < 0.01, *** p < 0.001."
             if tests
             else "No system is compared with a baseline."
         )
@@ -226,7 +226,7 @@ def paper_table(board: Leaderboard, columns: Sequence[str] | None = None) -> Tab
         headers=["System", *(column_label(m) for m in metrics)],
         rows=rows,
         title=paper_caption(board),
-        footer=board.footer(),
+        footer=board.footer(metrics),
         name=_name(board),
         data=(columns_raw, raw),
         align="l" + "r" * len(metrics),
