@@ -107,6 +107,9 @@ def _tidy_help(command: click.Command) -> None:
             param.metavar = ""
         if kind == "argument" and getattr(param, "hidden", False):
             param.get_usage_pieces = lambda ctx: []  # type: ignore[method-assign]
+    if getattr(command, "_help_tidied", False):
+        return
+    command._help_tidied = True  # type: ignore[attr-defined]
     make_help = command.get_help_option
 
     def help_option(ctx: click.Context) -> click.Option | None:
@@ -153,6 +156,8 @@ class LazyGroup(TyperGroup):
             raise
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The root's own options (--help, completion) are flags too; typer adds them late.
+        _tidy_help(self)
         self._listing = True
         try:
             super().format_help(ctx, formatter)
