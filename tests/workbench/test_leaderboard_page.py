@@ -242,3 +242,41 @@ def test_leaderboard_page_offers_and_shows_a_registered_metric(tmp_home: Path) -
         assert tuned["CI low"] <= tuned["Score"] <= tuned["CI high"]
     finally:
         unregister("length_ratio")
+
+
+def test_leaderboard_page_leaves_copied_references_out_unless_asked(tmp_home: Path) -> None:
+    """The page passed every system with generations, so the copied `reference` system sat in
+    the table and in the correction family (ebb17df)."""
+    store = get_store()
+    populate(store)
+    with store.session() as session:
+        bench = session.query(Benchmark).filter_by(name="lb-page").one()
+        copy = System(name="gold-copy", kind="reference", fingerprint="fp-gold")
+        session.add(copy)
+        for case in session.query(Case).filter_by(benchmark_id=bench.id):
+            session.add(
+                Generation(
+                    system_fingerprint="fp-gold",
+                    case_id=case.id,
+                    prompt_hash="p",
+                    text=case.references[0],
+                )
+            )
+    page = _page()
+    assert page.multiselect(key="lb_systems").options == ["base", "tuned"]
+    page.selectbox(key="lb_baseline").set_value("base")
+    page.multiselect(key="lb_metrics").set_value(["rouge"])
+    page.number_input(key="lb_resamples").set_value(50)
+    page.number_input(key="lb_permutations").set_value(50)
+    page.selectbox(key="lb_family").set_value("all")
+    page.button(key="lb_run").click().run()
+    assert not page.exception, page.exception
+    board = page.session_state["leaderboard_result"]
+    assert board.systems == ["base", "tuned"] and board.settings.family == "all"
+    page.checkbox(key="lb_include_reference").check()
+    page.button(key="lb_run").click().run()
+    assert not page.exception, page.exception
+    board = page.session_state["leaderboard_result"]
+    assert "gold-copy" in board.systems and board.ceilings == ["gold-copy"]
+    comparison = board.comparisons["rougeL"]
+    assert comparison.p_corrected["gold-copy"] == comparison.p_values["gold-copy"]

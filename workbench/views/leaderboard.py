@@ -13,6 +13,7 @@ from metrics.significance import CORRECTIONS, FAMILIES
 from model.kinds import kinds_where
 from studies.exports.figures import FIGURE_FORMATS, figure_bytes
 from studies.leaderboard.build import (
+    CEILING_KINDS,
     LeaderboardConfig,
     LeaderboardError,
     build_leaderboard,
@@ -102,9 +103,12 @@ else:
     split = left.selectbox(
         "Split", splits, index=splits.index("test") if "test" in splits else 0, key="lb_split"
     )
-    systems = left.multiselect("Systems", choice["systems"], choice["systems"], key="lb_systems")
     kinds = {s.name: s.kind for s in list_systems(workbench_store)}
-    candidates = systems or choice["systems"]
+    # Systems that copy the references are a ceiling, added only with the option below.
+    ceilings = [n for n in choice["systems"] if kinds.get(n) in CEILING_KINDS]
+    contenders = [n for n in choice["systems"] if n not in ceilings]
+    systems = left.multiselect("Systems", contenders, contenders, key="lb_systems")
+    candidates = systems or contenders
     preferred = [n for n in candidates if kinds.get(n) in BASELINE_KINDS] or [
         n for n in candidates if kinds.get(n) != "reference"
     ]
@@ -156,7 +160,7 @@ else:
                     benchmark=name,
                     baseline=baseline,
                     split=split,
-                    systems=systems,
+                    systems=systems + (ceilings if include_reference else []),
                     metrics=metrics,
                     n_resamples=int(n_resamples),
                     n_permutations=int(n_permutations),
