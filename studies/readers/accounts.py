@@ -387,6 +387,10 @@ class LoginPolicy:
 
 
 LOGIN_POLICY = LoginPolicy()
+# A check in flight holds the account for a moment; a concurrent try within the free tries
+# waits for it this often, this long (a check takes about 50 ms).
+CLAIM_TRIES = 40
+CLAIM_WAIT_S = 0.05
 
 
 @dataclass
@@ -490,25 +494,32 @@ def log_in(
     if client_key is not None and not CLIENT_THROTTLE.admit(client_key, policy):
         raise AuthError(LOGIN_FAILED)
     table = _ACCOUNT_ROWS
-    moment = now_utc()
-    with store.session() as session:
-        row = session.execute(
-            select(table.c.id, table.c.password_hash).where(
-                table.c.username == name, table.c.active.is_(True)
-            )
-        ).first()
-        claimed = None
-        if row is not None:
-            claimed = _claim_attempt(
-                session, row.id, moment, moment + timedelta(seconds=policy.account_delay_cap_s)
-            )
-            if claimed is None:
+    row = claimed = None
+    for attempt in range(CLAIM_TRIES):
+        moment = now_utc()
+        with store.session() as session:
+            row = session.execute(
+                select(table.c.id, table.c.password_hash, table.c.failed_logins).where(
+                    table.c.username == name, table.c.active.is_(True)
+                )
+            ).first()
+            if row is None:
+                break
+            hold = moment + timedelta(seconds=policy.account_delay_cap_s)
+            claimed = _claim_attempt(session, row.id, moment, hold)
+            if claimed is not None:
+                break
+            # Another check of this account is in flight: within the free tries that is no
+            # penalty, so wait for it (a double click must not fail); past them, refuse.
+            if row.failed_logins >= policy.account_free_tries or attempt == CLAIM_TRIES - 1:
                 # Must still wait: counted too, but the password is not checked.
                 session.execute(
                     update(table)
                     .where(table.c.id == row.id)
                     .values(failed_logins=table.c.failed_logins + 1)
                 )
+                break
+        time.sleep(CLAIM_WAIT_S)
     # Exactly one scrypt run on every path (outside the transaction: no lock is held).
     checks_real = claimed is not None and bool(row.password_hash)
     matched = verify_password(password, row.password_hash if checks_real else _dummy_hash())

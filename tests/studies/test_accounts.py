@@ -157,3 +157,28 @@ def test_open_admin_session_for_local_tools(store: Store) -> None:
         accounts.log_in(store, "local-admin", "")
     accounts.create_account(store, "boss", "admin", PASSWORD)
     assert accounts.resolve_session(store, accounts.open_admin_session(store)).role == "admin"
+
+
+def test_parallel_correct_log_ins_all_succeed(store: Store) -> None:
+    # A double click, two tabs: a check in flight makes the other one wait, not fail.
+    import threading
+
+    accounts.create_account(store, "rater1", "rater", PASSWORD)
+    tokens: list[str | None] = []
+    barrier = threading.Barrier(4)
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            tokens.append(accounts.log_in(store, "rater1", PASSWORD))
+        except AuthError:
+            tokens.append(None)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(tokens) == 4 and all(tokens)
+    with store.session() as session:
+        assert session.scalar(select(Account.failed_logins)) == 0
