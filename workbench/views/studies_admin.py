@@ -324,7 +324,8 @@ with tab_raters:
                     "name": a.display_name,
                     "role": a.role,
                     "active": a.active,
-                    "locked until": a.locked_until,
+                    # After failed log-ins the next try waits (seconds); there is no lock.
+                    "next log-in try after": a.locked_until,
                 }
                 for a in accounts.list_accounts(store)
             ]
