@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import sparse, stats
 from scipy.sparse.csgraph import connected_components
 
-from studies.reader_stats.pairwise import regular
+from studies.reader_stats.pairwise import effective_clusters, regular
 
 TieModel = Literal["half", "davidson"]
 Cluster = Literal["case+rater", "case", "rater", "none"]
@@ -752,15 +752,6 @@ def usable_cluster(rows: BTRows, cluster: str) -> tuple[str, str | None]:
     usable = "+".join(kept) if kept else "none"
     dropped = " and ".join(f"one {d}" for d in dimensions if d not in kept)
     return usable, f"{dropped} only: intervals cluster on {usable} instead of {cluster}"
-
-
-def effective_clusters(sizes: np.ndarray) -> float:
-    """(sum of sizes)^2 / sum of squared sizes: the number of equal clusters that carry as
-    much information; equal to the count when the clusters are equally large, smaller when
-    a few raters read most items."""
-    sizes = np.asarray(sizes, dtype=float)
-    sizes = sizes[sizes > 0]
-    return float(sizes.sum() ** 2 / (sizes**2).sum()) if len(sizes) else 0.0
 
 
 def inference_df(rows: BTRows, cluster: str) -> float:

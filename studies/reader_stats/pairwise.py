@@ -117,14 +117,25 @@ def two_way_sum_of_squares(
     variance = one_way[0] + one_way[1] - float(by_cell @ by_cell)
     if variance <= 0:
         variance = max(one_way)
-    return variance, effective_clusters(case_codes), effective_clusters(rater_codes)
+    return (
+        variance,
+        effective_clusters(np.bincount(case_codes)),
+        effective_clusters(np.bincount(rater_codes)),
+    )
 
 
-def effective_clusters(codes: np.ndarray) -> float:
-    """(sum of sizes)^2 / sum of squared sizes of the clusters `codes` label: the count
-    when clusters are equally large, fewer when a few raters read most items."""
-    sizes = np.bincount(codes).astype(float)
-    return float(sizes.sum() ** 2 / (sizes**2).sum()) if sizes.sum() else 0.0
+def effective_clusters(sizes: np.ndarray) -> float:
+    """Satterthwaite's effective number of clusters of a cluster-robust variance whose
+    clusters hold `sizes` judgments: (sum n_g^2)^2 / sum n_g^4.
+
+    With judgments fully correlated within a cluster (a rater's taste moves all their
+    judgments), cluster g's summed score has variance proportional to n_g^2, and the
+    variance estimate is a weighted sum of chi-square(1) terms with these df. Equal to the
+    number of clusters when they are equally large, smaller when a few raters read most.
+    """
+    weights = np.asarray(sizes, dtype=float) ** 2
+    weights = weights[weights > 0]
+    return float(weights.sum() ** 2 / (weights**2).sum()) if len(weights) else 0.0
 
 
 def clustered_sign_test(

@@ -14,11 +14,11 @@ from studies.reader_stats.bradley_terry import (
     bradley_terry,
     build_rows,
     cluster_covariance,
-    effective_clusters,
     fit_batch,
     inference_df,
 )
 from studies.reader_stats.data import prepare_judgments
+from studies.reader_stats.pairwise import effective_clusters
 from studies.reader_stats.simulation import SCENARIOS, simulate_study
 
 
@@ -155,8 +155,9 @@ def test_sandwich_intervals_use_t_with_the_fewest_effective_clusters() -> None:
     rows = build_rows(judgments)
     from scipy import stats
 
-    raters = judgments.groupby("rater").size().to_numpy(dtype=float)
-    cases = judgments.groupby("case").size().to_numpy(dtype=float)
+    # Satterthwaite's effective clusters with within-cluster correlation 1: weights n_g^2.
+    raters = judgments.groupby("rater").size().to_numpy(dtype=float) ** 2
+    cases = judgments.groupby("case").size().to_numpy(dtype=float) ** 2
     fewest = min(raters.sum() ** 2 / (raters**2).sum(), cases.sum() ** 2 / (cases**2).sum())
     assert fewest <= min(rows.n_cases, rows.n_raters)
     assert inference_df(rows, "case+rater") == pytest.approx(fewest - 1)
