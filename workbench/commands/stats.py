@@ -152,7 +152,9 @@ def study_command(
     lower_is_better: list[str] = typer.Option(
         [], "--lower-is-better", help="Metric where lower is better (repeatable)."
     ),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG and PDF plots."),
+    plots: bool = typer.Option(
+        True, "--plots/--no-plots", help="Write the figures (PNG at 300 dpi, SVG, PDF)."
+    ),
 ) -> None:
     """All reader analyses of a study: tables, the combined paper table and plots."""
     import pandas as pd
