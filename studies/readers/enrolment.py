@@ -1,4 +1,4 @@
-"""Raters join a draft study (before the start fixes its assignments)."""
+"""Raters join a study: a draft study directly, a running one through a panel amendment."""
 
 from __future__ import annotations
 
@@ -17,16 +17,18 @@ from studies.store.schema import (
 def enrol_rater_in_session(
     session: Session, study_id: int, account_id: int, *, actor_id: int | None = None
 ) -> bool:
-    """Enrol inside the caller's transaction; False when already enrolled."""
+    """Enrol inside the caller's transaction; False when already enrolled. A running study
+    (active or paused) takes the rater through a panel amendment (studies.readers.panel)."""
     study = find_study(session, study_id)
-    if study.status != "draft":
-        raise StudyError(
-            f"study {study.name!r} has started: its assignments are fixed, so raters join "
-            "before the start"
-        )
     account = session.get(Account, account_id)
     if account is None:
         raise StudyError(f"no account with id {account_id}")
+    if study.status == "closed":
+        raise StudyError(f"study {study.name!r} is closed: no rater can join it")
+    if study.status != "draft":
+        from studies.readers.panel import add_rater_in_session
+
+        return add_rater_in_session(session, study, account, actor_id=actor_id) is not None
     exists = session.scalar(
         select(StudyRater.id).where(
             StudyRater.study_id == study_id, StudyRater.account_id == account_id

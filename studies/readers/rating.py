@@ -205,13 +205,24 @@ def _status_text(name: str, status: str) -> str | None:
     return None
 
 
+def _left_panel_text(name: str) -> str:
+    return (
+        f"Your place on the panel of the study '{name}' has ended (its admin changed the "
+        "panel); thank you for your judgments, which are kept."
+    )
+
+
 def rater_studies(store: Store, rater_id: int) -> list[RaterStudy]:
-    """The started studies a rater is enrolled in, with their own progress."""
+    """The started studies a rater is an active member of, with their own progress."""
     with store.session() as session:
         studies = session.scalars(
             select(Study)
             .join(StudyRater, StudyRater.study_id == Study.id)
-            .where(StudyRater.account_id == rater_id, Study.status != "draft")
+            .where(
+                StudyRater.account_id == rater_id,
+                StudyRater.active.is_(True),
+                Study.status != "draft",
+            )
             .order_by(Study.id)
         )
         out = []
@@ -381,6 +392,7 @@ _STEP = (
         Study.status,
         Study.guidelines,
         Study.config[("design", "form")].label("form"),
+        StudyRater.active.label("panel_active"),
         SESSION_OWNER,
         SESSION_EXPIRES,
         *_STEP_NEXT.c,
@@ -409,12 +421,19 @@ _SUBMIT_CONTEXT = (
         Study.name,
         Study.status,
         Study.config[("design", "form")].label("form"),
+        StudyRater.active.label("panel_active"),
         SESSION_OWNER,
         SESSION_EXPIRES,
     )
     .select_from(
         join_session(
-            Assignment.__table__.join(Study.__table__, Study.id == Assignment.study_id),
+            Assignment.__table__.join(Study.__table__, Study.id == Assignment.study_id).outerjoin(
+                StudyRater.__table__,
+                and_(
+                    StudyRater.study_id == Assignment.study_id,
+                    StudyRater.account_id == Assignment.rater_id,
+                ),
+            ),
             bindparam("token_hash"),
         )
     )
@@ -587,6 +606,8 @@ def next_assignment(
     message = _status_text(row.name, row.status)
     if message:
         raise RatingError(message)
+    if not row.panel_active:
+        raise RatingError(_left_panel_text(row.name))
     if row.token is None:
         return None
     return _build_task(
@@ -740,7 +761,10 @@ def _submit(
     ).first()
     if row is None:
         _refuse_session(rater_id, session_token, session_account_id(connection, session_token))
-        raise AccessDenied("This task link is not valid (changed or unknown); reload.")
+        raise AccessDenied(
+            "This task link is not valid (changed, handed to another rater, or unknown); "
+            "nothing was saved. Reload for your next task."
+        )
     owner = live_session_owner(row.session_account_id, row.session_expires_at)
     _refuse_session(rater_id, session_token, owner)
     if row.rater_id != rater_id:
@@ -761,6 +785,8 @@ def _submit(
     message = _status_text(row.name, row.status)
     if message:
         raise RatingError(message + " Nothing was saved.")
+    if row.panel_active is False:
+        raise RatingError(_left_panel_text(row.name) + " Nothing was saved.")
     form = row.form or default_form()
     try:
         shown = check_likert(form, likert)
@@ -927,6 +953,8 @@ _FIELDS_AFTER_LIKERT = (
     "synthetic",
     "study_config_hash",
     "study_seed",
+    "study_design_hash",
+    "study_amendments",
     "exported_at",
     "export",
 )
@@ -957,6 +985,12 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
         result = session.execute(judgment_query(row.id, current_only=False)).all()
         exported_at = now_utc().isoformat()
         seed = (row.config.get("design") or {}).get("seed")
+        # The design as it was run: the frozen config plus each panel amendment (hash chain).
+        from studies.readers.panel import amendments_summary, study_amendments
+
+        amendments = study_amendments(session, row.id)
+        design_hash = amendments[-1].hash if amendments else (row.config_hash or "")
+        amended = amendments_summary(amendments)
         out = []
         for found in result:
             judgment, assignment, item = found.Judgment, found.Assignment, found.StudyItem
@@ -996,6 +1030,8 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
                     "synthetic": case_label([found]),
                     "study_config_hash": row.config_hash or "",
                     "study_seed": seed,
+                    "study_design_hash": design_hash,
+                    "study_amendments": amended,
                     "exported_at": exported_at,
                     "export": (
                         f"{EXPORT_VERSION}; all judgments incl. corrections; {RESEARCH_NOTICE}"

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -223,6 +224,29 @@ class StudyRater(Timestamp, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # False once deactivated on a running study (migration 0004): judgments kept, no new tasks.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StudyAmendment(Base):
+    """One change of a started study's panel (studies.readers.panel): numbered per study and
+    hashed over the previous amendment's hash (the first over the study's config hash)."""
+
+    __tablename__ = "study_amendments"
+    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_study_amendment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(50))  # rater.add | rater.deactivate | ...
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class StudyItem(Base):

@@ -149,8 +149,9 @@ def test_start_freezes_hashes_and_assigns(store: Store, tmp_path: Path) -> None:
         update_study(store, study_id, StudyDesign(name="x", benchmark="b", systems=["a", "b"]))
     with pytest.raises(StudyError, match="already started"):
         start_study(store, study_id)
-    with pytest.raises(StudyError, match="raters join before the start"):
-        enrol_rater(store, study_id, "rater1")
+    # A started study takes new raters through a panel amendment (tests/studies/
+    # test_panel_changes.py); one already on the panel changes nothing.
+    assert enrol_rater(store, study_id, "rater1") is False
     progress = study_progress(store, study_id)
     assert [r.done for r in progress.raters] == [0, 0, 0]
     assert sum(p.needed for p in progress.pairs) == 7 * 3 * 2
