@@ -97,6 +97,8 @@ class Provenance:
     settings: dict[str, Any]
     # Which part is synthetic (a studies.exports.synthetic kind; "" for real data).
     synthetic_kind: str = ""
+    # A study's panel amendments in one line (studies.readers.panel; "" when never amended).
+    amendments: str = ""
 
     @classmethod
     def of(
@@ -114,6 +116,7 @@ class Provenance:
             version=package_version(),
             settings=asdict(settings),
             synthetic_kind=_kind(judgments, synthetic),
+            amendments=str(judgments.attrs.get("amendments") or ""),
         )
 
 

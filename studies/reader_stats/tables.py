@@ -122,6 +122,8 @@ def footer_lines(provenance: Provenance) -> list[str]:
         f"med-vision-workbench {provenance.version}.",
         RESEARCH_NOTICE,
     ]
+    if provenance.amendments:
+        lines.insert(-1, provenance.amendments)
     note = small_study_note(provenance.n_cases, provenance.n_raters)
     if note:
         lines.insert(1, note)

@@ -152,6 +152,10 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
         records = [_stats_record(row, keys) for row in rows]
         synthetic = case_label(rows)
         config_hash = study.config_hash
+        # Panel changes of a running study (amendments of the frozen design) reach the footers.
+        from studies.readers.panel import amendments_summary, study_amendments
+
+        amended = amendments_summary(study_amendments(session, study.id))
     if not records:
         raise JudgmentsError(f"study {study_name!r} has no judgments yet")
     prepared = prepare_judgments(pd.DataFrame.from_records(records), source=f"study {study_name}")
@@ -160,6 +164,7 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
     prepared.attrs["source"] = f"study {study_name}"
     prepared.attrs["study"] = study_name
     prepared.attrs["config_hash"] = config_hash
+    prepared.attrs["amendments"] = amended
     prepared.attrs["form"] = form
     return prepared
 
