@@ -1,4 +1,4 @@
-"""`medvision studies list|create|start|invite|enrol|pause|resume|close|export|progress`."""
+"""`medvision studies list|create|start|invite|enrol|panel|pause|resume|close|export|progress`."""
 
 from __future__ import annotations
 
@@ -104,9 +104,12 @@ def enrol_command(
     usernames: list[str] = typer.Argument(..., help="Rater accounts to enrol."),
     study: str | None = study_option(),
 ) -> None:
-    """Enrol rater accounts in a draft study: `studies enrol --study NAME USER...`."""
+    """Enrol rater accounts in a study: `studies enrol --study NAME USER...`. A running study
+    takes each through a panel amendment (gold items and a fair share of unjudged tasks)."""
     from studies.readers.design import StudyError
     from studies.readers.enrolment import enrol_rater
+    from studies.readers.panel import add_rater
+    from studies.readers.progress import list_studies
     from studies.store.db import get_store
 
     if study is None and len(usernames) > 1:
@@ -114,12 +117,52 @@ def enrol_command(
         study = study_name(None, usernames[0], "studies enrol")
         usernames = usernames[1:]
     study = study_name(study, None, "studies enrol")
+    store = get_store()
+    status = next((s.status for s in list_studies(store) if s.name == study), None)
     try:
         for username in usernames:
-            enrol_rater(get_store(), study, username)
+            if status in ("active", "paused"):
+                change = add_rater(store, study, username)
+                typer.echo(change.summary() if change else f"{username} is already on the panel.")
+            else:
+                enrol_rater(store, study, username)
     except StudyError as exc:
         _fail(str(exc))
     typer.echo(f"Enrolled {', '.join(usernames)} in {study!r}.")
+
+
+@studies_app.command("panel")
+def panel_command(
+    study: str | None = study_option(),
+    remove: list[str] = typer.Option([], help="Deactivate this rater (repeatable)."),
+    replace: list[str] = typer.Option([], help="OLD:NEW, NEW takes over OLD's tasks."),
+    reclaim_days: float | None = typer.Option(
+        None, help="Hand on the tasks of raters who submitted nothing for this many days."
+    ),
+) -> None:
+    """Change the panel of a running study (each change is a recorded, hashed amendment)."""
+    from datetime import timedelta
+
+    from studies.readers.design import StudyError
+    from studies.readers.panel import deactivate_rater, reclaim_overdue, replace_rater
+    from studies.store.db import get_store
+
+    study = study_name(study, None, "studies panel")
+    pairs = [value.split(":", 1) for value in replace]
+    if any(len(p) != 2 or not all(p) for p in pairs):
+        _fail("--replace: write OLD:NEW, e.g. --replace rater2:rater7")
+    if not (remove or pairs or reclaim_days is not None):
+        _fail("nothing to change: give --remove USER, --replace OLD:NEW or --reclaim-days N")
+    store = get_store()
+    try:
+        for username in remove:
+            typer.echo(deactivate_rater(store, study, username).summary())
+        for old, new in pairs:
+            typer.echo(replace_rater(store, study, old, new).summary())
+        if reclaim_days is not None:
+            typer.echo(reclaim_overdue(store, study, timedelta(days=reclaim_days)).summary())
+    except StudyError as exc:
+        _fail(str(exc))
 
 
 @studies_app.command("start")
@@ -198,7 +241,9 @@ def progress_command(
 
 @studies_app.command("invite")
 def invite_command(
-    study: str | None = study_option("Enrol the invitee in this draft study."),
+    study: str | None = study_option(
+        "Enrol the invitee in this study (a running one through a panel amendment)."
+    ),
     role: str = typer.Option("rater", help="rater or admin."),
     username: str | None = typer.Option(None, help="Fix the invitee's username."),
     hours: float = typer.Option(72.0, help="Hours the link stays valid."),
