@@ -238,3 +238,46 @@ def _later(store: Store, study_id: int, days: int):  # noqa: ANN202
     with store.session() as session:
         started = aware(session.get(Study, study_id).started_at)
     return max(started, now_utc()) + timedelta(days=days, minutes=1)
+
+
+def test_cli_enrols_invites_and_changes_the_panel_of_an_active_study(tmp_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from studies.store.db import get_store
+    from workbench.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, list(args))
+        return result.exit_code, result.output
+
+    store = get_store()
+    world = build_world(store, tmp_home / "data" / "reader", n_cases=4)
+    for name in ("ada", "bob", "cy"):
+        accounts.create_account(store, name, "rater", "rater-password-1")
+    systems = [arg for s in world.systems for arg in ("--system", s)]
+    code, out = run(
+        "studies", "create", "--name", "Live", "--benchmark", world.benchmark, *systems,
+        "--rater", "ada", "--rater", "bob",
+    )  # fmt: skip
+    assert code == 0, out
+    assert run("studies", "start", "--study", "Live")[0] == 0
+    code, out = run("studies", "enrol", "--study", "Live", "cy")
+    assert code == 0 and "Amendment 1 of study 'Live' (rater added)" in out, out
+    code, out = run("studies", "invite", "--study", "Live", "--base-url", "http://h")
+    assert code == 0, out
+    dan, _session = accounts.accept_invite(
+        store, out.strip().split("token=")[1], "dan", "pw-dan-12345"
+    )
+    assert any(s.name == "Live" for s in rater_studies(store, dan.id))
+    code, out = run("studies", "panel", "--study", "Live", "--replace", "bob")
+    assert code == 1 and "OLD:NEW" in out
+    code, out = run("studies", "panel", "--study", "Live", "--remove", "bob", "--reclaim-days", "3")
+    assert code == 0 and "Amendment 3" in out and "Amendment 4" in out, out
+    _check_overlap(store, next(iter(_ids(store))), all_judged=False)
+
+
+def _ids(store: Store) -> list[int]:
+    with store.session() as session:
+        return list(session.scalars(select(Study.id)))
