@@ -11,6 +11,9 @@ import pytest
 
 from studies.store.db import Store
 
+# A page that fails stays an exception AppTest reports (the app shows raters a message).
+os.environ.setdefault("MEDVISION_PAGE_ERRORS", "raise")
+
 PG_ADMIN_URL = os.environ.get(
     "MEDVISION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
