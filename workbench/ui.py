@@ -48,6 +48,10 @@ def error_boundary(page: str, actor_id: int | None = None) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - the boundary: st.stop/st.rerun are not Exceptions
+        from studies.store.settings import get_settings
+
+        if get_settings().page_errors == "raise":
+            raise
         reference = secrets.token_hex(4)
         log.exception("page %r failed (reference %s)", page, reference)
         try:

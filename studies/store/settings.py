@@ -31,6 +31,9 @@ class Settings:
     # How long a write waits for another writer's lock (SQLite busy timeout, PostgreSQL
     # lock_timeout) before a rater is told "busy, press Submit again".
     busy_timeout_s: float = field(default_factory=lambda: float(_env("BUSY_TIMEOUT_S", "30")))
+    # "message" (a page error is a message with a reference) or "raise" (the test suite: an
+    # error stays an exception that AppTest reports).
+    page_errors: str = field(default_factory=lambda: _env("PAGE_ERRORS", "message"))
 
     @property
     def data_dir(self) -> Path:

@@ -324,10 +324,13 @@ def test_row32_unreadable_media_is_flagged_and_the_rater_goes_on(world, tmp_home
     assert any("Media problems (1)" in s.value for s in admin.subheader)
 
 
-def test_d6_a_page_that_raises_shows_a_message_not_a_traceback(sqlite_world) -> None:
+def test_d6_a_page_that_raises_shows_a_message_not_a_traceback(
+    sqlite_world, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """D6: an error inside a page becomes the page-error message with a reference, an
     audit event for the admin, and no traceback or server path in the page."""
     store, *_ = sqlite_world
+    monkeypatch.setenv("MEDVISION_PAGE_ERRORS", "message")  # as served (the suite raises)
 
     def page() -> None:
         from workbench.ui import error_boundary
@@ -345,3 +348,12 @@ def test_d6_a_page_that_raises_shows_a_message_not_a_traceback(sqlite_world) -> 
         [event] = events(session, action="page.error")
         assert event.detail == {"reference": reference, "error": "OSError"}
         assert session.scalar(select(func.count()).select_from(Judgment)) == 0
+    # The real app: the rating page fails inside (its judgments table is gone): the rater
+    # reads the message inside the page; the menu and the account box are still there.
+    token = accounts.log_in(store, "rater1", PASSWORD)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE judgments RENAME TO judgments_moved")
+    app = _open("rate.py", token)
+    assert [e.value for e in app.error][-1].startswith("Something went wrong on this page")
+    assert "judgments" not in "\n".join(p for _k, p in _elements(app))
+    assert any(b.key == "account_log_out" for b in app.button)
