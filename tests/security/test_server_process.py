@@ -53,6 +53,7 @@ class Server:
             os.environ, MEDVISION_HOME=str(home), MEDVISION_ADMIN_PASSWORD="tulip-river-quartz"
         )
         env.pop("MEDVISION_DATABASE_URL", None)
+        env.pop("MEDVISION_PAGE_ERRORS", None)  # served as a hospital would: messages
         self.process = subprocess.Popen(
             [MEDVISION, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env,
