@@ -203,7 +203,7 @@ def test_ustat_covariances_are_unbiased_in_a_split_plot_design() -> None:
     modalities, readers = checked.modalities_order, checked.readers
     cases = sorted(set(first["case"]))
     foms, estimates = [], []
-    for seed in range(200):
+    for seed in range(150):
         # the analysis `mrmc` runs, without checking each simulated table again
         cells = _cells(_split_plot(seed), "mean", modalities, readers, cases)
         result = analyse_cells(cells, "mean", modalities, readers, len(cases), covariance="ustat")
@@ -223,7 +223,7 @@ def test_ustat_covariances_are_unbiased_in_a_split_plot_design() -> None:
                 kinds[kind].append(cov[a, b])
     expected = np.array([np.mean(kinds[k]) for k in ("var", "cov1", "cov2", "cov3")])
     observed = np.mean(estimates, axis=0)
-    # Monte Carlo error of 200 studies: a few percent of the variance
+    # Monte Carlo error of 150 studies: a few percent of the variance
     assert observed == pytest.approx(expected, abs=0.12 * expected[0]), (observed, expected)
     assert expected[2] > 0.05 * expected[0]  # block partners share cases: Cov2 is real
 

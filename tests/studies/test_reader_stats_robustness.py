@@ -39,7 +39,7 @@ def _brute_force_fewest(judgments, top: str, second: str, most: int) -> int | No
     return None
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 5])
+@pytest.mark.parametrize("seed", [0, 2, 3])
 def test_fewest_removals_flipping_the_top_rank_match_brute_force(seed: int) -> None:
     judgments = _small(seed)
     found = robustness(judgments)
