@@ -531,11 +531,13 @@ def run_system(
     try:
         if progress:
             progress(done, n_cases)
+        generating_since = time.perf_counter()
         if missing:
             tell("loading", done, n_cases)
             generator = build_generator(plan.spec, train)
-        generating_since = time.perf_counter()
-        tell("generating", done, n_cases, 0, generating_since)
+            # The pace counts generation only: loading a model is not a case's time.
+            generating_since = time.perf_counter()
+            tell("generating", done, n_cases, 0, generating_since)
         # A generator may ask for bigger chunks than its batch size (a remote one keeps many
         # requests in flight; a local one orders several batches by length).
         chunk_size = getattr(generator, "chunk_size", None) if missing else None
