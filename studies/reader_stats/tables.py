@@ -27,6 +27,7 @@ from studies.exports.render import (
     PAPER,
     Table,
     check_format,
+    format_number,
     json_text,
     table_document,
 )
@@ -49,9 +50,8 @@ class SignificanceTable:
 
 
 def fmt_number(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{float(value):.{digits}f}"
+    # The renderer's one number format: "–" for no value, never "-0.00".
+    return format_number(value, digits)
 
 
 def fmt_ci(estimate: Any, low: Any, high: Any, digits: int = 2) -> str:

@@ -134,6 +134,9 @@ def test_no_negative_zero_anywhere() -> None:
     for table in ("paper", "long"):
         for fmt in ("latex", "markdown"):
             assert not re.search(r"-0\.0+\b", export_leaderboard(board, fmt, table))
+    # The reader tables format through the same function ("-0.00" at ebb17df).
+    assert reader_tables.fmt_ci(0.25, -0.001, 0.5) == "0.25 [0.00, 0.50]"
+    assert reader_tables.fmt_number(float("nan")) == "–"
 
 
 def test_paper_table_is_wide_captioned_and_the_same_in_csv_and_markdown(
