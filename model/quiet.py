@@ -8,11 +8,15 @@ lines. `quiet_libraries()` silences them around one call and restores the settin
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # (module, is it on?, turn off, turn on) for each library's progress bars.
 _BARS: tuple[tuple[str, str, str, str], ...] = (
@@ -70,3 +74,20 @@ def quiet_libraries() -> Iterator[None]:
     finally:
         for undo in reversed(restore):
             undo()
+
+
+def quietly(*libraries: str) -> Callable[[F], F]:
+    """A function run inside `quiet_libraries()`, `libraries` imported first so that they
+    are quietened (e.g. `@quietly("transformers")` on a function that saves a model)."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            for name in libraries:
+                importlib.import_module(name)
+            with quiet_libraries():
+                return function(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+    return decorate

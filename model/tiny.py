@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from model.quiet import quietly
+
 # Qwen2/Qwen3 special tokens in their original order (ids follow the trained vocabulary).
 QWEN_SPECIAL_TOKENS: tuple[str, ...] = (
     "<|endoftext|>",
@@ -156,6 +158,7 @@ def tiny_qwen3_vl_config(vocab_size: int, token_ids: dict[str, int]):
     )
 
 
+@quietly("transformers")
 def build_tiny_qwen3_vl(folder: Path, seed: int = 0) -> Path:
     """Write a tiny random-weight Qwen3-VL (model, tokenizer, processors, template) to `folder`."""
     import torch
@@ -217,6 +220,7 @@ def build_tiny_qwen3_vl(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+@quietly("transformers")
 def build_tiny_qwen2_5_vl(folder: Path, seed: int = 0) -> Path:
     """A tiny random-weight Qwen2.5-VL folder (patch 14, windowed vision attention), so the
     older Qwen-VL family is exercised through the same loading and generation path."""
@@ -300,6 +304,7 @@ def build_tiny_qwen2_5_vl(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+@quietly("transformers")
 def build_tiny_lora_adapter(model_folder: Path, adapter_folder: Path, seed: int = 0) -> Path:
     """Write a peft LoRA adapter for the tiny model, with non-zero B so it changes the output."""
     import torch
