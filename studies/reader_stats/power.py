@@ -313,6 +313,7 @@ def power_table(
     alpha: float = 0.05,
     readers_per_case: int | None = None,
     label: str = "difference",
+    against_value: bool = False,
 ) -> Any:
     """The readers x cases power grid as a table for `studies.exports.render.render`."""
     from model.notice import RESEARCH_NOTICE
@@ -328,7 +329,8 @@ def power_table(
             cells.append(f"{low:.2f}–{high:.2f}" if ranged else f"{low:.2f}")
         rows.append([str(readers), *cells])
     described = "; ".join(
-        f"{p.source}: var_tr {p.var_tr:.3g}, var_error {p.var_error:.3g} at {p.cases} cases, "
+        f"{p.source}: var_reader {p.var_reader:.3g}, var_tr {p.var_tr:.3g}, "
+        f"var_error {p.var_error:.3g} at {p.cases} cases, "
         f"corr1 {p.corr1:.3f}, corr2 {p.corr2:.3f}, corr3 {p.corr3:.3f}"
         for p in (params if isinstance(params, tuple) else (params,))
     )
@@ -337,10 +339,11 @@ def power_table(
         if readers_per_case is None
         else f"each case read by {readers_per_case} of the readers (both modalities)"
     )
+    test = "one-modality test against a fixed value" if against_value else "two-modality OR test"
     footer = [
         design_sentence(grid, effect, target, label)[:-1]
         + (" (pessimistic end of the ranges)." if ranged else "."),
-        f"Power of the two-modality OR test ({ANALYSES[analysis]}, alpha {alpha:g}) to detect "
+        f"Power of the {test} ({ANALYSES[analysis]}, alpha {alpha:g}) to detect "
         f"a {effect:g} {label}; Hillis, Obuchowski & Berbaum (2011); {design}.",
         f"Parameters: {described}.",
         RESEARCH_NOTICE,

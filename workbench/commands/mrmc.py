@@ -200,6 +200,12 @@ def power_command(
         None, "--readers-per-case", help="Each case read by this many readers (default: all)."
     ),
     analysis: str = typer.Option("rrrc", "--analysis", help="rrrc, frrc or rrfc."),
+    against_value: bool = typer.Option(
+        False,
+        "--against-value",
+        help="Test one modality against a fixed value (a win rate against 0.5) instead of "
+        "a difference of two modalities.",
+    ),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the test."),
     target: float = typer.Option(0.8, "--target", help="Power the design sentence aims at."),
     fmt: str = typer.Option("markdown", "--format", "-f", help="json, csv, latex or markdown."),
@@ -251,10 +257,12 @@ def power_command(
             pair = ranged_parameters(ranges, int(pilot_cases))  # type: ignore[arg-type]
             params = pair if any(lo != hi for lo, hi in ranges.values()) else pair[0]
         options = {"analysis": analysis, "alpha": alpha, "readers_per_case": readers_per_case}
-        grid = power_grid(params, effect, reader_list, case_list, **options)
+        grid = power_grid(
+            params, effect, reader_list, case_list, against_value=against_value, **options
+        )
     except (MRMCError, ValueError) as exc:
         _fail(str(exc))
-    table = power_table(grid, params, effect, target=target, **options)
+    table = power_table(grid, params, effect, target=target, against_value=against_value, **options)
     if fmt == "json":
         document = {
             "effect": effect,
