@@ -1,7 +1,8 @@
 """Every paper figure as a browser shows its SVG download: the leaderboard's forest plot and
-the reader study's Bradley-Terry strengths, win-rate matrix, Likert distributions and
-agreement, and metric-versus-reader agreement. Each is opened in Debian's chromium (`make browser`) and its screenshot kept in
-docs/figures/ (written when missing, or always with MEDVISION_UPDATE_SCREENSHOT=1).
+the reader study's Bradley-Terry strengths, win-rate matrix, Likert distributions,
+inter-rater agreement and metric-versus-reader agreement. Each is opened in Debian's
+chromium (`make browser`) and its screenshot kept in docs/figures/ (written when missing,
+or always with MEDVISION_UPDATE_SCREENSHOT=1).
 """
 
 from __future__ import annotations
