@@ -666,3 +666,30 @@ def verify_amendments(session: Session, study: Study) -> bool:
             return False
         previous = amendment.hash
     return True
+
+
+@dataclass(frozen=True)
+class PanelMember:
+    username: str
+    active: bool
+    left_at: datetime | None
+
+
+def panel_members(store: Store, study: int | str) -> list[PanelMember]:
+    """The study's raters, active ones first, with when a deactivated one left."""
+    with store.session() as session:
+        row = find_study(session, study)
+        rows = session.execute(
+            select(Account.username, StudyRater.active, StudyRater.left_at)
+            .join(StudyRater, StudyRater.account_id == Account.id)
+            .where(StudyRater.study_id == row.id)
+            .order_by(StudyRater.active.desc(), Account.username)
+        ).all()
+        return [PanelMember(name, bool(active), _aware(left)) for name, active, left in rows]
+
+
+def amendment_lines(store: Store, study: int | str) -> list[str]:
+    """Each amendment of a study as one line, in order (for the admin page)."""
+    with store.session() as session:
+        row = find_study(session, study)
+        return [a.line() for a in study_amendments(session, row.id)]

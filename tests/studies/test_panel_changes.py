@@ -281,3 +281,29 @@ def test_cli_enrols_invites_and_changes_the_panel_of_an_active_study(tmp_home: P
 def _ids(store: Store) -> list[int]:
     with store.session() as session:
         return list(session.scalars(select(Study.id)))
+
+
+def test_admin_page_changes_the_panel_of_a_running_study(tmp_home: Path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from studies.store.db import get_store
+    from workbench.access import SESSION_KEY
+
+    store = get_store()
+    study_id, _raters = _study(store, tmp_home, 3, n_cases=3)
+    accounts.create_account(store, "late", "rater", "rater-password-1")
+    admin = accounts.create_account(store, "chief", "admin", "Chief-admin-pass-1")
+    views = Path(__file__).resolve().parents[2] / "workbench" / "views"
+    page = AppTest.from_file(str(views.parent / "app.py"), default_timeout=120)
+    page.session_state[SESSION_KEY] = accounts.open_session(store, admin.id)
+    page.run()
+    page.switch_page(str(views / "studies_admin.py")).run()
+    assert not page.exception, page.exception
+    page.selectbox(key="panel_add").set_value("late")
+    page.selectbox(key="panel_remove").set_value("rater2").run()
+    page.button(key="panel_replace_go").click().run()
+    assert not page.exception and not page.error, page.error
+    said = " ".join(m.value for m in page.success)
+    assert "Amendment 1 of study 'Panel' (rater replaced)" in said
+    assert any("#1 rater replaced: rater2 by late" in c.value for c in page.caption)
+    _check_overlap(store, study_id, all_judged=False)

@@ -45,6 +45,56 @@ def _invite_link(token: str) -> str:
     return f"{base}/invite?token={token}" if base else f"/invite?token={token}"
 
 
+def _panel_changes(study_id: int) -> None:
+    """Add, deactivate or replace raters of a running study and hand on overdue tasks; each
+    change is an amendment (studies.readers.panel)."""
+    from datetime import timedelta
+
+    from studies.readers.panel import (
+        add_rater,
+        amendment_lines,
+        deactivate_rater,
+        panel_members,
+        reclaim_overdue,
+        replace_rater,
+    )
+
+    with st.expander("Change the panel (each change is a recorded, hashed amendment)"):
+        members = panel_members(store, study_id)
+        active = [m.username for m in members if m.active]
+        st.caption(
+            "Active: " + (", ".join(active) or "none")
+            + "".join(f"; left: {m.username}" for m in members if not m.active)
+        )  # fmt: skip
+        others = [r for r in design_choices(store).raters if r not in active]
+        cols = st.columns(3)
+        joining = cols[0].selectbox("Rater to add", ["-", *others], key="panel_add")
+        leaving = cols[1].selectbox("Rater to take off", ["-", *active], key="panel_remove")
+        days = cols[2].number_input("Overdue after days", 0.5, 365.0, 7.0, key="panel_days")
+        buttons = st.columns(4)
+        try:
+            change = None
+            if buttons[0].button("Add", key="panel_add_go", disabled=joining == "-"):
+                change = add_rater(store, study_id, joining, actor_id=admin.id)
+            if buttons[1].button("Deactivate", key="panel_remove_go", disabled=leaving == "-"):
+                change = deactivate_rater(store, study_id, leaving, actor_id=admin.id)
+            if buttons[2].button(
+                "Replace", key="panel_replace_go", disabled="-" in (joining, leaving)
+            ):
+                change = replace_rater(store, study_id, leaving, joining, actor_id=admin.id)
+            if buttons[3].button("Hand on overdue tasks", key="panel_reclaim_go"):
+                change = reclaim_overdue(
+                    store, study_id, timedelta(days=float(days)), actor_id=admin.id
+                )
+            if change is not None:
+                st.session_state["admin_flash"] = change.summary()
+                st.rerun()
+        except StudyError as exc:
+            st.error(str(exc))
+        lines = amendment_lines(store, study_id)
+        st.caption("Amendments: " + ("; ".join(lines) if lines else "none (the design as frozen)"))
+
+
 with tab_studies:
     summaries = list_studies(store)
     if not summaries:
@@ -105,6 +155,8 @@ with tab_studies:
         except StudyError as exc:
             st.error(str(exc))
 
+        if summary.status in ("active", "paused"):
+            _panel_changes(summary.id)
         if summary.status != "draft":
             progress = study_progress(store, summary.id)
             st.subheader("Progress per rater")
