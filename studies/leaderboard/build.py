@@ -237,7 +237,11 @@ class Leaderboard:
             "baseline": self.baseline,
             "metrics": self.metrics,
             "n_cases": self.n_cases,
-            "rows": [vars(r) for r in self.rows],
+            # A bound with no interval (NaN) is null: JSON has no NaN.
+            "rows": [
+                {k: None if isinstance(v, float) and v != v else v for k, v in vars(r).items()}
+                for r in self.rows
+            ],
             "signatures": self.signatures,
             "settings": {**self.settings.as_dict(), "cider_resampling": self.cider_resampling},
             "unavailable": self.unavailable,
@@ -499,7 +503,8 @@ def build_leaderboard(
                 row.diff, row.diff_low, row.diff_high = diff.estimate, diff.low, diff.high
                 row.p_value = comparison.p_values[system]
                 row.p_corrected = comparison.p_corrected[system]
-                row.mark = significance_mark(row.p_corrected)
+                # A ceiling is no hypothesis: its uncorrected p gets no mark.
+                row.mark = "" if system in ceilings else significance_mark(row.p_corrected)
             rows.append(row)
     report("done", 1.0)
     return Leaderboard(

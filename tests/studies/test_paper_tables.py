@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_leaderboard import _config, populate
@@ -82,6 +83,7 @@ def test_reference_systems_are_left_out_of_the_table_and_the_family(store: Store
     )
     paper = export_leaderboard(shown, "markdown")
     assert "reference (reference, ceiling)" in paper
+    assert all(r.mark == "" for r in shown.rows if r.system == "reference")
 
 
 def test_family_option_and_footer(board: Leaderboard) -> None:
@@ -115,7 +117,9 @@ def test_no_negative_zero_anywhere() -> None:
     assert format_interval(-0.0455, -1e-7, signed=True) == "[-0.0455, 0.0000]"
     rows = [
         LeaderboardRow("CIDEr", "retrieval", 0.0146, 0.0, 0.0455),
-        LeaderboardRow("CIDEr", "lora", 0.1551, -1e-9, 0.3, 0.1405, -0.0455, -1e-12, 0.5, 0.5),
+        LeaderboardRow("CIDEr", "lora", 0.1551, np.nan, np.nan, 0.1405, -0.0455, -1e-12, 0.5, 0.5),
+        LeaderboardRow("BLEU-4", "retrieval", 0.1, -1e-9, 0.2),
+        LeaderboardRow("BLEU-4", "lora", 0.0, -1e-9, 1e-9, -0.1, -0.2, -1e-12, 0.5, 0.5),
     ]
     board = Leaderboard(
         benchmark="b",
@@ -123,14 +127,16 @@ def test_no_negative_zero_anywhere() -> None:
         synthetic=True,
         systems=["retrieval", "lora"],
         baseline="retrieval",
-        metrics=["CIDEr"],
+        metrics=["CIDEr", "BLEU-4"],
         rows=rows,
         comparisons={},
-        signatures={"CIDEr": "CIDEr-D"},
+        signatures={"CIDEr": "CIDEr-D", "BLEU-4": "BLEU-4"},
         settings=SignificanceSettings(n_resamples=10),
         cases=[],
         per_case={},
     )
+    data = json.loads(export_leaderboard(board, "json"))
+    assert data["rows"][1]["low"] is None  # NaN bounds are null in JSON
     for table in ("paper", "long"):
         for fmt in ("latex", "markdown"):
             assert not re.search(r"-0\.0+\b", export_leaderboard(board, fmt, table))
