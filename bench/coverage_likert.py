@@ -17,12 +17,15 @@ Rows (see bench/coverage.py for the columns), on the "accuracy" criterion (harm:
   difference, so the null holds at its boundary: the share of studies declaring C
   non-inferior (the type-I error, one-sided at 0.025, so at most 0.025 for a valid test;
   reported against the 0.06 target), for the default (adjusted one-sided p of the
-  mixed model), the case-level t, and the ebb17df rule (unadjusted case-level interval).
+  mixed model), the case-level t, and the ebb17df rule (unadjusted case-level interval);
+- Fleiss' kappa and Gwet's AC1 on the preferences: coverage of Gwet's linearised interval
+  (units random, raters fixed) of the value on a study of 4000 cases and 400 raters with
+  the scenario's readers per item.
 
-The estimand of every row is the population value: the mean score (or difference of mean
-scores) over a population-sized study of the scenario (`population_version`), which every
-method here estimates. One study takes about 1.5 s on a 2-core machine (both versions), so
-`python bench/coverage.py --section likert --studies 25` takes about 4-5 minutes.
+The estimand of the Likert rows is the population value: the mean score (or difference of
+mean scores) over a population-sized study of the scenario (`population_version`), which
+every method here estimates. One study (and its null version) takes about 1.2 s on a 2-core
+machine, so `python bench/coverage.py --section likert --studies 30` takes about 4-5 minutes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import gc
 import sys
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +44,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studies.reader_stats import likert  # noqa: E402
+from studies.reader_stats import agreement, likert  # noqa: E402
 from studies.reader_stats.pairwise import adjust_pvalues  # noqa: E402
 from studies.reader_stats.simulation import (  # noqa: E402
     StudyScenario,
@@ -54,7 +58,31 @@ REFERENCE = "B"
 WORST = "C"
 ALPHA = 0.05
 
-_POPULATIONS: dict[str, tuple[pd.Series, float]] = {}
+_POPULATIONS: dict[str, tuple[pd.Series, pd.Series]] = {}
+_AGREEMENT: dict[str, dict[str, float]] = {}
+AGREEMENT = (("kappa", "Fleiss' kappa (preference)"), ("ac", "Gwet's AC1 (preference)"))
+
+
+def _agreement(judgments: pd.DataFrame) -> dict[str, float | tuple[float, float]]:
+    kappa = agreement.fleiss_kappa(judgments)
+    ac1 = agreement.gwet_ac(judgments)
+    return {
+        "kappa": kappa["kappa"],
+        "kappa_ci": (kappa["ci_low"], kappa["ci_high"]),
+        "ac": ac1["ac"],
+        "ac_ci": (ac1["ci_low"], ac1["ci_high"]),
+    }
+
+
+def _agreement_of(scenario: StudyScenario) -> dict[str, float]:
+    """Population agreement: a study of 4000 cases and 400 raters with the scenario's
+    readers per item (agreement needs several readers of an item)."""
+    key = repr(scenario)
+    if key not in _AGREEMENT:
+        population = scenario.scaled(n_cases=4000, raters=400)
+        found = _agreement(simulate_study(population, seed=2))
+        _AGREEMENT[key] = {"kappa": float(found["kappa"]), "ac": float(found["ac"])}  # type: ignore[arg-type]
+    return _AGREEMENT[key]
 
 
 def _likert(scenario: StudyScenario) -> StudyScenario:
@@ -95,12 +123,23 @@ def _old_wilcoxon_fwer(study: pd.DataFrame) -> bool:
     return bool((adjust_pvalues(pd.Series(p), "holm") < ALPHA).any())
 
 
-def _study_rows(study: pd.DataFrame, means: pd.Series, harm: pd.Series, margin: float) -> dict:
+def _study_rows(
+    study: pd.DataFrame,
+    means: pd.Series,
+    harm: pd.Series,
+    margin: float,
+    agreeing: dict[str, float],
+) -> dict:
     """Coverage indicators of one study of the scenario (lists per method)."""
     out: dict[str, list[float]] = {}
 
     def add(name: str, value: float) -> None:
         out.setdefault(name, []).append(value)
+
+    found = _agreement(study)
+    for key, name in AGREEMENT:
+        low, high = found[f"{key}_ci"]  # type: ignore[misc]
+        add(name, _covered(low, high, agreeing[key]))
 
     accuracy = _only(study, CRITERION)
     table = likert.likert_means(accuracy)
@@ -236,6 +275,8 @@ METHODS: tuple[tuple[str, str, bool, str | None, str | None], ...] = (
         None,
         "harm NI at margin: ebb17df",
     ),
+    ("Gwet linearised t", "Fleiss' kappa (preference)", True, AGREEMENT[0][1], None),
+    ("Gwet linearised t", "Gwet's AC1 (preference)", True, AGREEMENT[1][1], None),
 )
 
 
@@ -245,7 +286,11 @@ def section_rows(
     """One row per Likert method: coverage on `scenario`, null rejection on `null` (harm:
     on `scenario` with the margin at the true difference)."""
     scenario, null = _likert(scenario), _likert(null)
+    # The scenarios share their random streams for a given seed; an offset per scenario
+    # keeps one unlucky set of studies from repeating in every row.
+    seed += zlib.crc32(scenario.name.encode()) % 1_000_000
     means, harm = _population_of(scenario)
+    agreeing = _agreement_of(scenario)
     margin = float(harm[REFERENCE] - harm[WORST])
     # statsmodels' Holm adjustment runs gc.collect(); frozen objects make that cheap.
     gc.freeze()
@@ -255,7 +300,7 @@ def section_rows(
         warnings.simplefilter("ignore")
         for k in range(n_studies):
             for key, values in _study_rows(
-                simulate_study(scenario, seed + k), means, harm, margin
+                simulate_study(scenario, seed + k), means, harm, margin, agreeing
             ).items():
                 covered.setdefault(key, []).extend(values)
             for key, values in _null_rows(simulate_study(null, seed + 100_000 + k)).items():
