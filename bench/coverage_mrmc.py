@@ -106,11 +106,23 @@ def _estimands(scenario: StudyScenario, seed: int) -> dict[str, Any]:
     return _ESTIMANDS[key]
 
 
+def _complete(readings: Any) -> Any:
+    """Readers with two cases or more in every modality: in a population study with very
+    unequal workloads some raters read too little to have a figure of merit of their own."""
+    counts = readings.groupby(["reader", "modality"]).size().unstack(fill_value=0)
+    keep = counts.index[(counts >= 2).all(axis=1)]
+    kept = readings[readings["reader"].isin(keep)].reset_index(drop=True)
+    kept.attrs = dict(readings.attrs)
+    return kept
+
+
 def _population_estimates(scenario: StudyScenario, seed: int) -> dict[str, Any]:
     baseline = _baseline(scenario)
     population = simulate_study(population_version(scenario), seed=seed + 9_000_000)
-    wins = mrmc(readings_from_judgments(population, baseline), "winrate", baseline=baseline)
-    likert = mrmc(_likert(population), "mean")
+    wins = mrmc(
+        _complete(readings_from_judgments(population, baseline)), "winrate", baseline=baseline
+    )
+    likert = mrmc(_complete(_likert(population)), "mean")
     return {
         "winrate": wins.modalities.set_index("modality")["estimate"],
         "mean": likert.differences.set_index("comparison")["estimate"],
