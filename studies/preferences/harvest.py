@@ -32,6 +32,7 @@ from sqlalchemy import select
 from model.prompts import RESEARCH_NOTICE, get_prompt, prompt_for_task
 from model.training import assistant_message, preference_rows_to_dataset, prompt_messages
 from studies.preferences.policy import HarvestPolicy, PreferenceError
+from studies.readers.adjudication import ADJUDICATION_KIND, adjudicated_answers
 from studies.readers.form import WINNERS, criteria
 from studies.readers.judgments import current_judgments, study_form
 from studies.store.db import Store
@@ -258,6 +259,7 @@ def harvest_preferences(
         study = _study(session, study_name)
         _check_policy_criteria(policy, study)
         votes_by_item = _current_votes(session, study.id)
+        adjudicated = adjudicated_answers(session, study.id) if policy.adjudication == "use" else {}
         items = session.scalars(
             select(StudyItem).where(StudyItem.study_id == study.id).order_by(StudyItem.id)
         ).all()
@@ -284,6 +286,9 @@ def harvest_preferences(
         n_judged = 0
         n_votes = 0
         for item in items:
+            if item.kind == ADJUDICATION_KIND:
+                # A senior rater's answer counts through the item it settles, never alone.
+                continue
             if item.kind == "gold" and not policy.include_gold:
                 if votes_by_item.get(item.id):
                     dropped["gold_item"] += 1
@@ -298,14 +303,22 @@ def harvest_preferences(
                 continue
             tally = Counter(v.winner for v in votes)
             ranked = tally.most_common()
-            if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-                dropped["no_majority"] += 1
-                continue
-            outcome, count = ranked[0]
-            agreement = count / len(votes)
-            if agreement < policy.min_agreement:
-                dropped["low_agreement"] += 1
-                continue
+            settled = adjudicated.get(item.id)
+            detail: dict[str, Any] = {}
+            if settled is not None and settled.winner in WINNERS:
+                # The adjudicated outcome decides; agreement says how many raters had it.
+                outcome = settled.winner
+                agreement = tally.get(outcome, 0) / len(votes)
+                detail["adjudication"] = settled.provenance()
+            else:
+                if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+                    dropped["no_majority"] += 1
+                    continue
+                outcome, count = ranked[0]
+                agreement = count / len(votes)
+                if agreement < policy.min_agreement:
+                    dropped["low_agreement"] += 1
+                    continue
             case = case_of(item.case_id)
             benchmark = benchmark_of(case)
             if case.modality != "image":
@@ -332,6 +345,7 @@ def harvest_preferences(
                 "agreement": round(agreement, 6),
                 "votes": {w: tally.get(w, 0) for w in WINNERS},
                 "item_id": item.id,
+                "detail": detail,
             }
             if outcome in ("a", "b"):
                 loser = "b" if outcome == "a" else "a"

@@ -64,6 +64,13 @@ class HarvestPolicy:
             "parse": comma_list,
         },
     )
+    # use: an item a senior rater adjudicated (studies.readers.adjudication) takes the
+    # adjudicated outcome, whatever the raters' majority and agreement.
+    adjudication: str = _option(
+        "ignore",
+        "ignore, or use (an adjudicated item takes the senior rater's answer).",
+        choices=("ignore", "use"),
+    )
     # Gold items are quality-control pairs, not new data.
     include_gold: bool = _option(False, "Also harvest gold items.")
     automatic: bool = _option(False, "Add automatic cold-start pairs (clinical metric errors).")
@@ -78,6 +85,10 @@ class HarvestPolicy:
             raise PreferenceError("min_agreement must be between 0 and 1")
         if self.ties not in ("drop", "keep"):
             raise PreferenceError(f"ties must be 'drop' or 'keep', not {self.ties!r}")
+        if self.adjudication not in ("ignore", "use"):
+            raise PreferenceError(
+                f"adjudication must be 'ignore' or 'use', not {self.adjudication!r}"
+            )
         if self.both_bad not in ("drop", "reference"):
             raise PreferenceError(f"both_bad must be 'drop' or 'reference', not {self.both_bad!r}")
         if not 0.0 <= self.validation_fraction < 1.0:

@@ -48,6 +48,7 @@ AMENDMENT_ACTIONS = {
     "rater.deactivate": "rater deactivated",
     "rater.replace": "rater replaced",
     "tasks.reclaim": "tasks not done in time handed on",
+    "adjudication.queue": "disagreements sent to adjudication",
 }
 # pg_advisory_xact_lock's first key: panel changes of one study run one at a time.
 _PANEL_LOCK = 15_0004
@@ -205,7 +206,7 @@ class _Panel:
         self.holds: set[tuple[int, int]] = {(r.rater_id, r.item_id) for r in rows}
         self.remaining: Counter[int] = Counter(r.rater_id for r in rows if not r.judged)
         self.pair_load: Counter[tuple[int, tuple[int, int]]] = Counter(
-            (r.rater_id, (r.system_a_id, r.system_b_id)) for r in rows if r.kind != "gold"
+            (r.rater_id, (r.system_a_id, r.system_b_id)) for r in rows if r.kind == "regular"
         )
         self.last_index: dict[int, int] = {}
         for r in rows:
@@ -213,7 +214,10 @@ class _Panel:
         self.active = set(
             session.scalars(
                 select(StudyRater.account_id).where(
-                    StudyRater.study_id == study.id, StudyRater.active.is_(True)
+                    StudyRater.study_id == study.id,
+                    StudyRater.active.is_(True),
+                    # Senior raters settle disagreements; they never take regular tasks.
+                    StudyRater.role == "rater",
                 )
             )
         )
@@ -226,7 +230,7 @@ class _Panel:
             r
             for r in self.rows.values()
             if self.holder[r.id] == rater_id
-            and r.kind != "gold"
+            and r.kind == "regular"
             and not r.is_duplicate
             and not r.judged
             and not self._twin_judged(r)
@@ -370,6 +374,10 @@ def _add(session: Session, study: Study, account: Account, panel: _Panel) -> tup
     if not account.active:
         raise StudyError(f"rater: account {account.username!r} is deactivated")
     membership = _membership(session, study.id, account.id)
+    if membership is not None and membership.role != "rater":
+        raise StudyError(
+            f"rater: {account.username!r} adjudicates this study and cannot also rate it"
+        )
     if membership is not None and membership.active:
         return 0, False
     if membership is None:
@@ -623,9 +631,14 @@ class Amendment:
             else (who or (", ".join(raters) if raters else "nobody overdue"))
         )
         at = self.at.strftime("%Y-%m-%d %H:%M UTC") if self.at else ""
+        did = (
+            f"{len(self.detail.get('items') or {})} items queued"
+            if self.action == "adjudication.queue"
+            else f"{self.detail.get('moved', 0)} tasks moved"
+        )
         return (
             f"#{self.number} {AMENDMENT_ACTIONS.get(self.action, self.action)}: {subject} "
-            f"({self.detail.get('moved', 0)} tasks moved; {at}; {self.hash[:12]})"
+            f"({did}; {at}; {self.hash[:12]})"
         )
 
 
@@ -673,6 +686,7 @@ class PanelMember:
     username: str
     active: bool
     left_at: datetime | None
+    role: str = "rater"  # rater | adjudicator
 
 
 def panel_members(store: Store, study: int | str) -> list[PanelMember]:
@@ -680,12 +694,14 @@ def panel_members(store: Store, study: int | str) -> list[PanelMember]:
     with store.session() as session:
         row = find_study(session, study)
         rows = session.execute(
-            select(Account.username, StudyRater.active, StudyRater.left_at)
+            select(Account.username, StudyRater.active, StudyRater.left_at, StudyRater.role)
             .join(StudyRater, StudyRater.account_id == Account.id)
             .where(StudyRater.study_id == row.id)
             .order_by(StudyRater.active.desc(), Account.username)
         ).all()
-        return [PanelMember(name, bool(active), _aware(left)) for name, active, left in rows]
+        return [
+            PanelMember(name, bool(active), _aware(left), role) for name, active, left, role in rows
+        ]
 
 
 def amendment_lines(store: Store, study: int | str) -> list[str]:

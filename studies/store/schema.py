@@ -227,6 +227,8 @@ class StudyRater(Timestamp, Base):
     # False once deactivated on a running study (migration 0004): judgments kept, no new tasks.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # rater | adjudicator (a senior rater settling disagreements; no regular tasks; 0005).
+    role: Mapped[str] = mapped_column(String(20), default="rater", server_default="rater")
 
 
 class StudyAmendment(Base):
@@ -261,9 +263,14 @@ class StudyItem(Base):
     system_b_id: Mapped[int] = mapped_column(ForeignKey("systems.id"))
     generation_a_id: Mapped[int] = mapped_column(ForeignKey("generations.id"))
     generation_b_id: Mapped[int] = mapped_column(ForeignKey("generations.id"))
-    kind: Mapped[str] = mapped_column(String(20), default="regular")  # regular | gold
+    kind: Mapped[str] = mapped_column(String(20), default="regular")  # regular|gold|adjudication
     gold_answer: Mapped[str | None] = mapped_column(String(20), nullable=True)
     overlap: Mapped[int] = mapped_column(Integer, default=1)
+    # An adjudication item: the item whose disagreeing judgments it settles (migration 0005).
+    adjudicates_id: Mapped[int | None] = mapped_column(
+        ForeignKey("study_items.id"),
+        nullable=True,
+    )
 
 
 class Assignment(Timestamp, Base):
