@@ -148,7 +148,10 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
             raise JudgmentsError(f"no study named {study_name!r}{hint}")
         form = study_form(study.config)
         keys = [c.key for c in criteria(form)]
-        rows = session.execute(judgment_query(study.id, current_only=True)).all()
+        # A senior rater's adjudication is not another rater's reading (studies.readers.
+        # adjudication): the statistics leave it out; the raw export keeps it.
+        query = judgment_query(study.id, current_only=True)
+        rows = session.execute(query.where(StudyItem.kind != "adjudication")).all()
         records = [_stats_record(row, keys) for row in rows]
         synthetic = case_label(rows)
         config_hash = study.config_hash
