@@ -183,7 +183,7 @@ def test_paper_table_is_wide_captioned_and_the_same_in_csv_and_markdown(
 def reader_analysis():  # noqa: ANN201
     study = simulate_judgments(
         {"lora_v2": 0.8, "base": 0.0, "template": -0.7},
-        n_cases=12,
+        n_cases=8,
         raters=3,
         raters_per_item=2,
         tie_nu=0.4,
@@ -196,7 +196,7 @@ def reader_analysis():  # noqa: ANN201
             for j, s in enumerate(("lora_v2", "base", "template"))
         ]
     )
-    settings = AnalysisSettings(n_resamples=100, seed=7, comparator="base", margin=0.5)
+    settings = AnalysisSettings(n_resamples=50, seed=7, comparator="base", margin=0.5)
     return analyze_study(study, settings, metric_table=metric)
 
 
