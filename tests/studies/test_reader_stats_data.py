@@ -14,8 +14,8 @@ from studies.reader_stats.data import (
     criteria_of,
     load_judgments_file,
     prepare_judgments,
-    simulate_judgments,
 )
+from studies.reader_stats.simulation import simulate_judgments
 
 
 def test_csv_and_jsonl_load_to_the_same_frame(tmp_path: Path) -> None:

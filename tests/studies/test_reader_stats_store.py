@@ -10,8 +10,8 @@ import pytest
 from studies.reader_stats.data import (
     JudgmentsError,
     load_judgments_file,
-    simulate_judgments,
 )
+from studies.reader_stats.simulation import simulate_judgments
 from studies.readers.form import criteria_keys, default_form
 from studies.readers.judgments import study_judgments, study_names
 from studies.store.db import Store
