@@ -52,6 +52,7 @@ def test_every_policy_field_is_an_option_that_reaches_the_policy_by_name(tmp_hom
         "min_likert_margin": 0.25,
         "likert_criteria": ["accuracy", "safety"],
         "likert_lower_is_better": ["completeness"],
+        "adjudication": "use",
         "include_gold": True,
         "automatic": False,
         "validation_fraction": 0.3,
@@ -65,6 +66,7 @@ def test_every_policy_field_is_an_option_that_reaches_the_policy_by_name(tmp_hom
     args += ["--both-bad", "reference", "--min-likert-margin", "0.25"]
     args += ["--likert-criteria", "accuracy, safety", "--likert-lower-is-better", "completeness"]
     args += ["--include-gold", "--validation-fraction", "0.3", "--seed", "7"]
+    args += ["--adjudication", "use"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     policy = json.loads((out / "export.json").read_text())["policy"]
