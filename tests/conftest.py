@@ -14,6 +14,16 @@ from studies.store.db import Store
 # A page that fails stays an exception AppTest reports (the app shows raters a message).
 os.environ.setdefault("MEDVISION_PAGE_ERRORS", "raise")
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _streamlit_error_details() -> None:
+    """AppTest shows a failing page's real message (.streamlit/config.toml, read by AppTest
+    from the checkout, hides error details from raters)."""
+    from streamlit import config
+
+    config.set_option("client.showErrorDetails", "full")
+
+
 PG_ADMIN_URL = os.environ.get(
     "MEDVISION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
