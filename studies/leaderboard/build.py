@@ -322,6 +322,12 @@ def _load(
             chosen = sorted(systems, key=lambda s: s.name)
             if not config.include_reference:
                 chosen = [s for s in chosen if s.kind not in CEILING_KINDS]
+        ceiling = {s.name for s in systems if s.kind in CEILING_KINDS}
+        if config.baseline in ceiling and config.baseline not in {s.name for s in chosen}:
+            raise LeaderboardError(
+                f"baseline {config.baseline!r} copies the reference reports (a ceiling), which "
+                "the table leaves out by default; use --include-reference to compare against it"
+            )
         if config.baseline and config.baseline not in {s.name for s in chosen}:
             raise LeaderboardError(
                 f"baseline {config.baseline!r} is not among the systems: "

@@ -485,7 +485,12 @@ def test_readers_of_reports_leave_out_reports_of_a_changed_case(store: Store, tm
     for name in ("reference", "reference-copy"):
         run_system(store, "swap", name)
     config = LeaderboardConfig(
-        benchmark="swap", baseline="reference", metrics=["bleu"], n_resamples=10, n_permutations=10
+        benchmark="swap",
+        baseline="reference",
+        metrics=["bleu"],
+        n_resamples=10,
+        n_permutations=10,
+        include_reference=True,  # both systems copy the references
     )
     assert build_leaderboard(store, config).n_cases == 4
 
