@@ -93,6 +93,46 @@ def _panel_changes(study_id: int) -> None:
             st.error(str(exc))
         lines = amendment_lines(store, study_id)
         st.caption("Amendments: " + ("; ".join(lines) if lines else "none (the design as frozen)"))
+    _adjudication(study_id, [m.username for m in members])
+
+
+def _adjudication(study_id: int, on_panel: list[str]) -> None:
+    """Send disagreeing items to a senior rater's queue (studies.readers.adjudication)."""
+    from studies.readers.adjudication import (
+        AdjudicationRule,
+        adjudication_queue,
+        queue_adjudication,
+    )
+
+    with st.expander("Adjudication (disagreements to a senior rater)"):
+        queues = adjudication_queue(store, study_id)
+        for queue in queues:
+            st.caption(f"{queue.adjudicator}: {queue.done} of {queue.queued} adjudicated")
+        seniors = [q.adjudicator for q in queues]
+        choices = seniors + [
+            r for r in design_choices(store).raters if r not in on_panel and r not in seniors
+        ]
+        cols = st.columns(3)
+        senior = cols[0].selectbox("Senior rater", ["-", *choices], key="adj_senior")
+        split = cols[1].checkbox("Preference split", value=True, key="adj_split")
+        spread = cols[2].number_input("Harm spread at least", 1, 4, 2, key="adj_spread")
+        if st.button("Send disagreements", key="adj_go", disabled=senior == "-"):
+            try:
+                change = queue_adjudication(
+                    store,
+                    study_id,
+                    senior,
+                    AdjudicationRule(preference_split=split, harm_spread=int(spread)),
+                    actor_id=admin.id,
+                )
+            except StudyError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["admin_flash"] = (
+                    f"{change.added} items sent to {senior} for adjudication "
+                    f"(amendment {change.number})."
+                )
+                st.rerun()
 
 
 with tab_studies:
