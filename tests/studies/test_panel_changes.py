@@ -306,4 +306,15 @@ def test_admin_page_changes_the_panel_of_a_running_study(tmp_home: Path) -> None
     said = " ".join(m.value for m in page.success)
     assert "Amendment 1 of study 'Panel' (rater replaced)" in said
     assert any("#1 rater replaced: rater2 by late" in c.value for c in page.caption)
+    accounts.create_account(store, "senior", "rater", "senior-password-1")
+    page.run()
+    page.selectbox(key="adj_senior").set_value("senior").run()
+    page.button(key="adj_go").click().run()
+    assert not page.exception and not page.error, page.error
+    assert "0 items sent to senior for adjudication (amendment 2)" in " ".join(
+        m.value for m in page.success
+    )
+    # Nothing is judged yet, so the senior rater's queue is empty (the disagreements and the
+    # senior's answers: tests/studies/test_adjudication.py).
+    assert not any("adjudicated" in c.value for c in page.caption)
     _check_overlap(store, study_id, all_judged=False)
