@@ -177,7 +177,11 @@ def _refused(result: SubmitResult, task_token: str, values: dict[str, Any]) -> N
 # The case on this tab's form was answered elsewhere meanwhile (another tab, a reconnect):
 # the store moved on, but what the rater entered here is not dropped without a word.
 working = st.session_state.get("rate_current")
-if working is not None and (task is None or working["token"] != task.token):
+if (
+    working is not None
+    and working.get("study") == study.id  # not a switch to another study
+    and (task is None or working["token"] != task.token)
+):
     values = _form_values(working) or {}
     st.session_state.pop("rate_current", None)
     st.session_state.get(UNSAVED_KEY, {}).pop(working["token"], None)
@@ -279,6 +283,7 @@ if current is None or current["token"] != task.token:
         "seq": sequence,
         "key": uuid.uuid4().hex,
         "started": time.monotonic(),
+        "study": study.id,
     }
     st.session_state["rate_current"] = current
 seq = current["seq"]
