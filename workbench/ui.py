@@ -78,7 +78,8 @@ PLAIN_TEXT_CSS = """
 <style>
 [class*="st-key-mv-plain"] [data-testid="stText"] {white-space: pre-wrap;
   overflow-wrap: anywhere;}
-[class*="st-key-mv-report"] [data-testid="stText"] {font-family: Georgia, 'Times New Roman',
+[class*="st-key-mv-report"] [data-testid="stText"],
+[class*="st-key-mv-report"] [data-testid="stText"] * {font-family: Georgia, 'Times New Roman',
   serif; font-size: 1.02rem; line-height: 1.55; white-space: pre-wrap; overflow-wrap: anywhere;}
 [class*="st-key-mv-report"] {min-height: 8rem;}
 </style>
