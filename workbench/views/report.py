@@ -38,6 +38,10 @@ files = st.file_uploader(
     accept_multiple_files=True,
     key="report_uploads",
 )
+st.caption(
+    "Uploads are stored re-encoded without their metadata (EXIF, GPS, text chunks) and named "
+    "by their content hash; the file name is not kept and never appears in the documents."
+)
 system_name = st.selectbox("System", [s.name for s in systems], key="report_system")
 st.caption(next(s.summary() for s in systems if s.name == system_name))
 if st.button("Write report", type="primary", icon=":material/description:", key="write_report"):
