@@ -44,6 +44,17 @@ OLD_GENERATIONS = sa.table(
     sa.column("created_at", sa.DateTime(timezone=True)),
 )
 
+OLD_STUDY_ITEMS = sa.table(
+    "study_items",
+    *(
+        sa.column(name, sa.Integer)
+        for name in ("study_id", "case_id", "system_a_id", "system_b_id", "overlap")
+    ),
+    sa.column("generation_a_id", sa.Integer),
+    sa.column("generation_b_id", sa.Integer),
+    sa.column("kind", sa.String),
+)
+
 
 def _populate_at_0001(url: str, root: Path) -> None:
     """A store at revision 0001 with a benchmark, a system, its two cached reports, a study
@@ -100,14 +111,17 @@ def _populate_at_0001(url: str, root: Path) -> None:
                         .returning(OLD_GENERATIONS.c.id)
                     ).scalar_one()
                 )
-            session.add(
-                StudyItem(
+            # The 0001 columns only: later revisions add columns to study_items (0005).
+            session.execute(
+                OLD_STUDY_ITEMS.insert().values(
                     study_id=study.id,
                     case_id=cases[0].id,
                     system_a_id=system.id,
                     system_b_id=system.id,
                     generation_a_id=ids[0],
                     generation_b_id=ids[1],
+                    kind="regular",
+                    overlap=1,
                 )
             )
             session.add(FlaggedReport(study_id=study.id, generation_id=ids[1], reason="typo"))
