@@ -87,6 +87,11 @@ class StudyDesign:
     stratify: bool = True
     gold: list[GoldSpec] = field(default_factory=list)
     duplicate_fraction: float = 0.1
+    # Washout of duplicates: at least this many other tasks between a case and its duplicate
+    # (None: a third of the rater's tasks, relaxed where a short list cannot hold it) ...
+    washout_cases: int | None = None
+    # ... and at least this many days after the original was judged (0: no wait).
+    washout_days: float = 0.0
     guidelines: str = DEFAULT_GUIDELINES
     form: dict[str, Any] = field(default_factory=default_form)
 
@@ -116,6 +121,12 @@ class StudyDesign:
             raise StudyError("sample_size: give a positive number of cases, or none for all")
         if not 0 <= self.duplicate_fraction <= 0.5:
             raise StudyError("duplicate_fraction: use a fraction between 0 and 0.5")
+        if self.washout_cases is not None and (
+            not isinstance(self.washout_cases, int) or self.washout_cases < 1
+        ):
+            raise StudyError("washout_cases: a whole number of tasks >= 1, or none")
+        if not 0 <= self.washout_days <= 365:
+            raise StudyError("washout_days: between 0 and 365 days")
         for number, gold in enumerate(self.gold, start=1):
             if gold.better == gold.worse or {gold.better, gold.worse} - set(self.systems):
                 raise StudyError(

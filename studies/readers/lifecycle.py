@@ -28,6 +28,7 @@ from studies.readers.planning import PlanItem, plan_assignments, stratified_samp
 from studies.store.audit import record
 from studies.store.db import Store
 from studies.store.schema import (
+    WAITS_FOR_ORIGINAL,
     Assignment,
     Benchmark,
     Case,
@@ -234,6 +235,7 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
             overlap=design.overlap,
             seed=design.seed,
             duplicate_fraction=design.duplicate_fraction,
+            washout_cases=design.washout_cases,
         )
         session.add_all(
             Assignment(
@@ -244,6 +246,10 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
                 order_index=p.order_index,
                 a_on_left=p.a_on_left,
                 is_duplicate=p.is_duplicate,
+                # Washout in days: the duplicate waits for its original's judgment.
+                available_at=(
+                    WAITS_FOR_ORIGINAL if p.is_duplicate and design.washout_days > 0 else None
+                ),
             )
             for p in planned
         )

@@ -70,6 +70,28 @@ def _order_tasks(
     return seq
 
 
+def _shortest_gap(ordered: list[tuple[int, int, bool]]) -> int:
+    """The fewest places between a duplicate and its original in an order."""
+    where = {(t[0], t[2]): i for i, t in enumerate(ordered)}
+    gaps = [i - where[(t[0], False)] for i, t in enumerate(ordered) if t[2]]
+    return min(gaps, default=len(ordered))
+
+
+def _spread_order(
+    tasks: list[tuple[int, int, bool]], rng: random.Random
+) -> list[tuple[int, int, bool]]:
+    """Originals of duplicated items first, the other originals, then the duplicates in the
+    same order: each duplicate is exactly (number of originals) places after its case."""
+    duplicated = [t for t in tasks if t[2]]
+    keys = {t[0] for t in duplicated}
+    first = [t for t in tasks if not t[2] and t[0] in keys]
+    rest = [t for t in tasks if not t[2] and t[0] not in keys]
+    rng.shuffle(first)
+    rng.shuffle(rest)
+    position = {t[0]: i for i, t in enumerate(first)}
+    return [*first, *rest, *sorted(duplicated, key=lambda t: position[t[0]])]
+
+
 def plan_assignments(
     items: list[PlanItem],
     raters: list[int],
@@ -77,13 +99,16 @@ def plan_assignments(
     overlap: int,
     seed: int,
     duplicate_fraction: float = 0.0,
+    washout_cases: int | None = None,
 ) -> list[PlannedAssignment]:
     """Assign every regular item to `overlap` raters and every gold item to all raters.
 
     Balanced greedily: each item goes to the raters with the fewest items of its pair, then
     the fewest items overall (random ties), so loads differ by at most one. Each rater then
     gets a share of their items again as duplicates (sides swapped), an own random order,
-    and sides balanced half left / half right.
+    and sides balanced half left / half right. A duplicate comes at least `washout_cases`
+    tasks after its case (StudyError when the list is too short for it); without it, a third
+    of the rater's tasks where that fits.
     """
     if overlap > len(raters):
         raise StudyError(
@@ -119,7 +144,26 @@ def plan_assignments(
         side_of = {item.index: side for item, side in zip(own, sides, strict=True)}
         tasks = [(i.index, i.case_id, False) for i in own]
         tasks += [(i.index, i.case_id, True) for i in duplicated]
-        ordered = _order_tasks(tasks, rng, min_gap=max(2, len(tasks) // 3))
+        gap = washout_cases if washout_cases is not None else max(2, len(tasks) // 3)
+        ordered = _order_tasks(tasks, rng, min_gap=gap)
+        if washout_cases is not None and duplicated:
+            # A stated washout is a promise: never relaxed, refused when it cannot hold.
+            short = _shortest_gap(ordered)
+            for _attempt in range(10):
+                if short >= washout_cases:
+                    break
+                ordered = _order_tasks(tasks, rng, min_gap=gap)
+                short = _shortest_gap(ordered)
+            if short < washout_cases:
+                # The widest layout: the duplicated cases first, the duplicates last.
+                ordered = _spread_order(tasks, rng)
+                short = _shortest_gap(ordered)
+            if short < washout_cases:
+                raise StudyError(
+                    f"washout_cases {washout_cases}: a rater has {len(tasks)} tasks, too few "
+                    f"to put each duplicate {washout_cases} tasks after its case (at most "
+                    f"{short} here); lower washout_cases or duplicate_fraction"
+                )
         for order_index, (item, _case, is_duplicate) in enumerate(ordered):
             planned.append(
                 PlannedAssignment(

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
@@ -70,6 +71,7 @@ from studies.readers.judgments import case_label, is_current, judgment_query, st
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
+    WAITS_FOR_ORIGINAL,
     Assignment,
     AuditEvent,
     Benchmark,
@@ -365,6 +367,8 @@ _NEXT_ID = (
         # A rater who set tasks aside (media that cannot be shown) goes on after them.
         Assignment.order_index >= bindparam("from_index"),
         ~exists().where(Judgment.assignment_id == Assignment.id),
+        # A duplicate under a washout in days waits until its time (null: at once).
+        or_(Assignment.available_at.is_(None), Assignment.available_at <= bindparam("now")),
     )
     .order_by(Assignment.order_index)
     .limit(1)
@@ -418,9 +422,12 @@ _SUBMIT_CONTEXT = (
         Assignment.rater_id,
         Assignment.study_id,
         Assignment.a_on_left,
+        Assignment.item_id,
+        Assignment.is_duplicate,
         Study.name,
         Study.status,
         Study.config[("design", "form")].label("form"),
+        Study.config[("design", "washout_days")].label("washout_days"),
         StudyRater.active.label("panel_active"),
         SESSION_OWNER,
         SESSION_EXPIRES,
@@ -589,6 +596,7 @@ def next_assignment(
         "rater_id": rater_id,
         "token_hash": _session_hash(session_token),
         "from_index": max(0, after_position),
+        "now": now_utc(),
     }
     with store.engine.connect() as connection:
         if connection.dialect.name != "sqlite":
@@ -835,7 +843,55 @@ def _submit(
     else:
         judgment_id = connection.execute(_INSERT_JUDGMENT, judgment).inserted_primary_key[0]
         connection.execute(_INSERT_AUDIT, audit | {"entity_id": str(judgment_id)})
+    washout = _washout_days(row.washout_days)
+    if washout and not row.is_duplicate and supersedes_id is None:
+        # The first judgment of a case starts its duplicate's washout.
+        connection.execute(
+            _START_WASHOUT,
+            {
+                "washout_rater": rater_id,
+                "washout_item": row.item_id,
+                "waiting": WAITS_FOR_ORIGINAL,
+                "due_at": judgment["submitted_at"] + timedelta(days=washout),
+            },
+        )
     return SubmitResult(judgment_id, True, winner)
+
+
+_START_WASHOUT = (
+    update(Assignment.__table__)
+    .where(
+        Assignment.rater_id == bindparam("washout_rater"),
+        Assignment.item_id == bindparam("washout_item"),
+        Assignment.is_duplicate.is_(True),
+        Assignment.available_at == bindparam("waiting"),
+    )
+    .values(available_at=bindparam("due_at"))
+)
+
+
+def _washout_days(value: Any) -> float:
+    """The study's washout in days as read from its JSON configuration (0: none)."""
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def next_available_at(store: Store, rater_id: int, study: int) -> datetime | None:
+    """When the rater's next waiting duplicate becomes due (None: nothing waits on a date),
+    so a page can say 'come back on ...' rather than 'all done'."""
+    with store.session() as session:
+        moment = session.scalar(
+            select(func.min(Assignment.available_at)).where(
+                Assignment.study_id == study,
+                Assignment.rater_id == rater_id,
+                Assignment.available_at.is_not(None),
+                Assignment.available_at != WAITS_FOR_ORIGINAL,
+                ~exists().where(Judgment.assignment_id == Assignment.id),
+            )
+        )
+        return aware(moment)
 
 
 def correct_judgment(
