@@ -234,7 +234,12 @@ def import_benchmark(
     hashes: dict[str, tuple[str | None, str, bool]] = {}
     now_ns = time.time_ns()
     for index, record in enumerate(result.records, start=1):
-        media = _media_entries(root_path, record, hashes, known, report, now_ns)
+        try:
+            media = _media_entries(root_path, record, hashes, known, report, now_ns)
+        except MediaPathError as exc:
+            # A symlink put into a media folder after the loader checked it: nothing written.
+            problem = RowProblem(str(root_path), None, f"case {record.case_key!r}: {exc}")
+            raise BenchmarkImportError([problem], hint=_refusal_hint([problem], 0)) from None
         hashed.append((record, media, _content_hash(record, media)))
         if progress:
             progress(index, total)
