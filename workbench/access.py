@@ -33,7 +33,12 @@ def app_store() -> Store:
 @st.cache_resource(show_spinner=False)
 def _first_start(url: str) -> bool:
     # The first admin: from MEDVISION_ADMIN_PASSWORD or printed once on the server console.
-    accounts.ensure_admin(get_store(url), get_settings())
+    try:
+        accounts.ensure_admin(get_store(url), get_settings())
+    except accounts.AccountError as exc:
+        # A bad MEDVISION_ADMIN_NAME/PASSWORD: said on the console; the app runs without it.
+        print(f"The first admin account was not created: {exc}", flush=True)  # noqa: T201
+        return False
     return True
 
 

@@ -182,3 +182,16 @@ def test_parallel_correct_log_ins_all_succeed(store: Store) -> None:
     assert len(tokens) == 4 and all(tokens)
     with store.session() as session:
         assert session.scalar(select(Account.failed_logins)) == 0
+
+
+def test_the_first_admin_name_is_configurable_and_checked(store: Store, tmp_path) -> None:
+    settings = replace(Settings(home=tmp_path), admin_name="Site Chief", admin_password=PASSWORD)
+    with pytest.raises(AccountError, match="username 'Site Chief'"):
+        accounts.ensure_admin(store, settings, echo=lambda _line: None)
+    weak = replace(settings, admin_name="site-chief", admin_password="password12")
+    with pytest.raises(AccountError, match="too common"):
+        accounts.ensure_admin(store, weak, echo=lambda _line: None)
+    said: list[str] = []
+    accounts.ensure_admin(store, replace(settings, admin_name="site-chief"), echo=said.append)
+    assert "'site-chief'" in said[0] and accounts.get_account(store, "admin") is None
+    assert accounts.log_in(store, "site-chief", PASSWORD)

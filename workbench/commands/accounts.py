@@ -68,12 +68,16 @@ def password_command(
 
 @accounts_app.command("ensure-admin")
 def ensure_admin_command() -> None:
-    """Create the first admin (MEDVISION_ADMIN_PASSWORD, or a printed password)."""
+    """Create the first admin (MEDVISION_ADMIN_NAME with MEDVISION_ADMIN_PASSWORD, or a
+    printed password)."""
     from studies.readers import accounts
     from studies.store.db import get_store
     from studies.store.settings import get_settings
 
     settings = get_settings()
     said: list[str] = []
-    accounts.ensure_admin(get_store(settings.url), settings, echo=said.append)
+    try:
+        accounts.ensure_admin(get_store(settings.url), settings, echo=said.append)
+    except accounts.AccountError as exc:
+        _fail(f"MEDVISION_ADMIN_NAME / MEDVISION_ADMIN_PASSWORD: {exc}")
     typer.echo("\n".join(said) or "An admin account exists.")

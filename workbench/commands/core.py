@@ -116,7 +116,13 @@ def demo(
     store = get_store(settings.url)
     typer.echo(f"Med-Vision Workbench demo. {RESEARCH_NOTICE}")
     typer.echo(f"Database: {describe_database(settings.url)}")
-    logins = seed_demo(store, settings, typer.echo)
+    from studies.readers.accounts import AccountError
+
+    try:
+        logins = seed_demo(store, settings, typer.echo)
+    except AccountError as exc:  # e.g. MEDVISION_ADMIN_NAME is not a valid username
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     if seed_only:
         for line in logins:
             typer.echo(line)
