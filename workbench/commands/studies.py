@@ -47,6 +47,12 @@ def create_command(
     sample: int | None = typer.Option(None, help="Sample this many cases (default: all)."),
     no_stratify: bool = typer.Option(False, "--no-stratify", help="Sample without strata."),
     duplicates: float = typer.Option(0.1, help="Fraction of items shown again, sides swapped."),
+    washout_cases: int | None = typer.Option(
+        None, help="A duplicate comes at least this many tasks after its case."
+    ),
+    washout_days: float = typer.Option(
+        0.0, help="A duplicate is shown no sooner than this many days after its case."
+    ),
     gold_file: Path | None = typer.Option(
         None, help="Gold items, lines 'case_key, better system, worse system'."
     ),
@@ -87,6 +93,8 @@ def create_command(
             stratify=not no_stratify,
             gold=gold,
             duplicate_fraction=duplicates,
+            washout_cases=washout_cases,
+            washout_days=washout_days,
             guidelines=guidelines,
             form=form,
         )
