@@ -103,3 +103,29 @@ def test_a_duplicate_waits_washout_days_after_its_case_is_judged(
         shown += 1
     assert shown == len(duplicates)
     assert next_available_at(store, rater.id, study_id) is None
+
+
+def test_studies_create_takes_the_washout(tmp_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from studies.readers.design import study_design
+    from studies.store.db import get_store
+    from workbench.cli import app
+
+    store = get_store()
+    world = build_world(store, tmp_home / "data" / "reader", n_cases=4)
+    systems = [arg for s in world.systems for arg in ("--system", s)]
+    result = CliRunner().invoke(
+        app,
+        ["studies", "create", "--name", "W", "--benchmark", world.benchmark, *systems,
+         "--washout-cases", "3", "--washout-days", "28"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    design = study_design(store, "W")
+    assert (design.washout_cases, design.washout_days) == (3, 28.0)
+    bad = CliRunner().invoke(
+        app,
+        ["studies", "create", "--name", "W2", "--benchmark", world.benchmark, *systems,
+         "--washout-days", "400"],
+    )  # fmt: skip
+    assert bad.exit_code == 1 and "washout_days: between 0 and 365" in bad.output
