@@ -1,4 +1,5 @@
-"""Seed the demo: the synthetic benchmark, demo systems and their runs, a demo study."""
+"""Seed the demo: the synthetic benchmark, demo systems and their runs, a demo study that
+compares the VLM with the baselines (each pair has the model)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from model.spec import SystemSpec
+from model.kinds import kind_of
+from model.spec import SpecError, SystemSpec
 from model.tiny import build_tiny_lora_adapter, build_tiny_qwen3_vl
 from studies.benchmarks.importer import import_benchmark
 from studies.readers import accounts
@@ -105,6 +108,38 @@ DEMO_RATERS = ("demo-rater1", "demo-rater2")
 DEMO_ADMIN = "demo-admin"
 
 
+def _demo_systems(
+    session: Session, counts: list[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], str | None]:
+    """(n cases, system id) of the demo study's systems and the comparator's name: a model
+    (the adapter one first) against up to two baselines when the split has both; else the
+    three systems with the most reports (no comparator)."""
+    kinds = {
+        system_id: session.get(System, system_id)
+        for _n, system_id in counts
+        if session.get(System, system_id) is not None
+    }
+
+    def flags(system_id: int):  # noqa: ANN202
+        try:
+            return kind_of(kinds[system_id].kind)
+        except SpecError:
+            return None
+
+    models = [(n, i) for n, i in counts if (k := flags(i)) is not None and k.generates_text]
+    baselines = [
+        (n, i)
+        for n, i in counts
+        if (k := flags(i)) is not None and not k.generates_text and not k.copies_reference
+    ]
+    if models and baselines:
+        # The adapter model first: that is the system the workbench is about.
+        model = max(models, key=lambda x: (kinds[x[1]].kind == "vlm", x[0], -x[1]))
+        chosen = [model, *sorted(baselines, reverse=True)[:2]]
+        return chosen, kinds[model[1]].name
+    return sorted(counts, reverse=True)[:3], None
+
+
 def seed_demo_study(store: Store, settings: Settings) -> list[str]:
     """A demo admin, two demo raters and a started demo study on the synthetic benchmark.
 
@@ -132,7 +167,7 @@ def seed_demo_study(store: Store, settings: Settings) -> list[str]:
         if not by_split:
             return []
         split = max(by_split, key=lambda s: (len(by_split[s]), s == "test"))
-        ranked = sorted(by_split[split], reverse=True)[:3]
+        ranked, comparator = _demo_systems(session, by_split[split])
         if len(ranked) < 2:
             return []
         system_names = [
@@ -163,6 +198,9 @@ def seed_demo_study(store: Store, settings: Settings) -> list[str]:
             benchmark=benchmark_name,
             systems=system_names,
             split=split,
+            # The intended loop: the model against the baselines, each pair with the model.
+            comparisons="comparator" if comparator else "all_pairs",
+            comparator=comparator,
             overlap=2,
             seed=7,
             sample_size=min(12, n_cases),

@@ -254,3 +254,28 @@ def test_seed_demo_study_creates_accounts_and_a_started_study(store: Store, tmp_
     assert password not in "\n".join(again) and "unchanged" in again[2]
     assert accounts.log_in(store, username, password)
     assert accounts.resolve_session(store, session_token).username == username
+
+
+def test_the_demo_study_compares_the_model_with_the_baselines(store: Store, tmp_path: Path) -> None:
+    """ebb17df's demo study held the three systems with the highest ids: two baselines and
+    the reference, never the model."""
+    from studies.demo.seed import DEMO_STUDY, seed_demo_study
+    from studies.readers.design import study_design
+    from studies.store.settings import Settings
+
+    world = build_world(
+        store,
+        tmp_path / "bench",
+        n_cases=6,
+        systems=("tiny-vlm", "retrieval-baseline", "template-baseline", "reference"),
+    )
+    kinds = {"tiny-vlm": "vlm", "retrieval-baseline": "retrieval", "reference": "reference"}
+    with store.session() as session:
+        for system in session.scalars(select(System)):
+            system.kind = kinds.get(system.name, "template")
+    assert world.systems[0] == "tiny-vlm"
+    seed_demo_study(store, Settings(home=tmp_path))
+    design = study_design(store, DEMO_STUDY)
+    assert design.comparisons == "comparator" and design.comparator == "tiny-vlm"
+    assert set(design.systems) == {"tiny-vlm", "retrieval-baseline", "template-baseline"}
+    assert all("tiny-vlm" in pair for pair in design.pairs())
