@@ -11,9 +11,9 @@ Rows (see bench/coverage.py for the columns):
 - sign tests over all pairs, Holm-adjusted: family-wise error under the null, clustered
   (default) and exact binomial (judgments independent).
 
-Bootstrap rows use BOOTSTRAP_RESAMPLES resamples per study to keep the section to a few
-minutes; python bench/coverage.py --section bt --studies 100 takes about 5 minutes on a
-2-core machine.
+Bootstrap rows use BOOTSTRAP_RESAMPLES resamples per study to keep the section short:
+python bench/coverage.py --section bt --studies 100 takes about 5-8 minutes on a shared
+2-core machine (most of it simulating the studies), --studies 200 about 12.
 """
 
 from __future__ import annotations
