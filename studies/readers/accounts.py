@@ -503,6 +503,10 @@ def log_in(
                     table.c.username == name, table.c.active.is_(True)
                 )
             ).first()
+            # Every path writes (and commits) the same here and after the check: the
+            # attempt now, the outcome below, so no path is a commit shorter than another.
+            if attempt == 0:
+                record(session, None, "auth.login_attempt", "account", row.id if row else None)
             if row is None:
                 break
             hold = moment + timedelta(seconds=policy.account_delay_cap_s)
