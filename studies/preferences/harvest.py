@@ -286,8 +286,9 @@ def harvest_preferences(
         n_judged = 0
         n_votes = 0
         for item in items:
-            if item.kind == ADJUDICATION_KIND:
-                # A senior rater's answer counts through the item it settles, never alone.
+            if item.kind in (ADJUDICATION_KIND, "calibration"):
+                # A senior rater's answer counts through the item it settles, never alone;
+                # training (calibration) cases are not study data.
                 continue
             if item.kind == "gold" and not policy.include_gold:
                 if votes_by_item.get(item.id):

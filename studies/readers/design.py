@@ -92,6 +92,11 @@ class StudyDesign:
     washout_cases: int | None = None
     # ... and at least this many days after the original was judged (0: no wait).
     washout_days: float = 0.0
+    # Calibration: training items every rater judges first, each answered by the reference
+    # after submit (studies.readers.calibration); with a threshold, the main study opens to a
+    # rater only when that share of their calibration answers matched the reference.
+    calibration: list[GoldSpec] = field(default_factory=list)
+    calibration_threshold: float = 0.0
     guidelines: str = DEFAULT_GUIDELINES
     form: dict[str, Any] = field(default_factory=default_form)
 
@@ -102,6 +107,7 @@ class StudyDesign:
     def from_dict(cls, data: dict[str, Any]) -> StudyDesign:
         values = dict(data)
         values["gold"] = [GoldSpec(**g) for g in values.get("gold", [])]
+        values["calibration"] = [GoldSpec(**g) for g in values.get("calibration", [])]
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -127,6 +133,22 @@ class StudyDesign:
             raise StudyError("washout_cases: a whole number of tasks >= 1, or none")
         if not 0 <= self.washout_days <= 365:
             raise StudyError("washout_days: between 0 and 365 days")
+        if not 0 <= self.calibration_threshold <= 1:
+            raise StudyError("calibration_threshold: a share between 0 and 1, e.g. 0.8")
+        if self.calibration_threshold > 0 and not self.calibration:
+            raise StudyError("calibration_threshold: add calibration items first")
+        overlap_keys = {g.case_key for g in self.gold} & {c.case_key for c in self.calibration}
+        if overlap_keys:
+            raise StudyError(
+                f"calibration: case {sorted(overlap_keys)[0]!r} is also a gold item; use "
+                "other cases for calibration"
+            )
+        for number, gold in enumerate(self.calibration, start=1):
+            if gold.better == gold.worse or {gold.better, gold.worse} - set(self.systems):
+                raise StudyError(
+                    f"calibration item {number}: better and worse must be two of the "
+                    "study's systems"
+                )
         for number, gold in enumerate(self.gold, start=1):
             if gold.better == gold.worse or {gold.better, gold.worse} - set(self.systems):
                 raise StudyError(

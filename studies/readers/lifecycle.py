@@ -28,6 +28,7 @@ from studies.readers.planning import PlanItem, plan_assignments, stratified_samp
 from studies.store.audit import record
 from studies.store.db import Store
 from studies.store.schema import (
+    WAITS_FOR_CALIBRATION,
     WAITS_FOR_ORIGINAL,
     Assignment,
     Benchmark,
@@ -144,7 +145,8 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
                 f"missing for {', '.join(missing)}. Run them first, or sample cases."
             )
         gold_keys = {g.case_key for g in design.gold}
-        pool = [c for c in complete if c.case_key not in gold_keys]
+        calibration_keys = {g.case_key for g in design.calibration}
+        pool = [c for c in complete if c.case_key not in gold_keys | calibration_keys]
         if design.sample_size is not None:
             pool = stratified_sample(
                 pool, design.sample_size, design.seed, stratify=design.stratify
@@ -226,7 +228,42 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
                 "both_bad" if gold.answer == "both_bad" else ("a" if better.id < worse.id else "b")
             )
             add_item(case, better, worse, "gold", answer)
+        # Calibration items: judged by every rater before the main study, with feedback.
+        calibration: list[StudyItem] = []
+        for number, spec in enumerate(design.calibration, start=1):
+            case = case_by_key.get(spec.case_key)
+            if case is None:
+                raise StudyError(
+                    f"calibration item {number}: no case {spec.case_key!r} in split "
+                    f"{design.split!r}"
+                )
+            better, worse = system_of[spec.better], system_of[spec.worse]
+            for system in (better, worse):
+                if (system.id, case.id) not in generations:
+                    raise StudyError(
+                        f"calibration item {number}: system {system.name!r} has no report "
+                        f"for case {spec.case_key!r}"
+                    )
+            a, b = sorted((better, worse), key=lambda s: s.id)
+            calibration.append(
+                StudyItem(
+                    study_id=row.id,
+                    case_id=case.id,
+                    system_a_id=a.id,
+                    system_b_id=b.id,
+                    generation_a_id=generations[(a.id, case.id)].id,
+                    generation_b_id=generations[(b.id, case.id)].id,
+                    kind="calibration",
+                    gold_answer=(
+                        "both_bad"
+                        if spec.answer == "both_bad"
+                        else ("a" if better.id < worse.id else "b")
+                    ),
+                    overlap=len(raters),
+                )
+            )
         session.add_all(items)
+        session.add_all(calibration)
         session.flush()
 
         planned = plan_assignments(
@@ -237,18 +274,35 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
             duplicate_fraction=design.duplicate_fraction,
             washout_cases=design.washout_cases,
         )
+        gated = bool(calibration) and design.calibration_threshold > 0
+        for rater in sorted(raters):
+            for index, item in enumerate(calibration):
+                session.add(
+                    Assignment(
+                        token=secrets.token_urlsafe(24),
+                        study_id=row.id,
+                        rater_id=rater,
+                        item_id=item.id,
+                        order_index=index,
+                        a_on_left=(index + rater) % 2 == 0,
+                        is_duplicate=False,
+                    )
+                )
         session.add_all(
             Assignment(
                 token=secrets.token_urlsafe(24),
                 study_id=row.id,
                 rater_id=p.rater,
                 item_id=items[p.item].id,
-                order_index=p.order_index,
+                # Calibration comes first in every rater's order.
+                order_index=p.order_index + len(calibration),
                 a_on_left=p.a_on_left,
                 is_duplicate=p.is_duplicate,
                 # Washout in days: the duplicate waits for its original's judgment.
                 available_at=(
-                    WAITS_FOR_ORIGINAL if p.is_duplicate and design.washout_days > 0 else None
+                    WAITS_FOR_ORIGINAL
+                    if p.is_duplicate and design.washout_days > 0
+                    else (WAITS_FOR_CALIBRATION if gated else None)
                 ),
             )
             for p in planned
@@ -263,6 +317,7 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
             "pairs": [[system_of[a].id, system_of[b].id] for a, b in design.pairs()],
             "case_ids": [c.id for c in pool],
             "gold_case_ids": [c.id for c in gold_cases if c.case_key not in excluded],
+            "calibration_case_ids": [i.case_id for i in calibration],
             "excluded_case_keys": sorted(excluded),
             "raters": sorted(raters),
             "n_items": len(items),

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, text
 from sqlalchemy.orm import Session
 
+from studies.readers.calibration import gate_uncalibrated
 from studies.readers.design import StudyError, find_study
 from studies.readers.rating import _write_transaction
 from studies.store.audit import record
@@ -49,6 +50,7 @@ AMENDMENT_ACTIONS = {
     "rater.replace": "rater replaced",
     "tasks.reclaim": "tasks not done in time handed on",
     "adjudication.queue": "disagreements sent to adjudication",
+    "rater.admit": "rater let in below the calibration threshold",
 }
 # pg_advisory_xact_lock's first key: panel changes of one study run one at a time.
 _PANEL_LOCK = 15_0004
@@ -144,6 +146,10 @@ def _amend(
         .order_by(StudyAmendment.number.desc())
         .limit(1)
     )
+    # Every panel change ends here: tasks moved to a rater who has not passed the study's
+    # calibration wait like the rest of their main study.
+    if ((study.config or {}).get("design") or {}).get("calibration_threshold"):
+        gate_uncalibrated(session, study.id)
     number = 1 if last is None else last.number + 1
     previous = (study.config_hash or "") if last is None else last.hash
     at = utcnow()
@@ -341,8 +347,11 @@ def _give_gold(session: Session, study: Study, rater_id: int, panel: _Panel) -> 
     """Every gold item to a newly added rater (gold items go to all raters): a new
     assignment each, and the item's overlap grows by one."""
     added = 0
+    # Calibration first (it opens the main study), then gold.
     for item in session.scalars(
-        select(StudyItem).where(StudyItem.study_id == study.id, StudyItem.kind == "gold")
+        select(StudyItem)
+        .where(StudyItem.study_id == study.id, StudyItem.kind.in_(("calibration", "gold")))
+        .order_by((StudyItem.kind == "gold"), StudyItem.id)
     ):
         if (rater_id, item.id) in panel.holds:
             continue

@@ -58,6 +58,11 @@ from studies.readers.accounts import (
     session_account_id,
     token_hash,
 )
+from studies.readers.calibration import (
+    after_calibration_judgment,
+    feedback_text,
+    waiting_message,
+)
 from studies.readers.design import StudyError
 from studies.readers.form import (
     PREFERENCES,
@@ -170,6 +175,8 @@ class SubmitResult:
     conflict: bool = False
     # The answer that stands when `created` is False (None when this call wrote it).
     stored: StoredAnswer | None = None
+    # A calibration (training) case: the reference answer, to show after submit.
+    feedback: str | None = None
 
 
 def _check_session(session: Session, rater_id: int, session_token: str | None) -> None:
@@ -396,6 +403,7 @@ _STEP = (
         Study.status,
         Study.guidelines,
         Study.config[("design", "form")].label("form"),
+        Study.config[("design", "calibration_threshold")].label("calibration_threshold"),
         StudyRater.active.label("panel_active"),
         SESSION_OWNER,
         SESSION_EXPIRES,
@@ -428,13 +436,18 @@ _SUBMIT_CONTEXT = (
         Study.status,
         Study.config[("design", "form")].label("form"),
         Study.config[("design", "washout_days")].label("washout_days"),
+        Study.config[("design", "calibration_threshold")].label("calibration_threshold"),
+        StudyItem.kind.label("item_kind"),
+        StudyItem.gold_answer,
         StudyRater.active.label("panel_active"),
         SESSION_OWNER,
         SESSION_EXPIRES,
     )
     .select_from(
         join_session(
-            Assignment.__table__.join(Study.__table__, Study.id == Assignment.study_id).outerjoin(
+            Assignment.__table__.join(Study.__table__, Study.id == Assignment.study_id)
+            .join(StudyItem.__table__, StudyItem.id == Assignment.item_id)
+            .outerjoin(
                 StudyRater.__table__,
                 and_(
                     StudyRater.study_id == Assignment.study_id,
@@ -617,6 +630,12 @@ def next_assignment(
     if not row.panel_active:
         raise RatingError(_left_panel_text(row.name))
     if row.token is None:
+        threshold = _washout_days(row.calibration_threshold)
+        if threshold > 0:
+            with store.engine.connect() as connection:
+                waiting = waiting_message(connection, rater_id, study, threshold)
+            if waiting:
+                raise RatingError(waiting)
         return None
     return _build_task(
         row.token,
@@ -789,7 +808,7 @@ def _submit(
         stored = _stored_answer(repeat, row.a_on_left)
         submitted = StoredAnswer(preference_shown, _screen_likert(likert), comment)
         conflict = not stored.same_answer(submitted)
-        return SubmitResult(repeat.id, False, repeat.winner, conflict, stored)
+        return SubmitResult(repeat.id, False, repeat.winner, conflict, stored, _feedback(row))
     message = _status_text(row.name, row.status)
     if message:
         raise RatingError(message + " Nothing was saved.")
@@ -806,6 +825,10 @@ def _submit(
     current = max(own, key=lambda j: j.id, default=None)
     if current is None and supersede:
         raise RatingError("There is no earlier judgment of this task to correct.")
+    if supersede and row.item_kind == "calibration":
+        # The reference answer was shown after the first submit: a correction would not
+        # measure the rater any more.
+        raise RatingError("A training case's answer stays as given; nothing was saved.")
     if current is not None:
         stored = _stored_answer(current, row.a_on_left)
         same = stored.same_answer(StoredAnswer(preference_shown, shown, comment))
@@ -813,7 +836,7 @@ def _submit(
         # stands differs; a correction equal to the answer that stands (a second click of
         # "Save correction", whatever its key) writes nothing either.
         if not supersede or same:
-            return SubmitResult(current.id, False, current.winner, not same, stored)
+            return SubmitResult(current.id, False, current.winner, not same, stored, _feedback(row))
     a_on_left = row.a_on_left
     a_side, b_side = ("left", "right") if a_on_left else ("right", "left")
     winner = _winner(preference_shown, a_on_left)
@@ -855,7 +878,16 @@ def _submit(
                 "due_at": judgment["submitted_at"] + timedelta(days=washout),
             },
         )
-    return SubmitResult(judgment_id, True, winner)
+    threshold = _washout_days(row.calibration_threshold)
+    if row.item_kind == "calibration" and threshold > 0:
+        after_calibration_judgment(connection, rater_id, row.study_id, threshold)
+    return SubmitResult(judgment_id, True, winner, feedback=_feedback(row))
+
+
+def _feedback(row: Any) -> str | None:
+    if row.item_kind != "calibration":
+        return None
+    return feedback_text(row.gold_answer, row.a_on_left)
 
 
 _START_WASHOUT = (
@@ -871,7 +903,8 @@ _START_WASHOUT = (
 
 
 def _washout_days(value: Any) -> float:
-    """The study's washout in days as read from its JSON configuration (0: none)."""
+    """A number from the study's JSON configuration (washout days, calibration threshold;
+    0 when absent)."""
     try:
         return float(value or 0)
     except (TypeError, ValueError):

@@ -292,12 +292,15 @@ class Assignment(Timestamp, Base):
     a_on_left: Mapped[bool] = mapped_column(Boolean)
     is_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
     # When the task may be shown (null: in order, at once). A duplicate of a study with a
-    # washout in days starts at WAITS_FOR_ORIGINAL; its original's judgment sets it (0006).
+    # washout in days starts at WAITS_FOR_ORIGINAL; its original's judgment sets it (0006);
+    # a calibration study's main tasks wait at WAITS_FOR_CALIBRATION until the rater passes.
     available_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 # A duplicate that waits for its original to be judged (then: judged at + washout days).
 WAITS_FOR_ORIGINAL = datetime(9999, 12, 31, tzinfo=UTC)
+# A main-study task of a rater who has not passed the study's calibration yet.
+WAITS_FOR_CALIBRATION = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 class Judgment(Base):

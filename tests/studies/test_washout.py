@@ -115,14 +115,20 @@ def test_studies_create_takes_the_washout(tmp_home: Path) -> None:
     store = get_store()
     world = build_world(store, tmp_home / "data" / "reader", n_cases=4)
     systems = [arg for s in world.systems for arg in ("--system", s)]
+    training = tmp_home / "training.txt"
+    training.write_text(f"{world.case_keys[0]}, {world.systems[0]}, {world.systems[1]}\n")
     result = CliRunner().invoke(
         app,
         ["studies", "create", "--name", "W", "--benchmark", world.benchmark, *systems,
-         "--washout-cases", "3", "--washout-days", "28"],
+         "--washout-cases", "3", "--washout-days", "28",
+         "--calibration-file", str(training), "--calibration-threshold", "0.5"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     design = study_design(store, "W")
     assert (design.washout_cases, design.washout_days) == (3, 28.0)
+    # The calibration options of the same command (tests/studies/test_calibration.py).
+    assert [c.case_key for c in design.calibration] == world.case_keys[:1]
+    assert design.calibration_threshold == 0.5
     bad = CliRunner().invoke(
         app,
         ["studies", "create", "--name", "W2", "--benchmark", world.benchmark, *systems,
