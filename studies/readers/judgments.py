@@ -148,10 +148,12 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
             raise JudgmentsError(f"no study named {study_name!r}{hint}")
         form = study_form(study.config)
         keys = [c.key for c in criteria(form)]
-        # A senior rater's adjudication is not another rater's reading (studies.readers.
-        # adjudication): the statistics leave it out; the raw export keeps it.
+        # A senior rater's adjudication is not another rater's reading, a training case not
+        # a study case: the statistics leave both out; the raw export keeps them.
         query = judgment_query(study.id, current_only=True)
-        rows = session.execute(query.where(StudyItem.kind != "adjudication")).all()
+        rows = session.execute(
+            query.where(StudyItem.kind.not_in(("adjudication", "calibration")))
+        ).all()
         records = [_stats_record(row, keys) for row in rows]
         synthetic = case_label(rows)
         config_hash = study.config_hash
