@@ -56,6 +56,12 @@ def create_command(
     gold_file: Path | None = typer.Option(
         None, help="Gold items, lines 'case_key, better system, worse system'."
     ),
+    calibration_file: Path | None = typer.Option(
+        None, help="Training cases judged first, lines 'case_key, better system, worse system'."
+    ),
+    calibration_threshold: float = typer.Option(
+        0.0, help="Share of training answers matching the reference to open the main cases."
+    ),
     guidelines_file: Path | None = typer.Option(None, help="Guidelines text (Markdown)."),
     form_file: Path | None = typer.Option(
         None,
@@ -75,6 +81,11 @@ def create_command(
         # The form is checked first: a bad form file creates nothing.
         form = load_form_file(form_file) if form_file else default_form()
         gold = parse_gold_lines(gold_file.read_text(encoding="utf-8")) if gold_file else []
+        calibration = (
+            parse_gold_lines(calibration_file.read_text(encoding="utf-8"))
+            if calibration_file
+            else []
+        )
         guidelines = (
             guidelines_file.read_text(encoding="utf-8")
             if guidelines_file
@@ -95,6 +106,8 @@ def create_command(
             duplicate_fraction=duplicates,
             washout_cases=washout_cases,
             washout_days=washout_days,
+            calibration=calibration,
+            calibration_threshold=calibration_threshold,
             guidelines=guidelines,
             form=form,
         )

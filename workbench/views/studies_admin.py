@@ -96,6 +96,45 @@ def _panel_changes(study_id: int) -> None:
     _adjudication(study_id, [m.username for m in members])
 
 
+def _gold_drift(study_id: int) -> None:
+    """Gold accuracy per rater and week against the study's baseline; drift alerts; raters
+    below the calibration threshold can be let in (studies.readers.calibration)."""
+    from studies.readers.calibration import admit_rater, gold_drift
+
+    report = gold_drift(store, study_id)
+    for alert in report.alerts:
+        st.warning(f"Rater drift: {alert}.")
+    with st.expander("Gold accuracy per rater and week, calibration"):
+        if report.baseline is None:
+            st.caption("No gold judgment yet.")
+        else:
+            st.caption(f"Study baseline (all raters, gold items): {report.baseline:.0%}")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "rater": w.rater,
+                            "week from": f"{w.start:%Y-%m-%d}",
+                            "gold": w.n,
+                            "accuracy": f"{w.accuracy:.0%}",
+                        }
+                        for w in report.windows
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+        who = st.text_input("Let a rater below the calibration threshold in", key="calib_admit")
+        if st.button("Let in", key="calib_admit_go", disabled=not who.strip()):
+            try:
+                opened = admit_rater(store, study_id, who.strip(), actor_id=admin.id)
+            except StudyError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["admin_flash"] = f"{who.strip()}: {opened} tasks opened."
+                st.rerun()
+
+
 def _adjudication(study_id: int, on_panel: list[str]) -> None:
     """Send disagreeing items to a senior rater's queue (studies.readers.adjudication)."""
     from studies.readers.adjudication import (
@@ -197,6 +236,7 @@ with tab_studies:
 
         if summary.status in ("active", "paused"):
             _panel_changes(summary.id)
+            _gold_drift(summary.id)
         if summary.status != "draft":
             progress = study_progress(store, summary.id)
             st.subheader("Progress per rater")
