@@ -125,15 +125,16 @@ def two_way_sum_of_squares(
 
 
 def effective_clusters(sizes: np.ndarray) -> float:
-    """Satterthwaite's effective number of clusters of a cluster-robust variance whose
-    clusters hold `sizes` judgments: (sum n_g^2)^2 / sum n_g^4.
+    """Kish's effective number of clusters that hold `sizes` judgments: (sum n_g)^2 /
+    sum n_g^2, the degrees of freedom of a cluster-robust variance.
 
-    With judgments fully correlated within a cluster (a rater's taste moves all their
-    judgments), cluster g's summed score has variance proportional to n_g^2, and the
-    variance estimate is a weighted sum of chi-square(1) terms with these df. Equal to the
-    number of clusters when they are equally large, smaller when a few raters read most.
+    Equal to the number of clusters when they are equally large, smaller when a few raters
+    read most. The fully correlated form, (sum n_g^2)^2 / sum n_g^4 (each cluster's score
+    variance growing with n_g^2), was measured too wide in bench/coverage.py when rater
+    workloads are unequal (coverage 0.99 against 0.96 with this form, 300 simulated studies
+    of the "unbalanced overlap" scenario; the other scenarios within 0.94-0.96 either way).
     """
-    weights = np.asarray(sizes, dtype=float) ** 2
+    weights = np.asarray(sizes, dtype=float)
     weights = weights[weights > 0]
     return float(weights.sum() ** 2 / (weights**2).sum()) if len(weights) else 0.0
 

@@ -155,9 +155,9 @@ def test_sandwich_intervals_use_t_with_the_fewest_effective_clusters() -> None:
     rows = build_rows(judgments)
     from scipy import stats
 
-    # Satterthwaite's effective clusters with within-cluster correlation 1: weights n_g^2.
-    raters = judgments.groupby("rater").size().to_numpy(dtype=float) ** 2
-    cases = judgments.groupby("case").size().to_numpy(dtype=float) ** 2
+    # Kish's effective number of clusters: (sum n_g)^2 / sum n_g^2.
+    raters = judgments.groupby("rater").size().to_numpy(dtype=float)
+    cases = judgments.groupby("case").size().to_numpy(dtype=float)
     fewest = min(raters.sum() ** 2 / (raters**2).sum(), cases.sum() ** 2 / (cases**2).sum())
     assert fewest <= min(rows.n_cases, rows.n_raters)
     assert inference_df(rows, "case+rater") == pytest.approx(fewest - 1)
