@@ -229,6 +229,7 @@ class _Panel:
         )
         self.moved = 0
         self.stranded = 0
+        self.twins: list[Assignment] = []
 
     def movable(self, rater_id: int) -> list[Any]:
         """The rater's unjudged regular tasks (originals), last in their order first."""
@@ -282,13 +283,17 @@ class _Panel:
             return False
         source = self.holder[row.id]
         pair = (row.system_a_id, row.system_b_id)
-        # The duplicate comes after its original, as in the plan.
         for assignment_id in ids:
-            index = self.last_index.get(to_rater, -1) + 1
-            self.last_index[to_rater] = index
             assignment = self.session.get(Assignment, assignment_id)
             assignment.rater_id = to_rater
-            assignment.order_index = index
+            if assignment_id == row.id:
+                index = self.last_index.get(to_rater, -1) + 1
+                self.last_index[to_rater] = index
+                assignment.order_index = index
+            else:
+                # The duplicate goes after everything this change gives the rater (`finish`),
+                # as far from its case as the change allows.
+                self.twins.append(assignment)
             # The old link stops working: the former holder's page cannot submit it.
             assignment.token = secrets.token_urlsafe(24)
             self.holder[assignment_id] = to_rater
@@ -301,6 +306,15 @@ class _Panel:
         self.pair_load[(to_rater, pair)] += 1
         self.moved += 1
         return True
+
+    def finish(self) -> None:
+        """Place the moved duplicates at the end of their new rater's order."""
+        for assignment in self.twins:
+            index = self.last_index.get(assignment.rater_id, -1) + 1
+            self.last_index[assignment.rater_id] = index
+            assignment.order_index = index
+        self.twins = []
+        self.session.flush()
 
     def hand_on(self, rater_id: int, exclude: set[int]) -> None:
         """Every movable task of `rater_id` to the other active raters, least loaded first."""
@@ -439,6 +453,7 @@ def add_rater_in_session(
         "gold_added": added,
         "stranded": panel.still_stranded(),
     }
+    panel.finish()
     amendment = _amend(session, study, "rater.add", detail, actor_id)
     return PanelChange(
         study.name,
@@ -477,6 +492,7 @@ def deactivate_rater(
         panel = _Panel(session, row)
         _deactivate(session, row, account, panel)
         detail = {"rater": account.username, "moved": panel.moved, "stranded": panel.stranded}
+        panel.finish()
         amendment = _amend(session, row, "rater.deactivate", detail, actor_id)
         return PanelChange(
             row.name,
@@ -533,6 +549,7 @@ def replace_rater(
             "gold_added": added,
             "stranded": panel.stranded,
         }
+        panel.finish()
         amendment = _amend(session, row, "rater.replace", detail, actor_id)
         return PanelChange(
             row.name,
@@ -598,6 +615,7 @@ def reclaim_overdue(
             "moved": panel.moved,
             "stranded": panel.stranded,
         }
+        panel.finish()
         amendment = _amend(session, row, "tasks.reclaim", detail, actor_id)
         return PanelChange(
             row.name,

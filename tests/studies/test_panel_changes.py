@@ -82,6 +82,11 @@ def _check_overlap(store: Store, study_id: int, *, all_judged: bool) -> None:
         )
         judged = set(session.scalars(select(Judgment.assignment_id)))
     originals = [a for a in assignments if not a.is_duplicate]
+    # A duplicate stays with the rater of its case and comes after it, moved or not.
+    place = {(a.rater_id, a.item_id): a.order_index for a in originals}
+    for duplicate in (a for a in assignments if a.is_duplicate):
+        if duplicate.id not in judged:
+            assert duplicate.order_index > place[(duplicate.rater_id, duplicate.item_id)]
     copies = Counter(a.item_id for a in originals)
     raters_of = {item: {a.rater_id for a in originals if a.item_id == item} for item in items}
     done = Counter(a.item_id for a in originals if a.id in judged)
