@@ -133,11 +133,33 @@ def require_role(*roles: str) -> AccountInfo:
 
 
 def client_address() -> str | None:
-    """The browser's address as the server sees it (behind a proxy: the proxy's)."""
+    """The browser's address for the per-client log-in delay, or None when it cannot be told.
+
+    A request from a trusted reverse proxy (MEDVISION_TRUSTED_PROXIES) is the address that
+    proxy appended to X-Forwarded-For. A request from the loopback address with no trusted
+    proxy configured, or with no address at all, is None: behind an untrusted local proxy
+    every browser would share one address, and one guesser would slow everyone's log-in;
+    the per-account delay still applies.
+    """
     try:
-        return st.context.ip_address
+        peer = st.context.ip_address
+        headers = st.context.headers
     except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
         return None
+    return attributed_client(peer, headers.get("X-Forwarded-For"), get_settings().trusted_proxies)
+
+
+def attributed_client(
+    peer: str | None, forwarded_for: str | None, trusted: tuple[str, ...]
+) -> str | None:
+    """The client a request is attributed to (see `client_address`)."""
+    if peer and peer in trusted:
+        hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+        # The last hop is the one the trusted proxy added; earlier ones the browser can forge.
+        return hops[-1] if hops else None
+    if not peer or peer in ("127.0.0.1", "::1", "localhost"):
+        return None
+    return peer
 
 
 def log_in(username: str, password: str) -> AccountInfo:
@@ -148,7 +170,7 @@ def log_in(username: str, password: str) -> AccountInfo:
         username,
         password,
         session_hours=get_settings().session_hours,
-        client=client_address() or "unknown-client",
+        client=client_address(),
     )
     adopt_session(token)
     return accounts.resolve_session(store, token)

@@ -31,6 +31,14 @@ class Settings:
     # How long a write waits for another writer's lock (SQLite busy timeout, PostgreSQL
     # lock_timeout) before a rater is told "busy, press Submit again".
     busy_timeout_s: float = field(default_factory=lambda: float(_env("BUSY_TIMEOUT_S", "30")))
+    # Addresses of the reverse proxies in front of the app (comma-separated): a request from
+    # one of them is attributed to the address the proxy appended to X-Forwarded-For, so the
+    # per-client log-in delay tells browsers apart behind the proxy.
+    trusted_proxies: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            a.strip() for a in (_env("TRUSTED_PROXIES", "") or "").split(",") if a.strip()
+        )
+    )
     # "message" (a page error is a message with a reference) or "raise" (the test suite: an
     # error stays an exception that AppTest reports).
     page_errors: str = field(default_factory=lambda: _env("PAGE_ERRORS", "message"))

@@ -182,3 +182,19 @@ def test_d17_sso_needs_a_verified_unique_address(store: Store) -> None:
         )
     with pytest.raises(AuthError, match="share your e-mail"):
         accounts.account_for_email(store, "ada@example.org", verified=True)
+
+
+def test_behind_a_proxy_the_client_is_the_address_the_trusted_proxy_appended() -> None:
+    """A reverse proxy on the same machine (the recommended TLS set-up) gives every browser
+    the proxy's address: without attribution one guesser would slow every user's log-in."""
+    from workbench.access import attributed_client
+
+    proxy = ("10.0.0.5",)
+    # A trusted proxy: the hop it appended, not what the browser claimed before it.
+    assert attributed_client("10.0.0.5", "6.6.6.6, 192.168.1.20", proxy) == "192.168.1.20"
+    assert attributed_client("10.0.0.5", None, proxy) is None
+    # An untrusted sender cannot choose its address through the header.
+    assert attributed_client("192.168.1.30", "1.2.3.4", proxy) == "192.168.1.30"
+    # A local proxy that is not declared: no shared per-client key (per-account delay only).
+    assert attributed_client("127.0.0.1", "192.168.1.20", ()) is None
+    assert attributed_client(None, None, ()) is None
