@@ -210,3 +210,48 @@ def stratified_sample(
     for key in sorted(strata):
         chosen += rng.sample(strata[key], take[key])
     return sorted(chosen, key=lambda c: c.case_key)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Tasks per rater a design gives (before any panel change)."""
+
+    n_items: int
+    fewest: int
+    most: int
+
+    def line(self, n_raters: int) -> str:
+        spread = f"{self.fewest}" if self.fewest == self.most else f"{self.fewest}-{self.most}"
+        return (
+            f"Each of the {n_raters} raters would judge {spread} tasks ({self.n_items} items; "
+            "regular items shared by the overlap, gold and training cases by everyone, "
+            "duplicates included)."
+        )
+
+
+def workload(
+    n_cases: int,
+    n_pairs: int,
+    *,
+    overlap: int,
+    n_raters: int,
+    n_gold: int = 0,
+    n_calibration: int = 0,
+    duplicate_fraction: float = 0.0,
+) -> Workload:
+    """Tasks per rater under `plan_assignments`: the regular items split as evenly as the
+    overlap allows (loads differ by at most one), plus every gold and training item, plus
+    each rater's duplicates (the same rounding as the plan)."""
+    if n_raters < 1 or overlap > n_raters:
+        raise StudyError(f"overlap {overlap} needs at least {overlap} raters; {n_raters} enrolled")
+    regular = n_cases * n_pairs
+    copies = regular * overlap
+    low, high = copies // n_raters, -(-copies // n_raters)
+
+    def total(own: int) -> int:
+        duplicates = round(duplicate_fraction * own)
+        if duplicate_fraction > 0 and own >= 4:
+            duplicates = max(1, duplicates)
+        return own + min(duplicates, own) + n_gold + n_calibration
+
+    return Workload(regular + n_gold + n_calibration, total(low), total(high))
