@@ -17,6 +17,7 @@ from studies.readers.design import (
     design_choices,
     parse_gold_lines,
     study_design,
+    workload_preview,
 )
 from studies.readers.enrolment import enrol_rater, study_raters
 from studies.readers.form import DEFAULT_GUIDELINES, FormError, default_form, parse_form
@@ -210,6 +211,7 @@ with tab_studies:
             if summary.status == "draft":
                 enrolled = study_raters(store, summary.id)
                 st.markdown(f"**Enrolled raters:** {', '.join(enrolled) or 'none yet'}")
+                st.caption(f"Workload: {workload_preview(store, summary.id)}")
                 choices = [r for r in design_choices(store).raters if r not in enrolled]
                 add = st.multiselect("Enrol raters", choices, key="admin_enrol")
                 if st.button("Enrol", key="admin_enrol_go", disabled=not add):
