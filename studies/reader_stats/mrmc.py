@@ -796,9 +796,9 @@ def analyse_cells(
             denominator = ms_tr + r * shared
             df = denominator**2 / (ms_tr**2 / ((t - 1) * (r - 1))) if ms_tr > 0 else math.inf
             floor = (t - 1) * (r - 1)
-            test = {"statistic": "F", "value": ms_t / denominator, "df1": t - 1, "df2": df}
+            test = {"statistic": "F", "value": _ratio(ms_t, denominator), "df1": t - 1, "df2": df}
             test["p"] = float(sps.f.sf(test["value"], t - 1, df))
-            se_diff = math.sqrt(2 / r * denominator)
+            se_diff = math.sqrt(2 / r * max(denominator, 0.0))
             if cov2 - cov3 <= 0:
                 warnings.append(
                     f"Cov2 - Cov3 = {cov2 - cov3:.3g} is not positive, so the case term drops out "
@@ -812,19 +812,27 @@ def analyse_cells(
         elif analysis == "frrc":
             denominator = var_e - cov1 + (r - 1) * shared
             df = math.inf
-            value = (t - 1) * ms_t / denominator
+            value = _ratio((t - 1) * ms_t, denominator)
             test = {"statistic": "X2", "value": value, "df1": t - 1, "df2": None}
             test["p"] = float(sps.chi2.sf(value, t - 1))
-            se_diff = math.sqrt(2 / r * denominator)
+            se_diff = math.sqrt(2 / r * max(denominator, 0.0))
         else:
             df = float((t - 1) * (r - 1))
-            test = {"statistic": "F", "value": ms_t / ms_tr, "df1": t - 1, "df2": df}
+            denominator = ms_tr
+            test = {"statistic": "F", "value": _ratio(ms_t, ms_tr), "df1": t - 1, "df2": df}
             test["p"] = float(sps.f.sf(test["value"], t - 1, df))
-            se_diff = math.sqrt(2 / r * ms_tr)
+            se_diff = math.sqrt(2 / r * max(ms_tr, 0.0))
+        if not denominator > 0:
+            warnings.append(
+                "the figures of merit do not vary between readers and cases beyond the "
+                "modality means (the test's denominator is 0): no test and no interval"
+            )
+            test["p"] = math.nan
+            se_diff = math.nan
         crit = sps.norm.ppf(1 - alpha / 2) if math.isinf(df) else sps.t.ppf(1 - alpha / 2, df)
         for a, b in itertools.combinations(range(t), 2):
             estimate = float(means[a] - means[b])
-            stat = estimate / se_diff if se_diff > 0 else math.nan
+            stat = estimate / se_diff if se_diff > 0 else math.nan  # NaN se: NaN too
             diff_rows.append(
                 {
                     "comparison": f"{modalities[a]} - {modalities[b]}",
@@ -872,6 +880,11 @@ def analyse_cells(
         synthetic=synthetic,
         case_moments=case_moments,
     )
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, NaN when the denominator is not positive."""
+    return numerator / denominator if denominator > 0 else math.nan
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:

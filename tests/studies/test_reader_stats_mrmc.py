@@ -596,3 +596,19 @@ def test_analysis_page_shows_the_mrmc_tables(tmp_home: Path) -> None:
     assert set(win["Modality"]) == {"sys-alpha", "sys-beta"}
     captions = " ".join(c.value for c in expander.caption)
     assert "Obuchowski-Rockette analysis" in captions and "SYNTHETIC" in captions
+
+
+@pytest.mark.parametrize("analysis", ["rrrc", "frrc", "rrfc"])
+def test_readers_who_all_agree_give_no_test_instead_of_a_division_by_zero(analysis: str) -> None:
+    # Every reader scores every case the same in each modality: nothing varies beyond the
+    # modality means (the Analysis page raised ZeroDivisionError on such a tiny study).
+    rows = [
+        {"reader": f"r{j}", "case": f"c{i}", "modality": m, "score": 3.0 + (m == "B")}
+        for j in range(3)
+        for i in range(4)
+        for m in ("A", "B")
+    ]
+    result = mrmc(pd.DataFrame(rows), "mean", analysis=analysis)
+    assert np.isnan(result.test["p"])
+    assert result.differences["se"].isna().all()
+    assert any("denominator is 0" in w for w in result.warnings)
