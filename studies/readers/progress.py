@@ -83,6 +83,10 @@ class RaterProgress:
     assigned: int
     done: int
     last_submitted_at: datetime | None
+    # Off the panel since a change of the running study (their judgments stay), or the
+    # study's senior rater (adjudicator).
+    active: bool = True
+    role: str = "rater"
 
     @property
     def remaining(self) -> int:
@@ -135,6 +139,14 @@ def study_progress(store: Store, study: int | str) -> StudyProgress:
                 .where(StudyRater.study_id == row.id)
             )
         }
+        membership = {
+            account_id: (active, role)
+            for account_id, active, role in session.execute(
+                select(StudyRater.account_id, StudyRater.active, StudyRater.role).where(
+                    StudyRater.study_id == row.id
+                )
+            )
+        }
         assigned: Counter[int] = Counter()
         done: Counter[int] = Counter()
         pair_done: Counter[tuple[int, int]] = Counter()
@@ -174,6 +186,8 @@ def study_progress(store: Store, study: int | str) -> StudyProgress:
                 assigned=assigned[account_id],
                 done=done[account_id],
                 last_submitted_at=last.get(account_id),
+                active=bool(membership[account_id][0]),
+                role=membership[account_id][1],
             )
             for account_id, account in sorted(accounts.items(), key=lambda kv: kv[1].username)
         ]

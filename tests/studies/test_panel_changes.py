@@ -171,6 +171,10 @@ def test_raters_added_and_removed_while_others_submit(store: Store, tmp_path: Pa
     # The removed rater's own judgments stay (theirs, under their name).
     assert any(j.rater_id == raters[1].id for j in judgments.values())
     assert all(study.id != study_id for study in rater_studies(store, raters[1].id))
+    from studies.readers.progress import study_progress
+
+    panel = {r.username: r.active for r in study_progress(store, study_id).raters}
+    assert panel == {"rater0": True, "rater1": False, "rater2": True, "late1": True, "late2": True}
 
     rows = list(csv.DictReader(io.StringIO(export_judgments(store, study_id))))
     assert len(rows) == len(judgments)
