@@ -248,6 +248,9 @@ with tab_studies:
                         {
                             "rater": r.username,
                             "name": r.display_name,
+                            "panel": (
+                                r.role if r.role != "rater" else ("active" if r.active else "left")
+                            ),
                             "done": r.done,
                             "assigned": r.assigned,
                             "remaining": r.remaining,
