@@ -42,7 +42,7 @@ from sqlalchemy.sql.expression import BindParameter, FromClause, Join
 
 from studies.store.audit import record
 from studies.store.db import Store
-from studies.store.schema import Account, AuthSession, Invite, Study, StudyRater
+from studies.store.schema import Account, AuthSession, Invite, Study, StudyRater, aware
 from studies.store.settings import Settings
 
 ROLES = ("admin", "rater")
@@ -87,13 +87,6 @@ class AccountInfo:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything here is stored in UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def token_hash(token: str) -> str:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from studies.readers.design import StudyError, find_study
+from studies.readers.design import find_study
 from studies.readers.form import PREFERENCES
 from studies.readers.judgments import is_current
 from studies.store.db import Store
@@ -155,44 +155,6 @@ def gate_uncalibrated(session: Session, study_id: int) -> None:
     )
 
 
-def admit_rater(
-    store: Store, study: int | str, username: str, *, actor_id: int | None = None
-) -> int:
-    """Let a rater below the calibration threshold into the main study (an amendment);
-    returns the number of tasks opened."""
-    from studies.readers.panel import _account, _amend, _change, _running
-
-    def work(session: Session) -> int:
-        row = _running(session, study)
-        account = _account(session, username)
-        score = calibration_score(session, account.id, row.id)
-        result = session.execute(
-            update(Assignment.__table__)
-            .where(
-                Assignment.study_id == row.id,
-                Assignment.rater_id == account.id,
-                Assignment.available_at == WAITS_FOR_CALIBRATION,
-            )
-            .values(available_at=None)
-        )
-        if not result.rowcount:
-            raise StudyError(f"rater: {account.username!r} is not waiting on calibration")
-        _amend(
-            session,
-            row,
-            "rater.admit",
-            {
-                "rater": account.username,
-                "moved": 0,
-                "calibration": f"{score.correct}/{score.judged}",
-            },
-            actor_id,
-        )
-        return int(result.rowcount)
-
-    return _change(store, work)
-
-
 # --- gold accuracy over time ---------------------------------------------------------------
 
 
@@ -226,7 +188,7 @@ def gold_drift(
     """Gold accuracy per rater per time window (from the study's start), and an alert for
     each rater whose latest window with at least `min_judgments` gold judgments lies more
     than `margin` below the study's baseline."""
-    from studies.readers.accounts import aware
+    from studies.store.schema import aware
 
     with store.session() as session:
         row = find_study(session, study)

@@ -158,7 +158,7 @@ def study_judgments(store: Store, study_name: str) -> pd.DataFrame:
         synthetic = case_label(rows)
         config_hash = study.config_hash
         # Panel changes of a running study (amendments of the frozen design) reach the footers.
-        from studies.readers.panel import amendments_summary, study_amendments
+        from studies.readers.amendments import amendments_summary, study_amendments
 
         amended = amendments_summary(study_amendments(session, study.id))
     if not records:

@@ -24,7 +24,7 @@ from studies.readers.design import (
     identity_terms,
     systems_by_name,
 )
-from studies.readers.planning import PlanItem, plan_assignments, stratified_sample
+from studies.readers.planning import PlanItem, plan_assignments, stratified_sample, workload
 from studies.store.audit import record
 from studies.store.db import Store
 from studies.store.schema import (
@@ -385,3 +385,41 @@ def resume_study(store: Store, study: int | str, *, actor_id: int | None = None)
 
 def close_study(store: Store, study: int | str, *, actor_id: int | None = None) -> str:
     return set_study_status(store, study, "close", actor_id=actor_id)
+
+
+def workload_preview(store: Store, study: int | str) -> str:
+    """What a draft study's design and enrolled raters would give each rater, in words (a
+    StudyError's message when the design cannot start as it is)."""
+    with store.session() as session:
+        row = find_study(session, study)
+        design = StudyDesign.from_dict(row.config["design"])
+        n_raters = len(
+            session.scalars(select(StudyRater.id).where(StudyRater.study_id == row.id)).all()
+        )
+        benchmark = session.scalar(select(Benchmark).where(Benchmark.name == design.benchmark))
+        if benchmark is None:
+            return f"benchmark: no benchmark named {design.benchmark!r}"
+        n_split = len(
+            session.scalars(
+                select(Case.id).where(Case.benchmark_id == benchmark.id, Case.split == design.split)
+            ).all()
+        )
+    reserved = len({g.case_key for g in [*design.gold, *design.calibration]})
+    n_cases = max(0, n_split - reserved)
+    if design.sample_size is not None:
+        n_cases = min(n_cases, design.sample_size)
+    try:
+        load = workload(
+            n_cases,
+            len(design.pairs()),
+            overlap=design.overlap,
+            n_raters=n_raters,
+            n_gold=len(design.gold),
+            n_calibration=len(design.calibration),
+            duplicate_fraction=design.duplicate_fraction,
+        )
+    except StudyError as exc:
+        return str(exc)
+    return load.line(n_raters) + (
+        " Cases whose reports name a system are left out at the start, so it may be fewer."
+    )

@@ -12,10 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from studies.readers.accounts import aware
 from studies.store.audit import events, record
 from studies.store.db import Store
-from studies.store.schema import Account, Assignment, Case, StudyItem
+from studies.store.schema import Account, Assignment, Case, StudyItem, aware
 
 ACTION = "media.unreadable"
 

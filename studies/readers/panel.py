@@ -16,20 +16,22 @@ item) stays where it is and is reported; the next rater added takes it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.orm import Session
 
-from studies.readers.calibration import gate_uncalibrated
+from studies.readers.amendments import (
+    AMENDMENT_ACTIONS,
+    amendment_hash,
+)
+from studies.readers.calibration import WAITS_FOR_CALIBRATION, calibration_score, gate_uncalibrated
 from studies.readers.design import StudyError, find_study
-from studies.readers.rating import _write_transaction
+from studies.readers.writes import write_transaction as _write_transaction
 from studies.store.audit import record
 from studies.store.db import Store
 from studies.store.schema import (
@@ -40,18 +42,10 @@ from studies.store.schema import (
     StudyAmendment,
     StudyItem,
     StudyRater,
+    aware,
     utcnow,
 )
 
-# The kinds of amendment, as recorded and as the export names them.
-AMENDMENT_ACTIONS = {
-    "rater.add": "rater added",
-    "rater.deactivate": "rater deactivated",
-    "rater.replace": "rater replaced",
-    "tasks.reclaim": "tasks not done in time handed on",
-    "adjudication.queue": "disagreements sent to adjudication",
-    "rater.admit": "rater let in below the calibration threshold",
-}
 # pg_advisory_xact_lock's first key: panel changes of one study run one at a time.
 _PANEL_LOCK = 15_0004
 
@@ -80,16 +74,6 @@ class PanelChange:
             f"Amendment {self.number} of study {self.study!r} ({AMENDMENT_ACTIONS[self.action]}): "
             f"{self.moved} tasks moved, {self.added} added{stranded}. Hash {self.hash[:16]}."
         )
-
-
-def amendment_hash(previous_hash: str, number: int, action: str, detail: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        {"previous": previous_hash, "number": number, "action": action, "detail": detail},
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _lock_panel(session: Session, study: Study) -> None:
@@ -601,10 +585,10 @@ def reclaim_overdue(
         overdue = []
         for rater_id in sorted(panel.active):
             since = last.get(rater_id) or max(
-                filter(None, [_aware(row.started_at), _aware(joined.get(rater_id))]),
+                filter(None, [aware(row.started_at), aware(joined.get(rater_id))]),
                 default=moment,
             )
-            if moment - _aware(since) >= after and panel.movable(rater_id):
+            if moment - aware(since) >= after and panel.movable(rater_id):
                 overdue.append(rater_id)
         for rater_id in overdue:
             panel.hand_on(rater_id, exclude=set(overdue))
@@ -631,81 +615,41 @@ def reclaim_overdue(
     return _change(store, work)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    from studies.readers.accounts import aware
+def admit_rater(
+    store: Store, study: int | str, username: str, *, actor_id: int | None = None
+) -> int:
+    """Let a rater below the calibration threshold into the main study (an amendment);
+    returns the number of tasks opened."""
 
-    return aware(moment)
-
-
-# --- reading amendments ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Amendment:
-    number: int
-    action: str
-    detail: dict[str, Any]
-    at: datetime | None
-    hash: str
-
-    def line(self) -> str:
-        who = self.detail.get("rater")
-        replacement = self.detail.get("replacement")
-        raters = self.detail.get("raters")
-        subject = (
-            f"{who} by {replacement}"
-            if replacement
-            else (who or (", ".join(raters) if raters else "nobody overdue"))
+    def work(session: Session) -> int:
+        row = _running(session, study)
+        account = _account(session, username)
+        score = calibration_score(session, account.id, row.id)
+        result = session.execute(
+            update(Assignment.__table__)
+            .where(
+                Assignment.study_id == row.id,
+                Assignment.rater_id == account.id,
+                Assignment.available_at == WAITS_FOR_CALIBRATION,
+            )
+            .values(available_at=None)
         )
-        at = self.at.strftime("%Y-%m-%d %H:%M UTC") if self.at else ""
-        did = (
-            f"{len(self.detail.get('items') or {})} items queued"
-            if self.action == "adjudication.queue"
-            else f"{self.detail.get('moved', 0)} tasks moved"
+        if not result.rowcount:
+            raise StudyError(f"rater: {account.username!r} is not waiting on calibration")
+        _amend(
+            session,
+            row,
+            "rater.admit",
+            {
+                "rater": account.username,
+                "moved": 0,
+                "calibration": f"{score.correct}/{score.judged}",
+            },
+            actor_id,
         )
-        return (
-            f"#{self.number} {AMENDMENT_ACTIONS.get(self.action, self.action)}: {subject} "
-            f"({did}; {at}; {self.hash[:12]})"
-        )
+        return int(result.rowcount)
 
-
-def study_amendments(session: Session, study_id: int) -> list[Amendment]:
-    """A study's amendments, in order."""
-    return [
-        Amendment(a.number, a.action, dict(a.detail or {}), _aware(a.at), a.hash)
-        for a in session.scalars(
-            select(StudyAmendment)
-            .where(StudyAmendment.study_id == study_id)
-            .order_by(StudyAmendment.number)
-        )
-    ]
-
-
-def amendments_summary(amendments: list[Amendment]) -> str:
-    """One line for exports and table footers ('' when the design was never amended)."""
-    if not amendments:
-        return ""
-    return (
-        f"Design amended {len(amendments)} times (panel changes; hash chain ends "
-        f"{amendments[-1].hash[:16]}): " + "; ".join(a.line() for a in amendments)
-    )
-
-
-def verify_amendments(session: Session, study: Study) -> bool:
-    """True when every amendment's hash follows from the one before (the first from the
-    study's config hash)."""
-    previous = study.config_hash or ""
-    for amendment in session.scalars(
-        select(StudyAmendment)
-        .where(StudyAmendment.study_id == study.id)
-        .order_by(StudyAmendment.number)
-    ):
-        if amendment.previous_hash != previous or amendment.hash != amendment_hash(
-            previous, amendment.number, amendment.action, dict(amendment.detail or {})
-        ):
-            return False
-        previous = amendment.hash
-    return True
+    return _change(store, work)
 
 
 @dataclass(frozen=True)
@@ -727,12 +671,5 @@ def panel_members(store: Store, study: int | str) -> list[PanelMember]:
             .order_by(StudyRater.active.desc(), Account.username)
         ).all()
         return [
-            PanelMember(name, bool(active), _aware(left), role) for name, active, left, role in rows
+            PanelMember(name, bool(active), aware(left), role) for name, active, left, role in rows
         ]
-
-
-def amendment_lines(store: Store, study: int | str) -> list[str]:
-    """Each amendment of a study as one line, in order (for the admin page)."""
-    with store.session() as session:
-        row = find_study(session, study)
-        return [a.line() for a in study_amendments(session, row.id)]

@@ -18,10 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,7 +25,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     String,
     and_,
     bindparam,
@@ -73,6 +68,14 @@ from studies.readers.form import (
     likert_columns,
 )
 from studies.readers.judgments import case_label, is_current, judgment_query, study_form
+from studies.readers.writes import (
+    AccessDenied,
+    DatabaseBusy,
+    RatingError,
+)
+from studies.readers.writes import (
+    write_transaction as _write_transaction,
+)
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
@@ -89,25 +92,6 @@ from studies.store.schema import (
 )
 
 EXPORT_VERSION = "reader-study-export/1"
-
-
-class RatingError(ValueError):
-    """A submission or request that was refused; nothing was written. Safe to show."""
-
-
-class AccessDenied(RatingError):
-    """An expired session, a token that is not the rater's, a page the role may not open."""
-
-
-BUSY_MESSAGE = "The server is busy; your answer was not saved. Press Submit again."
-
-
-class DatabaseBusy(RatingError):
-    """The database did not answer in time (another writer held its lock, or the connection
-    failed): the transaction was rolled back, nothing was saved, the same submit can be repeated."""
-
-    def __init__(self, message: str = BUSY_MESSAGE) -> None:
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -536,43 +520,6 @@ _BY_KEY = select(
     Judgment.submission_key == bindparam("submission_key"),
     Assignment.id == Judgment.assignment_id,
 )
-
-# One process serves many raters: its SQLite writers queue on a lock here, handed over at
-# once, instead of polling SQLite's busy handler (which sleeps up to 100 ms per try).
-# Other processes still meet SQLite's own lock and busy timeout.
-_SQLITE_GATES: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-_GATES_LOCK = threading.Lock()
-
-
-def _sqlite_gate(engine: Engine) -> threading.Lock:
-    with _GATES_LOCK:
-        gate = _SQLITE_GATES.get(engine)
-        if gate is None:
-            gate = _SQLITE_GATES[engine] = threading.Lock()
-        return gate
-
-
-@contextmanager
-def _write_transaction(store: Store) -> Iterator[Connection]:
-    """One transaction; on SQLite it holds the database write lock from its first read.
-
-    DatabaseBusy when the lock is not had within the store's busy timeout."""
-    engine = store.engine
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as connection:
-            yield connection
-        return
-    gate = _sqlite_gate(engine)
-    # The in-process queue waits no longer than SQLite's own busy timeout would.
-    if not gate.acquire(timeout=store.busy_timeout_s):
-        raise DatabaseBusy()
-    try:
-        with engine.begin() as connection:
-            # BEGIN IMMEDIATE: no read-then-upgrade (which can fail under contention).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            yield connection
-    finally:
-        gate.release()
 
 
 def _refuse_session(rater_id: int, session_token: str | None, owner: int | None) -> None:
@@ -1076,7 +1023,7 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
         exported_at = now_utc().isoformat()
         seed = (row.config.get("design") or {}).get("seed")
         # The design as it was run: the frozen config plus each panel amendment (hash chain).
-        from studies.readers.panel import amendments_summary, study_amendments
+        from studies.readers.amendments import amendments_summary, study_amendments
 
         amendments = study_amendments(session, row.id)
         design_hash = amendments[-1].hash if amendments else (row.config_hash or "")

@@ -16,13 +16,13 @@ from sqlalchemy.exc import IntegrityError, InternalError, ProgrammingError
 from support.started_study import LIKERT, StartedStudy
 
 from studies.readers.rating import (
-    BUSY_MESSAGE,
     DatabaseBusy,
     RatingError,
     correct_judgment,
     next_assignment,
     submit_judgment,
 )
+from studies.readers.writes import BUSY_MESSAGE
 from studies.store.db import Store
 from studies.store.schema import Assignment, AuditEvent, Judgment
 

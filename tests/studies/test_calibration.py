@@ -15,12 +15,12 @@ from sqlalchemy import select
 from support.reader_world import build_world
 
 from studies.readers import accounts, rating
-from studies.readers.calibration import admit_rater, gold_drift
+from studies.readers.calibration import gold_drift
 from studies.readers.design import GoldSpec, StudyDesign, StudyError, create_study
 from studies.readers.enrolment import enrol_rater
 from studies.readers.judgments import study_judgments
 from studies.readers.lifecycle import start_study
-from studies.readers.panel import add_rater
+from studies.readers.panel import add_rater, admit_rater
 from studies.readers.rating import RatingError, next_assignment, submit_judgment
 from studies.store.db import Store
 from studies.store.schema import Assignment, StudyItem

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from support.reader_world import build_world
 
 from studies.readers import accounts
+from studies.readers.amendments import verify_amendments
 from studies.readers.design import StudyDesign, StudyError, create_study
 from studies.readers.enrolment import enrol_rater
 from studies.readers.judgments import study_judgments
@@ -28,7 +29,6 @@ from studies.readers.panel import (
     deactivate_rater,
     reclaim_overdue,
     replace_rater,
-    verify_amendments,
 )
 from studies.readers.rating import (
     AccessDenied,

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from support.reader_world import build_world
 
 from studies.readers import accounts
-from studies.readers.design import GoldSpec, StudyDesign, create_study, workload_preview
+from studies.readers.design import GoldSpec, StudyDesign, create_study
 from studies.readers.enrolment import enrol_rater
-from studies.readers.lifecycle import start_study
+from studies.readers.lifecycle import start_study, workload_preview
 from studies.readers.planning import PlanItem, plan_assignments, workload
 from studies.store.db import Store
 from studies.store.schema import Assignment

@@ -17,11 +17,10 @@ from studies.readers.design import (
     design_choices,
     parse_gold_lines,
     study_design,
-    workload_preview,
 )
 from studies.readers.enrolment import enrol_rater, study_raters
 from studies.readers.form import DEFAULT_GUIDELINES, FormError, default_form, parse_form
-from studies.readers.lifecycle import set_study_status, start_study
+from studies.readers.lifecycle import set_study_status, start_study, workload_preview
 from studies.readers.media_problems import media_problems
 from studies.readers.progress import flagged_reports, list_studies, study_progress
 from studies.readers.rating import export_judgments
@@ -51,9 +50,9 @@ def _panel_changes(study_id: int) -> None:
     change is an amendment (studies.readers.panel)."""
     from datetime import timedelta
 
+    from studies.readers.amendments import amendment_lines
     from studies.readers.panel import (
         add_rater,
-        amendment_lines,
         deactivate_rater,
         panel_members,
         reclaim_overdue,
@@ -100,7 +99,8 @@ def _panel_changes(study_id: int) -> None:
 def _gold_drift(study_id: int) -> None:
     """Gold accuracy per rater and week against the study's baseline; drift alerts; raters
     below the calibration threshold can be let in (studies.readers.calibration)."""
-    from studies.readers.calibration import admit_rater, gold_drift
+    from studies.readers.calibration import gold_drift
+    from studies.readers.panel import admit_rater
 
     report = gold_drift(store, study_id)
     for alert in report.alerts:
