@@ -126,9 +126,11 @@ def main() -> None:
     )
     print(summary)
     if args.write_docs:
+        chosen = "".join(f"--section {name} " for name in args.section or [])
+        chosen += "".join(f"--scenario '{name}' " for name in args.scenario or [])
         section = (
             f"{SECTION}\n\n"
-            f"`python bench/coverage.py --studies {args.studies}` on {cpu_name()} "
+            f"`python bench/coverage.py {chosen}--studies {args.studies}` on {cpu_name()} "
             f"({os.cpu_count()} cores, no GPU), {time.perf_counter() - started:.0f} s. "
             "Coverage: share of 95% intervals that contain the estimand (the method's point "
             "estimate on a population-sized study of the scenario); null rejection: share of "
@@ -136,7 +138,11 @@ def main() -> None:
             "(family-wise for corrected families). Targets for a default: coverage "
             f"{COVERAGE_BAND[0]}-{COVERAGE_BAND[1]}, null rejection at most {MAX_REJECTION}. "
             "With this many studies, a coverage of 0.95 is measured to about +-"
-            f"{1.96 * math.sqrt(0.95 * 0.05 / max(args.studies, 1)):.3f}.\n\n"
+            f"{1.96 * math.sqrt(0.95 * 0.05 / max(args.studies, 1)):.3f} and a 5% rejection "
+            f"rate to about +-{1.96 * math.sqrt(0.05 * 0.95 / max(args.studies, 1)):.3f}, so a "
+            "verdict within that distance of a target is noise. Pairwise judgments do not "
+            "depend on case difficulty or rater leniency (those shift Likert scores only), so "
+            "the 'independent' and 'case+rater' scenarios give the same pairwise studies.\n\n"
             f"{table}\n\n{summary}\n"
         )
         write_section(SECTION, section)
