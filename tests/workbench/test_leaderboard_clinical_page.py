@@ -68,7 +68,7 @@ def test_drill_down_shows_detection_description_surveillance_and_error_levels(
     page.button(key="lb_run").click().run()
     assert not page.exception, page.exception
     table = page.dataframe[0].value
-    assert {"lesion-recall", "attribute-accuracy", "surveillance-agreement"} <= set(table["Metric"])
+    assert {"Lesion recall", "Attribute accuracy", "Surveillance agreement"} <= set(table["Metric"])
     page.selectbox(key="lb_left").set_value("small")
     page.selectbox(key="lb_right").set_value("silent")
     page.run()
