@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from studies.reader_stats.data import criteria_of, harm_criterion_of
-from studies.reader_stats.pairwise import adjust_pvalues, regular
+from studies.reader_stats.pairwise import adjust_pvalues, clustered_mean, regular
 
 
 def likert_long(judgments: pd.DataFrame) -> pd.DataFrame:
@@ -447,6 +447,10 @@ def _mean_of_differences(
 ) -> tuple[float, float, float, float, float, int]:
     """Mean of per-judgment paired differences: (estimate, se, df, low, high, n_cases).
 
+    "cluster" (default): the mean with the two-way (case and rater) cluster-robust standard
+    error and t on the fewest effective clusters - 1, the rule of the Bradley-Terry
+    intervals (bench/coverage.py: 0.947-0.967 coverage in every scenario, where "model"
+    gave 0.917-0.989);
     "model": REML with rater and case random intercepts and a Satterthwaite t, so raters'
     system-specific taste and report effects, shared by many judgments, count once;
     "cases": t over case means (the judgments of a case are averaged first; ignores raters).
@@ -462,8 +466,14 @@ def _mean_of_differences(
             return mean, nan, nan, nan, nan, n_cases
         se = per_case.std(ddof=1) / np.sqrt(len(per_case))
         return mean, float(se), float(len(per_case) - 1), low, high, n_cases
+    if method == "cluster":
+        if len(values) < 2 or np.ptp(values) == 0:
+            return float(np.mean(values)), nan, nan, nan, nan, n_cases
+        mean, se, df = clustered_mean(values, group["case"].to_numpy(), group["rater"].to_numpy())
+        half = _quantile(df, level) * se
+        return mean, se, df, mean - half, mean + half, n_cases
     if method != "model":
-        raise ValueError(f"method must be 'model' or 'cases', not {method!r}")
+        raise ValueError(f"method must be 'cluster', 'model' or 'cases', not {method!r}")
     if len(values) < 2 or np.ptp(values) == 0:
         # No spread: no interval and no test (not p = 0).
         return float(np.mean(values)), nan, nan, nan, nan, n_cases
@@ -600,11 +610,16 @@ def _paired(judgments: pd.DataFrame, criterion: str) -> pd.DataFrame:
 
 
 def paired_differences(
-    judgments: pd.DataFrame, *, level: float = 0.95, correction: str = "holm", method: str = "model"
+    judgments: pd.DataFrame,
+    *,
+    level: float = 0.95,
+    correction: str = "holm",
+    method: str = "cluster",
 ) -> pd.DataFrame:
     """Per comparison and criterion: mean and median of a - b, a test of no difference.
 
-    The mean difference, its interval and `p` come from `method` ("model": REML with rater
+    The mean difference, its interval and `p` come from `method` ("cluster", the default:
+    two-way cluster-robust standard error over cases and raters; "model": REML with rater
     and case random intercepts on the paired differences, Satterthwaite t; "cases": t over
     case means). `p_wilcoxon` is the Wilcoxon signed-rank test on case-mean differences
     (judgments of a case averaged first, as a sensitivity analysis: it still treats raters

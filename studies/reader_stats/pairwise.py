@@ -98,14 +98,16 @@ def regular(judgments: pd.DataFrame) -> pd.DataFrame:
 
 
 def two_way_sum_of_squares(
-    values: np.ndarray, case: np.ndarray, rater: np.ndarray
+    values: np.ndarray, case: np.ndarray, rater: np.ndarray, *, small_sample: bool = False
 ) -> tuple[float, int, int]:
     """Sum over cases + sum over raters - sum over (case, rater) cells of the squared
     cluster totals of `values`: the two-way cluster-robust variance of their sum.
 
     Returns (variance, effective cases, effective raters) (`effective_clusters`). Where
     the two-way sum is not positive (possible in small samples), the larger one-way sum is
-    used.
+    used. `small_sample` multiplies each term by G / (G - 1) for its G clusters (Cameron,
+    Gelbach and Miller's correction), for estimates made from the same values (a mean);
+    a test of a value fixed by the null (the sign test) needs none.
     """
     _, case_codes = np.unique(case, return_inverse=True)
     _, rater_codes = np.unique(rater, return_inverse=True)
@@ -113,8 +115,14 @@ def two_way_sum_of_squares(
     by_case = np.bincount(case_codes, values)
     by_rater = np.bincount(rater_codes, values)
     by_cell = np.bincount(np.unique(cell, return_inverse=True)[1], values)
-    one_way = (float(by_case @ by_case), float(by_rater @ by_rater))
-    variance = one_way[0] + one_way[1] - float(by_cell @ by_cell)
+
+    def term(totals: np.ndarray) -> float:
+        g = len(totals)
+        factor = g / (g - 1) if small_sample and g > 1 else 1.0
+        return factor * float(totals @ totals)
+
+    one_way = (term(by_case), term(by_rater))
+    variance = one_way[0] + one_way[1] - term(by_cell)
     if variance <= 0:
         variance = max(one_way)
     return (
@@ -137,6 +145,24 @@ def effective_clusters(sizes: np.ndarray) -> float:
     weights = np.asarray(sizes, dtype=float)
     weights = weights[weights > 0]
     return float(weights.sum() ** 2 / (weights**2).sum()) if len(weights) else 0.0
+
+
+def clustered_mean(
+    values: np.ndarray, case: np.ndarray, rater: np.ndarray
+) -> tuple[float, float, float]:
+    """(mean, standard error, t degrees of freedom) of `values` with cases and raters as
+    crossed clusters: the two-way cluster-robust variance of the mean with the small-sample
+    correction, t on the fewest effective clusters - 1 (the rule of the Bradley-Terry
+    sandwich and the sign test)."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n < 2:
+        return (float(values.mean()) if n else float("nan")), float("nan"), float("nan")
+    mean = float(values.mean())
+    variance, n_cases, n_raters = two_way_sum_of_squares(
+        values - mean, case, rater, small_sample=True
+    )
+    return mean, float(np.sqrt(variance) / n), max(min(n_cases, n_raters) - 1.0, 1.0)
 
 
 def clustered_sign_test(

@@ -246,10 +246,11 @@ def likert_paired_table(analysis: StudyAnalysis) -> SignificanceTable:
         }
     )
     notes = [
-        "Paired differences within a judgment (a - b); mean, interval and p from a mixed "
-        "model of the differences with rater and case random intercepts (REML, Satterthwaite "
-        "t), so a rater's taste counts once, not once per judgment. Sensitivity: Wilcoxon "
-        "signed-rank test on case-mean differences (it does not allow for rater effects).",
+        "Paired differences within a judgment (a - b); mean, interval and p with cases and "
+        "raters as crossed clusters (two-way cluster-robust standard error, t on the fewest "
+        "effective clusters - 1), so a rater's taste counts once, not once per judgment. "
+        "Sensitivity: Wilcoxon signed-rank test on case-mean differences (it does not allow "
+        "for rater effects).",
         f"p-values {_adjustment(analysis)} over every (comparison, criterion) row.",
     ]
     outside = data[(data["ci_low"] < -4) | (data["ci_high"] > 4)]

@@ -303,3 +303,30 @@ def test_model_and_harm_tables_say_the_adjustment_their_p_values_carry(correctio
     assert any(words in note for note in harm.notes)
     decided = harm.data["p_adj"] < 0.025
     assert (harm.data["non_inferior"] == decided).all()
+
+
+def test_paired_differences_use_the_two_way_cluster_robust_mean() -> None:
+    """The default paired interval: the mean with a two-way (case, rater) cluster-robust
+    standard error equal to statsmodels' two-way clustered OLS with its small-sample
+    correction (the coverage bench: 0.947-0.967 in every scenario, where the random
+    intercept model gave 0.917-0.989)."""
+    import statsmodels.api as sm
+
+    from studies.reader_stats.pairwise import clustered_mean
+
+    rng = np.random.default_rng(3)
+    n = 300
+    case, rater = rng.integers(0, 40, n), rng.integers(0, 7, n)
+    values = (
+        rng.normal(0, 1, n) + 0.5 * rng.normal(0, 1, 7)[rater] + 0.3 * rng.normal(0, 1, 40)[case]
+    )
+    mean, se, df = clustered_mean(values, case, rater)
+    fit = sm.OLS(values, np.ones((n, 1))).fit(
+        cov_type="cluster", cov_kwds={"groups": np.column_stack([case, rater])}
+    )
+    assert mean == pytest.approx(fit.params[0]) and se == pytest.approx(fit.bse[0], rel=1e-9)
+    assert 1 <= df < 7  # the fewest effective clusters (7 raters, unequal workloads) - 1
+    from studies.reader_stats.simulation import SCENARIOS
+
+    table = likert.paired_differences(simulate_study(SCENARIOS["rater x system"], seed=4))
+    assert table["df"].max() < 8  # t on the 8 raters' clusters, not on the judgments
