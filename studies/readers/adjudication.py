@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from studies.readers.design import StudyError
 from studies.readers.form import criteria
 from studies.readers.judgments import current_judgments, study_form
-from studies.readers.panel import PanelChange, _account, _amend, _change, _membership, _running
+from studies.readers.panel import PanelChange, _account, _amended, _change, _membership, _running
 from studies.store.db import Store
 from studies.store.schema import Account, Assignment, Judgment, Study, StudyItem, StudyRater
 
@@ -175,16 +175,15 @@ def queue_adjudication(
             "moved": 0,
             "items": {str(k): v for k, v in sorted(found.items())},
         }
-        amendment = _amend(session, row, "adjudication.queue", detail, actor_id)
-        return PanelChange(
-            row.name,
+        return _amended(
+            session,
+            row,
             "adjudication.queue",
-            amendment.number,
-            amendment.hash,
-            0,
-            len(found),
-            0,
             detail,
+            actor_id,
+            moved=0,
+            added=len(found),
+            stranded=0,
         )
 
     return _change(store, work)

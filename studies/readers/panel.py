@@ -165,6 +165,24 @@ def _amend(
 # --- moving tasks ---------------------------------------------------------------------
 
 
+def _amended(
+    session: Session,
+    study: Study,
+    action: str,
+    detail: dict[str, Any],
+    actor_id: int | None,
+    *,
+    moved: int,
+    added: int,
+    stranded: int,
+) -> PanelChange:
+    """Record the amendment and say what it changed."""
+    amendment = _amend(session, study, action, detail, actor_id)
+    return PanelChange(
+        study.name, action, amendment.number, amendment.hash, moved, added, stranded, detail
+    )
+
+
 class _Panel:
     """The study's assignments as a move sees them: who holds which item, who has how much
     left. Judged tasks never move; a task moves together with its not-yet-judged duplicate."""
@@ -438,16 +456,15 @@ def add_rater_in_session(
         "stranded": panel.still_stranded(),
     }
     panel.finish()
-    amendment = _amend(session, study, "rater.add", detail, actor_id)
-    return PanelChange(
-        study.name,
+    return _amended(
+        session,
+        study,
         "rater.add",
-        amendment.number,
-        amendment.hash,
-        panel.moved,
-        added,
-        detail["stranded"],
         detail,
+        actor_id,
+        moved=panel.moved,
+        added=added,
+        stranded=detail["stranded"],
     )
 
 
@@ -477,16 +494,15 @@ def deactivate_rater(
         _deactivate(session, row, account, panel)
         detail = {"rater": account.username, "moved": panel.moved, "stranded": panel.stranded}
         panel.finish()
-        amendment = _amend(session, row, "rater.deactivate", detail, actor_id)
-        return PanelChange(
-            row.name,
+        return _amended(
+            session,
+            row,
             "rater.deactivate",
-            amendment.number,
-            amendment.hash,
-            panel.moved,
-            0,
-            panel.stranded,
             detail,
+            actor_id,
+            moved=panel.moved,
+            added=0,
+            stranded=panel.stranded,
         )
 
     return _change(store, work)
@@ -534,16 +550,15 @@ def replace_rater(
             "stranded": panel.stranded,
         }
         panel.finish()
-        amendment = _amend(session, row, "rater.replace", detail, actor_id)
-        return PanelChange(
-            row.name,
+        return _amended(
+            session,
+            row,
             "rater.replace",
-            amendment.number,
-            amendment.hash,
-            panel.moved,
-            added,
-            panel.stranded,
             detail,
+            actor_id,
+            moved=panel.moved,
+            added=added,
+            stranded=panel.stranded,
         )
 
     return _change(store, work_prefer_replacement)
@@ -600,16 +615,15 @@ def reclaim_overdue(
             "stranded": panel.stranded,
         }
         panel.finish()
-        amendment = _amend(session, row, "tasks.reclaim", detail, actor_id)
-        return PanelChange(
-            row.name,
+        return _amended(
+            session,
+            row,
             "tasks.reclaim",
-            amendment.number,
-            amendment.hash,
-            panel.moved,
-            0,
-            panel.stranded,
             detail,
+            actor_id,
+            moved=panel.moved,
+            added=0,
+            stranded=panel.stranded,
         )
 
     return _change(store, work)
