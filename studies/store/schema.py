@@ -350,6 +350,60 @@ class Judgment(Base):
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Annotation(Base):
+    """An expert's annotation of a case in an annotation study (studies.readers.annotation):
+    the reference report as written or corrected, and the structured findings (the schema of
+    metrics.clinical). Append-only like judgments (migration 0007): a correction is a new row
+    whose `supersedes_id` names the old one; one first annotation per assignment."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (
+        UniqueConstraint("submission_key", name="uq_annotation_submission"),
+        Index("ix_annotations_assignment", "assignment_id"),
+        Index(
+            "uq_annotations_first",
+            "assignment_id",
+            unique=True,
+            sqlite_where=text("supersedes_id IS NULL"),
+            postgresql_where=text("supersedes_id IS NULL"),
+        ),
+        Index("uq_annotations_supersedes", "supersedes_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="RESTRICT"))
+    rater_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    submission_key: Mapped[str] = mapped_column(String(100))
+    # written (from scratch) | corrected (a model's report edited) | adjudicated
+    source: Mapped[str] = mapped_column(String(20))
+    report: Mapped[str] = mapped_column(Text, default="")
+    findings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    time_on_task_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotations.id", ondelete="RESTRICT"), nullable=True
+    )
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CaseFlag(Base):
+    """A rater's "cannot assess" for a task (image quality, media broken, other + text):
+    append-only (migration 0007). What happens to the item follows the study's flag policy
+    (studies.readers.flags)."""
+
+    __tablename__ = "case_flags"
+    __table_args__ = (UniqueConstraint("submission_key", name="uq_case_flag_submission"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("assignments.id", ondelete="RESTRICT"), index=True
+    )
+    rater_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    submission_key: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(30))  # image_quality | media_broken | other
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class FlaggedReport(Timestamp, Base):
     __tablename__ = "flagged_reports"
     __table_args__ = (UniqueConstraint("study_id", "generation_id", name="uq_flagged"),)
