@@ -27,6 +27,7 @@ AMENDMENT_ACTIONS = {
     "tasks.reclaim": "tasks not done in time handed on",
     "adjudication.queue": "disagreements sent to adjudication",
     "rater.admit": "rater let in below the calibration threshold",
+    "task.flag": "a case its rater could not assess handed to another rater",
 }
 
 

@@ -25,6 +25,10 @@ from studies.store.schema import (
 )
 
 COMPARISONS = ("all_pairs", "comparator")
+# What happens to a case a rater flags as one they cannot assess (studies.readers.flags):
+# handed to another active rater who has not seen it (the overlap is kept), or that copy is
+# left out of the analysis and counted as excluded.
+FLAG_POLICIES = ("reassign", "exclude")
 # Words that reveal who wrote a report (Chatbot Arena drops battles whose answers name a
 # model); system names, model ids and adapter names of the study are added per study.
 IDENTITY_WORDS = (
@@ -97,6 +101,7 @@ class StudyDesign:
     # rater only when that share of their calibration answers matched the reference.
     calibration: list[GoldSpec] = field(default_factory=list)
     calibration_threshold: float = 0.0
+    flag_policy: str = "reassign"
     guidelines: str = DEFAULT_GUIDELINES
     form: dict[str, Any] = field(default_factory=default_form)
 
@@ -137,6 +142,8 @@ class StudyDesign:
             raise StudyError("calibration_threshold: a share between 0 and 1, e.g. 0.8")
         if self.calibration_threshold > 0 and not self.calibration:
             raise StudyError("calibration_threshold: add calibration items first")
+        if self.flag_policy not in FLAG_POLICIES:
+            raise StudyError(f"flag_policy: use one of {', '.join(FLAG_POLICIES)}")
         overlap_keys = {g.case_key for g in self.gold} & {c.case_key for c in self.calibration}
         if overlap_keys:
             raise StudyError(

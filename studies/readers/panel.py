@@ -37,6 +37,7 @@ from studies.store.db import Store
 from studies.store.schema import (
     Account,
     Assignment,
+    CaseFlag,
     Judgment,
     Study,
     StudyAmendment,
@@ -212,7 +213,21 @@ class _Panel:
             self.by_item.setdefault(r.item_id, []).append(r)
         self.holder: dict[int, int] = {r.id: r.rater_id for r in rows}
         self.holds: set[tuple[int, int]] = {(r.rater_id, r.item_id) for r in rows}
-        self.remaining: Counter[int] = Counter(r.rater_id for r in rows if not r.judged)
+        # Cases a rater flagged as ones they cannot assess (studies.readers.flags): the
+        # flagger has seen the item, so it never comes back to them; a flagged task they still
+        # hold is not work left. Under the "exclude" policy it stays theirs, excluded; under
+        # "reassign" it waits for a rater who can take it.
+        flags = session.execute(
+            select(CaseFlag.assignment_id, CaseFlag.rater_id)
+            .join(Assignment, Assignment.id == CaseFlag.assignment_id)
+            .where(Assignment.study_id == study.id)
+        ).all()
+        self.flagged: set[int] = {a for a, r in flags if self.holder.get(a) == r}
+        self.holds |= {(r, self.rows[a].item_id) for a, r in flags if a in self.rows}
+        self.policy = ((study.config or {}).get("design") or {}).get("flag_policy") or "reassign"
+        self.remaining: Counter[int] = Counter(
+            r.rater_id for r in rows if not r.judged and r.id not in self.flagged
+        )
         self.pair_load: Counter[tuple[int, tuple[int, int]]] = Counter(
             (r.rater_id, (r.system_a_id, r.system_b_id)) for r in rows if r.kind == "regular"
         )
@@ -243,8 +258,23 @@ class _Panel:
             and not r.is_duplicate
             and not r.judged
             and not self._twin_judged(r)
+            and not (r.id in self.flagged and self.policy == "exclude")
         ]
         return sorted(own, key=lambda r: -r.order_index)
+
+    def waiting(self) -> list[Any]:
+        """Flagged tasks that wait, under the "reassign" policy, for a rater who can take
+        them (every other active rater held the item when it was flagged)."""
+        if self.policy == "exclude":
+            return []
+        return [
+            r
+            for r in (self.rows[a] for a in sorted(self.flagged))
+            if r.kind == "regular"
+            and not r.is_duplicate
+            and not r.judged
+            and not self._twin_judged(r)
+        ]
 
     def _twin(self, row: Any) -> Any | None:
         return next(
@@ -285,6 +315,8 @@ class _Panel:
             return False
         source = self.holder[row.id]
         pair = (row.system_a_id, row.system_b_id)
+        # A rater who flagged the case has seen it: it never comes back to them.
+        seen = row.id in self.flagged
         for assignment_id in ids:
             assignment = self.session.get(Assignment, assignment_id)
             assignment.rater_id = to_rater
@@ -299,10 +331,14 @@ class _Panel:
             # The old link stops working: the former holder's page cannot submit it.
             assignment.token = secrets.token_urlsafe(24)
             self.holder[assignment_id] = to_rater
-            self.remaining[source] -= 1
+            if assignment_id in self.flagged:
+                self.flagged.discard(assignment_id)  # the flag was its former holder's
+            else:
+                self.remaining[source] -= 1
             self.remaining[to_rater] += 1
         self.session.flush()
-        self.holds.discard((source, row.item_id))
+        if not seen:
+            self.holds.discard((source, row.item_id))
         self.holds.add((to_rater, row.item_id))
         self.pair_load[(source, pair)] -= 1
         self.pair_load[(to_rater, pair)] += 1
@@ -328,7 +364,11 @@ class _Panel:
             self.move(row, to)
 
     def take_stranded(self, rater_id: int) -> None:
-        """Tasks left with inactive raters go to `rater_id` where they can."""
+        """Tasks left with inactive raters, and flagged tasks waiting for another rater, go
+        to `rater_id` where they can."""
+        for row in self.waiting():
+            if (rater_id, row.item_id) not in self.holds:
+                self.move(row, rater_id)
         for source in sorted(set(self.holder.values()) - self.active):
             for row in self.movable(source):
                 if (rater_id, row.item_id) not in self.holds:
@@ -356,7 +396,9 @@ class _Panel:
                 return
 
     def still_stranded(self) -> int:
-        return sum(len(self.movable(r)) for r in set(self.holder.values()) - self.active)
+        return sum(len(self.movable(r)) for r in set(self.holder.values()) - self.active) + len(
+            self.waiting()
+        )
 
 
 def _give_gold(session: Session, study: Study, rater_id: int, panel: _Panel) -> int:
@@ -627,6 +669,35 @@ def reclaim_overdue(
         )
 
     return _change(store, work)
+
+
+def hand_on_flagged(
+    session: Session, study: Study, assignment_id: int, flagger: Account, reason: str
+) -> PanelChange | None:
+    """Under the "reassign" flag policy, inside the caller's write transaction: the task its
+    rater flagged (with their unjudged duplicate) goes to the least loaded active rater who
+    has not seen the item, as an amendment. None when it does not move: a gold, training or
+    duplicate task, or no active rater can take it (it waits; the next rater added takes
+    it). A move, never a copy: the item keeps its overlap."""
+    _lock_panel(session, study)
+    panel = _Panel(session, study)
+    row = panel.rows.get(assignment_id)
+    if row is None or row.id not in {w.id for w in panel.waiting()}:
+        return None
+    to = panel.recipient(row, exclude={flagger.id})
+    if to is None or not panel.move(row, to):
+        return None
+    panel.finish()
+    detail = {
+        "rater": flagger.username,
+        "to": session.scalar(select(Account.username).where(Account.id == to)),
+        "item": row.item_id,
+        "reason": reason,
+        "moved": panel.moved,
+    }
+    return _amended(
+        session, study, "task.flag", detail, flagger.id, moved=panel.moved, added=0, stranded=0
+    )
 
 
 def admit_rater(

@@ -15,6 +15,7 @@ from studies.store.schema import (
     Account,
     Assignment,
     Case,
+    CaseFlag,
     FlaggedReport,
     Generation,
     Judgment,
@@ -87,10 +88,13 @@ class RaterProgress:
     # study's senior rater (adjudicator).
     active: bool = True
     role: str = "rater"
+    # Tasks the rater flagged as ones they cannot assess and still holds (excluded, or
+    # waiting for another rater): not judged, not left to do.
+    flagged: int = 0
 
     @property
     def remaining(self) -> int:
-        return self.assigned - self.done
+        return self.assigned - self.done - self.flagged
 
 
 @dataclass
@@ -100,6 +104,9 @@ class PairProgress:
     items: int
     needed: int  # items x overlap (regular items only)
     done: int  # judged regular, non-duplicate assignments
+    # Copies flagged by their rater and left out ("exclude" policy), or waiting for a rater
+    # who has not seen the case ("reassign" with nobody free): not judged, not to come.
+    flagged: int = 0
 
 
 @dataclass
@@ -147,9 +154,19 @@ def study_progress(store: Store, study: int | str) -> StudyProgress:
                 )
             )
         }
+        # Flagged by the rater who holds the task (a task handed on is work for its new one).
+        flagged_ids = set(
+            session.scalars(
+                select(CaseFlag.assignment_id)
+                .join(Assignment, Assignment.id == CaseFlag.assignment_id)
+                .where(Assignment.study_id == row.id, CaseFlag.rater_id == Assignment.rater_id)
+            )
+        )
         assigned: Counter[int] = Counter()
         done: Counter[int] = Counter()
+        flagged: Counter[int] = Counter()
         pair_done: Counter[tuple[int, int]] = Counter()
+        pair_flagged: Counter[tuple[int, int]] = Counter()
         rows = session.execute(
             select(
                 Assignment.id,
@@ -168,6 +185,10 @@ def study_progress(store: Store, study: int | str) -> StudyProgress:
                 done[rater_id] += 1
                 if kind == "regular" and not is_duplicate:
                     pair_done[(sa, sb)] += 1
+            elif assignment_id in flagged_ids:
+                flagged[rater_id] += 1
+                if kind == "regular" and not is_duplicate:
+                    pair_flagged[(sa, sb)] += 1
         names = dict(session.execute(select(System.id, System.name)).all())
         pair_items = session.execute(
             select(
@@ -188,6 +209,7 @@ def study_progress(store: Store, study: int | str) -> StudyProgress:
                 last_submitted_at=last.get(account_id),
                 active=bool(membership[account_id][0]),
                 role=membership[account_id][1],
+                flagged=flagged[account_id],
             )
             for account_id, account in sorted(accounts.items(), key=lambda kv: kv[1].username)
         ]
@@ -198,6 +220,7 @@ def study_progress(store: Store, study: int | str) -> StudyProgress:
                 items=int(n),
                 needed=int(needed or 0),
                 done=pair_done[(sa, sb)],
+                flagged=pair_flagged[(sa, sb)],
             )
             for sa, sb, n, needed in pair_items
         ]

@@ -16,14 +16,17 @@ database itself keeps one current judgment per task (migration 0003). A busy dat
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     String,
     and_,
@@ -84,6 +87,7 @@ from studies.store.schema import (
     AuditEvent,
     Benchmark,
     Case,
+    CaseFlag,
     Generation,
     Judgment,
     Study,
@@ -234,11 +238,24 @@ def rater_studies(store: Store, rater_id: int) -> list[RaterStudy]:
         return out
 
 
+def flagged_by_holder(assignment: Any = Assignment) -> ColumnElement[bool]:
+    """The task's rater flagged it as one they cannot assess (studies.readers.flags): it is
+    out of their queue and their count. A task handed on after a flag is not flagged for
+    its new rater."""
+    return (
+        exists()
+        .where(CaseFlag.assignment_id == assignment.id, CaseFlag.rater_id == assignment.rater_id)
+        .correlate(assignment)
+    )
+
+
 def _counts(session: Session, rater_id: int, study_id: int) -> tuple[int, int]:
     judged = exists().where(Judgment.assignment_id == Assignment.id)
     total, done = session.execute(
         select(func.count(), func.count().filter(judged)).where(
-            Assignment.study_id == study_id, Assignment.rater_id == rater_id
+            Assignment.study_id == study_id,
+            Assignment.rater_id == rater_id,
+            ~flagged_by_holder(),
         )
     ).one()
     return int(done or 0), int(total or 0)
@@ -335,7 +352,11 @@ _OWN = aliased(Assignment)
 _OWN_TOTAL = (
     select(func.count())
     .select_from(_OWN)
-    .where(_OWN.study_id == bindparam("study_id"), _OWN.rater_id == bindparam("rater_id"))
+    .where(
+        _OWN.study_id == bindparam("study_id"),
+        _OWN.rater_id == bindparam("rater_id"),
+        ~flagged_by_holder(_OWN),
+    )
     .scalar_subquery()
 )
 _OWN_DONE = (
@@ -358,6 +379,8 @@ _NEXT_ID = (
         # A rater who set tasks aside (media that cannot be shown) goes on after them.
         Assignment.order_index >= bindparam("from_index"),
         ~exists().where(Judgment.assignment_id == Assignment.id),
+        # A case the rater flagged as one they cannot assess has left their queue.
+        ~flagged_by_holder(),
         # A duplicate under a washout in days waits until its time (null: at once).
         or_(Assignment.available_at.is_(None), Assignment.available_at <= bindparam("now")),
     )
@@ -424,6 +447,7 @@ _SUBMIT_CONTEXT = (
         StudyItem.kind.label("item_kind"),
         StudyItem.gold_answer,
         StudyRater.active.label("panel_active"),
+        flagged_by_holder().label("flagged"),
         SESSION_OWNER,
         SESSION_EXPIRES,
     )
@@ -717,18 +741,12 @@ def _stored_answer(row: Any, a_on_left: bool) -> StoredAnswer:
     )
 
 
-def _submit(
-    connection: Connection,
-    rater_id: int,
-    assignment_token: str,
-    submission_key: str,
-    preference_shown: str,
-    likert: dict[str, Any] | None,
-    comment: str,
-    time_on_task_s: float | None,
-    session_token: str | None,
-    supersede: bool,
-) -> SubmitResult:
+def task_for_write(
+    connection: Connection, rater_id: int, assignment_token: str, session_token: str | None
+) -> Any:
+    """The task behind a token, for a write by its rater (locked on PostgreSQL: two tabs
+    queue on its row, a pause or close waits): AccessDenied for an expired session, an
+    unknown or changed link, or another rater's task. Submits and flags both start here."""
     context = _SUBMIT_CONTEXT if connection.dialect.name == "sqlite" else _SUBMIT_CONTEXT_LOCKED
     row = connection.execute(
         context, {"token": assignment_token, "token_hash": _session_hash(session_token)}
@@ -743,6 +761,31 @@ def _submit(
     _refuse_session(rater_id, session_token, owner)
     if row.rater_id != rater_id:
         raise AccessDenied("This task is not one of yours; nothing was saved.")
+    return row
+
+
+def refuse_closed_task(row: Any) -> None:
+    """RatingError when the task's study is not running or its rater left the panel."""
+    message = _status_text(row.name, row.status)
+    if message:
+        raise RatingError(message + " Nothing was saved.")
+    if row.panel_active is False:
+        raise RatingError(_left_panel_text(row.name) + " Nothing was saved.")
+
+
+def _submit(
+    connection: Connection,
+    rater_id: int,
+    assignment_token: str,
+    submission_key: str,
+    preference_shown: str,
+    likert: dict[str, Any] | None,
+    comment: str,
+    time_on_task_s: float | None,
+    session_token: str | None,
+    supersede: bool,
+) -> SubmitResult:
+    row = task_for_write(connection, rater_id, assignment_token, session_token)
     # Read after the lock: the assignment's judgments and any earlier use of this key.
     assignment_id = row.id
     rows = connection.execute(
@@ -756,11 +799,12 @@ def _submit(
         submitted = StoredAnswer(preference_shown, _screen_likert(likert), comment)
         conflict = not stored.same_answer(submitted)
         return SubmitResult(repeat.id, False, repeat.winner, conflict, stored, _feedback(row))
-    message = _status_text(row.name, row.status)
-    if message:
-        raise RatingError(message + " Nothing was saved.")
-    if row.panel_active is False:
-        raise RatingError(_left_panel_text(row.name) + " Nothing was saved.")
+    refuse_closed_task(row)
+    if row.flagged:
+        raise RatingError(
+            "You flagged this case as one you cannot assess, so it has left your list; "
+            "nothing was saved."
+        )
     form = row.form or default_form()
     try:
         shown = check_likert(form, likert)
@@ -955,6 +999,138 @@ def previous_answer(
             likert=likert,
             comment=current.comment,
         )
+
+
+@dataclass(frozen=True)
+class AnsweredTask:
+    """One of the rater's answered tasks as they saw it (the same blinding as RatingTask)
+    with the answer that stands, in screen terms (left = Report A), to correct it."""
+
+    position: int
+    task: RatingTask
+    preference_shown: str
+    likert: dict[str, dict[str, int]]
+    comment: str
+    submitted_at: datetime | None
+    # A training case's answer stays as given (its reference answer was shown after it).
+    correctable: bool = True
+
+
+def answered_tasks(
+    store: Store, rater_id: int, study_id: int, *, session_token: str | None = None
+) -> list[AnsweredTask]:
+    """Every task the rater answered in the study, in their order, with its current answer:
+    any of them can be corrected with `correct_judgment` (a new judgment that supersedes)."""
+    with store.session() as session:
+        _check_session(session, rater_id, session_token)
+        study = _enrolled_study(session, rater_id, study_id)
+        form = study_form(study.config)
+        done, total = _counts(session, rater_id, study.id)
+        rows = session.execute(
+            _with_content(
+                select(
+                    Assignment.token,
+                    Assignment.order_index,
+                    Assignment.a_on_left,
+                    *_CONTENT_COLUMNS,
+                    StudyItem.kind.label("item_kind"),
+                    Judgment.preference_shown,
+                    Judgment.likert,
+                    Judgment.comment,
+                    Judgment.submitted_at,
+                ).select_from(Assignment)
+            )
+            .join(Judgment, Judgment.assignment_id == Assignment.id)
+            .where(
+                Assignment.study_id == study.id,
+                Assignment.rater_id == rater_id,
+                is_current(),
+            )
+            .order_by(Assignment.order_index)
+        ).all()
+        out = []
+        for row in rows:
+            task = _build_task(
+                row.token,
+                row.order_index,
+                row.a_on_left,
+                (row.modality, row.media, row.question, row.root, row.text_a, row.text_b),
+                study.name,
+                study.guidelines,
+                form,
+                done,
+                total,
+            )
+            stored = _stored_answer(row, row.a_on_left)
+            out.append(
+                AnsweredTask(
+                    position=task.position,
+                    task=task,
+                    preference_shown=stored.preference_shown,
+                    likert=stored.likert,
+                    comment=stored.comment,
+                    submitted_at=stored.submitted_at,
+                    correctable=row.item_kind != "calibration",
+                )
+            )
+        return out
+
+
+# --- guidelines ---------------------------------------------------------------------
+
+GUIDELINES_ACTION = "guidelines.acknowledge"
+# Once acknowledged, always acknowledged: a True answer is kept per store (engine), so the
+# page's check per case costs nothing after the first.
+_ACKNOWLEDGED: weakref.WeakKeyDictionary[Any, set[tuple[int, int]]] = weakref.WeakKeyDictionary()
+
+
+def _acknowledged(session: Session, rater_id: int, study_id: int) -> bool:
+    return (
+        session.scalar(
+            select(AuditEvent.id)
+            .where(
+                AuditEvent.actor_id == rater_id,
+                AuditEvent.action == GUIDELINES_ACTION,
+                AuditEvent.entity == "study",
+                AuditEvent.entity_id == str(study_id),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def acknowledge_guidelines(
+    store: Store, rater_id: int, study_id: int, *, session_token: str | None = None
+) -> None:
+    """Record (once, an audit event) that the rater read the study's guidelines."""
+    with store.session() as session:
+        _check_session(session, rater_id, session_token)
+        study = _enrolled_study(session, rater_id, study_id)
+        if not _acknowledged(session, rater_id, study.id):
+            digest = hashlib.sha256((study.guidelines or "").encode("utf-8")).hexdigest()
+            session.add(
+                AuditEvent(
+                    actor_id=rater_id,
+                    action=GUIDELINES_ACTION,
+                    entity="study",
+                    entity_id=str(study.id),
+                    detail={"guidelines_sha256": digest},
+                )
+            )
+    _ACKNOWLEDGED.setdefault(store.engine, set()).add((rater_id, study_id))
+
+
+def guidelines_acknowledged(store: Store, rater_id: int, study_id: int) -> bool:
+    """Whether the rater has acknowledged the study's guidelines (shown first otherwise)."""
+    known = _ACKNOWLEDGED.setdefault(store.engine, set())
+    if (rater_id, study_id) in known:
+        return True
+    with store.session() as session:
+        if not _acknowledged(session, rater_id, study_id):
+            return False
+    known.add((rater_id, study_id))
+    return True
 
 
 # --- exports ------------------------------------------------------------------------
