@@ -270,6 +270,18 @@ def _similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
     return score
 
 
+def match_lesions(
+    candidate: list[dict[str, Any]], reference: list[dict[str, Any]]
+) -> list[tuple[int, int]]:
+    """(candidate index, reference index) of the lesions that pair up: the assignment that
+    maximises attribute agreement (any two lesions may pair; unpaired ones are left over)."""
+    if not candidate or not reference:
+        return []
+    sim = np.array([[_similarity(c, r) for r in reference] for c in candidate])
+    rows, cols = linear_sum_assignment(-sim)
+    return sorted(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
 def _equal(attr: str, x: Any, y: Any) -> bool:
     if attr == "histology" and x != y:
         # A generic "adenoma" agrees with any adenoma subtype.
@@ -417,11 +429,7 @@ def score_findings(
     r_lesions = [ref["lesions"][i] for i in r_index]
     # The reference as the surveillance table reads it (hedged, undescribed lesions out).
     ref_table = {**ref, "lesions": r_lesions}
-    pairs: list[tuple[int, int]] = []
-    if c_lesions and r_lesions:
-        sim = np.array([[_similarity(c, r) for r in r_lesions] for c in c_lesions])
-        rows, cols = linear_sum_assignment(-sim)
-        pairs = sorted(zip(rows.tolist(), cols.tolist(), strict=True))
+    pairs = match_lesions(c_lesions, r_lesions)
     errors: list[FindingError] = []
     counts = {attr: [0, 0, 0] for attr in SCORED_ATTRIBUTES}
     counts["lesion"] = [len(pairs), len(c_lesions), len(r_lesions)]

@@ -48,6 +48,8 @@ from studies.store.schema import (
 from studies.systems.runs import for_current_content
 
 REFERENCE_SYSTEM = "reference (human)"
+# The chosen side of an on-policy pair: a clinician's correction of the model's report.
+CORRECTION_SYSTEM = "clinician correction"
 EXPORT_FORMAT_VERSION = "1"
 
 
@@ -63,8 +65,8 @@ class PreferencePair:
     rejected: str
     chosen_system: str
     rejected_system: str
-    source: str  # human | human+reference | automatic
-    label: str  # preferred | tie | both_bad | clinical_error
+    source: str  # human | human+reference | automatic | correction
+    label: str  # preferred | tie | both_bad | clinical_error | corrected
     n_raters: int
     agreement: float | None
     votes: dict[str, int]
@@ -708,7 +710,10 @@ def _data_card(manifest: dict[str, Any]) -> str:
         "reference, gives the human reference as chosen against each report. Automatic pairs "
         "(`provenance.automatic = true`) put the reference report against a generated report "
         "in which the clinical metric found a clinically significant error; no clinician "
-        "judged them.",
+        "judged them. On-policy pairs from an annotation study (`provenance.source = "
+        "correction`) put a clinician's correction of the model's report (chosen) against "
+        "the model's own output (rejected); `provenance.detail` names the annotation, the "
+        "annotator, the generation and the system.",
         "",
         "```json",
         json.dumps(policy, indent=2, sort_keys=True),
@@ -730,6 +735,103 @@ def _data_card(manifest: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _record(pair: PreferencePair, result: HarvestResult, images: list[str]) -> dict[str, Any]:
+    """One pair as the export writes it (TRL's vision preference format plus provenance)."""
+    return {
+        "prompt": pair.prompt,
+        "chosen": assistant_message(pair.chosen),
+        "rejected": assistant_message(pair.rejected),
+        "images": images,
+        "provenance": pair.provenance(result.study, result.policy),
+    }
+
+
+def preference_records(result: HarvestResult) -> list[dict[str, Any]]:
+    """The pairs of a harvest as the export's records, `images` as absolute paths (what
+    `export_preferences` writes, before it copies the images next to the JSONL)."""
+    return [_record(pair, result, [str(path) for path in pair.images]) for pair in result.pairs]
+
+
+def harvest_corrections(
+    store: Store, study_name: str, corrections: list[Any], policy: HarvestPolicy | None = None
+) -> HarvestResult:
+    """On-policy pairs from an annotation study: each clinician's correction of the model's
+    report is chosen, the model's own output rejected (source `correction`). `corrections`
+    are studies.readers.annotation.corrections(...) (annotation, case, annotator, system,
+    generation, both texts); a correction equal to the model's text gives no pair."""
+    policy = policy or HarvestPolicy()
+    policy.validate()
+    dropped: Counter[str] = Counter()
+    pairs: list[PreferencePair] = []
+    with store.session() as session:
+        study = _study(session, study_name)
+        benchmarks: dict[int, Benchmark] = {}
+        for correction in corrections:
+            case = session.get(Case, correction.case_id)
+            if case.benchmark_id not in benchmarks:
+                benchmarks[case.benchmark_id] = session.get(Benchmark, case.benchmark_id)
+            benchmark = benchmarks[case.benchmark_id]
+            if case.modality != "image":
+                dropped["not_an_image_case"] += 1
+                continue
+            images = _case_images(benchmark, case)
+            template = (
+                get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
+            )
+            pairs.append(
+                PreferencePair(
+                    case_id=case.id,
+                    case_key=case.case_key,
+                    benchmark=benchmark.name,
+                    images=images,
+                    question=case.question,
+                    prompt=prompt_messages(template, len(images), case.question),
+                    chosen=correction.corrected_report,
+                    rejected=correction.model_report,
+                    chosen_system=CORRECTION_SYSTEM,
+                    rejected_system=correction.system,
+                    source="correction",
+                    label="corrected",
+                    n_raters=1,
+                    agreement=None,
+                    votes={},
+                    detail={
+                        "annotation_id": correction.annotation_id,
+                        "annotator": correction.annotator,
+                        "generation_id": correction.generation_id,
+                        "system": correction.system,
+                    },
+                )
+            )
+        synthetic = any(b.synthetic for b in benchmarks.values())
+        config_hash, name = study.config_hash, study.name
+    pairs = _deduplicate(pairs, dropped)
+    _split_by_case(pairs, policy)
+    counts = {
+        "items": len({c.case_id for c in corrections}),
+        "items_judged": len({c.case_id for c in corrections}),
+        "current_judgments": len(corrections),
+        "pairs": len(pairs),
+        "human_pairs": len(pairs),
+        "automatic_pairs": 0,
+        "human_candidates": len(corrections),
+        "train": sum(1 for p in pairs if p.split == "train"),
+        "validation": sum(1 for p in pairs if p.split == "validation"),
+        "cases_train": len({p.case_id for p in pairs if p.split == "train"}),
+        "cases_validation": len({p.case_id for p in pairs if p.split == "validation"}),
+        "dropped": dict(sorted(dropped.items())),
+    }
+    return HarvestResult(
+        study=name,
+        study_config_hash=config_hash,
+        policy=policy,
+        pairs=pairs,
+        counts=counts,
+        synthetic=synthetic,
+        benchmarks=sorted(b.name for b in benchmarks.values()),
+    )
 
 
 def out_dir_taken(out: Path) -> bool:
@@ -777,13 +879,7 @@ def export_preferences(
                         shutil.copyfile(path, images_dir / name)
                     copied[path] = f"images/{name}"
                 rel_images.append(copied[path])
-            row = {
-                "prompt": pair.prompt,
-                "chosen": assistant_message(pair.chosen),
-                "rejected": assistant_message(pair.rejected),
-                "images": rel_images,
-                "provenance": pair.provenance(result.study, result.policy),
-            }
+            row = _record(pair, result, rel_images)
             digest.update(
                 json.dumps(
                     {k: row[k] for k in ("prompt", "chosen", "rejected", "images")}, sort_keys=True

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,15 @@ from studies.readers.form import criteria
 from studies.readers.judgments import current_judgments, study_form
 from studies.readers.panel import PanelChange, _account, _amended, _change, _membership, _running
 from studies.store.db import Store
-from studies.store.schema import Account, Assignment, Judgment, Study, StudyItem, StudyRater
+from studies.store.schema import (
+    Account,
+    Annotation,
+    Assignment,
+    Judgment,
+    Study,
+    StudyItem,
+    StudyRater,
+)
 
 ADJUDICATION_KIND = "adjudication"
 
@@ -108,9 +117,35 @@ def queue_adjudication(
     actor_id: int | None = None,
 ) -> PanelChange:
     """Send every item that disagrees beyond `rule` (and is not queued yet) to the senior
-    rater `adjudicator`, who joins the panel as adjudicator if not on it; one amendment."""
+    rater `adjudicator`, who joins the panel as adjudicator if not on it; one amendment.
+    (An annotation study's cases: studies.readers.annotation.queue_annotation_adjudication.)"""
     rule = rule or AdjudicationRule()
     rule.check()
+
+    def find(session: Session, row: Study) -> dict[int, list[str]]:
+        if ((row.config or {}).get("design") or {}).get("kind") == "annotation":
+            raise StudyError(
+                f"study {row.name!r} is an annotation study: its disagreements are between "
+                "annotations (queue them with `medvision studies annotations --adjudicator`)"
+            )
+        return disagreements(session, row, rule)
+
+    return queue_items(store, study, adjudicator, find, rule.to_dict(), actor_id=actor_id)
+
+
+def queue_items(
+    store: Store,
+    study: int | str,
+    adjudicator: str,
+    find: Callable[[Session, Study], dict[int, list[str]]],
+    rule: dict[str, Any],
+    *,
+    actor_id: int | None = None,
+) -> PanelChange:
+    """The queueing itself, for any kind of item: `find(session, study)` names the items
+    that need a senior rater (item id -> reasons); each not queued yet gets one
+    adjudication item (the same case and reports) assigned to `adjudicator`, who joins the
+    panel as adjudicator if not on it; one amendment, with `rule`."""
 
     def work(session: Session) -> PanelChange:
         row = _running(session, study)
@@ -134,7 +169,7 @@ def queue_adjudication(
                 )
             )
         )
-        found = {k: v for k, v in disagreements(session, row, rule).items() if k not in queued}
+        found = {k: v for k, v in find(session, row).items() if k not in queued}
         last = session.scalar(
             select(func.max(Assignment.order_index)).where(
                 Assignment.study_id == row.id, Assignment.rater_id == account.id
@@ -171,7 +206,7 @@ def queue_adjudication(
             )
         detail = {
             "rater": account.username,
-            "rule": rule.to_dict(),
+            "rule": rule,
             "moved": 0,
             "items": {str(k): v for k, v in sorted(found.items())},
         }
@@ -245,7 +280,8 @@ class QueueState:
 
 
 def adjudication_queue(store: Store, study: int | str) -> list[QueueState]:
-    """Per senior rater: items queued and adjudicated so far (for the admin page)."""
+    """Per senior rater: items queued and adjudicated so far (for the admin page; an
+    annotation study's items count as done once annotated)."""
     from studies.readers.design import find_study
 
     with store.session() as session:
@@ -254,11 +290,14 @@ def adjudication_queue(store: Store, study: int | str) -> list[QueueState]:
             select(
                 Account.username,
                 func.count(func.distinct(Assignment.id)),
-                func.count(func.distinct(Judgment.assignment_id)),
+                func.count(
+                    func.distinct(func.coalesce(Judgment.assignment_id, Annotation.assignment_id))
+                ),
             )
             .join(Assignment, Assignment.rater_id == Account.id)
             .join(StudyItem, StudyItem.id == Assignment.item_id)
             .outerjoin(Judgment, Judgment.assignment_id == Assignment.id)
+            .outerjoin(Annotation, Annotation.assignment_id == Assignment.id)
             .where(Assignment.study_id == row.id, StudyItem.kind == ADJUDICATION_KIND)
             .group_by(Account.username)
             .order_by(Account.username)

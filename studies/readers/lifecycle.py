@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from studies.readers.design import (
+    ANNOTATION_KIND,
     StudyDesign,
     StudyError,
     find_study,
@@ -201,14 +202,16 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
                 generation_b_id=generations[(b.id, case.id)].id,
                 kind=kind,
                 gold_answer=gold,
-                overlap=design.overlap if kind == "regular" else len(raters),
+                overlap=design.overlap if kind in ("regular", ANNOTATION_KIND) else len(raters),
             )
             items.append(item)
             plan_items.append(PlanItem(len(plan_items), case.id, (a.id, b.id), kind))
 
+        # An annotation study: one item per case, its one system as both "reports".
+        item_kind = ANNOTATION_KIND if design.kind == ANNOTATION_KIND else "regular"
         for case in pool:
             for first, second in design.pairs():
-                add_item(case, system_of[first], system_of[second], "regular", None)
+                add_item(case, system_of[first], system_of[second], item_kind, None)
         for number, gold in enumerate(design.gold, start=1):
             case = case_by_key.get(gold.case_key)
             if case is None:
@@ -271,7 +274,8 @@ def start_study(store: Store, study: int | str, *, actor_id: int | None = None) 
             raters,
             overlap=design.overlap,
             seed=design.seed,
-            duplicate_fraction=design.duplicate_fraction,
+            # An annotation is not re-read for intra-rater reliability: no duplicates.
+            duplicate_fraction=0.0 if design.kind == ANNOTATION_KIND else design.duplicate_fraction,
             washout_cases=design.washout_cases,
         )
         gated = bool(calibration) and design.calibration_threshold > 0
