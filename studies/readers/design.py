@@ -25,6 +25,13 @@ from studies.store.schema import (
 )
 
 COMPARISONS = ("all_pairs", "comparator")
+# A comparison study: raters judge pairs of reports. An annotation study: clinicians write or
+# correct each case's reference report and structured findings (studies.readers.annotation).
+STUDY_KINDS = ("comparison", "annotation")
+ANNOTATION_KIND = "annotation"  # the study kind, and the kind of its items
+# corrected: the annotator edits the model's report; written: from a blank page (the study
+# still names the model: its reports anchor the items, study_items needs a report).
+ANNOTATION_SOURCES = ("corrected", "written")
 # What happens to a case a rater flags as one they cannot assess (studies.readers.flags):
 # handed to another active rater who has not seen it (the overlap is kept), or that copy is
 # left out of the analysis and counted as excluded.
@@ -101,6 +108,8 @@ class StudyDesign:
     # rater only when that share of their calibration answers matched the reference.
     calibration: list[GoldSpec] = field(default_factory=list)
     calibration_threshold: float = 0.0
+    kind: str = "comparison"
+    annotation_source: str = "corrected"
     flag_policy: str = "reassign"
     guidelines: str = DEFAULT_GUIDELINES
     form: dict[str, Any] = field(default_factory=default_form)
@@ -120,7 +129,11 @@ class StudyDesign:
         """StudyError naming the field when the design cannot work."""
         if not self.name.strip():
             raise StudyError("name: give the study a name")
-        if len(set(self.systems)) < 2:
+        if self.kind not in STUDY_KINDS:
+            raise StudyError(f"kind: use one of {', '.join(STUDY_KINDS)}")
+        if self.kind == ANNOTATION_KIND:
+            self._check_annotation()
+        elif len(set(self.systems)) < 2:
             raise StudyError("systems: choose at least two different systems")
         if self.comparisons not in COMPARISONS:
             raise StudyError(f"comparisons: use one of {', '.join(COMPARISONS)}")
@@ -168,8 +181,30 @@ class StudyDesign:
         except FormError as exc:
             raise StudyError(str(exc)) from exc
 
+    def _check_annotation(self) -> None:
+        if len(self.systems) != 1:
+            raise StudyError(
+                "systems: an annotation study names exactly one system, the model whose "
+                "report each annotator corrects (with annotation_source 'written' its reports "
+                f"are not shown, annotators write from scratch); {len(self.systems)} named"
+            )
+        if self.annotation_source not in ANNOTATION_SOURCES:
+            raise StudyError(f"annotation_source: use one of {', '.join(ANNOTATION_SOURCES)}")
+        if self.gold or self.calibration:
+            raise StudyError(
+                "gold, calibration: an annotation study has no gold or training items (they "
+                "compare two reports); remove them"
+            )
+        if self.overlap > 2:
+            raise StudyError(
+                "overlap: an annotation study is annotated once or twice per case (overlap 1 "
+                "or 2); disagreements go to adjudication"
+            )
+
     def pairs(self) -> list[tuple[str, str]]:
-        """The compared pairs of system names."""
+        """The compared pairs of system names (an annotation study: its one system, once)."""
+        if self.kind == ANNOTATION_KIND:
+            return [(self.systems[0], self.systems[0])]
         if self.comparisons == "comparator":
             return [(self.comparator, s) for s in self.systems if s != self.comparator]
         return list(combinations(self.systems, 2))
