@@ -58,6 +58,7 @@ from studies.readers.accounts import (
 )
 from studies.readers.calibration import (
     after_calibration_judgment,
+    calibration_score,
     feedback_text,
     waiting_message,
 )
@@ -82,6 +83,7 @@ from studies.readers.writes import (
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
+    WAITS_FOR_CALIBRATION,
     WAITS_FOR_ORIGINAL,
     Assignment,
     AuditEvent,
@@ -1074,6 +1076,56 @@ def answered_tasks(
                 )
             )
         return out
+
+
+@dataclass(frozen=True)
+class CalibrationStatus:
+    """A rater's training (calibration) cases: answered, matching the reference, and
+    whether the main study is open to them (passed, or let in by the admin)."""
+
+    judged: int
+    total: int
+    correct: int
+    threshold: float  # 0: no entry threshold
+    passed: bool
+
+    def text(self) -> str:
+        done = f"Training: {self.judged} of {self.total} cases answered"
+        if self.judged:
+            done += f", {self.correct} matched the reference"
+        if self.passed:
+            return done + "; the main cases are open."
+        if self.judged < self.total:
+            return done + "."
+        return done + f"; the study asks for {self.threshold:.0%} before the main cases."
+
+
+def calibration_status(store: Store, rater_id: int, study_id: int) -> CalibrationStatus | None:
+    """The rater's calibration progress in the study; None when it has no training cases.
+    Two small queries (cheap after each submit)."""
+    with store.session() as session:
+        score = calibration_score(session, rater_id, study_id)
+        if not score.total:
+            return None
+        threshold = _washout_days(
+            session.scalar(
+                select(Study.config[("design", "calibration_threshold")]).where(
+                    Study.id == study_id
+                )
+            )
+        )
+        gated = session.scalar(
+            select(Assignment.id)
+            .where(
+                Assignment.study_id == study_id,
+                Assignment.rater_id == rater_id,
+                Assignment.available_at == WAITS_FOR_CALIBRATION,
+                ~exists().where(Judgment.assignment_id == Assignment.id),
+            )
+            .limit(1)
+        )
+        passed = score.judged == score.total and gated is None
+        return CalibrationStatus(score.judged, score.total, score.correct, threshold, passed)
 
 
 # --- guidelines ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from studies.readers.rating import (
     RatingError,
     acknowledge_guidelines,
     answered_tasks,
+    calibration_status,
     correct_judgment,
     guidelines_acknowledged,
     next_assignment,
@@ -118,8 +119,9 @@ def test_the_first_of_three_answers_is_corrected_ratings_included(
         correct_judgment(store, rater.id, first.task.token, "fix-3", "right", missing)
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(Judgment)) == 4
-    # Another rater sees none of it.
+    # Another rater sees none of it; a study without training cases has no calibration.
     assert answered_tasks(store, other.id, study_id) == []
+    assert calibration_status(store, rater.id, study_id) is None
     with pytest.raises(AccessDenied):
         correct_judgment(store, other.id, first.task.token, "fix-4", "left", FIRST)
 
@@ -146,3 +148,55 @@ def test_guidelines_are_acknowledged_once(store: Store, tmp_path: Path) -> None:
     stranger = accounts.create_account(store, "stranger", "rater", "rater-password-1")
     with pytest.raises(AccessDenied, match="not a rater in this study"):
         acknowledge_guidelines(store, stranger.id, study_id)
+
+
+def _reference_side(store: Store, token: str) -> str:
+    """The side on the rater's screen that a training case's reference answer names."""
+    from studies.store.schema import StudyItem
+
+    with store.session() as session:
+        assignment = session.scalar(select(Assignment).where(Assignment.token == token))
+        item = session.get(StudyItem, assignment.item_id)
+    return "left" if (item.gold_answer == "a") == assignment.a_on_left else "right"
+
+
+def test_calibration_status_says_passed_or_not_yet(store: Store, tmp_path: Path) -> None:
+    from studies.readers.design import GoldSpec
+    from studies.readers.panel import admit_rater
+
+    world = build_world(store, tmp_path / "bench", n_cases=6)
+    raters = [
+        accounts.create_account(store, f"rater{i}", "rater", "rater-password-1") for i in (1, 2)
+    ]
+    alpha, beta = world.systems[0], world.systems[1]
+    study_id = create_study(
+        store,
+        StudyDesign(
+            name="Trained",
+            benchmark=world.benchmark,
+            systems=world.systems[:2],
+            duplicate_fraction=0.0,
+            calibration=[GoldSpec(k, alpha, beta) for k in world.case_keys[:2]],
+            calibration_threshold=1.0,
+        ),
+    )
+    for rater in raters:
+        enrol_rater(store, study_id, rater.username)
+    start_study(store, study_id)
+    status = calibration_status(store, raters[0].id, study_id)
+    assert (status.judged, status.total, status.passed) == (0, 2, False)
+    assert status.text() == "Training: 0 of 2 cases answered."
+    for rater, right in ((raters[0], True), (raters[1], False)):
+        for _ in range(2):
+            task = next_assignment(store, rater.id, study_id)
+            answer = _reference_side(store, task.token) if right else "tie"
+            submit_judgment(store, rater.id, task.token, f"{task.token}:k", answer, FIRST)
+    status = calibration_status(store, raters[0].id, study_id)
+    assert (status.judged, status.correct, status.passed) == (2, 2, True)
+    assert status.text().endswith("the main cases are open.")
+    # 'tie' everywhere while the reference names a report: below the threshold, not yet.
+    status = calibration_status(store, raters[1].id, study_id)
+    assert (status.judged, status.correct, status.passed) == (2, 0, False)
+    assert "asks for 100%" in status.text()
+    admit_rater(store, study_id, raters[1].username)
+    assert calibration_status(store, raters[1].id, study_id).passed
