@@ -104,6 +104,7 @@ class FormField:
     minimum: float | None = None
     maximum: float | None = None
     integer: bool = False
+    step: float | None = None  # a number input's step
     help: str = ""
 
 
@@ -129,7 +130,9 @@ class FindingsForm:
 def findings_form() -> FindingsForm:
     """The form of an expert's structured findings, its choices read from the vocabulary."""
     lesion = [
-        FormField("size_mm", "Size (mm)", "number", per_lesion=True, minimum=0, maximum=200),
+        FormField(
+            "size_mm", "Size (mm)", "number", per_lesion=True, minimum=0, maximum=200, step=0.5
+        ),
         FormField("location", "Location", "choice", LOCATIONS, per_lesion=True),
         FormField(
             "paris",
@@ -147,11 +150,22 @@ def findings_form() -> FindingsForm:
         FormField("dysplasia", "Dysplasia", "choice", DYSPLASIA, per_lesion=True),
     ]
     case = [
-        FormField("no_polyps", "No polyps", "bool", help="Ticked: the examination found no polyp."),
-        FormField("polyp_count", "Polyp count", "number", minimum=0, maximum=100, integer=True),
-        FormField("bbps_total", "BBPS total (0-9)", "number", minimum=0, maximum=9, integer=True),
+        FormField(
+            "no_polyps",
+            "No polyps",
+            "bool",
+            help="Yes: the examination found no polyp (empty: not stated).",
+        ),
+        FormField(
+            "polyp_count", "Polyp count", "number", minimum=0, maximum=100, integer=True, step=1
+        ),
+        FormField(
+            "bbps_total", "BBPS total (0-9)", "number", minimum=0, maximum=9, integer=True, step=1
+        ),
         FormField("resection", "Resection", "multi", RESECTIONS),
-        FormField("surveillance_years", "Surveillance (years)", "number", minimum=0, maximum=20),
+        FormField(
+            "surveillance_years", "Surveillance (years)", "number", minimum=0, maximum=20, step=0.5
+        ),
     ]
     return FindingsForm(tuple(case + lesion))
 
@@ -190,13 +204,14 @@ def _number(value: Any, *, integer: bool, low: float, high: float) -> float | in
     return int(number) if number.is_integer() else number
 
 
-def check_findings(raw: dict[str, Any]) -> dict[str, Any]:
+def check_findings(raw: dict[str, Any], *, problems: list[str] | None = None) -> dict[str, Any]:
     """An expert's findings in the schema (make_lesion / make_findings), or FindingsError
-    listing every problem with its field ("lesion 2, location: ...")."""
+    listing every problem with its field ("lesion 2, location: ..."), after `problems`
+    already found (the report's)."""
+    problems = list(problems or [])
     if not isinstance(raw, dict):
-        raise FindingsError([f"findings: expected an object, got {type(raw).__name__}"])
+        raise FindingsError([*problems, f"findings: expected an object, got {type(raw).__name__}"])
     form = findings_form()
-    problems: list[str] = []
     unknown = sorted(set(raw) - {*CASE_KEYS, "lesions", "hedged", "hedged_lesions"})
     if unknown:
         problems.append(f"findings: unknown field {unknown[0]!r}; use {', '.join(CASE_KEYS)}")
@@ -550,9 +565,9 @@ def submit_annotation(
     writes nothing and says whether what stands differs (`conflict`), unless `supersede`
     (a correction: a new row that supersedes the current one)."""
     report = (report or "").strip()
-    if not report:
-        raise RatingError("report: write the reference report (it may be short).")
-    checked = check_findings(findings)
+    # Every problem at once: the report's first, then each field's.
+    missing = [] if report else ["report: write the reference report (it may be short)"]
+    checked = check_findings(findings, problems=missing)
     if not submission_key or len(submission_key) > 100:
         raise RatingError("The submission key is missing or too long; reload the page.")
     if time_on_task_s is not None and not (math.isfinite(time_on_task_s) and time_on_task_s >= 0):
