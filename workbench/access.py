@@ -18,6 +18,9 @@ from studies.store.settings import get_settings
 
 SESSION_KEY = "medvision_session"
 EXPIRED_KEY = "medvision_session_expired"
+# Said wherever the browser lands when its log-in session has ended (expired or revoked):
+# the rating page keeps an unsent answer as a draft, so nothing typed is lost.
+EXPIRED_MESSAGE = "Your session expired; log in again - your answer is kept."
 # The same opaque token in a browser cookie, so a reload keeps the rater logged in (the
 # server still checks expiry and revocation on every run).
 COOKIE = "medvision_session"
@@ -70,9 +73,10 @@ def current_account() -> AccountInfo | None:
             return info
         st.session_state.pop(SESSION_KEY, None)
         if from_cookie:
+            # A reload with the cookie of a session that ended: said too, then the cookie
+            # is cleared (it would be refused on every run).
             st.session_state[_COOKIE_PENDING] = ""
-        else:
-            st.session_state[EXPIRED_KEY] = True
+        st.session_state[EXPIRED_KEY] = True
     if sso_configured() and getattr(st.user, "is_logged_in", False):
         try:
             info = accounts.account_for_email(
@@ -122,7 +126,7 @@ def require_role(*roles: str) -> AccountInfo:
     account = current_account()
     if account is None:
         if st.session_state.pop(EXPIRED_KEY, False):
-            st.warning("Your session has expired. Please log in again.")
+            st.warning(EXPIRED_MESSAGE, icon=":material/timer_off:")
         else:
             st.info("Please log in to open this page.")
         st.stop()
@@ -191,8 +195,20 @@ def log_out() -> None:
         st.logout()
 
 
+def expired_notice() -> None:
+    """Once, above the page the browser lands on: the session ended (a logged-out visitor
+    sees only public pages, so the page that was open is not the one shown)."""
+    if st.session_state.pop(EXPIRED_KEY, False):
+        st.warning(EXPIRED_MESSAGE, icon=":material/timer_off:")
+        st.page_link("views/login.py", label="Log in again", icon=":material/login:")
+
+
 def render_account_sidebar() -> None:
+    """The account box; for a browser whose session just ended, the expiry notice above
+    the page (this runs on every page, before it)."""
     account = current_account()
+    if account is None:
+        expired_notice()
     with st.sidebar:
         # Written on every run (an unchanged element is not re-run by the browser): a run
         # cut short by a page switch would otherwise lose the one-off script.
