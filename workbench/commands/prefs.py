@@ -1,4 +1,5 @@
-"""`medvision prefs export|preview|automatic`: preference pairs from reader-study judgments."""
+"""`medvision prefs export|preview|automatic`: preference pairs from reader-study judgments,
+and on-policy pairs from an annotation study's corrections of the model's reports."""
 
 from __future__ import annotations
 
@@ -83,6 +84,27 @@ def _check_out(out: Path, overwrite: bool) -> None:
         )
 
 
+def _harvest(study: str, policy: HarvestPolicy) -> Any:  # a HarvestResult
+    """A comparison study's judgments, or an annotation study's corrections (on-policy pairs:
+    the clinician's correction chosen, the model's report rejected)."""
+    from studies.preferences.harvest import harvest_preferences
+    from studies.readers.annotation import is_annotation_study, on_policy_harvest
+    from studies.readers.design import StudyError
+    from studies.store.db import get_store
+
+    store = get_store()
+    try:
+        annotation = is_annotation_study(store, study)
+    except StudyError:
+        annotation = False  # the harvest names the studies there are
+    if annotation:
+        try:
+            return on_policy_harvest(store, study, policy)
+        except StudyError as exc:
+            raise PreferenceError(str(exc)) from None
+    return harvest_preferences(store, study, policy)
+
+
 def _export(result: Any, out: Path, overwrite: bool) -> Any:  # an ExportSummary
     import datasets  # noqa: F401 - loaded first so quiet_libraries() quietens its bars
 
@@ -103,13 +125,12 @@ def prefs_export(
     *,
     policy: HarvestPolicy,
 ) -> None:
-    """Harvest a study's judgments into TRL vision preference pairs (datasets + JSONL)."""
+    """Harvest a study's judgments into TRL vision preference pairs (datasets + JSONL); an
+    annotation study gives on-policy pairs (each correction chosen, the model's report
+    rejected)."""
     _check_out(out, overwrite)
     try:
-        from studies.preferences.harvest import harvest_preferences
-        from studies.store.db import get_store
-
-        result = harvest_preferences(get_store(), study, policy)
+        result = _harvest(study, policy)
         summary = _export(result, out, overwrite)
     except PreferenceError as exc:
         _fail(str(exc))
@@ -130,10 +151,7 @@ def prefs_preview(
 ) -> None:
     """Counts and the first pairs a policy gives, without writing anything."""
     try:
-        from studies.preferences.harvest import harvest_preferences
-        from studies.store.db import get_store
-
-        result = harvest_preferences(get_store(), study, policy)
+        result = _harvest(study, policy)
     except PreferenceError as exc:
         _fail(str(exc))
     _print_counts(result)

@@ -1,4 +1,5 @@
-"""`medvision studies list|create|start|invite|enrol|panel|pause|resume|close|export|progress`."""
+"""`medvision studies list|create|start|invite|enrol|panel|pause|resume|close|export|progress|
+adjudicate|agreement|references`."""
 
 from __future__ import annotations
 
@@ -37,12 +38,24 @@ def list_command() -> None:
 def create_command(
     name: str = typer.Option(..., help="Study name (raters see it; do not name systems)."),
     benchmark: str = typer.Option(..., help="Benchmark name."),
-    system: list[str] = typer.Option(..., "--system", "-s", help="A system (two or more)."),
+    system: list[str] = typer.Option(
+        ..., "--system", "-s", help="A system (two or more; an annotation study: its one model)."
+    ),
+    kind: str = typer.Option(
+        "comparison",
+        help="comparison (raters judge pairs of reports) or annotation (clinicians correct "
+        "the model's report and findings).",
+    ),
+    annotation_source: str = typer.Option(
+        "corrected",
+        help="Annotation study: corrected (the model's report is the draft) or written "
+        "(from scratch; the model's report is not shown).",
+    ),
     split: str = typer.Option("test", help="Benchmark split."),
     comparator: str | None = typer.Option(
         None, help="Compare each system against this one instead of all pairs."
     ),
-    overlap: int = typer.Option(2, help="Raters per pair."),
+    overlap: int = typer.Option(2, help="Raters per pair (annotation: annotators per case)."),
     seed: int = typer.Option(0, help="Randomisation seed (stored with the study)."),
     sample: int | None = typer.Option(None, help="Sample this many cases (default: all)."),
     no_stratify: bool = typer.Option(False, "--no-stratify", help="Sample without strata."),
@@ -110,6 +123,8 @@ def create_command(
             calibration_threshold=calibration_threshold,
             guidelines=guidelines,
             form=form,
+            kind=kind,
+            annotation_source=annotation_source,
         )
         store = get_store()
         study_id = create_study(store, design)
@@ -304,7 +319,8 @@ def export_command(
     ),
 ) -> None:
     """Write every judgment (one row each, corrections included) to CSV or JSONL, or the
-    study in iMRMC's input format (truth rows from the cases' ground-truth findings)."""
+    study in iMRMC's input format (truth rows from the cases' ground-truth findings). An
+    annotation study: every annotation, with what an adjudicated one settles."""
     from studies.readers.design import StudyError
     from studies.readers.rating import export_judgments
     from studies.store.db import get_store
@@ -317,16 +333,201 @@ def export_command(
             f"{given} names no export format: pass --format {' / '.join(EXPORT_FORMATS)}, "
             "or end the --out file in .csv, .jsonl or .imrmc"
         )
+    from studies.readers.annotation import export_annotations, is_annotation_study
+
+    try:
+        annotation = is_annotation_study(get_store(), study)
+    except StudyError as exc:
+        _fail(str(exc))
     if chosen == "imrmc":
+        if annotation:
+            _fail(f"study {study!r} is an annotation study: export it as csv or jsonl")
         from workbench.commands.mrmc import export_imrmc
 
         export_imrmc(get_store(), study, out, criterion)
         return
     try:
-        text = export_judgments(get_store(), study, chosen)
+        export = export_annotations if annotation else export_judgments
+        text = export(get_store(), study, chosen)
     except StudyError as exc:
         _fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     rows = text.count("\n") - (1 if chosen == "csv" else 0)
-    typer.echo(f"Wrote {rows} judgments to {out}.")
+    typer.echo(f"Wrote {rows} {'annotations' if annotation else 'judgments'} to {out}.")
+
+
+@studies_app.command("adjudicate")
+def adjudicate_command(
+    study: str | None = study_option(),
+    adjudicator: str = typer.Option(..., help="The senior rater (not on the study's panel)."),
+    harm_spread: int | None = typer.Option(
+        2, help="Comparison: a harm-criterion spread that needs adjudication (0: not checked)."
+    ),
+    preference_split: bool = typer.Option(
+        True, "--preference-split/--no-preference-split", help="Comparison: a split outcome."
+    ),
+    fields: str | None = typer.Option(
+        None, help="Annotation: comma-separated findings fields that must agree (default all)."
+    ),
+    report: bool = typer.Option(
+        False, "--report/--no-report", help="Annotation: the report texts must agree too."
+    ),
+) -> None:
+    """Send the items (comparison) or cases (annotation) whose raters disagree to a senior
+    rater's queue: one recorded, hashed amendment."""
+    from studies.readers.adjudication import AdjudicationRule, queue_adjudication
+    from studies.readers.annotation import (
+        COMPARED_FIELDS,
+        AnnotationRule,
+        is_annotation_study,
+        queue_annotation_adjudication,
+    )
+    from studies.readers.design import StudyError
+    from studies.store.db import get_store
+
+    study = study_name(study, None, "studies adjudicate")
+    store = get_store()
+    try:
+        if is_annotation_study(store, study):
+            chosen = tuple(f.strip() for f in fields.split(",") if f.strip()) if fields else None
+            rule = AnnotationRule(fields=chosen or COMPARED_FIELDS, report=report)
+            change = queue_annotation_adjudication(store, study, adjudicator, rule)
+        else:
+            rule = AdjudicationRule(
+                preference_split=preference_split, harm_spread=harm_spread or None
+            )
+            change = queue_adjudication(store, study, adjudicator, rule)
+    except StudyError as exc:
+        _fail(str(exc))
+    typer.echo(change.summary())
+
+
+REPORT_FORMATS = ("text", "json", "csv")
+
+
+def _format(fmt: str, allowed: tuple[str, ...] = REPORT_FORMATS) -> str:
+    chosen = fmt.lower()
+    if chosen not in allowed:
+        typer.echo(f"Error: --format {fmt!r}: use {', '.join(allowed)}", err=True)
+        raise typer.Exit(2)
+    return chosen
+
+
+@studies_app.command("agreement")
+def agreement_command(
+    study: str | None = study_option(),
+    fmt: str = typer.Option("text", "--format", help="text, json or csv."),
+    resamples: int = typer.Option(1000, help="Bootstrap resamples of Cohen's kappa."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+) -> None:
+    """An annotation study: agreement per findings field between the two annotators of each
+    case (percent, Cohen, Fleiss, Gwet AC1 with 95% intervals)."""
+    import csv
+    import io
+    import json
+
+    from model.notice import RESEARCH_NOTICE
+    from studies.readers.annotation import annotation_agreement, is_annotation_study
+    from studies.readers.design import StudyError
+    from studies.store.db import get_store
+
+    study = study_name(study, None, "studies agreement")
+    chosen = _format(fmt)
+    store = get_store()
+    try:
+        if not is_annotation_study(store, study):
+            _fail(
+                f"study {study!r} is a comparison study: `medvision stats study` has its agreement"
+            )
+        rows = [
+            a.to_dict()
+            for a in annotation_agreement(store, study, seed=seed, n_resamples=resamples)
+        ]
+    except StudyError as exc:
+        _fail(str(exc))
+    footer = (
+        f"Study {study}: first two annotators of each case; lesions paired as the clinical score "
+        f"pairs them; an empty value is a value of its own. Cohen: bootstrap over units "
+        f"({resamples} resamples, seed {seed}); Fleiss and Gwet AC1: linearised intervals; "
+        f"percent: Wilson. {RESEARCH_NOTICE}"
+    )
+    if chosen == "json":
+        typer.echo(json.dumps({"fields": rows, "footer": footer}, indent=2, default=str))
+        return
+    if chosen == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[*rows[0], "footer"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "footer": footer})
+        typer.echo(buffer.getvalue(), nl=False)
+        return
+
+    def cell(value: float, low: float, high: float) -> str:
+        if value != value:
+            return "-"
+        return f"{value:.2f} [{low:.2f}, {high:.2f}]" if low == low else f"{value:.2f}"
+
+    typer.echo(
+        f"{'field':<20} {'level':<7} {'n':>4}  {'agreement':<20} {'Cohen':<20} "
+        f"{'Fleiss':<20} Gwet AC1"
+    )
+    for row in rows:
+        typer.echo(
+            f"{row['field']:<20} {row['level']:<7} {row['n']:>4}  "
+            f"{cell(row['agreement'], row['agreement_low'], row['agreement_high']):<20} "
+            f"{cell(row['cohen_kappa'], row['cohen_low'], row['cohen_high']):<20} "
+            f"{cell(row['fleiss_kappa'], row['fleiss_low'], row['fleiss_high']):<20} "
+            f"{cell(row['gwet_ac1'], row['gwet_low'], row['gwet_high'])}"
+        )
+    typer.echo("")
+    typer.echo(footer)
+
+
+@studies_app.command("references")
+def references_command(
+    study: str | None = study_option(),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        help="Write the settled references into this benchmark (BENCH or BENCH/SPLIT).",
+    ),
+    fmt: str = typer.Option("text", "--format", help="text or json (the list of cases)."),
+) -> None:
+    """An annotation study's expert references per case (adjudicated, agreed, or still in
+    disagreement); with --to, copy the settled ones into a benchmark of their own."""
+    import json
+
+    from studies.readers.annotation import expert_references, write_expert_references
+    from studies.readers.design import StudyError
+    from studies.store.db import get_store
+
+    study = study_name(study, None, "studies references")
+    chosen = _format(fmt, ("text", "json"))
+    store = get_store()
+    try:
+        if to is not None:
+            benchmark, _, split = to.partition("/")
+            typer.echo(write_expert_references(store, study, benchmark, split or "test").summary())
+            return
+        references = expert_references(store, study)
+    except StudyError as exc:
+        _fail(str(exc))
+    if chosen == "json":
+        rows = [
+            {
+                "case": r.case_key,
+                "status": r.status,
+                "report": r.report,
+                "findings": r.findings,
+                "provenance": r.provenance,
+                "reasons": r.reasons,
+            }
+            for r in references
+        ]
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for reference in references:
+        detail = "; ".join(reference.reasons) if reference.reasons else (reference.report or "")
+        typer.echo(f"{reference.case_key}\t{reference.status}\t{detail[:100]}")
