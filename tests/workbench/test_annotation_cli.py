@@ -49,13 +49,20 @@ def _annotated_study(home: Path) -> None:
         world.systems[0],
         "--kind",
         "annotation",
+        "--flag-policy",
+        "exclude",
         "--rater",
         "ann0",
         "--rater",
         "ann1",
     )
     assert "Created draft study" in created
-    assert study_design(store, STUDY).kind == "annotation"
+    design = study_design(store, STUDY)
+    assert (design.kind, design.annotation_source, design.flag_policy) == (
+        "annotation",
+        "corrected",
+        "exclude",
+    )
     assert "Started: 4 cases, 4 items, 8 assignments" in _run("studies", "start", "--study", STUDY)
     study_id = _study_id()
     for name in ("ann0", "ann1"):

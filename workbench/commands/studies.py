@@ -75,6 +75,11 @@ def create_command(
     calibration_threshold: float = typer.Option(
         0.0, help="Share of training answers matching the reference to open the main cases."
     ),
+    flag_policy: str = typer.Option(
+        "reassign",
+        help="A case a rater cannot assess: reassign (to another rater, the overlap kept) or "
+        "exclude (that copy left out, counted).",
+    ),
     guidelines_file: Path | None = typer.Option(None, help="Guidelines text (Markdown)."),
     form_file: Path | None = typer.Option(
         None,
@@ -123,6 +128,7 @@ def create_command(
             calibration_threshold=calibration_threshold,
             guidelines=guidelines,
             form=form,
+            flag_policy=flag_policy,
             kind=kind,
             annotation_source=annotation_source,
         )
