@@ -394,8 +394,9 @@ def design_choices(store: Store) -> DesignChoices:
         return DesignChoices(dict(splits), systems, raters)
 
 
-def parse_gold_lines(text: str) -> list[GoldSpec]:
-    """Gold items from lines 'case_key, better system, worse system[, both_bad]'."""
+def parse_gold_lines(text: str, what: str = "gold") -> list[GoldSpec]:
+    """Gold (or, `what`="calibration", training) items from lines 'case_key, better system,
+    worse system[, both_bad]'; a bad line is named as '<what> line N'."""
     gold = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -403,7 +404,7 @@ def parse_gold_lines(text: str) -> list[GoldSpec]:
         parts = [p.strip() for p in line.split(",")]
         if len(parts) not in (3, 4) or not all(parts[:3]):
             raise StudyError(
-                f"gold line {number}: write 'case_key, better system, worse system' "
+                f"{what} line {number}: write 'case_key, better system, worse system' "
                 "(optionally ', both_bad')"
             )
         gold.append(

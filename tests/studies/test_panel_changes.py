@@ -310,6 +310,7 @@ def test_admin_page_changes_the_panel_of_a_running_study(tmp_home: Path) -> None
     assert not page.exception, page.exception
     page.selectbox(key="panel_add").set_value("late")
     page.selectbox(key="panel_remove").set_value("rater2").run()
+    page.checkbox(key="panel_confirm").check().run()  # taking a rater off is confirmed
     page.button(key="panel_replace_go").click().run()
     assert not page.exception and not page.error, page.error
     said = " ".join(m.value for m in page.success)

@@ -1,5 +1,11 @@
 """Reader studies (admin): create, enrol and invite raters, start, progress, pause/resume/close,
-flagged reports, media raters could not see, and the raw judgments for download."""
+flagged reports, cases raters flagged as not assessable, media raters could not see, and the
+raw judgments for download.
+
+Nothing destructive happens on one click or by default: closing a study, taking a rater off
+the panel (deactivate, replace), handing on overdue tasks and deactivating an account each
+need a confirmation box ticked first, and no select box or radio starts on a destructive
+choice."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from studies.exports.names import file_slug
 from studies.readers import accounts
 from studies.readers.accounts import AccountError, AuthError
 from studies.readers.design import (
+    FLAG_POLICIES,
     StudyDesign,
     StudyError,
     create_study,
@@ -19,6 +26,8 @@ from studies.readers.design import (
     study_design,
 )
 from studies.readers.enrolment import enrol_rater, study_raters
+from studies.readers.flags import REASONS as FLAG_REASONS
+from studies.readers.flags import study_flags
 from studies.readers.form import DEFAULT_GUIDELINES, FormError, default_form, parse_form
 from studies.readers.lifecycle import set_study_status, start_study, workload_preview
 from studies.readers.media_problems import media_problems
@@ -28,6 +37,17 @@ from workbench import access
 
 admin = access.require_role("admin")
 store = access.app_store()
+
+FLAG_POLICY_LABELS = {
+    "reassign": "hand the case to another rater who has not seen it (keeps the overlap)",
+    "exclude": "leave that copy out of the analysis (counted as excluded)",
+}
+
+
+def confirmed(label: str, key: str) -> bool:
+    """A box to tick before a destructive button is enabled (unticked at every start)."""
+    return st.checkbox(label, value=False, key=key)
+
 
 st.title("Reader studies")
 st.caption(
@@ -71,18 +91,27 @@ def _panel_changes(study_id: int) -> None:
         joining = cols[0].selectbox("Rater to add", ["-", *others], key="panel_add")
         leaving = cols[1].selectbox("Rater to take off", ["-", *active], key="panel_remove")
         days = cols[2].number_input("Overdue after days", 0.5, 365.0, 7.0, key="panel_days")
+        sure = confirmed(
+            "I confirm: taking a rater off the panel (deactivate, replace) or handing on "
+            "overdue tasks moves their open tasks to others; it cannot be undone",
+            key="panel_confirm",
+        )
         buttons = st.columns(4)
         try:
             change = None
             if buttons[0].button("Add", key="panel_add_go", disabled=joining == "-"):
                 change = add_rater(store, study_id, joining, actor_id=admin.id)
-            if buttons[1].button("Deactivate", key="panel_remove_go", disabled=leaving == "-"):
+            if buttons[1].button(
+                "Deactivate", key="panel_remove_go", disabled=leaving == "-" or not sure
+            ):
                 change = deactivate_rater(store, study_id, leaving, actor_id=admin.id)
             if buttons[2].button(
-                "Replace", key="panel_replace_go", disabled="-" in (joining, leaving)
+                "Replace", key="panel_replace_go", disabled="-" in (joining, leaving) or not sure
             ):
                 change = replace_rater(store, study_id, leaving, joining, actor_id=admin.id)
-            if buttons[3].button("Hand on overdue tasks", key="panel_reclaim_go"):
+            if buttons[3].button(
+                "Hand on overdue tasks", key="panel_reclaim_go", disabled=not sure
+            ):
                 change = reclaim_overdue(
                     store, study_id, timedelta(days=float(days)), actor_id=admin.id
                 )
@@ -228,11 +257,16 @@ with tab_studies:
             if summary.status == "paused" and actions[1].button("Resume", key="admin_resume"):
                 set_study_status(store, summary.id, "resume", actor_id=admin.id)
                 st.rerun()
-            if summary.status in ("active", "paused") and actions[2].button(
-                "Close", key="admin_close"
-            ):
-                set_study_status(store, summary.id, "close", actor_id=admin.id)
-                st.rerun()
+            if summary.status in ("active", "paused"):
+                closing = actions[3].checkbox(
+                    "Confirm: close for good", value=False, key="admin_close_confirm"
+                )
+                if actions[2].button("Close", key="admin_close", disabled=not closing):
+                    set_study_status(store, summary.id, "close", actor_id=admin.id)
+                    st.session_state["admin_flash"] = (
+                        f"Study {summary.name!r} is closed: raters can no longer submit."
+                    )
+                    st.rerun()
         except StudyError as exc:
             st.error(str(exc))
 
@@ -253,6 +287,7 @@ with tab_studies:
                             ),
                             "done": r.done,
                             "assigned": r.assigned,
+                            "flagged": r.flagged,
                             "remaining": r.remaining,
                             "last judgment": (
                                 r.last_submitted_at.strftime("%Y-%m-%d %H:%M")
@@ -275,6 +310,7 @@ with tab_studies:
                             "system B": p.system_b,
                             "items": p.items,
                             "judged": p.done,
+                            "flagged": p.flagged,
                             "needed": p.needed,
                         }
                         for p in progress.pairs
@@ -292,6 +328,34 @@ with tab_studies:
                 )
             else:
                 st.caption("No report named a model or system.")
+            flags = study_flags(store, summary.id)
+            st.subheader(f"Cases raters could not assess ({len(flags)})")
+            if flags:
+                st.caption(
+                    "Flagged by a rater (image quality, media broken, other); 'what happened' "
+                    "follows the study's flag policy."
+                )
+                st.dataframe(
+                    pd.DataFrame(
+                        [
+                            {
+                                "when": f.at.strftime("%Y-%m-%d %H:%M") if f.at else "",
+                                "case": f.case_key,
+                                "rater": f.rater,
+                                "position": f.position,
+                                "kind": f.kind,
+                                "reason": FLAG_REASONS.get(f.reason, f.reason),
+                                "note": f.note,
+                                "what happened": f.what_happened,
+                            }
+                            for f in flags
+                        ]
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                )
+            else:
+                st.caption("No rater has flagged a case.")
             problems = media_problems(store, summary.id)
             st.subheader(f"Media problems ({len(problems)})")
             if problems:
@@ -368,9 +432,42 @@ with tab_new:
                 0.05,
                 key="new_dups",
             )
+            washout_left, washout_right = st.columns(2)
+            washout_cases = washout_left.number_input(
+                "Washout: a duplicate at least this many tasks after its case (0 = a third of "
+                "the rater's tasks)",
+                0,
+                100000,
+                0,
+                key="new_washout_cases",
+            )
+            washout_days = washout_right.number_input(
+                "Washout: a duplicate no sooner than this many days after its case", 0.0, 365.0,
+                0.0, 1.0, key="new_washout_days",
+            )  # fmt: skip
             gold_text = st.text_area(
                 "Gold items: one per line 'case_key, better system, worse system'",
                 key="new_gold",
+            )
+            calibration_text = st.text_area(
+                "Calibration (training) items, judged first with the reference answer shown "
+                "after each: one per line 'case_key, better system, worse system'",
+                key="new_calibration",
+            )
+            calibration_threshold = st.number_input(
+                "Entry threshold: share of training answers that must match the reference "
+                "before the main cases (0 = none)",
+                0.0,
+                1.0,
+                0.0,
+                0.05,
+                key="new_calibration_threshold",
+            )
+            flag_policy = st.radio(
+                "When a rater flags a case they cannot assess",
+                FLAG_POLICIES,
+                format_func=FLAG_POLICY_LABELS.get,
+                key="new_flag_policy",
             )
             guidelines = st.text_area(
                 "Guidelines shown to raters", value=DEFAULT_GUIDELINES, height=220, key="new_guide"
@@ -402,6 +499,11 @@ with tab_new:
                     stratify=stratify,
                     gold=parse_gold_lines(gold_text),
                     duplicate_fraction=float(duplicates),
+                    washout_cases=int(washout_cases) or None,
+                    washout_days=float(washout_days),
+                    calibration=parse_gold_lines(calibration_text, "calibration"),
+                    calibration_threshold=float(calibration_threshold),
+                    flag_policy=flag_policy,
                     guidelines=guidelines,
                     form=form,
                 )
@@ -473,10 +575,14 @@ with tab_raters:
     st.subheader("Manage an account")
     usernames = [a.username for a in accounts.list_accounts(store)]
     with st.form("manage_account"):
-        target = st.selectbox("Account", usernames, key="acc_target")
+        # Nothing chosen at first: one click on Apply changes no account.
+        target = st.selectbox(
+            "Account", usernames, index=None, placeholder="Choose an account", key="acc_target"
+        )
         action = st.radio(
             "Action",
-            ["deactivate", "reactivate", "set password"],
+            ["set password", "reactivate", "deactivate"],
+            index=None,
             horizontal=True,
             key="acc_action",
         )
@@ -485,12 +591,23 @@ with tab_raters:
             type="password",
             key="acc_password",
         )
+        sure = st.checkbox(
+            "I confirm deactivating: the account can no longer log in and its sessions end",
+            value=False,
+            key="acc_confirm",
+        )
         apply = st.form_submit_button("Apply")
-    if apply and target:
-        info = accounts.get_account(store, target)
+    if apply:
+        info = accounts.get_account(store, target) if target else None
         try:
+            if info is None or action is None:
+                raise AccountError("choose an account and an action first")
             if info.id == admin.id and action == "deactivate":
                 raise AccountError("you cannot deactivate your own account")
+            if action == "deactivate" and not sure:
+                raise AccountError(
+                    f"tick 'I confirm deactivating' to deactivate {target}; nothing was changed"
+                )
             if action == "set password":
                 accounts.set_password(store, info.id, new_password, actor_id=admin.id)
             else:
