@@ -30,6 +30,7 @@ from studies.store.schema import (
     WAITS_FOR_CALIBRATION,
     Account,
     Assignment,
+    CaseFlag,
     Judgment,
     StudyItem,
 )
@@ -57,6 +58,8 @@ def _calibration_rows(rater_id: int, study_id: int):  # noqa: ANN202
             Assignment.study_id == study_id,
             Assignment.rater_id == rater_id,
             StudyItem.kind == CALIBRATION_KIND,
+            # A training case the rater flagged as one they cannot assess does not count.
+            ~exists().where(CaseFlag.assignment_id == Assignment.id, CaseFlag.rater_id == rater_id),
         )
     )
 

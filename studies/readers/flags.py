@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from studies.readers.accounts import session_account_id
+from studies.readers.calibration import after_calibration_judgment
 from studies.readers.design import find_study
 from studies.readers.panel import _lock_panel, hand_on_flagged
 from studies.readers.rating import refuse_closed_task, task_for_write
@@ -189,6 +190,10 @@ def _flag(
         flagger = session.get(Account, rater_id)
         change = hand_on_flagged(session, study, row.id, flagger, reason)
         outcome = "reassigned" if change is not None else "waiting"
+    threshold = ((study.config or {}).get("design") or {}).get("calibration_threshold") or 0
+    if row.item_kind == "calibration" and threshold:
+        # The flagged training case no longer counts: the others may open the main study.
+        after_calibration_judgment(connection, rater_id, row.study_id, float(threshold))
     if outcome != "reassigned" and twin is not None:
         # The same case with the sides swapped: the rater cannot assess it either.
         _insert(session, twin, rater_id, f"{submission_key[:90]}:twin", reason, note)

@@ -262,3 +262,42 @@ def test_flag_and_go_on_for_unreadable_media_is_a_media_broken_flag(
     assert (info.reason, info.note) == ("media_broken", "OSError: image file is truncated")
     [problem] = media_problems(store, study_id)
     assert (problem.rater, problem.position) == ("rater0", task.position)
+
+
+def test_a_flagged_training_case_does_not_hold_the_rater_back(store: Store, tmp_path: Path) -> None:
+    from studies.readers.design import GoldSpec
+    from studies.readers.rating import calibration_status
+
+    world = build_world(store, tmp_path / "bench", n_cases=5)
+    rater = accounts.create_account(store, "trainee", "rater", "rater-password-1")
+    alpha, beta = world.systems[:2]
+    study_id = create_study(
+        store,
+        StudyDesign(
+            name="Trained",
+            benchmark=world.benchmark,
+            systems=[alpha, beta],
+            overlap=1,
+            duplicate_fraction=0.0,
+            calibration=[GoldSpec(k, alpha, beta) for k in world.case_keys[:2]],
+            calibration_threshold=1.0,
+        ),
+    )
+    enrol_rater(store, study_id, rater.username)
+    start_study(store, study_id)
+    first = next_assignment(store, rater.id, study_id)
+    flag_task(store, rater.id, first.token, "k1", "media_broken")
+    second = next_assignment(store, rater.id, study_id)
+    with store.session() as session:
+        assignment = session.scalar(select(Assignment).where(Assignment.token == second.token))
+        item = session.get(StudyItem, assignment.item_id)
+    assert item.kind == "calibration"
+    side = "left" if (item.gold_answer == "a") == assignment.a_on_left else "right"
+    submit_judgment(store, rater.id, second.token, "k2", side, LIKERT)
+    # The one training case answered matched: the main cases open.
+    status = calibration_status(store, rater.id, study_id)
+    assert (status.judged, status.total, status.passed) == (1, 1, True)
+    main = next_assignment(store, rater.id, study_id)
+    assert main is not None and main.position > 2
+    [info] = study_flags(store, study_id)
+    assert (info.kind, info.outcome) == ("calibration", "excluded")
