@@ -301,3 +301,61 @@ def test_a_flagged_training_case_does_not_hold_the_rater_back(store: Store, tmp_
     assert main is not None and main.position > 2
     [info] = study_flags(store, study_id)
     assert (info.kind, info.outcome) == ("calibration", "excluded")
+
+
+def test_flags_while_others_submit_keep_the_overlap(store: Store, tmp_path: Path) -> None:
+    import threading
+
+    study_id, raters = _study(store, tmp_path, 4, n_cases=8)
+    errors: list[BaseException] = []
+    written: list[int] = []
+    flagged: list[int] = []
+    lock = threading.Lock()
+
+    def work(rater_id: int, flag_every: int) -> None:
+        try:
+            count = 0
+            while (task := next_assignment(store, rater_id, study_id)) is not None:
+                count += 1
+                try:
+                    if flag_every and count % flag_every == 0:
+                        result = flag_task(
+                            store, rater_id, task.token, f"{task.token}:f", "other", "x"
+                        )
+                        with lock:
+                            flagged.append(result.flag_id)
+                    else:
+                        result = submit_judgment(
+                            store, rater_id, task.token, f"{task.token}:k", "left", LIKERT
+                        )
+                        with lock:
+                            written.append(result.judgment_id)
+                except (AccessDenied, RatingError):
+                    continue  # the task moved to this rater's list and on again meanwhile
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(r.id, 2 if n == 0 else 0)) for n, r in enumerate(raters)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    for rater in raters[1:]:
+        _finish(store, study_id, rater.id)
+    assert flagged
+    with store.session() as session:
+        judgments = set(session.scalars(select(Judgment.id)))
+        judged = Counter(
+            session.scalars(
+                select(Assignment.item_id).join(Judgment, Judgment.assignment_id == Assignment.id)
+            )
+        )
+        items = session.scalars(select(StudyItem).where(StudyItem.kind == "regular")).all()
+        copies = Counter(session.scalars(select(Assignment.item_id)))
+        assert verify_amendments(session, session.get(Study, study_id))
+    assert set(written) <= judgments  # nothing a submit reported is lost
+    for item in items:
+        assert copies[item.id] == item.overlap and judged[item.id] == item.overlap
