@@ -9,7 +9,7 @@ import streamlit as st
 from model.notice import RESEARCH_NOTICE
 from studies.store.db import SchemaError
 from workbench.access import current_account, render_account_sidebar
-from workbench.navigation import PAGES
+from workbench.navigation import landing_page, visible_pages
 from workbench.ui import error_boundary, plain_text_style
 
 PAGES_DIR = Path(__file__).parent / "views"
@@ -27,7 +27,7 @@ with error_boundary("app"):
         st.stop()
 role = account.role if account else "public"
 # Log-in and invite pages are "public" only: a logged-in user does not see them.
-visible = [spec for spec in PAGES if role in spec.roles]
+visible = visible_pages(account)
 # Pages grouped by section ("" is the ungrouped top of the menu), in PAGES order.
 sections: dict[str, list] = {}
 for spec in visible:
@@ -43,7 +43,7 @@ for spec in visible:
 navigation = st.navigation(sections, expanded=True)
 if st.session_state.pop("medvision_just_logged_in", False) and role == "rater":
     # The log-in page left the menu with the log-in; land raters straight on their next case.
-    st.switch_page(str(PAGES_DIR / "rate.py"))
+    st.switch_page(str(PAGES_DIR / landing_page(account)))
 with error_boundary("sidebar", account.id if account else None):
     render_account_sidebar()
 st.sidebar.caption(RESEARCH_NOTICE)
