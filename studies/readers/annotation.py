@@ -1592,7 +1592,7 @@ def annotation_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
                         "system": systems.get(item.system_a_id, ""),
                         "generation_id": item.generation_a_id,
                         "report": annotation.report,
-                        "findings": json.dumps(annotation.findings, sort_keys=True),
+                        "findings": annotation.findings,
                         "time_on_task_s": annotation.time_on_task_s,
                         "assigned_at": _iso(assignments[annotation.assignment_id].created_at),
                         "submitted_at": _iso(annotation.submitted_at),
@@ -1614,7 +1614,7 @@ def annotation_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
 
 
 def export_annotations(store: Store, study: int | str, fmt: str = "csv") -> str:
-    """The annotations of a study as CSV or JSONL text."""
+    """The annotations of a study as CSV (findings as JSON text) or JSONL (as an object)."""
     if fmt not in ("csv", "jsonl"):
         raise StudyError(f"format {fmt!r}: use csv or jsonl")
     rows = annotation_rows(store, study)
@@ -1625,6 +1625,7 @@ def export_annotations(store: Store, study: int | str, fmt: str = "csv") -> str:
     writer.writeheader()
     for r in rows:
         # A report such as =HYPERLINK(...) must open as text in a spreadsheet.
+        r = {**r, "findings": json.dumps(r["findings"], sort_keys=True)}
         writer.writerow({k: "" if v is None else csv_cell(v) for k, v in r.items()})
     return buffer.getvalue()
 

@@ -471,3 +471,45 @@ def test_extractor_validation_numbers_by_hand() -> None:
         _wilson(3 / deff, 4 / deff, stats.t.ppf(0.975, 1))
     )
     assert lesions.n_cases == 2
+
+
+def test_two_tabs_submitting_at_once_keep_one_annotation(store: Store, tmp_path: Path) -> None:
+    import threading
+
+    study_id, (ann0, _), _ = _annotation_study(store, tmp_path, n_cases=2)
+    task = next_annotation(store, ann0.id, study_id)
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def tab(number: int) -> None:
+        barrier.wait()
+        try:
+            results.append(
+                submit_annotation(
+                    store,
+                    ann0.id,
+                    task.token,
+                    f"tab-{number % 2}",  # two tabs, each submitting twice (a double click)
+                    f"Report from tab {number % 2}.",
+                    task.draft_findings,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - collected and shown below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tab, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with store.session() as session:
+        rows = session.scalars(select(Annotation)).all()
+    # One annotation stands; every other submit wrote nothing, and the other tab's says so.
+    assert len(rows) == 1 and sum(r.created for r in results) == 1
+    stood = rows[0].report
+    for result in results:
+        assert result.annotation_id == rows[0].id
+        if not result.created:
+            assert result.stored.report == stood
+    assert {r.conflict for r in results if not r.created} == {True, False}
