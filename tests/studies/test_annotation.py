@@ -513,3 +513,26 @@ def test_two_tabs_submitting_at_once_keep_one_annotation(store: Store, tmp_path:
         if not result.created:
             assert result.stored.report == stood
     assert {r.conflict for r in results if not r.created} == {True, False}
+
+
+def test_written_from_scratch_shows_no_model_report(store: Store, tmp_path: Path) -> None:
+    world = build_world(store, tmp_path / "bench", n_cases=2)
+    annotator = accounts.create_account(store, "ann0", "rater", "rater-password-1")
+    design = StudyDesign(
+        name="From scratch",
+        benchmark=world.benchmark,
+        systems=[world.systems[0]],
+        kind="annotation",
+        annotation_source="written",
+        overlap=1,
+    )
+    study_id = create_study(store, design)
+    enrol_rater(store, study_id, "ann0")
+    start_study(store, study_id)
+    task = next_annotation(store, annotator.id, study_id)
+    assert (task.source, task.draft_report, task.draft_findings["lesions"]) == ("written", "", [])
+    submit_annotation(store, annotator.id, task.token, "w1", "No polyps.", {"no_polyps": True})
+    references = {r.status for r in expert_references(store, study_id)}
+    assert references == {"single", "pending"}  # overlap 1: one annotation settles a case
+    # Nothing was corrected, so there is no on-policy pair.
+    assert corrections(store, study_id) == []
