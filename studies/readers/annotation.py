@@ -154,7 +154,7 @@ def findings_form() -> FindingsForm:
             "no_polyps",
             "No polyps",
             "bool",
-            help="Yes: the examination found no polyp (empty: not stated).",
+            help="Yes: the examination found no polyp (empty: as the lesions listed say).",
         ),
         FormField(
             "polyp_count", "Polyp count", "number", minimum=0, maximum=100, integer=True, step=1
