@@ -171,3 +171,29 @@ def test_on_policy_pairs_train_in_trl(tmp_home: Path, tiny_model_dir: Path) -> N
     trainer.train()
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+def test_studies_adjudicate_queues_a_comparison_study_too(tmp_home: Path) -> None:
+    from studies.readers.design import StudyDesign, create_study
+    from studies.readers.enrolment import enrol_rater
+    from studies.readers.lifecycle import start_study
+    from studies.readers.rating import next_assignment, submit_judgment
+
+    store = get_store()
+    world = build_world(store, tmp_home / "bench", n_cases=3, systems=("sys-a", "sys-b"))
+    raters = [accounts.create_account(store, f"r{i}", "rater", "rater-password-1") for i in (0, 1)]
+    accounts.create_account(store, "senior", "rater", "rater-password-1")
+    study_id = create_study(
+        store, StudyDesign(name="Pairs", benchmark=world.benchmark, systems=world.systems)
+    )
+    for rater in raters:
+        enrol_rater(store, study_id, rater.username)
+    start_study(store, study_id)
+    likert = {side: {"accuracy": 3, "completeness": 3, "safety": 3} for side in ("left", "right")}
+    for rater, choice in zip(raters, ("tie", "both_bad"), strict=True):
+        while (task := next_assignment(store, rater.id, study_id)) is not None:
+            submit_judgment(store, rater.id, task.token, f"{task.token}:k", choice, likert, "why")
+    queued = _run("studies", "adjudicate", "--study", "Pairs", "--adjudicator", "senior")
+    assert "3 added" in queued
+    refused = _run("studies", "adjudicate", "--study", "Pairs", "--adjudicator", "r0", code=1)
+    assert "not on its panel" in refused
