@@ -465,7 +465,14 @@ if candidates:
                 on_click=_start_from,
                 args=(report, findings),
             )
-    st.dataframe(_comparison([findings for _, findings in candidates]), hide_index=True)
+    # Every field of both, the differences marked. A static table, so the words are on the
+    # page; its cells are Markdown, and hold only field labels and vocabulary values
+    # (findings are stored through check_findings), never free text.
+    st.table(
+        _comparison([findings for _, findings in candidates]),
+        border="horizontal",
+        hide_index=True,
+    )
 
 if task.question:
     plain_text(task.question, label="Question", key="question")
