@@ -357,6 +357,11 @@ except AccessDenied as exc:
 except RatingError as exc:
     st.title("Annotate cases")
     st.info(str(exc))
+    if working is not None and working["token"] in st.session_state.get(DRAFTS_KEY, {}):
+        st.caption(
+            ":material/save: What you entered on your current case is kept in this tab; it "
+            "is filled in again when you come back to the case."
+        )
     st.stop()
 
 conflict = st.session_state.get(CONFLICT_KEY)
@@ -440,7 +445,8 @@ if saved:
 st.markdown(f"**Case {task.position} of {task.total}**")
 st.progress(task.done / max(task.total, 1), text=f"{task.done} / {task.total} done")
 
-problems = st.session_state.get(ERRORS_KEY, {}).get(task.token)
+# Shown once, after the refused submit (the next button press makes a new attempt).
+problems = st.session_state.get(ERRORS_KEY, {}).pop(task.token, None)
 if problems:
     # Every problem at once, each naming its field; the form below keeps what was entered.
     st.error(
