@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, update
 from streamlit.testing.v1 import AppTest
+from support.rating_form import form_data, has_form, submit
 from support.reader_world import build_world
 
 from studies.readers import accounts
@@ -29,6 +30,7 @@ from workbench.navigation import PAGES as PAGE_SPECS
 from workbench.ui import PAGE_ERROR
 
 VIEWS = Path(__file__).resolve().parents[2] / "workbench" / "views"
+FORM_SCRIPT = VIEWS.parent / "components" / "rating_form.js"
 APP = str(VIEWS.parent / "app.py")
 PASSWORD = "rater-password-1"
 PHISHING = (
@@ -113,17 +115,17 @@ def _set_texts(store, text: str) -> None:  # noqa: ANN001
         session.execute(update(Case).values(question=text))
 
 
+# The answer each page's form holds (typed in the browser; sent with the submit).
+_ENTERED: dict[int, tuple[str, str]] = {}
+
+
 def _fill(app: AppTest, choice: str, comment: str = "") -> None:
-    for radio in app.radio:
-        if radio.key.startswith(("rate_left_", "rate_right_")):
-            radio.set_value(4)
-    next(b for b in app.button if b.key.startswith(f"rate_choice_{choice}")).click().run()
-    if comment:
-        next(t for t in app.text_area if t.key.startswith("rate_comment")).input(comment)
+    _ENTERED[id(app)] = (choice, comment)
 
 
 def _submit(app: AppTest) -> AppTest:
-    next(b for b in app.button if b.key.startswith("rate_submit")).click().run()
+    choice, comment = _ENTERED[id(app)]
+    submit(app, choice, score=4, comment=comment)
     assert not app.exception, app.exception
     return app
 
@@ -146,10 +148,15 @@ def test_row04_row05_report_text_and_question_are_plain_text(sqlite_world, paylo
     app = _open("rate.py", accounts.log_in(store, "rater1", PASSWORD))
     elements = _elements(app)
     texts = [proto for kind, proto in elements if kind == "text"]
-    # Question, Report A, Report B: each the whole payload, paragraphs kept.
-    assert sum(1 for t in app.text if t.value == payload) >= 3
+    # Question, Report A, Report B: each the whole payload, paragraphs kept, sent to the
+    # rating form as data, which its script sets as text (never as HTML).
+    task = form_data(app)["task"]
+    assert task["question"] == task["left"] == task["right"] == payload
+    script = FORM_SCRIPT.read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, f"the rating form's script uses {sink}"
     for kind, proto in elements:
-        if kind in ("text", "unknown") or proto in texts:
+        if kind in ("text", "unknown", "bidi_component") or proto in texts:
             continue
         for marker in MARKERS[payload]:
             assert marker not in proto, f"{marker!r} reached a {kind} element"
@@ -228,9 +235,10 @@ def test_row19_second_tab_answer_is_shown_and_can_replace_the_first(world) -> No
 
 
 def _filled_values(app: AppTest) -> tuple[list, str]:
-    radios = [r.value for r in app.radio if r.key.startswith(("rate_left_", "rate_right_"))]
-    comment = next(t for t in app.text_area if t.key.startswith("rate_comment")).value
-    return radios, comment
+    """The ratings and comment the page gives back to the form (what was kept)."""
+    kept = form_data(app)["answer"] or {"likert": {}, "comment": ""}
+    radios = [v for side in kept["likert"].values() for v in side.values()]
+    return radios, kept["comment"]
 
 
 def test_d2_pause_and_expired_session_keep_the_raters_input(world) -> None:
@@ -247,14 +255,14 @@ def test_d2_pause_and_expired_session_keep_the_raters_input(world) -> None:
     set_study_status(store, study_id, "resume")
     accounts.log_out(store, token)  # the session ends while the rater is away
     app.run()
-    assert not app.radio  # logged out: no rating form
+    assert not has_form(app)  # logged out: no rating form
     app.session_state[SESSION_KEY] = accounts.log_in(store, "rater1", PASSWORD)
     app.run()
     app.switch_page(str(VIEWS / "rate.py")).run()
     radios, comment = _filled_values(app)
     assert radios and all(value == 4 for value in radios)
     assert comment == "both miss the lesion at 30 cm"
-    assert any("Both unacceptable" in c.value for c in app.caption)  # the choice is back
+    assert form_data(app)["answer"]["choice"] == "both_bad"  # the choice is back
     _submit(app)
     assert [(j.preference_shown, j.comment) for j in _judgments(store)] == [
         ("both_bad", "both miss the lesion at 30 cm")
@@ -290,7 +298,8 @@ def test_d10_busy_database_keeps_the_form_and_the_retry_saves(world) -> None:
     finally:
         release.set()
         holder.join(30)
-    assert any("busy" in e.value and "kept in this form" in e.value for e in app.error)
+    told = form_data(app)["message"]["text"]
+    assert "busy" in told and "kept in this form" in told
     assert _filled_values(app)[1] == "close call" and not _judgments(store)
     _submit(app)
     assert [(j.preference_shown, j.comment) for j in _judgments(store)] == [("tie", "close call")]
@@ -309,13 +318,13 @@ def test_row32_unreadable_media_is_flagged_and_the_rater_goes_on(world, tmp_home
     assert not app.exception
     assert any("cannot be shown" in e.value for e in app.error)
     assert "Traceback" not in "\n".join(p for _k, p in _elements(app))
-    assert not app.get("image")
+    assert not has_form(app)
     [problem] = media_problems(store, study_id)
     assert problem.rater == "rater1" and problem.position == task.position
     app.run()  # a reload records it once
     assert len(media_problems(store, study_id)) == 1
     next(b for b in app.button if b.key.startswith("rate_skip_")).click().run()
-    assert not app.exception and app.get("image")
+    assert not app.exception and form_data(app)["task"]["media"]
     _fill(app, "left")
     _submit(app)
     assert len(_judgments(store)) == 1

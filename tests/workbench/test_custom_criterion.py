@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
+from support.rating_form import form_data, submit
 from support.reader_world import build_world
 from typer.testing import CliRunner
 
@@ -89,18 +90,14 @@ def test_a_custom_criterion_reaches_export_stats_and_tables(tmp_home: Path) -> N
     # The rating page shows the form's criteria and stores what the rater chose.
     token = accounts.log_in(store, "rater1", PASSWORD)
     page = _open_rate_page(token)
-    labels = [radio.label for radio in page.radio if radio.key.startswith("rate_left_")]
-    assert labels == ["Accuracy (Report A)", "Clarity (Report A)", "Patient risk (Report A)"]
+    criteria_shown = form_data(page)["form"]["criteria"]
+    assert [c["label"] for c in criteria_shown] == ["Accuracy", "Clarity", "Patient risk"]
+    assert all(len(c["anchors"]) == 5 for c in criteria_shown)  # anchors beside the points
     scores = {"accuracy": 4, "clarity": 5, "patient_risk": 3}
-    for radio in page.radio:
-        for key, score in scores.items():
-            if radio.key.startswith(f"rate_left_{key}_"):
-                radio.set_value(score)
-            elif radio.key.startswith(f"rate_right_{key}_"):
-                radio.set_value(6 - score)
-    next(b for b in page.button if b.key.startswith("rate_choice_left")).click().run()
-    next(b for b in page.button if b.key.startswith("rate_submit")).click().run()
+    likert = {"left": scores, "right": {k: 6 - v for k, v in scores.items()}}
+    submit(page, "left", likert=likert)
     assert not page.exception and not page.error
+    assert (form_data(page)["message"] or {}).get("kind") != "error"
     with store.session() as session:
         (stored,) = session.scalars(select(Judgment)).all()
     shown_left = "a" if stored.winner == "a" else "b"

@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
+from support.rating_form import form_data, has_form, send, submit
 from support.reader_world import build_world
 
 from studies.readers import accounts
 from studies.readers.design import StudyDesign, create_study
 from studies.readers.enrolment import enrol_rater
 from studies.readers.lifecycle import start_study
+from studies.readers.rating import guidelines_acknowledged, rater_studies
 from studies.store.db import get_store
-from studies.store.schema import Generation, Judgment, System
+from studies.store.schema import CaseFlag, Generation, Judgment, System
 from workbench.access import SESSION_KEY
 
 PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
@@ -71,61 +73,121 @@ def _tree_text(app: AppTest) -> str:
     return "\n".join(parts)
 
 
-def _rate_once(app: AppTest, choice: str = "left", comment: str = "") -> AppTest:
-    for radio in app.radio:
-        if radio.key.startswith(("rate_left_", "rate_right_")):
-            radio.set_value(4)
-    next(b for b in app.button if b.key.startswith(f"rate_choice_{choice}")).click().run()
-    if comment:
-        next(t for t in app.text_area if t.key.startswith("rate_comment")).input(comment)
-    next(b for b in app.button if b.key.startswith("rate_submit")).click().run()
-    assert not app.exception, app.exception
-    return app
-
-
 def _judgments(store) -> int:  # noqa: ANN001
     with store.session() as session:
         return session.scalar(select(func.count()).select_from(Judgment))
 
 
+def _acknowledged(app: AppTest) -> AppTest:
+    """Past the guidelines shown at the first visit (acknowledged, recorded)."""
+    if form_data(app)["guidelines_required"]:
+        send(app, "ack", {})
+    return app
+
+
 def test_rater_rates_resumes_and_never_sees_a_system(world) -> None:
     store, raters, _admin, secrets = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("rate.py", token)
+    app = _acknowledged(_open("rate.py", token))
     texts = []
-    assert "0 / " in _tree_text(app)
-    assert any("SYNTHETIC" in warning.value for warning in app.warning)
+    first = form_data(app)
+    assert first["data_label"].startswith("SYNTHETIC") and first["task"]["done"] == 0
+    assert [c["key"] for c in first["form"]["criteria"]] == ["accuracy", "completeness", "safety"]
     for n in range(3):
+        data = form_data(app)
         texts.append(_tree_text(app))
-        assert "Report A" in texts[-1] and "Report B" in texts[-1]
-        # The two reports (plus, after the first, the previous case in the correction box).
-        assert texts[-1].count("Synthetic case") == (2 if n == 0 else 4)
-        assert "/media/" in texts[-1]
-        _rate_once(app, "both_bad" if n == 1 else "left", comment="both miss it" if n else "")
-        assert f"{n + 1} / " in _tree_text(app)
+        assert data["task"]["position"] == n + 1 and data["mode"] == "rate"
+        assert (
+            "Synthetic case" in data["task"]["left"] and "Synthetic case" in data["task"]["right"]
+        )
+        assert data["task"]["media"][0]["src"].startswith("data:image/png;base64,")
+        # The case after this one goes ahead, shown at once on submit, blinded the same way.
+        assert data["next"]["position"] == n + 2 and data["next"]["done"] == n + 1
+        submit(app, "both_bad" if n == 1 else "left", comment="both miss it" if n else "")
+        assert form_data(app)["task"]["done"] == n + 1
+        assert form_data(app)["reply"] is not None  # the form learns its submit was handled
     assert _judgments(store) == 3
+    # The drafts of the saved answers may go from the browser.
+    assert form_data(app)["clear_drafts"] == [] or len(form_data(app)["clear_drafts"]) == 1
     # A fresh browser session with the same log-in lands on the fourth task.
     resumed = _open("rate.py", token)
-    text = _tree_text(resumed)
-    assert "3 / " in text
+    assert form_data(resumed)["task"]["position"] == 4
+    assert not form_data(resumed)["guidelines_required"]  # acknowledged once, recorded
     # Home is the only other page a rater reaches; log-in and invite are for visitors.
     texts.append(_tree_text(_open("home.py", token)))
     for page in ("login.py", "invite.py"):
         texts.append(_tree_text(_open(page, None)))
-    texts.append(text)
+    texts.append(_tree_text(resumed))
     for text in texts:
         for secret in secrets:
             assert secret not in text, f"{secret!r} leaked onto a rater page"
         assert "fingerprint" not in text.lower() and "system" not in text.lower()
 
 
+def test_guidelines_come_first_and_are_acknowledged_once(world) -> None:
+    store, raters, _admin, _secrets = world
+    token = accounts.log_in(store, "rater1", PASSWORD)
+    app = _open("rate.py", token)
+    data = form_data(app)
+    assert data["guidelines_required"] and "Report A" in data["guidelines"]
+    study_id = rater_studies(store, raters[0].id)[0].id
+    assert not guidelines_acknowledged(store, raters[0].id, study_id)
+    send(app, "ack", {})
+    assert guidelines_acknowledged(store, raters[0].id, study_id)
+    assert not form_data(app)["guidelines_required"]
+    assert form_data(app)["guidelines"] == data["guidelines"]  # G still opens them
+
+
+def test_every_missing_answer_is_refused_by_the_server_too(world) -> None:
+    store, *_ = world
+    token = accounts.log_in(store, "rater1", PASSWORD)
+    app = _acknowledged(_open("rate.py", token))
+    submit(app, "both_bad")
+    assert "needs a comment" in form_data(app)["message"]["text"]
+    assert form_data(app)["message"]["kind"] == "error"
+    # The answer sent is kept for the form (as the browser's draft is).
+    assert form_data(app)["answer"]["choice"] == "both_bad"
+    submit(app, "left", likert={"left": {"accuracy": 4}, "right": {}})
+    assert "rate Completeness" in form_data(app)["message"]["text"]
+    assert _judgments(store) == 0
+    assert form_data(app)["task"]["position"] == 1
+
+
+def test_rater_flags_a_case_they_cannot_assess(world) -> None:
+    store, raters, _admin, _secrets = world
+    token = accounts.log_in(store, "rater1", PASSWORD)
+    app = _acknowledged(_open("rate.py", token))
+    data = form_data(app)
+    assert {r["key"] for r in data["flag_reasons"]} == {"image_quality", "media_broken", "other"}
+    send(app, "flag", {"token": data["task"]["token"], "reason": "other", "note": ""})
+    assert "note" in form_data(app)["message"]["text"]
+    assert form_data(app)["task"]["token"] == data["task"]["token"]
+    send(
+        app,
+        "flag",
+        {"token": data["task"]["token"], "reason": "image_quality", "note": "blurred"},
+    )
+    after = form_data(app)
+    assert after["message"]["kind"] == "success"
+    assert after["task"]["token"] != data["task"]["token"]
+    assert data["task"]["token"] in after["clear_drafts"]
+    with store.session() as session:
+        flags = session.execute(select(CaseFlag.reason, CaseFlag.note, CaseFlag.rater_id)).all()
+    assert [(f.reason, f.note, f.rater_id) for f in flags] == [
+        ("image_quality", "blurred", raters[0].id)
+    ]
+    assert _judgments(store) == 0
+
+
 def test_both_unacceptable_needs_a_comment(world) -> None:
     store, *_ = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("rate.py", token)
-    _rate_once(app, "both_bad")
-    assert any("needs a comment" in e.value for e in app.error)
+    app = _acknowledged(_open("rate.py", token))
+    submit(app, "both_bad")
+    assert "needs a comment" in form_data(app)["message"]["text"]
     assert _judgments(store) == 0
+    submit(app, "both_bad", comment="both miss the 12 mm polyp")
+    assert _judgments(store) == 1
 
 
 def test_rater_cannot_open_the_admin_page_and_public_cannot_rate(world) -> None:
@@ -138,7 +200,7 @@ def test_rater_cannot_open_the_admin_page_and_public_cannot_rate(world) -> None:
     assert not direct.dataframe and "Download" not in _tree_text(direct)
     anonymous = AppTest.from_file(str(PAGES / "rate.py"), default_timeout=60).run()
     assert any("log in" in i.value.lower() for i in anonymous.info)
-    assert not anonymous.radio
+    assert not has_form(anonymous)
 
 
 def test_expired_session_is_refused(world) -> None:
@@ -149,7 +211,27 @@ def test_expired_session_is_refused(world) -> None:
     page.session_state[SESSION_KEY] = token
     page.run()
     assert any("expired" in w.value for w in page.warning)
-    assert not page.radio
+    assert not has_form(page)
+
+
+def test_a_submit_after_the_session_expired_says_so_and_keeps_the_answer(world) -> None:
+    store, *_ = world
+    token = accounts.log_in(store, "rater1", PASSWORD)
+    app = _acknowledged(_open("rate.py", token))
+    accounts.log_out(store, token)  # expired (or revoked) while the rater was rating
+    submit(app, "tie", comment="close call")
+    assert not has_form(app) and _judgments(store) == 0
+    told = [w.value for w in app.warning] + [i.value for i in app.info]
+    assert any("expired" in m for m in told)
+    assert any("expired" in m and "answer is kept" in m for m in told)
+    # Logged in again, the same case comes back with the answer kept for the form.
+    app.session_state[SESSION_KEY] = accounts.log_in(store, "rater1", PASSWORD)
+    app.run()
+    app.switch_page(str(PAGES / "rate.py")).run()
+    data = form_data(app)
+    assert data["answer"]["choice"] == "tie" and data["answer"]["comment"] == "close call"
+    submit(app, "tie", comment="close call")
+    assert _judgments(store) == 1
 
 
 def test_log_in_page(world) -> None:
@@ -194,23 +276,39 @@ def test_invite_page_creates_an_account(world) -> None:
         accounts.inspect_invite(store, token)
 
 
-def test_rater_corrects_the_previous_answer(world) -> None:
-    store, *_ = world
+def test_rater_corrects_an_earlier_answer_ratings_included(world) -> None:
+    store, raters, _admin, _secrets = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("rate.py", token)
-    _rate_once(app, "left")
-    fix = next(r for r in app.radio if r.key.startswith("rate_fix_pref"))
-    assert fix.value == "left"
-    fix.set_value("tie").run()
-    next(b for b in app.button if b.key.startswith("rate_fix_save")).click().run()
-    assert not app.exception, app.exception
-    assert any("Correction saved" in s.value for s in app.success)
+    app = _acknowledged(_open("rate.py", token))
+    for _ in range(3):
+        submit(app, "left", score=4)
+    assert form_data(app)["earlier"] is None  # the list is sent only when asked (key P)
+    send(app, "list", {})
+    earlier = form_data(app)["earlier"]
+    assert [e["position"] for e in earlier] == [3, 2, 1]
+    assert earlier[-1]["label"] == "Case 1: Report A is better"
+    send(app, "open", {"token": earlier[-1]["token"]})
+    data = form_data(app)
+    assert data["mode"] == "correct" and data["task"]["position"] == 1
+    assert data["answer"]["choice"] == "left"
+    assert data["answer"]["likert"]["left"]["accuracy"] == 4
+    changed = {
+        "left": {"accuracy": 2, "completeness": 3, "safety": 1},
+        "right": {"accuracy": 5, "completeness": 5, "safety": 5},
+    }
+    submit(app, "right", likert=changed)
+    after = form_data(app)
+    assert after["mode"] == "rate" and after["task"]["position"] == 4
+    assert "case 1 is changed" in after["message"]["text"]
     with store.session() as session:
         rows = session.execute(
-            select(Judgment.preference_shown, Judgment.supersedes_id).order_by(Judgment.id)
+            select(
+                Judgment.id, Judgment.preference_shown, Judgment.supersedes_id, Judgment.likert
+            ).order_by(Judgment.id)
         ).all()
-    assert [r.preference_shown for r in rows] == ["left", "tie"]
-    assert rows[1].supersedes_id is not None
+    assert [r.preference_shown for r in rows] == ["left", "left", "left", "right"]
+    assert rows[3].supersedes_id == rows[0].id
+    assert sorted(rows[3].likert["a"].values()) in ([1, 2, 3], [5, 5, 5])
 
 
 def test_admin_creates_enrols_and_starts_a_study(world) -> None:
@@ -248,6 +346,7 @@ def test_admin_manages_accounts(world) -> None:
     app = _open("studies_admin.py", token)
     app.selectbox(key="acc_target").set_value("rater2")
     app.radio(key="acc_action").set_value("deactivate")
+    app.checkbox(key="acc_confirm").check()
     next(b for b in app.button if b.label == "Apply").click().run()
     assert any("rater2: deactivate done" in s.value for s in app.success)
     assert accounts.resolve_session(store, rater_token) is None

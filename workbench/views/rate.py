@@ -1,14 +1,22 @@
-"""Rate: one case at a time, two anonymous reports, the rating form, keyboard shortcuts.
+"""Rate: one case at a time on one screen, two anonymous reports, every decision a key.
 
-Blinding: this page only ever holds what `studies.readers.rating.RatingTask` carries (an opaque
-token, the media bytes and the two texts as shown). No system name, id or file name
-reaches the browser; widget keys use a per-session counter, never a database id.
+The form (media, both reports, the criteria with their anchors, preference, comment, submit,
+"cannot assess", guidelines) is one browser component, `workbench.components.rating_form`:
+its keys never rerun this script, so none is lost, and the answer is kept as a draft in the
+browser until its submit is confirmed. This page answers the form's events (submit,
+correction, flag, guidelines acknowledgement) in callbacks, which run before the next run of
+the script, so the run after a submit goes straight to drawing the next case.
 
-Nothing the rater entered is dropped without a word: the form's values are copied on every
-run, so a submit refused by a pause, an expired session or a busy database comes back
-filled in; a submit that finds the task already answered differently (another tab, a retry
-after a reconnect) shows both answers and a button to replace the stored one. Media that
-cannot be shown is reported to the admin and the rater goes on with the next case.
+Blinding: this page only ever holds what `studies.readers.rating.RatingTask` carries (an
+opaque token, the media bytes and the two texts as shown). No system name, id or file name
+reaches the browser.
+
+Nothing the rater entered is dropped without a word: a submit refused by a pause, an expired
+session or a busy database says why, and the answer stays in the form (and in the browser's
+draft, which also survives a reload or a log-out); a submit that finds the task already
+answered differently (another tab, a retry after a reconnect) shows both answers and a button
+to replace the stored one. Media that cannot be shown is reported to the admin and the rater
+flags it and goes on with the next case.
 """
 
 from __future__ import annotations
@@ -20,86 +28,278 @@ from typing import Any
 import streamlit as st
 
 from model.notice import RESEARCH_NOTICE
-from studies.readers.form import PREFERENCES, anchors_text, criteria
-from studies.readers.media_problems import report_media_problem
+from studies.readers.annotation import annotation_studies
+from studies.readers.flags import REASONS as FLAG_REASONS
+from studies.readers.flags import flag_task
+from studies.readers.form import PREFERENCES
+from studies.readers.media_problems import flag_unreadable, report_media_problem
 from studies.readers.rating import (
     AccessDenied,
+    AnsweredTask,
     RatingError,
     RatingTask,
     SubmitResult,
+    acknowledge_guidelines,
+    answered_tasks,
+    calibration_status,
     correct_judgment,
+    guidelines_acknowledged,
     next_assignment,
-    previous_answer,
     rater_studies,
     submit_judgment,
 )
 from workbench import access
-from workbench.ui import (
-    MediaUnreadable,
-    media_bytes,
-    plain_text,
-    readable_frames,
+from workbench.components import rating_form
+from workbench.ui import SYNTHETIC_NOTE, MediaUnreadable, plain_text
+
+# Session keys (none is a widget: they survive runs in which the form is not drawn).
+CURRENT_KEY = "rate_current"  # the open task: token, submission key, start time, study
+UNSAVED_KEY = "rate_unsaved"  # {task token: answer} sent but not saved (the server's copy)
+CONFLICT_KEY = "rate_conflict"  # the answer refused because the task was already answered
+FIX_KEY = "rate_fixing"  # the earlier answer being corrected: token, submission key
+REPLY_KEY = "rate_reply"  # the id of the last form event handled (the form waits for it)
+MESSAGE_KEY = "rate_message"  # what the next render of the form says at its top
+FEEDBACK_KEY = "rate_feedback"  # a training case's reference answer, shown after its submit
+CLEAR_KEY = "rate_clear_drafts"  # task tokens whose browser drafts are saved and can go
+ACCOUNT_KEY = "rate_account"  # the account the form belongs to (the callbacks' rater)
+ACK_KEY = "rate_guidelines_seen"  # study ids whose guidelines this rater acknowledged
+FORM_SESSION_KEY = "rate_form_session"  # makes the form's event ids unique per browser tab
+EARLIER_KEY = "rate_list_earlier"  # the form asked for the rater's earlier answers
+CALIBRATION_KEY = "rate_calibration"  # the training status after a training case's submit
+OPEN_STUDY_KEY = "rate_open_study"  # the study Home's "Go rating" button chose
+KEPT_NOTE = (
+    "Your answer is kept in this form: press Enter to send it again when the message is gone."
+)
+EXPIRED_NOTE = (
+    "Your session expired; log in again. Your answer is kept in this browser and is filled "
+    "in again when you come back to the case."
 )
 
-SHORTCUTS = {"left": "1", "right": "2", "tie": "3", "both_bad": "4"}
-BUTTON_LABELS = {
-    "left": "A is better",
-    "right": "B is better",
-    "tie": "Tie",
-    "both_bad": "Both unacceptable",
-}
-# Session keys that are not widgets (they survive runs in which the form is not drawn).
-UNSAVED_KEY = "rate_unsaved"  # {task token: {"choice", "likert", "comment"}}
-CONFLICT_KEY = "rate_conflict"  # the answer refused because the task was already answered
-AFTER_KEY = "rate_after"  # {study id: position of the last task set aside}
-REPORTED_KEY = "rate_media_reported"  # task tokens whose media problem was recorded
-KEPT_NOTE = "Your answer is kept in this form: press Submit again when the message is gone."
 
-account = access.require_role("rater", "admin")
-store = access.app_store()
-token = access.session_token()
+# --- the form's events (run before the script, in the run they cause) -----------------
 
 
-def _form_values(current: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the rater has entered on the current task's form (from the widgets' state)."""
-    if not current:
-        return None
-    seq = current["seq"]
-    likert: dict[str, dict[str, int]] = {"left": {}, "right": {}}
-    for key, value in st.session_state.items():
-        for side in likert:
-            prefix = f"rate_{side}_"
-            if key.startswith(prefix) and key.endswith(f"_{seq}") and value is not None:
-                likert[side][key[len(prefix) : -len(f"_{seq}")]] = int(value)
-    return {
-        "choice": st.session_state.get(f"rate_pref_{seq}"),
-        "likert": likert,
-        "comment": st.session_state.get(f"rate_comment_{seq}") or "",
+def _say(kind: str, text: str) -> None:
+    st.session_state[MESSAGE_KEY] = {"kind": kind, "text": text}
+
+
+def _expired(exc: AccessDenied) -> None:
+    st.session_state.pop(access.SESSION_KEY, None)
+    st.session_state[access.EXPIRED_KEY] = True
+    _say("error", f"{exc} {EXPIRED_NOTE}")
+
+
+def _refused(result: SubmitResult, task_token: str, answer: dict[str, Any]) -> None:
+    """Keep an answer the store did not take because the task was answered differently."""
+    st.session_state[CONFLICT_KEY] = {
+        "token": task_token,
+        "stored": result.stored,
+        "choice": answer["choice"],
+        "likert": answer["likert"],
+        "comment": (answer["comment"] or "").strip(),
+        "key": uuid.uuid4().hex,  # one correction, however often the button is pressed
     }
 
 
-def _keep_input() -> None:
-    """Copy the form's values before anything can stop this run (a pause, an expired
-    session, a busy database stop the page above the form, and Streamlit then forgets the
-    widgets' values)."""
-    current = st.session_state.get("rate_current")
-    if not current or f"rate_comment_{current['seq']}" not in st.session_state:
-        return  # the form was not drawn in the last run: what was kept stays as it was
-    values = _form_values(current)
-    if values and (values["choice"] or values["comment"] or any(values["likert"].values())):
-        st.session_state.setdefault(UNSAVED_KEY, {})[current["token"]] = values
+def _saved(task_token: str) -> None:
+    st.session_state.get(UNSAVED_KEY, {}).pop(task_token, None)
+    st.session_state.setdefault(CLEAR_KEY, []).append(task_token)
+
+
+def _on_submit(value: dict[str, Any]) -> None:
+    current = st.session_state.get(CURRENT_KEY) or {}
+    task_token = str(value.get("token") or "")
+    answer = rating_form.answer_from(value)
+    st.session_state.setdefault(UNSAVED_KEY, {})[task_token] = answer
+    if current.get("token") != task_token:
+        # The form's case is no longer this tab's open case (answered elsewhere meanwhile):
+        # a fresh key, and the store says whether that case was answered differently.
+        current = {"key": uuid.uuid4().hex, "started": None}
+    if not answer["choice"]:
+        _say("error", "Choose which report is better first (keys A, B, T or X).")
+        return
+    started = current.get("started")
+    try:
+        result = submit_judgment(
+            access.app_store(),
+            st.session_state.get(ACCOUNT_KEY),
+            task_token,
+            current["key"],
+            answer["choice"],
+            answer["likert"],
+            answer["comment"],
+            round(time.monotonic() - started, 2) if started is not None else None,
+            session_token=access.session_token(),
+        )
+    except AccessDenied as exc:
+        _expired(exc)
+        return
+    except RatingError as exc:
+        _say("error", f"{exc} {KEPT_NOTE}")
+        return
+    _saved(task_token)
+    st.session_state.pop(CURRENT_KEY, None)
+    if result.conflict:
+        _refused(result, task_token, answer)
+    if result.feedback:
+        # A training case: its reference answer and where the rater's training stands.
+        st.session_state[FEEDBACK_KEY] = result.feedback
+        study = current.get("study")
+        status = (
+            calibration_status(access.app_store(), st.session_state.get(ACCOUNT_KEY), study)
+            if study is not None
+            else None
+        )
+        st.session_state[CALIBRATION_KEY] = status.text() if status else None
+
+
+def _on_correct(value: dict[str, Any]) -> None:
+    fixing = st.session_state.get(FIX_KEY) or {}
+    if fixing.get("token") != value.get("token"):
+        _say("error", "That correction was for another case; open the case again to change it.")
+        return
+    answer = rating_form.answer_from(value)
+    if not answer["choice"]:
+        _say("error", "Choose which report is better first (keys A, B, T or X).")
+        return
+    try:
+        correct_judgment(
+            access.app_store(),
+            st.session_state.get(ACCOUNT_KEY),
+            fixing["token"],
+            fixing["key"],
+            answer["choice"],
+            answer["likert"],
+            answer["comment"],
+            None,
+            session_token=access.session_token(),
+        )
+    except AccessDenied as exc:
+        _expired(exc)
+        return
+    except RatingError as exc:
+        _say("error", str(exc))
+        return
+    st.session_state.pop(FIX_KEY, None)
+    _say(
+        "success",
+        f"Your answer to case {fixing['position']} is changed (the earlier one is kept in "
+        "the record).",
+    )
+
+
+def _on_flag(value: dict[str, Any]) -> None:
+    current = st.session_state.get(CURRENT_KEY) or {}
+    task_token = str(value.get("token") or "")
+    if current.get("token") != task_token:
+        _say("error", "That case is no longer open here; nothing was flagged.")
+        return
+    try:
+        result = flag_task(
+            access.app_store(),
+            st.session_state.get(ACCOUNT_KEY),
+            task_token,
+            f"flag-{current['key']}",
+            str(value.get("reason") or ""),
+            str(value.get("note") or ""),
+            session_token=access.session_token(),
+        )
+    except AccessDenied as exc:
+        _expired(exc)
+        return
+    except RatingError as exc:
+        _say("error", str(exc))
+        return
+    _saved(task_token)
+    st.session_state.pop(CURRENT_KEY, None)
+    _say("success", result.message)
+
+
+def _on_ack(_value: dict[str, Any]) -> None:
+    study = (st.session_state.get(CURRENT_KEY) or {}).get("study")
+    if study is None:
+        return
+    try:
+        acknowledge_guidelines(
+            access.app_store(),
+            st.session_state.get(ACCOUNT_KEY),
+            study,
+            session_token=access.session_token(),
+        )
+    except AccessDenied as exc:
+        _expired(exc)
+        return
+    st.session_state.setdefault(ACK_KEY, set()).add(study)
+
+
+def _on_leave(_value: dict[str, Any]) -> None:
+    st.session_state.pop(FIX_KEY, None)
+
+
+def _on_list(_value: dict[str, Any]) -> None:
+    st.session_state[EARLIER_KEY] = True
+
+
+def _on_open(value: dict[str, Any]) -> None:
+    # Which case it is, and whether it may be changed, the next render reads from the store.
+    st.session_state[FIX_KEY] = {"token": str(value.get("token") or ""), "key": uuid.uuid4().hex}
+
+
+_HANDLERS = {
+    "submit": _on_submit,
+    "correct": _on_correct,
+    "flag": _on_flag,
+    "ack": _on_ack,
+    "list": _on_list,
+    "open": _on_open,
+    "leave": _on_leave,
+}
+
+
+def on_form_event(name: str) -> None:
+    value = rating_form.event_value(name)
+    if value is None:
+        return
+    # Echoed first: whatever happens below, the form learns that its event was handled.
+    st.session_state[REPLY_KEY] = value.get("id")
+    _HANDLERS[name](value)
+
+
+# --- the page ------------------------------------------------------------------------
+
+if st.session_state.get(access.EXPIRED_KEY) and st.session_state.get(UNSAVED_KEY):
+    st.info(EXPIRED_NOTE, icon=":material/save:")
+account = access.require_role("rater", "admin")
+store = access.app_store()
+token = access.session_token()
+st.session_state[ACCOUNT_KEY] = account.id
+# The form fills the screen: less of Streamlit's padding above it.
+st.html(
+    "<style>.stMainBlockContainer{padding:2.6rem 1.5rem 1rem;max-width:none;}</style>",
+)
 
 
 def _unsaved_note() -> None:
     if st.session_state.get(UNSAVED_KEY):
         st.caption(
-            ":material/save: Your unsaved answer is kept in this browser tab; it is filled "
-            "in again when you come back to the case."
+            ":material/save: Your unsaved answer is kept in this browser; it is filled in "
+            "again when you come back to the case."
         )
 
 
-_keep_input()
-studies = [s for s in rater_studies(store, account.id) if s.status != "draft"]
+def _stop_with_message() -> None:
+    """A message for the form that will not be drawn in this run, shown here instead."""
+    message = st.session_state.pop(MESSAGE_KEY, None)
+    if message:
+        getattr(st, message["kind"])(message["text"])
+    _unsaved_note()
+    st.stop()
+
+
+annotating = set(annotation_studies(store, account.id))  # those have their own page
+studies = [
+    s for s in rater_studies(store, account.id) if s.status != "draft" and s.id not in annotating
+]
 if not studies:
     st.title("Rate reports")
     if account.role == "admin":
@@ -112,6 +312,10 @@ if not studies:
     st.stop()
 
 if len(studies) > 1:
+    opened = st.session_state.pop(OPEN_STUDY_KEY, None)
+    ids = [s.id for s in studies]
+    if opened in ids:
+        st.session_state["rate_study"] = ids.index(opened)
     names = [s.name for s in studies]
     chosen = st.selectbox(
         "Study", range(len(studies)), format_func=lambda i: names[i], key="rate_study"
@@ -119,41 +323,19 @@ if len(studies) > 1:
     study = studies[chosen]
 else:
     study = studies[0]
-if study.synthetic:
-    st.warning(
-        "SYNTHETIC data: procedurally drawn images, not patients.", icon=":material/science:"
-    )
 
-
-@st.dialog("Guidelines", width="large")
-def show_guidelines(text: str) -> None:
-    plain_text(text, key="guidelines")
-
-
-def _drop_session() -> None:
-    st.session_state.pop(access.SESSION_KEY, None)
-
-
-after = st.session_state.setdefault(AFTER_KEY, {}).get(study.id, 0)
 try:
-    task: RatingTask | None = next_assignment(
-        store, account.id, study.id, session_token=token, after_position=after
-    )
+    task: RatingTask | None = next_assignment(store, account.id, study.id, session_token=token)
 except AccessDenied as exc:
-    _drop_session()
+    st.session_state.pop(access.SESSION_KEY, None)
+    st.session_state.pop(MESSAGE_KEY, None)
     st.error(f"{exc} Log in again to go on.")
     _unsaved_note()
     st.stop()
 except RatingError as exc:
     st.title("Rate reports")
     st.info(str(exc))
-    _unsaved_note()
-    st.stop()
-
-head, guide = st.columns([5, 1], vertical_alignment="bottom")
-head.title("Rate reports")
-if guide.button("Guidelines", key="rate_guidelines", icon=":material/menu_book:", shortcut="G"):
-    show_guidelines(study.guidelines)
+    _stop_with_message()
 
 
 def _describe(choice: str | None, comment: str, key: str) -> None:
@@ -162,57 +344,27 @@ def _describe(choice: str | None, comment: str, key: str) -> None:
         plain_text(comment, label="Comment", key=key)
 
 
-def _refused(result: SubmitResult, task_token: str, values: dict[str, Any]) -> None:
-    """Keep an answer the store did not take because the task was answered differently."""
-    st.session_state[CONFLICT_KEY] = {
-        "token": task_token,
-        "stored": result.stored,
-        "choice": values["choice"],
-        "likert": values["likert"],
-        "comment": (values["comment"] or "").strip(),
-        "key": uuid.uuid4().hex,  # one correction, however often the button is pressed
-    }
+# Above the form, in one container that is always drawn: the form keeps its place (and its
+# state in the browser) whatever is shown here.
+notices = st.container()
 
-
-# The case on this tab's form was answered elsewhere meanwhile (another tab, a reconnect):
-# the store moved on, but what the rater entered here is not dropped without a word.
-working = st.session_state.get("rate_current")
+# The case on this tab's form was answered elsewhere meanwhile (another tab, a reconnect).
+working = st.session_state.get(CURRENT_KEY)
 if (
     working is not None
     and working.get("study") == study.id  # not a switch to another study
     and (task is None or working["token"] != task.token)
 ):
-    values = _form_values(working) or {}
-    st.session_state.pop("rate_current", None)
-    st.session_state.get(UNSAVED_KEY, {}).pop(working["token"], None)
-    if st.session_state.get(f"rate_submit_{working['seq']}") and values.get("choice"):
-        try:
-            late = submit_judgment(
-                store,
-                account.id,
-                working["token"],
-                working["key"],
-                values["choice"],
-                values["likert"],
-                values["comment"],
-                round(time.monotonic() - working["started"], 2),
-                session_token=token,
-            )
-        except RatingError as exc:
-            st.error(f"{exc} Your answer for the case before was not saved.")
-        else:
-            if late.conflict:
-                _refused(late, working["token"], values)
-    elif values.get("choice") or values.get("comment"):
-        st.info(
-            "The case you were rating was answered in another tab meanwhile; what you had "
-            "entered here was not saved. Use 'Change my previous answer' to change it.",
-            icon=":material/sync_problem:",
-        )
+    st.session_state.pop(CURRENT_KEY, None)
+    notices.info(
+        "The case you were rating was answered in another tab meanwhile; what you had "
+        "entered here was not saved. Use 'Change an earlier answer' to change it.",
+        icon=":material/sync_problem:",
+    )
 
 conflict = st.session_state.get(CONFLICT_KEY)
 if conflict is not None:
-    with st.container(border=True):
+    with notices.container(border=True):
         st.warning(
             "That case was already answered (in another tab, or before a reconnect), so the "
             "answer you just gave was NOT saved. Both are below: keep the stored one, or "
@@ -246,7 +398,7 @@ if conflict is not None:
                     session_token=token,
                 )
             except AccessDenied as exc:
-                _drop_session()
+                st.session_state.pop(access.SESSION_KEY, None)
                 st.error(f"{exc} Log in again; your answer is kept in this tab.")
             except RatingError as exc:
                 st.error(str(exc))
@@ -257,249 +409,157 @@ if conflict is not None:
             st.session_state.pop(CONFLICT_KEY, None)
             st.rerun()
 
-if task is None:
-    st.progress(1.0, text=f"{study.done} / {study.total} done")
-    if after:
-        st.warning(
-            "You set aside cases whose images could not be shown; the study admin has been "
-            "told. Try them again once the admin says they are fixed.",
-            icon=":material/flag:",
-        )
-        if st.button("Try the cases I set aside", key="rate_retry_skipped"):
-            st.session_state[AFTER_KEY].pop(study.id, None)
-            st.session_state.pop(REPORTED_KEY, None)
-            st.rerun()
+# A correction of an earlier answer takes the form's place until it is saved or left.
+fixing = st.session_state.get(FIX_KEY)
+answered: AnsweredTask | None = None
+if fixing is not None:
+    try:
+        earlier = answered_tasks(store, account.id, study.id, session_token=token)
+    except RatingError as exc:
+        earlier = []
+        notices.error(str(exc))
+    answered = next((a for a in earlier if a.task.token == fixing["token"]), None)
+    if answered is None or not answered.correctable:
+        st.session_state.pop(FIX_KEY, None)
+        st.session_state[MESSAGE_KEY] = {
+            "kind": "error",
+            "text": "That answer cannot be changed (a training case's answer stays as given).",
+        }
+        answered = None
     else:
-        st.success("All done for this study. Thank you!")
+        fixing["position"] = answered.position
+
+if task is None and answered is None:
+    feedback = st.session_state.pop(FEEDBACK_KEY, None)
+    if feedback:
+        st.info(feedback, icon=":material/school:")
+    message = st.session_state.pop(MESSAGE_KEY, None)
+    if message:
+        getattr(st, message["kind"])(message["text"])
+    st.progress(1.0, text=f"{study.done} / {study.total} done")
+    st.success("All done for this study. Thank you!")
+    st.caption(RESEARCH_NOTICE)
     st.stop()
 
-# Per-task state: a counter for widget keys, the idempotency key and the start time.
-current = st.session_state.get("rate_current")
-if current is None or current["token"] != task.token:
-    sequence = st.session_state.get("rate_sequence", 0) + 1
-    st.session_state["rate_sequence"] = sequence
-    current = {
-        "token": task.token,
-        "seq": sequence,
-        "key": uuid.uuid4().hex,
-        "started": time.monotonic(),
-        "study": study.id,
-    }
-    st.session_state["rate_current"] = current
-seq = current["seq"]
-pref_key = f"rate_pref_{seq}"
-unsaved = st.session_state.get(UNSAVED_KEY, {}).get(task.token)
-if unsaved and pref_key not in st.session_state and unsaved["choice"]:
-    st.session_state[pref_key] = unsaved["choice"]
-
-st.progress(task.done / max(task.total, 1), text=f"{task.done} / {task.total} done")
-if task.question:
-    plain_text(task.question, label="Question", key="question")
-
-
-def _task_media(item_task: RatingTask) -> list[tuple[str, Any]]:
-    """Every image, frame and clip of the task, read (and images fully decoded) before any
-    is drawn: a bad file raises MediaUnreadable and nothing half-drawn is left."""
-    shown: list[tuple[str, Any]] = []
-    try:
-        for item in item_task.media:
-            if item_task.modality == "video":
-                shown.append(("video", item.path.read_bytes()))
-            elif item_task.modality == "frames":
-                frames = readable_frames(item.path) if item.path.is_dir() else []
-                if not frames:
-                    raise MediaUnreadable("no readable frames")
-                step = max(1, len(frames) // 6)
-                shown.append(("frames", [media_bytes(p) for p in frames[::step][:6]]))
-            else:
-                shown.append(("image", media_bytes(item.path)))
-    except OSError as exc:
-        raise MediaUnreadable(str(exc)) from exc
-    if not shown:
-        raise MediaUnreadable("the case has no media")
-    return shown
-
+shown = answered.task if answered is not None else task
+assert shown is not None
+if answered is None:
+    # Per-task state: the idempotency key and the start time (time on task).
+    current = st.session_state.get(CURRENT_KEY)
+    if current is None or current["token"] != shown.token:
+        current = {
+            "token": shown.token,
+            "key": uuid.uuid4().hex,
+            "started": time.monotonic(),
+            "study": study.id,
+            "position": shown.position,
+        }
+        st.session_state[CURRENT_KEY] = current
 
 try:
-    shown_media = _task_media(task)
+    media = rating_form.task_media(shown)
 except MediaUnreadable as exc:
-    reported = st.session_state.setdefault(REPORTED_KEY, set())
-    if task.token not in reported:
-        report_media_problem(store, account.id, task.token, exc)
-        reported.add(task.token)
+    reported = st.session_state.setdefault("rate_media_reported", set())
+    if shown.token not in reported:
+        report_media_problem(store, account.id, shown.token, exc)
+        reported.add(shown.token)
     # No file name or error text here: it could name the case's source.
     st.error(
-        "The images of this case cannot be shown. The study admin has been told. Go on with "
-        "the next case; you can come back to this one once it is fixed.",
+        "The images of this case cannot be shown. The study admin has been told. Flag it and "
+        "go on with the next case; it is handed on or fixed by the admin.",
         icon=":material/broken_image:",
     )
-    if st.button(
+    if answered is None and st.button(
         "Flag and go on to the next case",
-        key=f"rate_skip_{seq}",
+        key="rate_skip_flag",
         type="primary",
         icon=":material/flag:",
     ):
-        st.session_state[AFTER_KEY][study.id] = task.position
+        try:
+            flag_unreadable(
+                store, account.id, shown.token, f"media-{current['key']}", session_token=token
+            )
+        except AccessDenied as exc:
+            st.session_state.pop(access.SESSION_KEY, None)
+            st.error(f"{exc} Log in again to go on.")
+            st.stop()
+        except RatingError as exc:
+            st.error(str(exc))
+            st.stop()
+        st.session_state.pop(CURRENT_KEY, None)
+        st.rerun()
+    if answered is not None and st.button("Back to my next case", key="rate_fix_leave"):
+        st.session_state.pop(FIX_KEY, None)
         st.rerun()
     st.stop()
 
-media = st.container()
-image_items = [data for kind, data in shown_media if kind == "image"]
-columns = media.columns(max(1, min(len(image_items), 3))) if image_items else []
-for index, (kind, data) in enumerate(shown_media):
-    if kind == "video":
-        media.video(data)
-    elif kind == "frames":
-        media.image(data, width=200)
-    else:
-        # Bytes, not paths: the browser sees an anonymous media URL.
-        columns[index % len(columns)].image(data, width=480 if len(image_items) == 1 else "stretch")
-st.caption("Hover over an image and use the expand icon to zoom.")
-
-likert: dict[str, dict[str, int]] = {"left": {}, "right": {}}
-report_columns = st.columns(2, gap="large")
-for side, column, title, text in (
-    ("left", report_columns[0], "Report A", task.left_text),
-    ("right", report_columns[1], "Report B", task.right_text),
-):
-    with column:
-        st.subheader(title)
-        plain_text(text, key=side, report=True)
-        # Every criterion of the study's frozen form, each on its declared scale.
-        for criterion in criteria(task.form):
-            scale = list(criterion.scale)
-            kept = (unsaved or {}).get("likert", {}).get(side, {}).get(criterion.key)
-            value = st.radio(
-                f"{criterion.label} ({title})",
-                options=scale,
-                index=scale.index(kept) if kept in scale else None,
-                horizontal=True,
-                help=f"{criterion.question}\n\n{anchors_text(criterion)}",
-                key=f"rate_{side}_{criterion.key}_{seq}",
-            )
-            if value is not None:
-                likert[side][criterion.key] = int(value)
-
-st.markdown("**Which report is better?**")
-choice = st.session_state.get(pref_key)
+acknowledged = study.id in st.session_state.get(ACK_KEY, set())
+if not acknowledged and guidelines_acknowledged(store, account.id, study.id):
+    st.session_state.setdefault(ACK_KEY, set()).add(study.id)
+    acknowledged = True
+if answered is not None:
+    answer = {
+        "choice": answered.preference_shown,
+        "likert": answered.likert,
+        "comment": answered.comment,
+    }
+else:
+    answer = st.session_state.get(UNSAVED_KEY, {}).get(shown.token)
 
 
-def _choose(value: str) -> None:
-    st.session_state[pref_key] = value
-
-
-buttons = st.columns(4)
-for column, (value, label) in zip(buttons, BUTTON_LABELS.items(), strict=True):
-    column.button(
-        label,
-        key=f"rate_choice_{value}_{seq}",
-        type="primary" if choice == value else "secondary",
-        shortcut=SHORTCUTS[value],
-        on_click=_choose,
-        args=(value,),
-        width="stretch",
-        help=f"{PREFERENCES[value]} (key {SHORTCUTS[value]})",
-    )
-if choice:
-    st.caption(f"Your choice: **{PREFERENCES[choice]}**")
-
-comment = st.text_area(
-    "Comment",
-    value=(unsaved or {}).get("comment", ""),
-    key=f"rate_comment_{seq}",
-    placeholder="Required for 'Both unacceptable'; optional otherwise.",
-    height=80,
-)
-
-
-def _after_submit(result: SubmitResult) -> None:
-    st.session_state.get(UNSAVED_KEY, {}).pop(task.token, None)
-    st.session_state.pop("rate_current", None)
-    if result.conflict:
-        _refused(result, task.token, {"choice": choice, "likert": likert, "comment": comment})
-    st.rerun()
-
-
-if st.button("Submit", key=f"rate_submit_{seq}", type="primary", shortcut="Enter"):
-    if not choice:
-        st.error("Choose which report is better first (keys 1-4).")
-    else:
-        try:
-            result = submit_judgment(
-                store,
-                account.id,
-                task.token,
-                current["key"],
-                choice,
-                likert,
-                comment,
-                round(time.monotonic() - current["started"], 2),
-                session_token=token,
-            )
-        except AccessDenied as exc:
-            _drop_session()
-            st.error(f"{exc} Your answer was not saved; it is kept in this tab: log in again.")
-        except RatingError as exc:
-            st.error(f"{exc} {KEPT_NOTE}")
-        else:
-            _after_submit(result)
-
-st.caption("Keys: 1 = A better, 2 = B better, 3 = tie, 4 = both unacceptable, Enter = submit.")
-
-with st.expander("Change my previous answer"):
-    # A correction is a new judgment that supersedes the old one; nothing is overwritten.
+def _earlier() -> list[dict[str, str | int]]:
+    """The rater's earlier answers that can be changed, newest first, for the form's list."""
     try:
-        previous = previous_answer(store, account.id, study.id, session_token=token)
-    except RatingError as exc:
-        previous = None
-        st.error(str(exc))
-    if previous is None:
-        st.caption("Nothing submitted yet.")
-    else:
-        left, right = st.columns(2)
-        with left:
-            plain_text(previous.task.left_text, label="Report A", key="previous-left")
-        with right:
-            plain_text(previous.task.right_text, label="Report B", key="previous-right")
-        options = list(PREFERENCES)
-        new_choice = st.radio(
-            "Better report",
-            options,
-            index=options.index(previous.preference_shown),
-            format_func=PREFERENCES.get,
-            horizontal=True,
-            key=f"rate_fix_pref_{seq}",
-        )
-        new_comment = st.text_area(
-            "Comment", value=previous.comment, key=f"rate_fix_comment_{seq}", height=68
-        )
-        st.caption("Your 1-5 ratings of that case are kept.")
-        # One key per correction as entered: a second click saves nothing new, a changed
-        # choice or comment is a new correction.
-        entered = (previous.task.token, new_choice, (new_comment or "").strip())
-        fix = st.session_state.get(f"rate_fix_key_{seq}")
-        if fix is None or fix["for"] != entered:
-            fix = {"for": entered, "key": uuid.uuid4().hex}
-            st.session_state[f"rate_fix_key_{seq}"] = fix
-        fix_key = fix["key"]
-        if st.button("Save correction", key=f"rate_fix_save_{seq}"):
-            try:
-                correct_judgment(
-                    store,
-                    account.id,
-                    previous.task.token,
-                    fix_key,
-                    new_choice,
-                    previous.likert,
-                    new_comment,
-                    None,
-                    session_token=token,
-                )
-            except AccessDenied as exc:
-                _drop_session()
-                st.error(f"{exc} Log in again to correct it.")
-            except RatingError as exc:
-                st.error(str(exc))
-            else:
-                st.success("Correction saved (the earlier answer is kept in the record).")
+        found = answered_tasks(store, account.id, study.id, session_token=token)
+    except RatingError:
+        return []
+    return [
+        {
+            "position": a.position,
+            "token": a.task.token,
+            "label": f"Case {a.position}: {PREFERENCES[a.preference_shown]}",
+        }
+        for a in reversed(found)
+        if a.correctable
+    ]
+
+
+upcoming = None
+if answered is None:
+    # The case after this one, sent ahead: the form shows it the moment this one is submitted
+    # (the rater's own next task, blinded like this one; not sent when its media is bad).
+    after = next_assignment(
+        store, account.id, study.id, session_token=token, after_position=shown.position
+    )
+    if after is not None:
+        try:
+            upcoming = rating_form.task_data(
+                after, rating_form.task_media(after), done=shown.done + 1
+            )
+        except MediaUnreadable:
+            upcoming = None
+clear = st.session_state.pop(CLEAR_KEY, [])
+data = rating_form.form_payload(
+    shown,
+    media,
+    session=st.session_state.setdefault(FORM_SESSION_KEY, uuid.uuid4().hex[:12]),
+    reply=st.session_state.get(REPLY_KEY),
+    mode="correct" if answered is not None else "rate",
+    answer=answer,
+    message=st.session_state.pop(MESSAGE_KEY, None),
+    feedback=st.session_state.pop(FEEDBACK_KEY, None),
+    guidelines=study.guidelines,
+    guidelines_required=not acknowledged,
+    data_label=SYNTHETIC_NOTE if study.synthetic else "",
+    calibration=st.session_state.pop(CALIBRATION_KEY, None),
+    earlier=_earlier() if st.session_state.pop(EARLIER_KEY, False) else None,
+    flag_reasons=[
+        {"key": key, "label": label, "needs_note": key == "other"}
+        for key, label in FLAG_REASONS.items()
+    ],
+    clear_drafts=clear,
+    upcoming=upcoming,
+)
+rating_form.rating_form(data, on_form_event)
+
 st.caption(RESEARCH_NOTICE)
