@@ -135,11 +135,15 @@ random.
 1. Look at the images first, then read both reports in full.
 2. Choose the better report, "tie" when they are equally good, or "both unacceptable" when
    neither could be used (then say why in the comment).
-3. Rate each report from {low} to {high} on {criteria}; hover over a
-   scale to see what each score means.
+3. Rate each report from {low} to {high} on {criteria}; what each score
+   means is written under the ratings for the highlighted one.
 4. Judge the clinical content, not the style or the length.
+5. A case you cannot assess (unreadable images, a broken clip): flag it with the reason.
 
-Keyboard: 1 = A better, 2 = B better, 3 = tie, 4 = both unacceptable, Enter = submit.
+Keyboard: {low}-{high} rate the highlighted row and move to the next (Report A, then Report B),
+arrow keys choose a row; A = A better, B = B better, T = tie, X = both unacceptable;
+Enter = submit (Ctrl+Enter in the comment box); C = comment; G = these guidelines;
+F = cannot assess; P = change an earlier answer.
 {notice} Do not use these reports for patient care.
 """
 
