@@ -8,6 +8,7 @@ statistic here is a function of per-unit count tables summed over units.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
 
@@ -172,22 +173,71 @@ def category_counts(table: pd.DataFrame, domain: list[float]) -> np.ndarray:
     return counts[counts.sum(axis=1) > 0]
 
 
+@dataclass(frozen=True)
+class Ratings:
+    """Every rating of a raters x units table as aligned arrays: the unit (a row of
+    `category_counts`), the rater and the category (an index into the value domain)."""
+
+    unit: np.ndarray
+    rater: np.ndarray
+    category: np.ndarray
+
+
+def rating_codes(table: pd.DataFrame, domain: list[float]) -> Ratings:
+    """The ratings of `table` with units numbered as the rows of `category_counts`."""
+    values = table.to_numpy(dtype=float)
+    rated = np.isin(values, domain)
+    units = np.cumsum(rated.any(axis=0)) - 1
+    rater, column = np.nonzero(rated)
+    index = {v: i for i, v in enumerate(domain)}
+    category = np.array([index[v] for v in values[rater, column]], dtype=int)
+    return Ratings(unit=units[column], rater=rater, category=category)
+
+
+AGREEMENT_VARIANCES = ("units+raters", "units")
+
+
 def chance_corrected(
-    counts: np.ndarray, weights: np.ndarray, coefficient: str, *, level: float = 0.95
+    counts: np.ndarray,
+    weights: np.ndarray,
+    coefficient: str,
+    *,
+    level: float = 0.95,
+    ratings: Ratings | None = None,
+    variance: str = "units+raters",
 ) -> dict[str, float]:
-    """Fleiss' kappa or Gwet's AC1/AC2 for units rated by any number of raters, with
-    Gwet's linearised standard error (units random, raters fixed) and a t interval on
-    n - 1 df whose upper end is capped at 1.
+    """Fleiss' kappa or Gwet's AC1/AC2 for units rated by any number of raters, with a
+    linearised standard error, a t interval whose upper end is capped at 1.
 
     Gwet's generalisation (Gwet 2014, ch. 5; irrCAC's fleiss.kappa.raw and gwet.ac1.raw):
     observed agreement over the units with two or more ratings, category shares averaged
     over every unit's own share, so a unit with fewer raters is neither dropped nor
     over-weighted; with equal rater counts, kappa is Fleiss (1971).
+
+    `variance` "units+raters" (default; needs `ratings`): units and raters both sampled
+    (Gwet 2008, Psychometrika 73). Each unit's linearised contribution (irrCAC's) is split
+    into the agreement of each pair of its raters and the category share of each rating,
+    and contributions that share a unit or a rater count as correlated (the two-way
+    cluster-robust variance for ratings made by pairs of raters); t on Satterthwaite's df
+    of the unit and the rater part. "units": raters fixed, irrCAC's variance on n - 1 df.
+    The rater part is what a study with few raters who differ in taste adds: without it
+    the interval covered 0.87-0.92 with rater x system effects (bench/coverage.py).
     """
     if coefficient not in ("fleiss", "gwet"):
         raise ValueError(f"coefficient must be 'fleiss' or 'gwet', not {coefficient!r}")
+    if variance not in AGREEMENT_VARIANCES:
+        raise ValueError(
+            f"variance must be one of {', '.join(AGREEMENT_VARIANCES)}, not {variance!r}"
+        )
     nan = float("nan")
-    result = {"value": nan, "se": nan, "ci_low": nan, "ci_high": nan, "n_units": len(counts)}
+    result = {
+        "value": nan,
+        "se": nan,
+        "df": nan,
+        "ci_low": nan,
+        "ci_high": nan,
+        "n_units": len(counts),
+    }
     raters = counts.sum(axis=1)
     several = raters >= 2
     n, q = counts.shape
@@ -205,19 +255,141 @@ def chance_corrected(
     if pe >= 1.0:
         return result
     value = (pa - pe) / (1.0 - pe)
-    # Linearised per-unit contributions (irrCAC's *.ivec.x).
+    # Linearised per-unit contributions (irrCAC's *.ivec.x); `chance` is each category's
+    # contribution to the chance agreement of a unit (its mean over the unit's ratings).
     pa_unit = np.where(several, agreeing / np.where(several, pairs, 1.0), 0.0)
     value_unit = (n / several.sum()) * (pa_unit - pe * several) / (1.0 - pe)
     if coefficient == "fleiss":
-        symmetric = (weights @ shares + weights.T @ shares) / 2.0
-        pe_unit = (counts @ symmetric) / raters
+        chance = (weights @ shares + weights.T @ shares) / 2.0
     else:
-        pe_unit = weights.sum() / (q * (q - 1)) * (counts @ (1.0 - shares)) / raters
+        chance = weights.sum() / (q * (q - 1)) * (1.0 - shares)
+    pe_unit = (counts @ chance) / raters
     linear = value_unit - 2.0 * (1.0 - value) * (pe_unit - pe) / (1.0 - pe)
-    se = float(np.sqrt(((linear - value) ** 2).sum() / (n * (n - 1))))
-    half = float(stats.t.ppf(1.0 - (1.0 - level) / 2.0, n - 1)) * se
-    result.update(value=float(value), se=se, ci_low=value - half, ci_high=min(1.0, value + half))
+    unit_part = ((linear - value) ** 2).sum() / (n * (n - 1))
+    se2, df = float(unit_part), float(n - 1)
+    if variance == "units+raters":
+        if ratings is None:
+            raise ValueError("the units+raters variance needs the ratings (rating_codes)")
+        se2, df = _two_way_variance(
+            ratings, raters, several, weights, chance, pa, pe, value, float(unit_part)
+        )
+    se = float(np.sqrt(se2))
+    half = float(stats.t.ppf(1.0 - (1.0 - level) / 2.0, df)) * se
+    result.update(
+        value=float(value),
+        se=se,
+        df=df,
+        ci_low=value - half,
+        ci_high=min(1.0, value + half),
+    )
     return result
+
+
+def _two_way_variance(
+    ratings: Ratings,
+    raters: np.ndarray,
+    several: np.ndarray,
+    weights: np.ndarray,
+    chance: np.ndarray,
+    pa: float,
+    pe: float,
+    value: float,
+    unit_part: float,
+) -> tuple[float, float]:
+    """(variance, df) of a chance-corrected coefficient with units and raters sampled.
+
+    The unit's linearised contribution psi_u (`chance_corrected`) is the sum of
+    - one term per pair of its raters j, k: (n / n2) 2 (w(c_j, c_k) - pa) / (m (m - 1) (1 - pe)),
+    - one term per rating: -2 (1 - value) (chance(c) - pe) / (m (1 - pe)),
+    - one term of the unit alone: value (n / n2 [m >= 2] - 1).
+    Two terms are correlated when they share the unit or a rater, so the variance of the
+    sum is sum_u S_u^2 + sum_j T_j^2 - sum_(j,k) W_jk^2 - sum_(u,j) X_uj^2 + sum a^2 (S, T,
+    W, X: totals per unit, rater, rater pair, unit and rater; a: the pair terms, counted
+    once): the unit part (n / (n - 1) sum_u S_u^2, irrCAC's) plus the products that share
+    a rater but not the unit, times R / (R - 1) for the R raters. That rater part may be
+    negative (no rater effect, sampling noise); where the total is not positive the unit
+    part is kept. t on Satterthwaite's df for the sum of the unit part (n - 1 df) and a
+    positive rater part (R - 1 df).
+    """
+    n, n2 = len(raters), int(several.sum())
+    m = raters[ratings.unit]
+    # Each rating's own term.
+    own = -2.0 * (1.0 - value) * (chance[ratings.category] - pe) / (m * (1.0 - pe))
+    # Every pair of ratings of a unit (j < k): agreement terms.
+    order = np.lexsort((ratings.rater, ratings.unit))
+    unit, rater, category = ratings.unit[order], ratings.rater[order], ratings.category[order]
+    own = own[order]
+    starts = np.searchsorted(unit, np.arange(n))
+    first, second = [], []
+    for size in np.unique(raters[several]).astype(int):
+        chosen = starts[(raters == size)]
+        local_i, local_j = np.triu_indices(size, 1)
+        first.append((chosen[:, None] + local_i[None, :]).ravel())
+        second.append((chosen[:, None] + local_j[None, :]).ravel())
+    i = np.concatenate(first) if first else np.zeros(0, dtype=int)
+    j = np.concatenate(second) if second else np.zeros(0, dtype=int)
+    m_pair = raters[unit[i]]
+    pair = (
+        (n / n2)
+        * 2.0
+        * (weights[category[i], category[j]] - pa)
+        / (m_pair * (m_pair - 1.0) * (1.0 - pe))
+    )
+    alone = value * ((n / n2) * several - 1.0)
+
+    n_raters = int(rater.max()) + 1
+
+    def squares(codes: np.ndarray, values: np.ndarray) -> float:
+        totals = np.bincount(codes, values)
+        return float(totals @ totals)
+
+    def shared(labels: np.ndarray) -> float:
+        """Sum of products of the terms that share a rater but not the unit."""
+        first_rater, second_rater = labels[i], labels[j]
+        by_rater = squares(
+            np.concatenate([labels, first_rater, second_rater]), np.concatenate([own, pair, pair])
+        )
+        low, high = np.minimum(first_rater, second_rater), np.maximum(first_rater, second_rater)
+        by_dyad = squares(np.unique(low * n_raters + high, return_inverse=True)[1], pair)
+        cell = np.concatenate([unit, unit[i], unit[j]]) * n_raters + np.concatenate(
+            [labels, first_rater, second_rater]
+        )
+        by_cell = squares(
+            np.unique(cell, return_inverse=True)[1], np.concatenate([own, pair, pair])
+        )
+        return by_rater - by_dyad - by_cell + float(pair @ pair)
+
+    by_unit = squares(
+        np.concatenate([unit, unit[i], np.arange(n)]), np.concatenate([own, pair, alone])
+    )
+    groups = int(np.count_nonzero(np.bincount(rater)))
+    if groups < 4:
+        return unit_part, float(n - 1)
+    # Centred at the estimate, the shared products are not zero on average even without
+    # any rater effect. Their expectation when every unit's raters are relabelled at
+    # random (which keeps each unit's ratings and breaks every rater's link across units)
+    # is subtracted: terms of two units share a rater with probability 1/R (two ratings),
+    # 2/R (a rating and a pair) or (4R - 6) / (R (R - 1)) (two pairs).
+    r = float(n_raters)
+    chance_of = {(1, 1): 1.0 / r, (1, 2): 2.0 / r, (2, 2): (4.0 * r - 6.0) / (r * (r - 1.0))}
+    totals = {
+        1: np.bincount(unit, own, minlength=n),
+        2: np.bincount(unit[i], pair, minlength=n),
+    }
+    expected = sum(
+        (2.0 if a != b else 1.0)
+        * probability
+        * (totals[a].sum() * totals[b].sum() - float(totals[a] @ totals[b]))
+        for (a, b), probability in chance_of.items()
+    )
+    factor = groups / (groups - 1.0)
+    rater_part = factor * (shared(rater) - expected) / n**2
+    total = (n / (n - 1.0)) * by_unit / n**2 + rater_part
+    if not np.isfinite(total) or total <= 0:
+        return unit_part, float(n - 1)
+    extra = max(rater_part, 0.0)
+    df = total**2 / (unit_part**2 / (n - 1) + extra**2 / max(groups - 1, 1))
+    return float(total), float(df)
 
 
 def fleiss_counts(judgments: pd.DataFrame, ratings: str = "preference") -> np.ndarray:
@@ -231,12 +403,21 @@ def fleiss_kappa(
     *,
     ratings: str = "preference",
     level: float = 0.95,
+    variance: str = "units+raters",
 ) -> dict[str, float | str]:
-    """Fleiss' kappa in Gwet's form for any number of raters per unit (`chance_corrected`);
-    `raters_per_unit` is the mean, with `min_raters` / `max_raters`."""
+    """Fleiss' kappa in Gwet's form for any number of raters per unit (`chance_corrected`;
+    `variance` "units" for irrCAC's interval with raters fixed); `raters_per_unit` is the
+    mean, with `min_raters` / `max_raters`."""
     table, domain = ratings_matrix(judgments, ratings)
     counts = category_counts(table, domain)
-    result = chance_corrected(counts, agreement_weights(domain), "fleiss", level=level)
+    result = chance_corrected(
+        counts,
+        agreement_weights(domain),
+        "fleiss",
+        level=level,
+        ratings=rating_codes(table, domain),
+        variance=variance,
+    )
     raters = counts.sum(axis=1)
     return {
         "ratings": ratings,
@@ -246,6 +427,7 @@ def fleiss_kappa(
         "max_raters": float(raters.max()) if len(raters) else float("nan"),
         "kappa": result["value"],
         "se": result["se"],
+        "df": result["df"],
         "ci_low": result["ci_low"],
         "ci_high": result["ci_high"],
     }
@@ -257,19 +439,29 @@ def gwet_ac(
     ratings: str = "preference",
     weights: str = "identity",
     level: float = 0.95,
+    variance: str = "units+raters",
 ) -> dict[str, float | str]:
     """Gwet's AC1 (identity weights, nominal) or AC2 (quadratic or linear weights, ordinal)
-    for any number of raters per unit, with Gwet's linearised interval (`chance_corrected`).
+    for any number of raters per unit, with a linearised interval (`chance_corrected`;
+    `variance` "units" for irrCAC's, raters fixed).
     Less affected than kappa by skewed category shares (high agreement on one answer)."""
     table, domain = ratings_matrix(judgments, ratings)
     counts = category_counts(table, domain)
-    result = chance_corrected(counts, agreement_weights(domain, weights), "gwet", level=level)
+    result = chance_corrected(
+        counts,
+        agreement_weights(domain, weights),
+        "gwet",
+        level=level,
+        ratings=rating_codes(table, domain),
+        variance=variance,
+    )
     return {
         "ratings": ratings,
         "weights": weights,
         "n_units": len(counts),
         "ac": result["value"],
         "se": result["se"],
+        "df": result["df"],
         "ci_low": result["ci_low"],
         "ci_high": result["ci_high"],
     }

@@ -873,7 +873,7 @@ def harm_noninferiority(
     level: float = 0.95,
     criterion: str | None = None,
     correction: str = "holm",
-    method: str = "model",
+    method: str = "cluster",
 ) -> pd.DataFrame:
     """Is each system's harm rating no worse than the comparator's by more than `margin`?
 
@@ -881,8 +881,12 @@ def harm_noninferiority(
     criterion (ValueError when there is none).
     Paired differences (system - comparator) per judgment; the mean difference, its
     two-sided `level` interval and the one-sided t test of H0: mean difference <= -margin
-    come from `method` ("model": REML with rater and case random intercepts, Satterthwaite
-    df; "cases": t over case means). The decision uses the same evidence the table shows:
+    come from `method` (`_mean_of_differences`: "cluster", the default of the paired
+    differences too: two-way (case, rater) cluster-robust standard error, t on the fewest
+    effective clusters - 1; "model": REML with rater and case random intercepts,
+    Satterthwaite df, which fits spurious components where the differences have none and
+    was conservative there, 0.975-0.992 coverage in bench/coverage.py; "cases": t over
+    case means). The decision uses the same evidence the table shows:
     non-inferior when the `correction`-adjusted one-sided p lies below (1 - level) / 2.
     Without spread in the differences there is no test (p NaN, not non-inferior).
     Without a comparator every compared pair is tested in both directions.

@@ -303,6 +303,15 @@ def models_table(analysis: StudyAnalysis) -> SignificanceTable:
     return SignificanceTable("likert_models", "Likert models", data, display, notes)
 
 
+# How harm_noninferiority's `method` makes the difference, its interval and the test.
+HARM_METHODS = {
+    "cluster": "cases and raters as crossed clusters: two-way cluster-robust standard error, "
+    "t on the fewest effective clusters - 1",
+    "model": "mixed model with rater and case random intercepts, Satterthwaite df",
+    "cases": "t over case means",
+}
+
+
 def harm_table(analysis: StudyAnalysis) -> SignificanceTable:
     data = analysis.harm
     # The form's harm criterion (the default form's is 'safety').
@@ -325,11 +334,12 @@ def harm_table(analysis: StudyAnalysis) -> SignificanceTable:
             "Non-inferior": data["non_inferior"].map({True: "yes", False: "no"}),
         }
     )
+    evidence = HARM_METHODS.get(str(data.attrs.get("method", "cluster")), "")
     notes = [
         f"{harm.replace('_', ' ').capitalize()} rated separately (5 = no potential for harm); "
         f"non-inferiority margin {margin:g} Likert points. One-sided t test of H0: "
-        f"difference <= -{margin:g} on paired differences (mixed model with rater and case "
-        "random intercepts, Satterthwaite df); non-inferior when the p shown, "
+        f"difference <= -{margin:g} on paired differences ({evidence}); non-inferior when "
+        "the p shown, "
         f"{_adjustment(analysis)} over every row, is below {alpha:g}. Intervals: unadjusted "
         "two-sided.",
     ]
@@ -352,8 +362,8 @@ def agreement_table(analysis: StudyAnalysis) -> SignificanceTable:
         "Preferences coded b < tie/both unacceptable < a; units: items (preference) or "
         "reports (Likert). Fleiss' kappa and Gwet's AC1 (nominal) / AC2 (ordinal, quadratic "
         "weights) in Gwet's form for any number of raters per unit; their intervals: Gwet's "
-        "linearised variance with a t quantile, capped at 1. Other intervals: bootstrap over "
-        "units."
+        "linearised variance with units and raters both sampled (two-way, Satterthwaite t), "
+        "capped at 1. Other intervals: bootstrap over units (raters fixed)."
     ]
     return SignificanceTable("agreement", "Inter-rater agreement", data, display, notes)
 

@@ -95,13 +95,15 @@ def test_fleiss_kappa_and_ac1_match_irrcac_with_unequal_raters_per_unit() -> Non
     # raters (here 4 of the 12) and said nothing.
     raw = pd.read_csv(DATA / "irrcac_cac_raw4raters.csv").set_index("Units")
     judgments = _likert_judgments(raw)
-    kappa = agreement.fleiss_kappa(judgments, ratings="accuracy")
+    # irrCAC's variance treats the raters as fixed: variance="units" (the default adds the
+    # raters' sampling, tests/studies/test_reader_stats_agreement_variance.py).
+    kappa = agreement.fleiss_kappa(judgments, ratings="accuracy", variance="units")
     assert kappa["n_units"] == 12
     assert (kappa["min_raters"], kappa["max_raters"]) == (1.0, 4.0)
     assert kappa["kappa"] == pytest.approx(0.76117, abs=1e-5)
     assert kappa["se"] == pytest.approx(0.15302, abs=1e-5)
     assert (round(kappa["ci_low"], 3), kappa["ci_high"]) == (0.424, 1.0)
-    ac1 = agreement.gwet_ac(judgments, ratings="accuracy")
+    ac1 = agreement.gwet_ac(judgments, ratings="accuracy", variance="units")
     assert ac1["ac"] == pytest.approx(0.77544, abs=1e-5)
     assert ac1["se"] == pytest.approx(0.14295, abs=1e-5)
     assert (round(ac1["ci_low"], 3), ac1["ci_high"]) == (0.461, 1.0)

@@ -219,8 +219,8 @@ def _safety_frame(
 
 def test_harm_non_inferiority_at_a_margin() -> None:
     frame = _safety_frame([0, 0, -1, 0, 0, 1, 0, -1, 0, 0, 0, 0])
-    strict = likert.harm_noninferiority(frame, comparator="old", margin=0.1)
-    loose = likert.harm_noninferiority(frame, comparator="old", margin=1.0)
+    strict = likert.harm_noninferiority(frame, comparator="old", margin=0.1, method="model")
+    loose = likert.harm_noninferiority(frame, comparator="old", margin=1.0, method="model")
     assert strict["system"].tolist() == ["new"] and strict["comparator"].tolist() == ["old"]
     diffs = np.array([0, 0, -1, 0, 0, 1, 0, -1, 0, 0, 0, 0], dtype=float)
     # One rater, one judgment per case: the model is the one-sided t test of H0: mean <= -margin.
@@ -236,11 +236,46 @@ def test_harm_non_inferiority_at_a_margin() -> None:
         likert.harm_noninferiority(frame, margin=0)
 
 
+def test_harm_non_inferiority_defaults_to_the_two_way_cluster_robust_mean() -> None:
+    """The default harm test: the paired differences' two-way (case, rater) cluster-robust
+    mean, its standard error statsmodels' two-way clustered OLS with the small-sample
+    correction, one-sided t on the fewest effective clusters - 1. The random-intercept
+    model (method="model") fits spurious components where the differences have none and
+    covered 0.975-0.992 in bench/coverage.py."""
+    import statsmodels.api as sm
+
+    from studies.reader_stats.simulation import SCENARIOS
+
+    study = simulate_study(SCENARIOS["rater x system"].scaled(criteria=("safety",)), seed=5)
+    table = likert.harm_noninferiority(study, comparator="B", margin=0.3, criterion="safety")
+    assert table.attrs["method"] == "cluster"
+    frame = likert._paired(study, "safety")
+    row = table.set_index("system").loc["C"]
+    group = frame[(frame["system_a"] == "B") & (frame["system_b"] == "C")]
+    values = -group["diff"].to_numpy(dtype=float)  # C - B
+    case = pd.factorize(group["case"])[0]
+    rater = pd.factorize(group["rater"])[0]
+    fit = sm.OLS(values, np.ones((len(values), 1))).fit(
+        cov_type="cluster", cov_kwds={"groups": np.column_stack([case, rater])}
+    )
+    assert row["mean_diff"] == pytest.approx(fit.params[0])
+    raters = np.bincount(rater)
+    df = raters.sum() ** 2 / (raters**2).sum() - 1.0  # Kish's effective raters - 1
+    assert row["df"] == pytest.approx(df)
+    expected = stats.t.sf((fit.params[0] + 0.3) / fit.bse[0], df)
+    assert row["p_noninferiority"] == pytest.approx(expected, rel=1e-9)
+    half = stats.t.ppf(0.975, df) * fit.bse[0]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        (fit.params[0] - half, fit.params[0] + half)
+    )
+
+
 def test_non_inferiority_is_decided_on_the_adjusted_p_the_table_shows() -> None:
     # Defect (ebb17df): "p (adj.) 0.055 | non-inferior: yes", decided on the unadjusted CI.
     diffs = [0, 0, -1, 0, 1, -1, 0, 0, -1, 1, 0, -1, 0, 0]
     frame = _safety_frame(diffs, comparators=("old1", "old2", "old3", "old4"))
-    table = likert.harm_noninferiority(frame, margin=0.6)
+    # One rater: the t test over judgments (the model's), not a t on one rater cluster.
+    table = likert.harm_noninferiority(frame, margin=0.6, method="model")
     table = table[table["system"] == "new"]
     assert len(table) == 4
     assert (table["ci_low"] > -0.6).all() and (table["p_noninferiority"] < 0.025).all()
