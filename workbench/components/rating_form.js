@@ -667,7 +667,8 @@ function onKey(state, event) {
   if (key === " " && tag === "BUTTON") return; // Space presses a focused button
   if (key === "Enter" && tag === "BUTTON" && target !== state.nodes.submit) return; // Enter on a focused button presses it
   stop(event);
-  if (blocked(state)) {
+  if (blocked(state) || state.queue.length) {
+    // In order: once a key waits (a submit behind the save before it), the keys after it wait too.
     state.queue.push({ key, ctrl: event.ctrlKey });
     return;
   }
