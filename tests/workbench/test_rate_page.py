@@ -9,18 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 from support.rating_form import form_data, has_form, send, submit
 from support.reader_world import build_world
 
 from studies.readers import accounts
-from studies.readers.design import StudyDesign, create_study
+from studies.readers.design import GoldSpec, StudyDesign, create_study
 from studies.readers.enrolment import enrol_rater
 from studies.readers.lifecycle import start_study
-from studies.readers.rating import guidelines_acknowledged, rater_studies
+from studies.readers.rating import guidelines_acknowledged, next_assignment, rater_studies
 from studies.store.db import get_store
-from studies.store.schema import CaseFlag, Generation, Judgment, System
+from studies.store.schema import Case, CaseFlag, Generation, Judgment, System
 from workbench.access import SESSION_KEY
 
 PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
@@ -232,6 +232,74 @@ def test_a_submit_after_the_session_expired_says_so_and_keeps_the_answer(world) 
     assert data["answer"]["choice"] == "tie" and data["answer"]["comment"] == "close call"
     submit(app, "tie", comment="close call")
     assert _judgments(store) == 1
+
+
+def test_a_training_case_shows_its_reference_answer_and_the_training_status(
+    tmp_home: Path,
+) -> None:
+    store = get_store()
+    data = build_world(store, tmp_home / "data" / "benchmarks" / "reader", n_cases=4)
+    for name in ("rater1", "rater2"):
+        accounts.create_account(store, name, "rater", PASSWORD)
+    alpha, beta = data.systems[0], data.systems[1]
+    study_id = create_study(
+        store,
+        StudyDesign(
+            name="Trained round",
+            benchmark=data.benchmark,
+            systems=data.systems,
+            seed=3,
+            calibration=[GoldSpec(data.case_keys[0], alpha, beta)],
+        ),
+    )
+    for name in ("rater1", "rater2"):
+        enrol_rater(store, study_id, name)
+    start_study(store, study_id)
+    app = _acknowledged(_open("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
+    assert form_data(app)["feedback"] is None and form_data(app)["calibration"] is None
+    submit(app, "left")
+    after = form_data(app)
+    assert after["feedback"].startswith("Reference answer for this training case:")
+    assert after["calibration"].startswith("Training: 1 of 1 cases answered")
+    assert after["task"]["position"] == 2
+    submit(app, "left")
+    assert form_data(app)["feedback"] is None  # shown once, after the training case only
+
+
+def test_clips_and_frames_reach_the_form_as_anonymous_data(world, tmp_home: Path) -> None:
+    store, raters, _admin, _secrets = world
+    root = tmp_home / "data" / "benchmarks" / "reader"
+    (root / "clips").mkdir()
+    (root / "clips" / "case-secret-name.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 clip")
+    frames = root / "frames" / "case-secret-frames"
+    frames.mkdir(parents=True)
+    png = next(root.rglob("*.png")).read_bytes()
+    for index in range(30):
+        (frames / f"frame_{index:03d}.png").write_bytes(png)
+    task = next_assignment(store, raters[0].id, rater_studies(store, raters[0].id)[0].id)
+    with store.session() as session:
+        case_ids = session.scalars(select(Case.id).order_by(Case.id)).all()
+        for case_id, (modality, path) in zip(
+            case_ids,
+            [("video", "clips/case-secret-name.mp4"), ("frames", "frames/case-secret-frames")] * 3,
+            strict=False,
+        ):
+            session.execute(
+                update(Case)
+                .where(Case.id == case_id)
+                .values(modality=modality, media=[{"path": path, "kind": modality}])
+            )
+    assert task is not None
+    app = _acknowledged(_open("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
+    shown = [form_data(app)["task"]]
+    submit(app, "left")
+    shown.append(form_data(app)["task"])
+    kinds = {t["modality"]: t["media"] for t in shown}
+    assert set(kinds) == {"video", "frames"}
+    assert kinds["video"][0]["src"].startswith("data:video/mp4;base64,")
+    assert len(kinds["frames"][0]["frames"]) == 10  # evenly spaced, at most 12
+    assert all(f.startswith("data:image/png;base64,") for f in kinds["frames"][0]["frames"])
+    assert "secret" not in _tree_text(app)  # no file name reaches the browser
 
 
 def test_log_in_page(world) -> None:
