@@ -2,7 +2,8 @@
 browser test, tests/e2e/test_annotation_browser.py, drives the same pages in chromium).
 
 Blinding: the whole rendered element tree is searched for anything naming the model. Nothing
-typed is lost: a submit refused by a pause keeps the draft, which is saved after the resume.
+typed is lost: a submit refused by a pause keeps the draft, which is saved after the resume;
+an earlier case is corrected by a new annotation superseding the stored one.
 """
 
 from __future__ import annotations
@@ -151,6 +152,20 @@ def test_a_refused_submit_keeps_the_draft_and_the_page_names_no_system(world) ->
         check_findings(expected),
         "corrected",
     )
+
+    # The earlier case corrected: a new row superseding the stored one.
+    fix = next(t for t in app.text_area if t.label == "Corrected report")
+    assert fix.value == report
+    fix.set_value(report + " Amended.")
+    next(w for w in app.number_input if w.label == "BBPS total (0-9) (correction)").set_value(8)
+    _button(app, "Save correction").click().run()
+    assert not app.exception, app.exception
+    assert any(f"Correction of case {task.position} saved" in s.value for s in app.success)
+    with store.session() as session:
+        first, second = session.scalars(select(Annotation).order_by(Annotation.id)).all()
+    assert second.supersedes_id == first.id and second.report == report + " Amended."
+    assert second.findings == check_findings({**expected, "bbps_total": 8})
+    assert app.text_area[0].label == "Report (correct the draft)"  # the next case waits
 
 
 def _bbps(app: AppTest):  # noqa: ANN202

@@ -30,6 +30,8 @@ from studies.readers.annotation import (
     annotation_studies,
     correct_annotation,
     findings_form,
+    form_findings,
+    last_annotated_task,
     next_annotation,
     submit_annotation,
 )
@@ -42,9 +44,11 @@ from workbench.ui import MediaUnreadable, plain_text, show_media, synthetic_badg
 DRAFTS_KEY = "annot_drafts"  # {task token: draft}: what the clinician has entered so far
 CURRENT_KEY = "annot_current"  # the task on the form: token, widget counter, submission key
 ERRORS_KEY = "annot_errors"  # {task token: [problem, ...]} of the last refused submit
-SUBMIT_KEY = "annot_submit"  # the token whose Submit was pressed (handled before drawing)
+FIX_KEY = "annot_fix"  # the earlier case being corrected: token, widget prefix, key
+PRESSED_KEY = "annot_pressed"  # (form, token) whose submit was pressed, handled before drawing
 CONFLICT_KEY = "annot_conflict"  # an annotation refused because the task was answered already
 SAVED_KEY = "annot_saved"  # "case n saved", shown once above the next case
+FIXED_KEY = "annot_fixed"  # what became of the last correction, shown once
 REPORTED_KEY = "annot_media_reported"  # task tokens whose media problem was recorded
 KEPT_NOTE = "What you entered is kept in the form below."
 NOT_STATED = "not stated"
@@ -74,18 +78,20 @@ def _new_draft(report: str, findings: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _key(seq: int, name: str) -> str:
-    return f"an_{seq}_{name}"
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}_{name}"
 
 
-def _widget_keys(seq: int, draft: dict[str, Any]) -> dict[str, tuple[str, Any, Any]]:
+def _widget_keys(prefix: str, draft: dict[str, Any]) -> dict[str, tuple[str, Any, Any]]:
     """widget key -> (where in the draft, its form field (None: the report), the value)."""
-    keys: dict[str, tuple[str, Any, Any]] = {_key(seq, "report"): ("report", None, draft["report"])}
+    keys: dict[str, tuple[str, Any, Any]] = {
+        _key(prefix, "report"): ("report", None, draft["report"])
+    }
     for f in CASE_FIELDS:
-        keys[_key(seq, f"c_{f.key}")] = (f"case.{f.key}", f, draft["case"].get(f.key))
+        keys[_key(prefix, f"c_{f.key}")] = (f"case.{f.key}", f, draft["case"].get(f.key))
     for lesion in draft["lesions"]:
         for f in LESION_FIELDS:
-            keys[_key(seq, f"l{lesion['uid']}_{f.key}")] = (
+            keys[_key(prefix, f"l{lesion['uid']}_{f.key}")] = (
                 f"lesion.{lesion['uid']}.{f.key}",
                 f,
                 lesion["values"].get(f.key),
@@ -93,15 +99,21 @@ def _widget_keys(seq: int, draft: dict[str, Any]) -> dict[str, tuple[str, Any, A
     return keys
 
 
-def _collect() -> None:
-    """Copy the form's values into the current task's draft (a form button commits them all
-    before its callback runs; a run stopped above the form would forget them)."""
-    current = st.session_state.get(CURRENT_KEY)
-    draft = st.session_state.get(DRAFTS_KEY, {}).get(current["token"]) if current else None
+def _slot_draft(slot_key: str) -> dict[str, Any] | None:
+    """The draft of a form on the page: the current case's (CURRENT_KEY) or the earlier
+    case being corrected (FIX_KEY)."""
+    slot = st.session_state.get(slot_key)
+    return st.session_state.get(DRAFTS_KEY, {}).get(slot["draft"]) if slot else None
+
+
+def _collect(slot_key: str) -> None:
+    """Copy a form's values into its draft (a form button commits them all before its
+    callback runs; a run stopped above the form would forget them)."""
+    draft = _slot_draft(slot_key)
     if not draft:
         return
     lesions = {lesion["uid"]: lesion for lesion in draft["lesions"]}
-    for key, (where, _, _) in _widget_keys(current["seq"], draft).items():
+    for key, (where, _, _) in _widget_keys(st.session_state[slot_key]["prefix"], draft).items():
         if key not in st.session_state:
             continue
         value = st.session_state[key]
@@ -126,40 +138,35 @@ def _widget_value(field: Any, value: Any) -> Any:
     return value
 
 
-def _seed_widgets(seq: int, draft: dict[str, Any]) -> None:
-    for key, (_, field, value) in _widget_keys(seq, draft).items():
+def _seed_widgets(prefix: str, draft: dict[str, Any]) -> None:
+    for key, (_, field, value) in _widget_keys(prefix, draft).items():
         if key not in st.session_state:
             st.session_state[key] = _widget_value(field, value)
 
 
-def _draft() -> dict[str, Any]:
-    current = st.session_state[CURRENT_KEY]
-    return st.session_state[DRAFTS_KEY][current["token"]]
-
-
-def _add_lesion() -> None:
-    _collect()
-    draft = _draft()
+def _add_lesion(slot_key: str) -> None:
+    _collect(slot_key)
+    draft = _slot_draft(slot_key)
     draft["lesions"].append({"uid": draft["next_uid"], "values": {}})
     draft["next_uid"] += 1
 
 
-def _remove_lesion(uid: int) -> None:
-    _collect()
-    draft = _draft()
+def _remove_lesion(slot_key: str, uid: int) -> None:
+    _collect(slot_key)
+    draft = _slot_draft(slot_key)
     draft["lesions"] = [lesion for lesion in draft["lesions"] if lesion["uid"] != uid]
 
 
-def _press_submit() -> None:
-    _collect()
-    st.session_state[SUBMIT_KEY] = st.session_state[CURRENT_KEY]["token"]
+def _press(slot_key: str) -> None:
+    _collect(slot_key)
+    st.session_state[PRESSED_KEY] = (slot_key, st.session_state[slot_key]["token"])
 
 
 def _start_from(report: str, findings: dict[str, Any]) -> None:
     """Adjudication: the settled annotation starts as a copy of one of the two."""
     current = st.session_state[CURRENT_KEY]
-    st.session_state[DRAFTS_KEY][current["token"]] = _new_draft(report, findings)
-    for key in [k for k in st.session_state if str(k).startswith(_key(current["seq"], ""))]:
+    st.session_state[DRAFTS_KEY][current["draft"]] = _new_draft(report, findings)
+    for key in [k for k in st.session_state if str(k).startswith(f"{current['prefix']}_")]:
         del st.session_state[key]
 
 
@@ -275,9 +282,52 @@ def _shown(value: Any) -> str:
     return _word(value)
 
 
+def _findings_editor(slot_key: str, draft: dict[str, Any], where: str = "") -> None:
+    """The findings form inside a st.form: the case's fields, one box per lesion with its
+    Remove button, then Add lesion. `where` tells a second form's labels apart."""
+    prefix = st.session_state[slot_key]["prefix"]
+    tail = f" ({where})" if where else ""
+    st.markdown("**Structured findings**")
+    case_columns = st.columns(len(CASE_FIELDS))
+    for column, field in zip(case_columns, CASE_FIELDS, strict=True):
+        with column:
+            _field_widget(field, _key(prefix, f"c_{field.key}"), f"{field.label}{tail}")
+    for number, lesion in enumerate(draft["lesions"], start=1):
+        with st.container(border=True):
+            head, remove = st.columns([5, 1], vertical_alignment="center")
+            head.markdown(f"**Lesion {number}**")
+            remove.form_submit_button(
+                f"Remove lesion {number}{tail}",
+                key=_key(prefix, f"remove_{lesion['uid']}"),
+                on_click=_remove_lesion,
+                args=(slot_key, lesion["uid"]),
+                icon=":material/delete:",
+            )
+            per_row = 5
+            for start in range(0, len(LESION_FIELDS), per_row):
+                row = st.columns(per_row)
+                for column, field in zip(row, LESION_FIELDS[start : start + per_row], strict=False):
+                    with column:
+                        _field_widget(
+                            field,
+                            _key(prefix, f"l{lesion['uid']}_{field.key}"),
+                            f"{field.label} (lesion {number}{', ' + where if where else ''})",
+                        )
+    if not draft["lesions"]:
+        st.caption("No lesion entered.")
+    st.form_submit_button(
+        f"Add lesion{tail}",
+        key=_key(prefix, "add"),
+        on_click=_add_lesion,
+        args=(slot_key,),
+        icon=":material/add:",
+    )
+
+
 # --- the run ---------------------------------------------------------------------------------
 
-_collect()
+_collect(CURRENT_KEY)
+_collect(FIX_KEY)
 annotating = set(annotation_studies(store, account.id))
 studies = [s for s in rater_studies(store, account.id) if s.id in annotating]
 if not studies:
@@ -309,7 +359,7 @@ def _drop_session() -> None:
 def _submit(current: dict[str, Any]) -> None:
     """Send the current task's draft; on success the next case follows, else the problems
     are listed above the form and the draft stays."""
-    draft = st.session_state[DRAFTS_KEY][current["token"]]
+    draft = st.session_state[DRAFTS_KEY][current["draft"]]
     errors = st.session_state.setdefault(ERRORS_KEY, {})
     try:
         result = submit_annotation(
@@ -338,15 +388,50 @@ def _submit(current: dict[str, Any]) -> None:
             "findings": _findings_of(draft),
             "key": uuid.uuid4().hex,
         }
-    st.session_state[DRAFTS_KEY].pop(current["token"], None)
+    st.session_state[DRAFTS_KEY].pop(current["draft"], None)
     st.session_state.pop(CURRENT_KEY, None)
     st.session_state[SAVED_KEY] = current.get("position")
 
 
-pressed = st.session_state.pop(SUBMIT_KEY, None)
+def _correct(fix: dict[str, Any]) -> None:
+    """Save the correction of an earlier case: a new annotation superseding the stored one."""
+    draft = st.session_state[DRAFTS_KEY][fix["draft"]]
+    errors = st.session_state.setdefault(ERRORS_KEY, {})
+    try:
+        result = correct_annotation(
+            store,
+            account.id,
+            fix["token"],
+            fix["key"],
+            draft["report"],
+            _findings_of(draft),
+            None,
+            session_token=token,
+        )
+    except AccessDenied as exc:
+        _drop_session()
+        errors[fix["draft"]] = [f"{exc} Log in again to send it."]
+        return
+    except RatingError as exc:
+        errors[fix["draft"]] = _problems(exc)
+        return
+    st.session_state[FIXED_KEY] = (
+        f"Correction of case {fix['position']} saved (the earlier annotation stays in the record)."
+        if result.created
+        else f"Case {fix['position']} already says this; nothing new was saved."
+    )
+    # The next correction starts again from what is stored, with a key of its own.
+    st.session_state[DRAFTS_KEY].pop(fix["draft"], None)
+    st.session_state.pop(FIX_KEY, None)
+
+
+pressed = st.session_state.pop(PRESSED_KEY, None)
 working = st.session_state.get(CURRENT_KEY)
-if pressed and working and working["token"] == pressed:
+if pressed and pressed[0] == CURRENT_KEY and working and working["token"] == pressed[1]:
     _submit(working)
+fixing = st.session_state.get(FIX_KEY)
+if pressed and pressed[0] == FIX_KEY and fixing and fixing["token"] == pressed[1]:
+    _correct(fixing)
 
 try:
     task: AnnotationTask | None = next_annotation(store, account.id, study.id, session_token=token)
@@ -357,7 +442,7 @@ except AccessDenied as exc:
 except RatingError as exc:
     st.title("Annotate cases")
     st.info(str(exc))
-    if working is not None and working["token"] in st.session_state.get(DRAFTS_KEY, {}):
+    if _slot_draft(CURRENT_KEY):
         st.caption(
             ":material/save: What you entered on your current case is kept in this tab; it "
             "is filled in again when you come back to the case."
@@ -424,6 +509,8 @@ if current is None or current["token"] != task.token:
         "key": uuid.uuid4().hex,
         "started": time.monotonic(),
         "position": task.position,
+        "prefix": f"an_{sequence}",
+        "draft": task.token,
     }
     st.session_state[CURRENT_KEY] = current
 seq = current["seq"]
@@ -436,7 +523,7 @@ if task.token not in drafts:
     else:
         drafts[task.token] = _new_draft(task.draft_report or "", task.draft_findings)
 draft = drafts[task.token]
-_seed_widgets(seq, draft)
+_seed_widgets(current["prefix"], draft)
 
 st.title("Adjudicate annotations" if task.adjudication else "Annotate cases")
 saved = st.session_state.pop(SAVED_KEY, None)
@@ -480,6 +567,9 @@ if candidates:
         hide_index=True,
     )
 
+if task.guidelines:
+    with st.expander("Guidelines", icon=":material/menu_book:"):
+        plain_text(task.guidelines, key="guidelines")
 if task.question:
     plain_text(task.question, label="Question", key="question")
 
@@ -507,50 +597,64 @@ with st.form(f"annot_form_{seq}", enter_to_submit=False, border=False):
             label = "Report (correct the draft)"
         else:
             label = "Report (write the reference report)"
-        st.text_area(label, key=_key(seq, "report"), height=260)
-
-    st.markdown("**Structured findings**")
-    case_columns = st.columns(len(CASE_FIELDS))
-    for column, field in zip(case_columns, CASE_FIELDS, strict=True):
-        with column:
-            _field_widget(field, _key(seq, f"c_{field.key}"), field.label)
-
-    for number, lesion in enumerate(draft["lesions"], start=1):
-        with st.container(border=True):
-            head, remove = st.columns([5, 1], vertical_alignment="center")
-            head.markdown(f"**Lesion {number}**")
-            remove.form_submit_button(
-                f"Remove lesion {number}",
-                key=_key(seq, f"remove_{lesion['uid']}"),
-                on_click=_remove_lesion,
-                args=(lesion["uid"],),
-                icon=":material/delete:",
-            )
-            per_row = 5
-            for start in range(0, len(LESION_FIELDS), per_row):
-                row = st.columns(per_row)
-                for column, field in zip(row, LESION_FIELDS[start : start + per_row], strict=False):
-                    with column:
-                        _field_widget(
-                            field,
-                            _key(seq, f"l{lesion['uid']}_{field.key}"),
-                            f"{field.label} (lesion {number})",
-                        )
-    if not draft["lesions"]:
-        st.caption("No lesion entered.")
-    add, submit = st.columns([1, 1])
-    add.form_submit_button(
-        "Add lesion", key=_key(seq, "add"), on_click=_add_lesion, icon=":material/add:"
-    )
-    submit.form_submit_button(
+        st.text_area(label, key=_key(current["prefix"], "report"), height=260)
+    _findings_editor(CURRENT_KEY, draft)
+    st.form_submit_button(
         "Submit annotation" if not task.adjudication else "Submit settled annotation",
-        key=_key(seq, "submit"),
+        key=_key(current["prefix"], "submit"),
         type="primary",
-        on_click=_press_submit,
+        on_click=_press,
+        args=(CURRENT_KEY,),
         shortcut="Ctrl+Enter",
     )
 st.caption(
     "Keys: Tab moves between fields; type in a select box to filter and press Enter to pick; "
     "Ctrl+Enter submits."
 )
+
+with st.expander("Change my previous annotation", expanded=FIX_KEY in (pressed or ())):
+    # A correction is a new annotation that supersedes the stored one; nothing is overwritten.
+    try:
+        previous = last_annotated_task(store, account.id, study.id, session_token=token)
+    except RatingError as exc:
+        previous = None
+        st.error(str(exc))
+    fixed = st.session_state.pop(FIXED_KEY, None)
+    if fixed:
+        st.success(fixed)
+    if previous is None:
+        st.caption("Nothing submitted yet.")
+    else:
+        earlier, stored = previous
+        fix = st.session_state.get(FIX_KEY)
+        if fix is None or fix["token"] != earlier.token:
+            sequence = st.session_state.get("annot_sequence", 0) + 1
+            st.session_state["annot_sequence"] = sequence
+            fix = {
+                "token": earlier.token,
+                "key": uuid.uuid4().hex,
+                "position": earlier.position,
+                "prefix": f"fix_{sequence}",
+                "draft": f"fix:{earlier.token}",
+            }
+            st.session_state[FIX_KEY] = fix
+            drafts[fix["draft"]] = _new_draft(stored.report, form_findings(stored.findings))
+        fix_draft = drafts[fix["draft"]]
+        _seed_widgets(fix["prefix"], fix_draft)
+        st.caption(f"Case {earlier.position} as you last saved it.")
+        fix_problems = st.session_state.get(ERRORS_KEY, {}).pop(fix["draft"], None)
+        if fix_problems:
+            st.error(
+                "Not saved. Please fix:\n\n" + "\n".join(f"- {p}" for p in fix_problems),
+                icon=":material/error:",
+            )
+        with st.form(f"annot_fix_form_{fix['prefix']}", enter_to_submit=False, border=False):
+            st.text_area("Corrected report", key=_key(fix["prefix"], "report"), height=160)
+            _findings_editor(FIX_KEY, fix_draft, "correction")
+            st.form_submit_button(
+                "Save correction",
+                key=_key(fix["prefix"], "submit"),
+                on_click=_press,
+                args=(FIX_KEY,),
+            )
 st.caption(RESEARCH_NOTICE)
