@@ -7,12 +7,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 
 from studies.readers.design import find_study
 from studies.store.db import Store
 from studies.store.schema import (
     Account,
+    Annotation,
     Assignment,
     Case,
     CaseFlag,
@@ -40,12 +41,19 @@ class StudySummary:
 
 
 def _done_assignments(study_id: int):  # noqa: ANN202
-    return (
+    """The study's tasks that are done: judged (a comparison) or annotated (an annotation
+    study's tasks have annotations, not judgments)."""
+    judged = (
         select(Judgment.assignment_id)
         .join(Assignment, Assignment.id == Judgment.assignment_id)
         .where(Assignment.study_id == study_id)
-        .distinct()
     )
+    annotated = (
+        select(Annotation.assignment_id)
+        .join(Assignment, Assignment.id == Annotation.assignment_id)
+        .where(Assignment.study_id == study_id)
+    )
+    return union(judged, annotated)
 
 
 def list_studies(store: Store) -> list[StudySummary]:
@@ -138,6 +146,13 @@ def study_progress(store: Store, study: int | str) -> StudyProgress:
                 .group_by(Judgment.rater_id)
             ).all()
         )
+        for rater_id, moment in session.execute(
+            select(Annotation.rater_id, func.max(Annotation.submitted_at))
+            .join(Assignment, Assignment.id == Annotation.assignment_id)
+            .where(Assignment.study_id == row.id)
+            .group_by(Annotation.rater_id)
+        ).all():
+            last[rater_id] = max(filter(None, [last.get(rater_id), moment]))
         accounts = {
             a.id: a
             for a in session.scalars(

@@ -62,7 +62,7 @@ from studies.readers.calibration import (
     feedback_text,
     waiting_message,
 )
-from studies.readers.design import StudyError
+from studies.readers.design import ANNOTATION_KIND, StudyError
 from studies.readers.form import (
     PREFERENCES,
     FormError,
@@ -85,6 +85,7 @@ from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
     WAITS_FOR_CALIBRATION,
     WAITS_FOR_ORIGINAL,
+    Annotation,
     Assignment,
     AuditEvent,
     Benchmark,
@@ -252,7 +253,11 @@ def flagged_by_holder(assignment: Any = Assignment) -> ColumnElement[bool]:
 
 
 def _counts(session: Session, rater_id: int, study_id: int) -> tuple[int, int]:
-    judged = exists().where(Judgment.assignment_id == Assignment.id)
+    # Done: judged, or (a task of an annotation study) annotated.
+    judged = or_(
+        exists().where(Judgment.assignment_id == Assignment.id),
+        exists().where(Annotation.assignment_id == Assignment.id),
+    )
     total, done = session.execute(
         select(func.count(), func.count().filter(judged)).where(
             Assignment.study_id == study_id,
@@ -413,6 +418,7 @@ _STEP = (
         Study.guidelines,
         Study.config[("design", "form")].label("form"),
         Study.config[("design", "calibration_threshold")].label("calibration_threshold"),
+        Study.config[("design", "kind")].label("study_kind"),
         StudyRater.active.label("panel_active"),
         SESSION_OWNER,
         SESSION_EXPIRES,
@@ -446,6 +452,7 @@ _SUBMIT_CONTEXT = (
         Study.config[("design", "form")].label("form"),
         Study.config[("design", "washout_days")].label("washout_days"),
         Study.config[("design", "calibration_threshold")].label("calibration_threshold"),
+        Study.config[("design", "kind")].label("study_kind"),
         StudyItem.kind.label("item_kind"),
         StudyItem.gold_answer,
         StudyRater.active.label("panel_active"),
@@ -602,6 +609,7 @@ def next_assignment(
         raise RatingError(message)
     if not row.panel_active:
         raise RatingError(_left_panel_text(row.name))
+    _refuse_annotation_study(row)
     if row.token is None:
         threshold = _washout_days(row.calibration_threshold)
         if threshold > 0:
@@ -766,6 +774,15 @@ def task_for_write(
     return row
 
 
+def _refuse_annotation_study(row: Any, then: str = "") -> None:
+    """An annotation study's cases are annotated on their own page, never judged as pairs."""
+    if row.study_kind == ANNOTATION_KIND:
+        raise RatingError(
+            f"The study '{row.name}' is an annotation study: open it on the 'Annotate cases' "
+            f"page.{then}"
+        )
+
+
 def refuse_closed_task(row: Any) -> None:
     """RatingError when the task's study is not running or its rater left the panel."""
     message = _status_text(row.name, row.status)
@@ -802,6 +819,7 @@ def _submit(
         conflict = not stored.same_answer(submitted)
         return SubmitResult(repeat.id, False, repeat.winner, conflict, stored, _feedback(row))
     refuse_closed_task(row)
+    _refuse_annotation_study(row, " Nothing was saved.")
     if row.flagged:
         raise RatingError(
             "You flagged this case as one you cannot assess, so it has left your list; "

@@ -1,0 +1,57 @@
+"""An annotation study on the rating side, on SQLite and PostgreSQL: its tasks count as done
+when annotated (the study list, progress per rater, the rater's own count), and the pairwise
+rating path refuses it instead of serving one report on both sides. (Before: done 0 / N for
+an annotated study; next_assignment served its items as pairs.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.reader_world import build_world
+
+from studies.readers import accounts
+from studies.readers.annotation import next_annotation, submit_annotation
+from studies.readers.design import StudyDesign, create_study
+from studies.readers.enrolment import enrol_rater
+from studies.readers.lifecycle import start_study
+from studies.readers.progress import list_studies, study_progress
+from studies.readers.rating import RatingError, next_assignment, rater_studies, submit_judgment
+from studies.store.db import Store
+
+LIKERT = {side: {"accuracy": 3, "completeness": 3, "safety": 3} for side in ("left", "right")}
+
+
+def test_annotation_tasks_count_when_annotated_and_are_not_rated(
+    store: Store, tmp_path: Path
+) -> None:
+    world = build_world(store, tmp_path / "bench", n_cases=3)
+    annotator = accounts.create_account(store, "anna", "rater", "rater-password-1")
+    study_id = create_study(
+        store,
+        StudyDesign(
+            name="Expert round",
+            benchmark=world.benchmark,
+            systems=world.systems[:1],
+            kind="annotation",
+            overlap=1,
+        ),
+    )
+    enrol_rater(store, study_id, annotator.username)
+    start_study(store, study_id)
+    task = next_annotation(store, annotator.id, study_id)
+    submit_annotation(
+        store, annotator.id, task.token, "a1", "Normal colonoscopy.", {"no_polyps": True}
+    )
+    [summary] = list_studies(store)
+    assert (summary.n_done, summary.n_assignments) == (1, 3)
+    [rater] = study_progress(store, study_id).raters
+    assert (rater.done, rater.remaining) == (1, 2)
+    assert rater.last_submitted_at is not None
+    [mine] = rater_studies(store, annotator.id)
+    assert (mine.done, mine.total) == (1, 3)
+    with pytest.raises(RatingError, match="annotation study: open it on the 'Annotate cases'"):
+        next_assignment(store, annotator.id, study_id)
+    other = next_annotation(store, annotator.id, study_id)
+    with pytest.raises(RatingError, match="annotation study.*Nothing was saved"):
+        submit_judgment(store, annotator.id, other.token, "j1", "left", LIKERT)
