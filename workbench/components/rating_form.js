@@ -11,6 +11,8 @@
 const DRAFT_PREFIX = "medvision-rate-draft:";
 const DRAFT_DAYS = 30;
 const FRAME_S = 1 / 25;
+// Keys whose action goes to the server: one at a time, after the save on its way.
+const WAITS_FOR_SAVE = new Set(["Enter", "f", "p"]);
 const states = new WeakMap(); // parentElement -> the form's state across runs
 
 function el(tag, attrs = {}, text) {
@@ -381,6 +383,7 @@ function paint(state) {
   nodes.draftNote.hidden = !state.restored;
   nodes.root.dataset.state = blocked(state) ? "saving" : "ready";
   nodes.root.dataset.ready = String(!blocked(state));
+  nodes.root.dataset.pending = String(Boolean(state.pending)); // a save (or other event) on its way
   nodes.root.dataset.case = String(state.task ? state.task.position : "");
   nodes.submit.disabled = blocked(state);
   nodes.submit.textContent = blocked(state) ? "Saving\u2026" : data.mode === "correct" ? "Save correction (Enter)" : "Submit (Enter)";
@@ -544,7 +547,6 @@ function acknowledge(state) {
 }
 
 function openFlag(state) {
-  if (state.pending) return; // flag once the answer before is confirmed
   if (state.data.mode !== "rate" || !(state.data.flag_reasons || []).length) return;
   state.flagOpen = true;
   state.flagError = "";
@@ -716,6 +718,12 @@ function handle(state, press) {
     submit(state);
     return;
   }
+  if (state.pending && WAITS_FOR_SAVE.has(key)) {
+    // Submit, flag and the earlier answers go to the server after the save before them
+    // (the list then holds the answer just given).
+    state.queue.push(press);
+    return;
+  }
   const scale = state.data.scale;
   if (/^[1-9]$/.test(key)) {
     if (scale.includes(Number(key))) rate(state, Number(key), true);
@@ -771,8 +779,9 @@ function drain(state) {
   // Keys pressed while the server answered, applied in order to the case now shown.
   while (state.queue.length && !blocked(state)) {
     const press = state.queue.shift();
-    if (state.pending && press.key === "Enter") {
-      state.queue.unshift(press); // a submit waits for the save before it
+    const key = press.key.length === 1 ? press.key.toLowerCase() : press.key;
+    if (state.pending && WAITS_FOR_SAVE.has(key)) {
+      state.queue.unshift(press); // it waits for the save before it, and so do the keys after
       return;
     }
     handle(state, press);
