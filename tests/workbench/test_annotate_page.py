@@ -192,3 +192,30 @@ def test_the_results_page_sends_disagreements_and_shows_the_validation(world) ->
     assert any("1 added" in s.value for s in app.success)
     senior = accounts.resolve_session(store, _token("senior"))
     assert next_annotation(store, senior.id, study_id).adjudication
+
+
+def test_home_opens_the_annotation_study_it_names(world) -> None:
+    store, (anna, ben, _carl), _admin, _study_id, _secrets = world
+    second = create_study(
+        store,
+        StudyDesign(
+            name="Second round",
+            benchmark="synthetic-reader",
+            systems=["sys-beta"],
+            kind="annotation",
+            overlap=2,
+            seed=9,
+        ),
+    )
+    for rater in (anna, ben):
+        enrol_rater(store, second, rater.username)
+    start_study(store, second)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state[SESSION_KEY] = _token("anna")
+    app.run()
+    app.session_state["rate_open_study"] = second  # what Home's "Go annotating" sets
+    app.switch_page(str(PAGES / "annotate.py")).run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="annot_study").value == 1  # the second study, by its place
+    task = next_annotation(store, anna.id, second)
+    assert app.text_area[0].value == task.draft_report

@@ -341,7 +341,11 @@ if not studies:
         st.info("You have no annotation study yet. Your study admin will let you know.")
     st.stop()
 
+# Home's "Go annotating" names the study to open (its OPEN_STUDY_KEY; popped here).
+opened = st.session_state.pop("rate_open_study", None)
 if len(studies) > 1:
+    if opened in [s.id for s in studies]:
+        st.session_state["annot_study"] = [s.id for s in studies].index(opened)
     names = [s.name for s in studies]
     chosen = st.selectbox(
         "Study", range(len(studies)), format_func=lambda i: names[i], key="annot_study"
