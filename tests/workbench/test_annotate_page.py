@@ -111,6 +111,9 @@ def test_the_menu_offers_the_annotation_page_to_its_panel_only(world) -> None:
     assert "annotate.py" not in [s.file for s in visible_pages(None)]
     assert landing_page(anna) == "annotate.py"
     assert landing_page(carl) == "rate.py"
+    # The rating page does not offer the annotation study.
+    app = _open("rate.py", _token("anna"))
+    assert any("no reader study to rate" in i.value for i in app.info)
 
 
 def test_a_refused_submit_keeps_the_draft_and_the_page_names_no_system(world) -> None:
