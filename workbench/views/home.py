@@ -54,11 +54,9 @@ def rater_home(studies: list[RaterStudy], annotating: set[int]) -> None:
                 key=f"home-study-{study.id}",
             )
             remaining = max(study.total - study.done, 0)
-            if not annotation:
-                st.progress(
-                    study.done / max(study.total, 1),
-                    text=f"{study.done} done, {remaining} remaining",
-                )
+            st.progress(
+                study.done / max(study.total, 1), text=f"{study.done} done, {remaining} remaining"
+            )
             if study.status != "active":
                 st.caption(f"This study is {study.status}; rating is closed for now.")
             label = "Go annotating" if annotation else "Go rating"
@@ -67,7 +65,7 @@ def rater_home(studies: list[RaterStudy], annotating: set[int]) -> None:
                 key=f"home_go_{study.id}",
                 type="primary",
                 icon=":material/rate_review:",
-                disabled=study.status != "active" or (not annotation and remaining == 0),
+                disabled=study.status != "active" or remaining == 0,
             ):
                 _open(study.id, "views/annotate.py" if annotation else "views/rate.py")
 
