@@ -498,7 +498,7 @@ function submit(state) {
 
 function send(state, event, value) {
   state.sent += 1;
-  const id = `${state.data.session}:${state.sent}`;
+  const id = `${state.data.session}:${state.mount}:${state.sent}`;
   state.pending = id;
   paint(state);
   state.setTriggerValue(event, { ...value, id });
@@ -794,7 +794,9 @@ export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   let state = states.get(parentElement);
   if (!state) {
-    state = { token: null, shown: 0, sent: 0, queue: [], pending: null, ahead: false, acked: false, data };
+    // `mount` keeps event ids unique when the form is drawn again in the same session.
+    const mount = Math.random().toString(36).slice(2, 8);
+    state = { token: null, shown: 0, sent: 0, mount, queue: [], pending: null, ahead: false, acked: false, data };
     states.set(parentElement, state);
     build(parentElement, state);
     state.listener = (event) => onKey(state, event);
