@@ -221,7 +221,7 @@ function renderMedia(state) {
       video.muted = true;
       const bar = el("div", { class: "frame-bar" });
       const back = el("button", { type: "button", "data-testid": "frame-prev", title: "Previous frame (,)" }, "\u25C0 frame");
-      const play = el("button", { type: "button", "data-testid": "frame-play", title: "Play / pause (Space)" }, "\u23EF");
+      const play = el("button", { type: "button", "data-testid": "frame-play", title: "Play / pause (Space)" }, "play / pause");
       const next = el("button", { type: "button", "data-testid": "frame-next", title: "Next frame (.)" }, "frame \u25B6");
       back.addEventListener("click", () => step(state, -1));
       next.addEventListener("click", () => step(state, 1));
