@@ -181,17 +181,40 @@ class Ratings:
     unit: np.ndarray
     rater: np.ndarray
     category: np.ndarray
+    # Per unit (row of `category_counts`): the code of its case, when units of one case
+    # (the pairs of a case's reports, the two reports of an item) are correlated.
+    cluster: np.ndarray | None = None
 
 
-def rating_codes(table: pd.DataFrame, domain: list[float]) -> Ratings:
-    """The ratings of `table` with units numbered as the rows of `category_counts`."""
+def rating_codes(
+    table: pd.DataFrame, domain: list[float], cases: np.ndarray | None = None
+) -> Ratings:
+    """The ratings of `table` with units numbered as the rows of `category_counts`;
+    `cases`, one per column of `table`, groups the units by case."""
     values = table.to_numpy(dtype=float)
     rated = np.isin(values, domain)
-    units = np.cumsum(rated.any(axis=0)) - 1
+    kept = rated.any(axis=0)
+    units = np.cumsum(kept) - 1
     rater, column = np.nonzero(rated)
     index = {v: i for i, v in enumerate(domain)}
     category = np.array([index[v] for v in values[rater, column]], dtype=int)
-    return Ratings(unit=units[column], rater=rater, category=category)
+    cluster = None
+    if cases is not None:
+        cluster = pd.factorize(np.asarray(cases, dtype=object)[kept])[0]
+    return Ratings(unit=units[column], rater=rater, category=category, cluster=cluster)
+
+
+def unit_cases(judgments: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+    """The case of each unit (column) of `ratings_matrix`: of the item, or of the item a
+    report (item|side) belongs to."""
+    case_of = dict(zip(judgments["item"].astype(str), judgments["case"].astype(str), strict=True))
+    return np.array(
+        [
+            case_of.get(str(label), case_of.get(str(label).rsplit("|", 1)[0], str(label)))
+            for label in table.columns
+        ],
+        dtype=object,
+    )
 
 
 AGREEMENT_VARIANCES = ("units+raters", "units")
@@ -214,14 +237,16 @@ def chance_corrected(
     over every unit's own share, so a unit with fewer raters is neither dropped nor
     over-weighted; with equal rater counts, kappa is Fleiss (1971).
 
-    `variance` "units+raters" (default; needs `ratings`): units and raters both sampled
-    (Gwet 2008, Psychometrika 73). Each unit's linearised contribution (irrCAC's) is split
-    into the agreement of each pair of its raters and the category share of each rating,
-    and contributions that share a unit or a rater count as correlated (the two-way
-    cluster-robust variance for ratings made by pairs of raters); t on Satterthwaite's df
-    of the unit and the rater part. "units": raters fixed, irrCAC's variance on n - 1 df.
-    The rater part is what a study with few raters who differ in taste adds: without it
-    the interval covered 0.87-0.92 with rater x system effects (bench/coverage.py).
+    `variance` "units+raters" (default; needs `ratings`): cases and raters both sampled
+    (the question of Gwet 2008, Psychometrika 73). Each unit's linearised contribution
+    (irrCAC's) is split into the agreement of each pair of its raters and the category
+    share of each rating, and contributions that share a case (`Ratings.cluster`: the
+    items of a case show the same reports) or a rater count as correlated: the two-way
+    cluster-robust variance for ratings made by pairs of raters (`_two_way_parts`), t on
+    Satterthwaite's df of the case and the rater part. "units": raters fixed, units
+    independent, irrCAC's variance on n - 1 df, which covered 0.86-0.92 with rater x system
+    or report effects in bench/coverage.py. A rater jackknife (Gwet 2008) counts each
+    rater's share of the unit sampling again and covered 1.0 there.
     """
     if coefficient not in ("fleiss", "gwet"):
         raise ValueError(f"coefficient must be 'fleiss' or 'gwet', not {coefficient!r}")
@@ -296,23 +321,52 @@ def _two_way_variance(
     value: float,
     unit_part: float,
 ) -> tuple[float, float]:
-    """(variance, df) of a chance-corrected coefficient with units and raters sampled.
+    """(variance, df) of a chance-corrected coefficient with cases (units) and raters
+    sampled (`_two_way_parts`): the case part plus the rater part where that is positive
+    (a study's few raters estimate it poorly and a negative estimate would narrow the
+    interval below the one with raters fixed); t on Satterthwaite's df for that sum, the
+    case part on C - 1 df and the rater part on R - 1 for R raters. With fewer than four
+    raters, or nothing to estimate, irrCAC's units-only variance on n - 1 df."""
+    n = len(raters)
+    parts = _two_way_parts(ratings, raters, several, weights, chance, pa, pe, value)
+    if parts is None:
+        return unit_part, float(n - 1)
+    case_part, n_cases, rater_part, n_raters = parts
+    if not (np.isfinite(case_part) and case_part > 0):
+        return unit_part, float(n - 1)
+    extra = max(rater_part, 0.0) if np.isfinite(rater_part) else 0.0
+    total = case_part + extra
+    df = total**2 / (case_part**2 / max(n_cases - 1, 1) + extra**2 / max(n_raters - 1, 1))
+    return float(total), float(df)
+
+
+def _two_way_parts(
+    ratings: Ratings,
+    raters: np.ndarray,
+    several: np.ndarray,
+    weights: np.ndarray,
+    chance: np.ndarray,
+    pa: float,
+    pe: float,
+    value: float,
+) -> tuple[float, int, float, int] | None:
+    """(case part, cases, rater part, raters) of the variance, or None below four raters.
 
     The unit's linearised contribution psi_u (`chance_corrected`) is the sum of
     - one term per pair of its raters j, k: (n / n2) 2 (w(c_j, c_k) - pa) / (m (m - 1) (1 - pe)),
     - one term per rating: -2 (1 - value) (chance(c) - pe) / (m (1 - pe)),
     - one term of the unit alone: value (n / n2 [m >= 2] - 1).
-    Two terms are correlated when they share the unit or a rater, so the variance of the
-    sum is sum_u S_u^2 + sum_j T_j^2 - sum_(j,k) W_jk^2 - sum_(u,j) X_uj^2 + sum a^2 (S, T,
-    W, X: totals per unit, rater, rater pair, unit and rater; a: the pair terms, counted
-    once): the unit part (n / (n - 1) sum_u S_u^2, irrCAC's) plus the products that share
-    a rater but not the unit, times R / (R - 1) for the R raters. That rater part may be
-    negative (no rater effect, sampling noise); where the total is not positive the unit
-    part is kept. t on Satterthwaite's df for the sum of the unit part (n - 1 df) and a
-    positive rater part (R - 1 df).
+    Two terms are correlated when they share the case or a rater. The case part is
+    C / (C - 1) sum_c S_c^2 (S: the terms' total per case; with one unit per case, irrCAC's
+    variance). The rater part sums the products of terms of different cases that share a
+    rater, sum_j T_j^2 - sum_(j,k) W_jk^2 - sum_(c,j) X_cj^2 + sum_(c,j,k) Y_cjk^2 (totals
+    per rater, rater pair, case and rater, case and rater pair), less its expectation when
+    the raters of every unit are relabelled at random (centred at the estimate, it is not
+    zero without any rater effect), times R / (R - 1).
     """
     n, n2 = len(raters), int(several.sum())
     m = raters[ratings.unit]
+    case_of_unit = ratings.cluster if ratings.cluster is not None else np.arange(n)
     # Each rating's own term.
     own = -2.0 * (1.0 - value) * (chance[ratings.category] - pe) / (m * (1.0 - pe))
     # Every pair of ratings of a unit (j < k): agreement terms.
@@ -336,45 +390,41 @@ def _two_way_variance(
         / (m_pair * (m_pair - 1.0) * (1.0 - pe))
     )
     alone = value * ((n / n2) * several - 1.0)
-
-    n_raters = int(rater.max()) + 1
-
-    def squares(codes: np.ndarray, values: np.ndarray) -> float:
-        totals = np.bincount(codes, values)
-        return float(totals @ totals)
-
-    def shared(labels: np.ndarray) -> float:
-        """Sum of products of the terms that share a rater but not the unit."""
-        first_rater, second_rater = labels[i], labels[j]
-        by_rater = squares(
-            np.concatenate([labels, first_rater, second_rater]), np.concatenate([own, pair, pair])
-        )
-        low, high = np.minimum(first_rater, second_rater), np.maximum(first_rater, second_rater)
-        by_dyad = squares(np.unique(low * n_raters + high, return_inverse=True)[1], pair)
-        cell = np.concatenate([unit, unit[i], unit[j]]) * n_raters + np.concatenate(
-            [labels, first_rater, second_rater]
-        )
-        by_cell = squares(
-            np.unique(cell, return_inverse=True)[1], np.concatenate([own, pair, pair])
-        )
-        return by_rater - by_dyad - by_cell + float(pair @ pair)
-
-    by_unit = squares(
-        np.concatenate([unit, unit[i], np.arange(n)]), np.concatenate([own, pair, alone])
-    )
+    case, pair_case = case_of_unit[unit], case_of_unit[unit[i]]
+    n_cases = int(case_of_unit.max()) + 1
     groups = int(np.count_nonzero(np.bincount(rater)))
     if groups < 4:
-        return unit_part, float(n - 1)
-    # Centred at the estimate, the shared products are not zero on average even without
-    # any rater effect. Their expectation when every unit's raters are relabelled at
-    # random (which keeps each unit's ratings and breaks every rater's link across units)
-    # is subtracted: terms of two units share a rater with probability 1/R (two ratings),
-    # 2/R (a rating and a pair) or (4R - 6) / (R (R - 1)) (two pairs).
-    r = float(n_raters)
+        return None
+    r = int(rater.max()) + 1
+
+    def squares(codes: np.ndarray, values: np.ndarray) -> float:
+        totals = np.bincount(np.unique(codes, return_inverse=True)[1], values)
+        return float(totals @ totals)
+
+    by_case = squares(
+        np.concatenate([case, pair_case, case_of_unit]), np.concatenate([own, pair, alone])
+    )
+    case_part = n_cases / max(n_cases - 1.0, 1.0) * by_case / n**2
+    first_rater, second_rater = rater[i], rater[j]
+    dyad = first_rater * r + second_rater
+    shared = (
+        squares(
+            np.concatenate([rater, first_rater, second_rater]), np.concatenate([own, pair, pair])
+        )
+        - squares(dyad, pair)
+        - squares(
+            np.concatenate([case, pair_case, pair_case]) * r
+            + np.concatenate([rater, first_rater, second_rater]),
+            np.concatenate([own, pair, pair]),
+        )
+        + squares(pair_case * r * r + dyad, pair)
+    )
+    # Terms of two cases share a rater after random relabelling with probability 1/R (two
+    # ratings), 2/R (a rating and a pair) or (4R - 6) / (R (R - 1)) (two pairs).
     chance_of = {(1, 1): 1.0 / r, (1, 2): 2.0 / r, (2, 2): (4.0 * r - 6.0) / (r * (r - 1.0))}
     totals = {
-        1: np.bincount(unit, own, minlength=n),
-        2: np.bincount(unit[i], pair, minlength=n),
+        1: np.bincount(case, own, minlength=n_cases),
+        2: np.bincount(pair_case, pair, minlength=n_cases),
     }
     expected = sum(
         (2.0 if a != b else 1.0)
@@ -382,14 +432,8 @@ def _two_way_variance(
         * (totals[a].sum() * totals[b].sum() - float(totals[a] @ totals[b]))
         for (a, b), probability in chance_of.items()
     )
-    factor = groups / (groups - 1.0)
-    rater_part = factor * (shared(rater) - expected) / n**2
-    total = (n / (n - 1.0)) * by_unit / n**2 + rater_part
-    if not np.isfinite(total) or total <= 0:
-        return unit_part, float(n - 1)
-    extra = max(rater_part, 0.0)
-    df = total**2 / (unit_part**2 / (n - 1) + extra**2 / max(groups - 1, 1))
-    return float(total), float(df)
+    rater_part = groups / (groups - 1.0) * (shared - expected) / n**2
+    return float(case_part), n_cases, float(rater_part), groups
 
 
 def fleiss_counts(judgments: pd.DataFrame, ratings: str = "preference") -> np.ndarray:
@@ -415,7 +459,7 @@ def fleiss_kappa(
         agreement_weights(domain),
         "fleiss",
         level=level,
-        ratings=rating_codes(table, domain),
+        ratings=rating_codes(table, domain, unit_cases(judgments, table)),
         variance=variance,
     )
     raters = counts.sum(axis=1)
@@ -452,7 +496,7 @@ def gwet_ac(
         agreement_weights(domain, weights),
         "gwet",
         level=level,
-        ratings=rating_codes(table, domain),
+        ratings=rating_codes(table, domain, unit_cases(judgments, table)),
         variance=variance,
     )
     return {

@@ -1,7 +1,8 @@
-"""The two-way (units and raters sampled) variance of Fleiss' kappa and Gwet's AC1/AC2,
+"""The two-way (cases and raters sampled) variance of Fleiss' kappa and Gwet's AC1/AC2,
 checked against its definition computed term by term: every pair of linearised terms that
-share a unit or a rater, the centring expectation by enumerating every relabelling of the
-raters of two units, and irrCAC's units-only variance as the unit part."""
+share a case or a rater, the centring expectation by enumerating every relabelling of the
+raters of two units, and irrCAC's units-only variance as the case part with one unit per
+case."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ TABLE = np.array(
 
 
 def _definition(
-    table: np.ndarray, weights: np.ndarray, coefficient: str
+    table: np.ndarray, weights: np.ndarray, coefficient: str, cases: list[int]
 ) -> tuple[float, float, float]:
-    """(value, variance, df) from the terms of the linearised coefficient, by brute force."""
+    """(value, variance, df) from the terms of the linearised coefficient, by brute force:
+    terms of units of one case or with a rater in common are correlated."""
     n_raters, n = table.shape
     q = weights.shape[0]
     rated = [
@@ -75,18 +77,24 @@ def _definition(
         for (j, c), (k, d) in combinations(ratings, 2):
             a = (n / n2) * 2 * (weights[c, d] - pa) / (m[u] * (m[u] - 1) * (1 - pe))
             terms.append((u, frozenset([j, k]), a))
-    per_unit = np.zeros(n)
+    n_cases = len(set(cases))
+    per_case = np.zeros(n_cases)
     for u, _, e in terms:
-        per_unit[u] += e
-    unit_part = n / (n - 1) * float(per_unit @ per_unit) / n**2
-    shared = sum(e1 * e2 for u1, s1, e1 in terms for u2, s2, e2 in terms if u1 != u2 and s1 & s2)
+        per_case[cases[u]] += e
+    case_part = n_cases / (n_cases - 1) * float(per_case @ per_case) / n**2
+    shared = sum(
+        e1 * e2
+        for u1, s1, e1 in terms
+        for u2, s2, e2 in terms
+        if cases[u1] != cases[u2] and s1 & s2
+    )
     # Expectation over independent uniform relabellings of each unit's raters.
     everyone = list(range(n_raters))
     relabellings = list(permutations(everyone))
     expected = 0.0
     for u1, s1, e1 in terms:
         for u2, s2, e2 in terms:
-            if u1 == u2 or not s1 or not s2:
+            if cases[u1] == cases[u2] or not s1 or not s2:
                 continue
             hits = sum(
                 bool({p1[j] for j in s1} & {p2[j] for j in s2})
@@ -95,9 +103,10 @@ def _definition(
             )
             expected += e1 * e2 * hits / len(relabellings) ** 2
     rater_part = n_raters / (n_raters - 1) * (shared - expected) / n**2
-    total = unit_part + rater_part
+    # A negative rater part (sampling noise) does not narrow the interval.
     extra = max(rater_part, 0.0)
-    df = total**2 / (unit_part**2 / (n - 1) + extra**2 / (n_raters - 1))
+    total = case_part + extra
+    df = total**2 / (case_part**2 / (n_cases - 1) + extra**2 / (n_raters - 1))
     return value, total, df
 
 
@@ -121,19 +130,21 @@ def _judgments(table: np.ndarray) -> pd.DataFrame:
     return prepare_judgments(pd.DataFrame(rows))
 
 
+@pytest.mark.parametrize("cases", [list(range(7)), [0, 0, 1, 1, 2, 2, 2]])
 @pytest.mark.parametrize(
     ("coefficient", "weights"),
     [("fleiss", "identity"), ("gwet", "identity"), ("gwet", "quadratic")],
 )
-def test_two_way_variance_equals_its_definition(coefficient: str, weights: str) -> None:
+def test_two_way_variance_equals_its_definition(
+    coefficient: str, weights: str, cases: list[int]
+) -> None:
     domain = [0.0, 1.0, 2.0]
     frame = pd.DataFrame(TABLE, index=[f"r{j + 1}" for j in range(4)])
     counts = agreement.category_counts(frame, domain)
     w = agreement.agreement_weights(domain, weights)
-    found = agreement.chance_corrected(
-        counts, w, coefficient, ratings=agreement.rating_codes(frame, domain)
-    )
-    value, variance, df = _definition(TABLE, w, coefficient)
+    codes = agreement.rating_codes(frame, domain, np.array([f"case{c}" for c in cases]))
+    found = agreement.chance_corrected(counts, w, coefficient, ratings=codes)
+    value, variance, df = _definition(TABLE, w, coefficient, cases)
     assert found["value"] == pytest.approx(value, abs=1e-12)
     assert found["se"] ** 2 == pytest.approx(variance, rel=1e-9)
     assert found["df"] == pytest.approx(df, rel=1e-9)
