@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from studies.readers.amendments import (
@@ -36,6 +36,7 @@ from studies.store.audit import record
 from studies.store.db import Store
 from studies.store.schema import (
     Account,
+    Annotation,
     Assignment,
     CaseFlag,
     Judgment,
@@ -46,6 +47,10 @@ from studies.store.schema import (
     aware,
     utcnow,
 )
+
+# The item kinds whose tasks change hands: a comparison's regular pairs and an annotation
+# study's cases (gold and training items go to every rater; adjudication to the senior).
+MOVABLE_KINDS = ("regular", "annotation")
 
 # pg_advisory_xact_lock's first key: panel changes of one study run one at a time.
 _PANEL_LOCK = 15_0004
@@ -191,7 +196,11 @@ class _Panel:
     def __init__(self, session: Session, study: Study) -> None:
         self.session = session
         self.study = study
-        judged = exists().where(Judgment.assignment_id == Assignment.id)
+        # Done: judged, or (an annotation study's task) annotated.
+        judged = or_(
+            exists().where(Judgment.assignment_id == Assignment.id),
+            exists().where(Annotation.assignment_id == Assignment.id),
+        )
         rows = session.execute(
             select(
                 Assignment.id,
@@ -229,7 +238,7 @@ class _Panel:
             r.rater_id for r in rows if not r.judged and r.id not in self.flagged
         )
         self.pair_load: Counter[tuple[int, tuple[int, int]]] = Counter(
-            (r.rater_id, (r.system_a_id, r.system_b_id)) for r in rows if r.kind == "regular"
+            (r.rater_id, (r.system_a_id, r.system_b_id)) for r in rows if r.kind in MOVABLE_KINDS
         )
         self.last_index: dict[int, int] = {}
         for r in rows:
@@ -254,7 +263,7 @@ class _Panel:
             r
             for r in self.rows.values()
             if self.holder[r.id] == rater_id
-            and r.kind == "regular"
+            and r.kind in MOVABLE_KINDS
             and not r.is_duplicate
             and not r.judged
             and not self._twin_judged(r)
@@ -270,7 +279,7 @@ class _Panel:
         return [
             r
             for r in (self.rows[a] for a in sorted(self.flagged))
-            if r.kind == "regular"
+            if r.kind == "regular"  # flags are a comparison's (studies.readers.flags)
             and not r.is_duplicate
             and not r.judged
             and not self._twin_judged(r)
@@ -311,7 +320,9 @@ class _Panel:
             .order_by(Assignment.id)
             .with_for_update()
         )
-        if self.session.scalar(select(func.count()).where(Judgment.assignment_id.in_(ids))):
+        if self.session.scalar(
+            select(func.count()).where(Judgment.assignment_id.in_(ids))
+        ) or self.session.scalar(select(func.count()).where(Annotation.assignment_id.in_(ids))):
             return False
         source = self.holder[row.id]
         pair = (row.system_a_id, row.system_b_id)
@@ -623,14 +634,15 @@ def reclaim_overdue(
     def work(session: Session) -> PanelChange:
         row = _running(session, study)
         moment = now or utcnow()
-        last = dict(
-            session.execute(
-                select(Judgment.rater_id, func.max(Judgment.submitted_at))
-                .join(Assignment, Assignment.id == Judgment.assignment_id)
+        last: dict[int, datetime] = {}
+        for table in (Judgment, Annotation):  # the last answer: a judgment or an annotation
+            for rater_id, answered_at in session.execute(
+                select(table.rater_id, func.max(table.submitted_at))
+                .join(Assignment, Assignment.id == table.assignment_id)
                 .where(Assignment.study_id == row.id)
-                .group_by(Judgment.rater_id)
-            ).all()
-        )
+                .group_by(table.rater_id)
+            ).all():
+                last[rater_id] = max(filter(None, [last.get(rater_id), answered_at]))
         panel = _Panel(session, row)
         joined = dict(
             session.execute(

@@ -1,7 +1,9 @@
 """An annotation study on the rating side, on SQLite and PostgreSQL: its tasks count as done
-when annotated (the study list, progress per rater, the rater's own count), and the pairwise
-rating path refuses it instead of serving one report on both sides. (Before: done 0 / N for
-an annotated study; next_assignment served its items as pairs.)"""
+when annotated (the study list, progress per rater, the rater's own count), the pairwise
+rating path refuses it instead of serving one report on both sides, and its panel changes
+like a comparison's (an annotator taken off hands on the cases not annotated yet, each case
+keeps its overlap). (Before: done 0 / N for an annotated study; next_assignment served its
+items as pairs; panel changes moved no annotation task.)"""
 
 from __future__ import annotations
 
@@ -55,3 +57,54 @@ def test_annotation_tasks_count_when_annotated_and_are_not_rated(
     other = next_annotation(store, annotator.id, study_id)
     with pytest.raises(RatingError, match="annotation study.*Nothing was saved"):
         submit_judgment(store, annotator.id, other.token, "j1", "left", LIKERT)
+
+
+def test_an_annotation_study_panel_changes_keep_its_overlap(store: Store, tmp_path: Path) -> None:
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from studies.readers.panel import add_rater, deactivate_rater
+    from studies.store.schema import Annotation, Assignment
+
+    world = build_world(store, tmp_path / "bench", n_cases=4)
+    annotators = [
+        accounts.create_account(store, f"anna{i}", "rater", "rater-password-1") for i in range(3)
+    ]
+    study_id = create_study(
+        store,
+        StudyDesign(
+            name="Expert round",
+            benchmark=world.benchmark,
+            systems=world.systems[:1],
+            kind="annotation",
+            overlap=2,
+        ),
+    )
+    for annotator in annotators:
+        enrol_rater(store, study_id, annotator.username)
+    start_study(store, study_id)
+    leaving = annotators[0]
+    done = next_annotation(store, leaving.id, study_id)
+    submit_annotation(
+        store, leaving.id, done.token, "a1", "Normal colonoscopy.", {"no_polyps": True}
+    )
+    change = deactivate_rater(store, study_id, leaving.username)
+    assert change.moved + change.stranded >= 1
+
+    def check() -> None:
+        with store.session() as session:
+            rows = session.execute(
+                select(Assignment.item_id, Assignment.rater_id, Assignment.token)
+            ).all()
+            annotated = set(session.scalars(select(Assignment.token).join(Annotation)))
+        copies = Counter(item for item, _rater, _token in rows)
+        assert set(copies.values()) == {2}
+        assert all(len({r for i, r, _t in rows if i == item}) == 2 for item in copies)
+        assert done.token in annotated  # the annotated task stayed, under its annotator
+
+    check()
+    late = accounts.create_account(store, "late", "rater", "rater-password-1")
+    added = add_rater(store, study_id, late.username)
+    assert added is not None and added.moved >= 1
+    check()
