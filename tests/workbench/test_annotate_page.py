@@ -222,3 +222,41 @@ def test_home_opens_the_annotation_study_it_names(world) -> None:
     assert app.selectbox(key="annot_study").value == 1  # the second study, by its place
     task = next_annotation(store, anna.id, second)
     assert app.text_area[0].value == task.draft_report
+
+
+def test_written_from_scratch_every_problem_at_once(world) -> None:
+    store, (anna, _ben, _carl), _admin, _study_id, secrets = world
+    scratch = create_study(
+        store,
+        StudyDesign(
+            name="From scratch",
+            benchmark="synthetic-reader",
+            systems=["sys-gamma"],
+            kind="annotation",
+            annotation_source="written",
+            overlap=1,
+            seed=2,
+        ),
+    )
+    enrol_rater(store, scratch, anna.username)
+    start_study(store, scratch)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state[SESSION_KEY] = _token("anna")
+    app.run()
+    app.session_state["rate_open_study"] = scratch
+    app.switch_page(str(PAGES / "annotate.py")).run()
+    # A blank page: no model report, no drafted findings, and nothing naming the model.
+    (report,) = [t for t in app.text_area if t.label == "Report (write the reference report)"]
+    assert report.value == ""
+    assert not any(s.label.endswith("(lesion 1)") for s in app.selectbox)
+    tree = _tree_text(app)
+    assert not any(secret in tree for secret in secrets)
+    _button(app, "Add lesion").click().run()
+    next(s for s in app.selectbox if s.label == "No polyps").set_value(True)
+    _button(app, "Submit annotation").click().run()
+    assert not app.exception, app.exception
+    (error,) = [e.value for e in app.error if "Not saved" in e.value]
+    assert "report:" in error and "no_polyps:" in error  # both at once, each named
+    assert any(s.label == "Location (lesion 1)" for s in app.selectbox)  # the lesion stays
+    with store.session() as session:
+        assert session.scalars(select(Annotation)).all() == []
