@@ -273,9 +273,12 @@ account = access.require_role("rater", "admin")
 store = access.app_store()
 token = access.session_token()
 st.session_state[ACCOUNT_KEY] = account.id
-# The form fills the screen: less of Streamlit's padding above it.
+# The form fills the screen: less of Streamlit's padding above it. It is never faded as
+# "stale" while a run is on its way: the case it shows is current (the next one is shown
+# ahead while the answer before it is saved).
 st.html(
-    "<style>.stMainBlockContainer{padding:2.6rem 1.5rem 1rem;max-width:none;}</style>",
+    "<style>.stMainBlockContainer{padding:2.6rem 1.5rem 1rem;max-width:none;}"
+    f".st-key-{rating_form.KEY}{{opacity:1 !important;transition:none !important;}}</style>",
 )
 
 
