@@ -17,6 +17,7 @@ set as text in the browser, never as HTML.
 from __future__ import annotations
 
 import base64
+import functools
 import mimetypes
 from collections.abc import Callable
 from pathlib import Path
@@ -57,8 +58,16 @@ def _data_url(mime: str, data: bytes) -> str:
 
 
 def _image_url(path: Path) -> str:
-    data = media_bytes(path)  # decoded in full: a bad file raises here, before anything is sent
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    stat = path.stat()
+    return _checked_image_url(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_image_url(path: str, _mtime_ns: int, _size: int) -> str:
+    # Kept per file version (a changed file has another mtime or size): each run of the page
+    # sends the case and the next one, and decoding every image again each time is wasted.
+    data = media_bytes(Path(path))  # decoded in full: a bad file raises, nothing is sent
+    mime = mimetypes.guess_type(path)[0] or "image/png"
     return _data_url(mime if mime.startswith("image/") else "image/png", data)
 
 
