@@ -137,7 +137,7 @@ def test_an_annotation_study_runs_end_to_end_in_the_browser(
                     alert = page.get_by_text("Not saved. Please fix")
                     expect(alert).to_be_visible()
                     problems = page.get_by_role("alert").filter(has_text="Not saved").inner_text()
-                    assert "no_polyps" in problems and "polyp_count" in problems
+                    assert "No polyps: " in problems and "Polyp count: " in problems
                     expect(report_box).to_have_value(task.draft_report + added)
                     expect(page.get_by_role("spinbutton", name="BBPS total (0-9)")).to_have_value(
                         "7"

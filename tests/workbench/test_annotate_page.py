@@ -256,7 +256,7 @@ def test_written_from_scratch_every_problem_at_once(world) -> None:
     _button(app, "Submit annotation").click().run()
     assert not app.exception, app.exception
     (error,) = [e.value for e in app.error if "Not saved" in e.value]
-    assert "report:" in error and "no_polyps:" in error  # both at once, each named
+    assert "- Report: " in error and "- No polyps: " in error  # both at once, each named
     assert any(s.label == "Location (lesion 1)" for s in app.selectbox)  # the lesion stays
     with store.session() as session:
         assert session.scalars(select(Annotation)).all() == []

@@ -182,7 +182,19 @@ def _findings_of(draft: dict[str, Any]) -> dict[str, Any]:
 
 
 def _problems(exc: RatingError) -> list[str]:
-    return list(getattr(exc, "problems", None) or [str(exc)])
+    """Each problem of a refusal, its field named by the form's label ("lesion 2, location:
+    ..." reads "Lesion 2, Location: ...")."""
+    labels = {f.key: f.label for f in FORM.fields} | {"report": "Report", "lesions": "Lesions"}
+    shown = []
+    for problem in getattr(exc, "problems", None) or [str(exc)]:
+        head, sep, rest = problem.partition(": ")
+        lesion, comma, key = head.partition(", ")
+        if sep and comma and lesion.startswith("lesion ") and key in labels:
+            problem = f"Lesion {lesion[7:]}, {labels[key]}: {rest}"
+        elif sep and head in labels:
+            problem = f"{labels[head]}: {rest}"
+        shown.append(problem)
+    return shown
 
 
 # --- widgets, generated from the form's fields --------------------------------------------
