@@ -667,7 +667,9 @@ function onKey(state, event) {
   const known = /^[1-9]$/.test(key) || ["Enter", "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Escape", " ", ",", "."].includes(key) || /^[abtxcfgzp]$/i.test(key);
   if (!known) return;
   if (key === " " && tag === "BUTTON") return; // Space presses a focused button
-  if (key === "Enter" && tag === "BUTTON" && target !== state.nodes.submit) return; // Enter on a focused button presses it
+  // Enter on a focused button of the page outside the form presses that button; inside the
+  // form it submits (or confirms the open panel) wherever a click left the focus.
+  if (key === "Enter" && tag === "BUTTON" && !state.nodes.root.contains(target)) return;
   stop(event);
   if (blocked(state) || state.queue.length) {
     // In order: once a key waits (a submit behind the save before it), the keys after it wait too.
