@@ -291,7 +291,7 @@ def test_a_case_that_cannot_be_assessed_is_flagged_with_a_reason(
     after = next_assignment(world.store, rater.id, study_id)
     assert after.token != first.token
     expect(page.get_by_test_id("case-counter")).to_have_text(
-        f"Case {after.position} of {after.total}"
+        f"Case {after.done + 1} of {after.total}"
     )
     assert _judgments(world.store, rater.id, study_id) == []
 

@@ -170,6 +170,10 @@ def test_rater_flags_a_case_they_cannot_assess(world) -> None:
     after = form_data(app)
     assert after["message"]["kind"] == "success"
     assert after["task"]["token"] != data["task"]["token"]
+    # "Case n of N" counts the cases left to the rater: the flagged one is out of both (its
+    # place in the order would have read "case 2" and, at the end, "case N + 1 of N").
+    assert after["task"]["total"] == data["task"]["total"] - 1
+    assert after["task"]["number"] == 1 and after["next"]["number"] == 2
     assert data["task"]["token"] in after["clear_drafts"]
     with store.session() as session:
         flags = session.execute(select(CaseFlag.reason, CaseFlag.note, CaseFlag.rater_id)).all()
@@ -353,7 +357,7 @@ def test_rater_corrects_an_earlier_answer_ratings_included(world) -> None:
     assert form_data(app)["earlier"] is None  # the list is sent only when asked (key P)
     send(app, "list", {})
     earlier = form_data(app)["earlier"]
-    assert [e["position"] for e in earlier] == [3, 2, 1]
+    assert [e["number"] for e in earlier] == [3, 2, 1]
     assert earlier[-1]["label"] == "Case 1: Report A is better"
     send(app, "open", {"token": earlier[-1]["token"]})
     data = form_data(app)

@@ -307,7 +307,7 @@ function loadCase(state, task, serverAnswer) {
   nodes.dataLabel.hidden = !data.data_label;
   nodes.dataLabel.textContent = data.data_label || "";
   nodes.study.textContent = task.study || "";
-  nodes.counter.textContent = `Case ${task.position} of ${task.total}`;
+  nodes.counter.textContent = `Case ${task.number} of ${task.total}`;
   nodes.progress.textContent = data.mode === "rate" ? `${task.done} / ${task.total} done` : "";
   nodes.question.hidden = !task.question;
   nodes.question.querySelector(".text").textContent = task.question || "";
@@ -384,11 +384,11 @@ function paint(state) {
   nodes.root.dataset.state = blocked(state) ? "saving" : "ready";
   nodes.root.dataset.ready = String(!blocked(state));
   nodes.root.dataset.pending = String(Boolean(state.pending)); // a save (or other event) on its way
-  nodes.root.dataset.case = String(state.task ? state.task.position : "");
+  nodes.root.dataset.case = String(state.task ? state.task.number : "");
   nodes.submit.disabled = blocked(state);
   nodes.submit.textContent = blocked(state) ? "Saving\u2026" : data.mode === "correct" ? "Save correction (Enter)" : "Submit (Enter)";
   nodes.saving.hidden = !(state.pending && state.ahead);
-  nodes.saving.textContent = state.ahead ? `Saving your answer to case ${state.aheadFrom.position}\u2026` : "";
+  nodes.saving.textContent = state.ahead ? `Saving your answer to case ${state.aheadFrom.number}\u2026` : "";
   nodes.flagPanel.hidden = !state.flagOpen;
   if (state.flagOpen) paintFlag(state);
 }
@@ -406,7 +406,7 @@ function paintMessages(state) {
   const correcting = data.mode === "correct";
   nodes.mode.hidden = !correcting;
   nodes.mode.querySelector(".text").textContent = correcting
-    ? `Changing your earlier answer to case ${data.task.position}. Save it, or go back to your next case (Esc).`
+    ? `Changing your earlier answer to case ${data.task.number}. Save it, or go back to your next case (Esc).`
     : "";
   nodes.flag.hidden = !(data.flag_reasons && data.flag_reasons.length) || correcting;
   nodes.guideText.textContent = data.guidelines || "";
@@ -606,7 +606,7 @@ function openEarlier(state) {
   nodes.earlierList.replaceChildren();
   if (!(data.earlier || []).length) nodes.earlierList.append(el("p", { class: "muted" }, "Nothing to change yet."));
   (data.earlier || []).forEach((entry, index) => {
-    const button = el("button", { type: "button", "data-testid": `answered-${entry.position}` }, entry.label);
+    const button = el("button", { type: "button", "data-testid": `answered-${entry.number}` }, entry.label);
     button.addEventListener("click", () => openAnswered(state, index));
     nodes.earlierList.append(button);
   });

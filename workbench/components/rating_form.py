@@ -113,15 +113,23 @@ def form_data(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def task_data(
-    task: RatingTask, media: list[dict[str, Any]], *, done: int | None = None
+    task: RatingTask,
+    media: list[dict[str, Any]],
+    *,
+    done: int | None = None,
+    number: int | None = None,
 ) -> dict[str, Any]:
     """One case as the form shows it; `done` overrides the count (for the case after this one,
-    shown once this one is submitted)."""
+    shown once this one is submitted). `number` is the "case n of N" the rater reads: the
+    cases done + 1 (a flagged case leaves the count, so the place in the order would run past
+    N), or, for an earlier answer, its place among the rater's answers."""
+    done = task.done if done is None else done
     return {
         "token": task.token,
         "study": task.study_name,
         "position": task.position,
-        "done": task.done if done is None else done,
+        "number": done + 1 if number is None else number,
+        "done": done,
         "total": task.total,
         "question": task.question or "",
         "left": task.left_text,
@@ -135,6 +143,7 @@ def form_payload(
     task: RatingTask,
     media: list[dict[str, Any]],
     *,
+    number: int | None = None,
     session: str,
     reply: str | None,
     mode: str = "rate",
@@ -156,7 +165,7 @@ def form_payload(
         "session": session,
         "reply": reply,
         "mode": mode,
-        "task": task_data(task, media),
+        "task": task_data(task, media, number=number),
         "form": form_data(task.form),
         "scale": list(SCALE),
         "preferences": dict(PREFERENCES),

@@ -430,7 +430,9 @@ if fixing is not None:
         }
         answered = None
     else:
-        fixing["position"] = answered.position
+        # Its number as the rater read it: its place among their answers (flags leave gaps
+        # in the order).
+        fixing["position"] = earlier.index(answered) + 1
 
 if task is None and answered is None:
     feedback = st.session_state.pop(FEEDBACK_KEY, None)
@@ -516,13 +518,14 @@ def _earlier() -> list[dict[str, str | int]]:
         found = answered_tasks(store, account.id, study.id, session_token=token)
     except RatingError:
         return []
+    numbered = list(enumerate(found, start=1))  # the case numbers the rater read
     return [
         {
-            "position": a.position,
+            "number": number,
             "token": a.task.token,
-            "label": f"Case {a.position}: {PREFERENCES[a.preference_shown]}",
+            "label": f"Case {number}: {PREFERENCES[a.preference_shown]}",
         }
-        for a in reversed(found)
+        for number, a in reversed(numbered)
         if a.correctable
     ]
 
@@ -545,6 +548,7 @@ clear = st.session_state.pop(CLEAR_KEY, [])
 data = rating_form.form_payload(
     shown,
     media,
+    number=fixing["position"] if answered is not None and fixing is not None else None,
     session=st.session_state.setdefault(FORM_SESSION_KEY, uuid.uuid4().hex[:12]),
     reply=st.session_state.get(REPLY_KEY),
     mode="correct" if answered is not None else "rate",
