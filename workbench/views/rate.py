@@ -70,10 +70,6 @@ OPEN_STUDY_KEY = "rate_open_study"  # the study Home's "Go rating" button chose
 KEPT_NOTE = (
     "Your answer is kept in this form: press Enter to send it again when the message is gone."
 )
-EXPIRED_NOTE = (
-    "Your session expired; log in again. Your answer is kept in this browser and is filled "
-    "in again when you come back to the case."
-)
 
 
 # --- the form's events (run before the script, in the run they cause) -----------------
@@ -83,10 +79,11 @@ def _say(kind: str, text: str) -> None:
     st.session_state[MESSAGE_KEY] = {"kind": kind, "text": text}
 
 
-def _expired(exc: AccessDenied) -> None:
+def _expired(_exc: AccessDenied) -> None:
+    # The app then says so above the page it lands on ("your answer is kept": the form's
+    # draft stays in the browser and comes back with the case after the next log-in).
     st.session_state.pop(access.SESSION_KEY, None)
     st.session_state[access.EXPIRED_KEY] = True
-    _say("error", f"{exc} {EXPIRED_NOTE}")
 
 
 def _refused(result: SubmitResult, task_token: str, answer: dict[str, Any]) -> None:
@@ -267,8 +264,6 @@ def on_form_event(name: str) -> None:
 
 # --- the page ------------------------------------------------------------------------
 
-if st.session_state.get(access.EXPIRED_KEY) and st.session_state.get(UNSAVED_KEY):
-    st.info(EXPIRED_NOTE, icon=":material/save:")
 account = access.require_role("rater", "admin")
 store = access.app_store()
 token = access.session_token()
