@@ -5,8 +5,9 @@ One app server and one chromium serve the whole module (each test its own rater 
 context, so drafts in localStorage do not mix). Covered: rating with preference and every
 Likert criterion, resume after a reload (and the README screenshot, regenerated every run),
 "cannot assess" with a reason, a draft that survives a reload, the correction of an older
-answer (ratings included: the superseding chain in the database), and the confirmation that
-closing a study needs. Needs Debian's chromium (`make browser`) and pip's playwright.
+answer (ratings included: the superseding chain in the database), and the confirmations that
+closing a study and deactivating an account need. Needs Debian's chromium (`make browser`)
+and pip's playwright.
 """
 
 from __future__ import annotations
@@ -387,7 +388,9 @@ def test_an_older_answer_is_corrected_ratings_included(
     assert _shown(rows[0]) == first and _shown(rows[3]) == fixed
 
 
-def test_closing_a_study_needs_a_confirmation(world: World, server: str, page: Any) -> None:
+def test_closing_a_study_and_deactivating_an_account_need_a_confirmation(
+    world: World, server: str, page: Any
+) -> None:
     from playwright.sync_api import expect
 
     study_id = world.studies["closing"]
@@ -412,3 +415,23 @@ def test_closing_a_study_needs_a_confirmation(world: World, server: str, page: A
     close.click()
     expect(page.get_by_text("Status: closed")).to_be_visible()
     assert status() == "closed"
+
+    # Deactivating an account: nothing is preselected, and Apply without the tick changes
+    # nothing and says so.
+    def active() -> bool:
+        account = accounts.get_account(world.store, "closer")
+        return account is not None and account.active
+
+    page.get_by_role("tab", name="Raters and invites").click()
+    page.get_by_role("combobox", name="Account").click()
+    page.keyboard.type("closer")
+    page.keyboard.press("Enter")
+    page.get_by_role("radiogroup", name="Action").get_by_text("deactivate", exact=True).click()
+    apply = page.get_by_role("button", name="Apply")
+    apply.click()
+    expect(page.get_by_text("tick 'I confirm deactivating' to deactivate closer")).to_be_visible()
+    assert active()
+    page.get_by_text("I confirm deactivating: the account").click()
+    apply.click()
+    expect(page.get_by_text("closer: deactivate done.")).to_be_visible()
+    assert not active()
