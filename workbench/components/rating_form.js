@@ -90,6 +90,8 @@ function build(root, state) {
     errors: q("errors"),
     feedback: q("feedback"),
     calibration: q("calibration"),
+    feedbackPanel: q("feedback-panel"),
+    feedbackClose: q("feedback-close"),
     draftNote: q("draft-note"),
     media: q("media"),
     question: q("question"),
@@ -135,6 +137,7 @@ function build(root, state) {
   n.zoom.addEventListener("click", () => (n.zoom.hidden = true));
   n.earlier.addEventListener("click", () => act(state, () => askEarlier(state)));
   n.earlierClose.addEventListener("click", () => closeEarlier(state));
+  n.feedbackClose.addEventListener("click", () => closeFeedback(state));
   n.comment.addEventListener("input", () => {
     state.answer.comment = n.comment.value;
     changed(state);
@@ -399,10 +402,14 @@ function paintMessages(state) {
   nodes.message.hidden = !message;
   nodes.message.className = message ? `notice ${message.kind}` : "notice";
   nodes.message.textContent = message ? message.text : "";
-  nodes.feedback.hidden = !data.feedback;
-  nodes.feedback.textContent = data.feedback || "";
-  nodes.calibration.hidden = !data.calibration;
-  nodes.calibration.textContent = data.calibration || "";
+  if (data.feedback) {
+    // A training case's reference answer, read before going on (Enter or Esc closes it).
+    nodes.feedback.textContent = data.feedback;
+    nodes.calibration.hidden = !data.calibration;
+    nodes.calibration.textContent = data.calibration || "";
+    nodes.feedbackPanel.hidden = false;
+    state.feedbackOpen = true;
+  }
   const correcting = data.mode === "correct";
   nodes.mode.hidden = !correcting;
   nodes.mode.querySelector(".text").textContent = correcting
@@ -511,7 +518,7 @@ function send(state, event, value) {
       state.ahead = false;
       loadCase(state, state.aheadFrom, null);
     }
-    state.data = { ...state.data, message: { kind: "error", text: "No answer from the server yet: check the connection and press Enter to send again. Your answer is kept in this browser." } };
+    state.data = { ...state.data, feedback: null, message: { kind: "error", text: "No answer from the server yet: check the connection and press Enter to send again. Your answer is kept in this browser." } };
     paintMessages(state);
     paint(state);
   }, 20000);
@@ -621,6 +628,11 @@ function paintEarlier(state) {
   });
 }
 
+function closeFeedback(state) {
+  state.feedbackOpen = false;
+  state.nodes.feedbackPanel.hidden = true;
+}
+
 function closeEarlier(state) {
   state.earlierOpen = false;
   state.nodes.earlierPanel.hidden = true;
@@ -687,6 +699,10 @@ function stop(event) {
 
 function handle(state, press) {
   const key = press.key.length === 1 ? press.key.toLowerCase() : press.key;
+  if (state.feedbackOpen) {
+    if (key === "Enter" || key === "Escape") closeFeedback(state);
+    return;
+  }
   if (state.guideOpen) {
     if (key === "Enter" && state.data.guidelines_required && !state.acked) acknowledge(state);
     else if (key === "Escape" || key === "g" || key === "Enter") closeGuidelines(state);
