@@ -6,12 +6,14 @@ field of one case, the adjudicator settles it on the same page; then `medvision 
 on-policy preference pairs (each correction chosen over the model's report) load in TRL.
 
 The database holds exactly the annotations entered; no system name reaches the page. Needs
-Debian's chromium (`make browser`) and pip's playwright. Every case is SYNTHETIC.
+Debian's chromium (`make browser`) and pip's playwright. Every case is SYNTHETIC. The README's
+screenshot of the page, docs/annotation-page.png, comes from here.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.browser
 PASSWORD = "rater-password-1"
 STUDY = "Expert round"
 MODEL = "sys-alpha"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "annotation-page.png"
 N_CASES = 2
 
 
@@ -124,6 +127,8 @@ def test_an_annotation_study_runs_end_to_end_in_the_browser(
                 report_box = page.get_by_role("textbox", name="Report (correct the draft)")
                 expect(report_box).to_have_value(task.draft_report)
                 seen.append(page.content())
+                if annotator is anna and n == 0:
+                    _screenshot(page, tmp_path)
                 findings = _copy(task.draft_findings)
                 added = f" Checked by {annotator.username}, case {n + 1}."
                 _append_to_report(page, added)
@@ -170,7 +175,8 @@ def test_an_annotation_study_runs_end_to_end_in_the_browser(
         page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
         page.set_default_timeout(60_000)
         log_in(page, base, "admin", ADMIN_PASSWORD)
-        page.goto(f"{base}/annotation_results")
+        # Through the menu: the same app session (a fresh load may come before the cookie).
+        page.get_by_role("link", name="Annotation results").click()
         expect(page.get_by_text("1 case(s) in disagreement")).to_be_visible()
         page.get_by_role("textbox", name="Adjudicator").fill(senior.username)
         page.get_by_role("button", name="Send to the adjudicator").click()
@@ -184,8 +190,10 @@ def test_an_annotation_study_runs_end_to_end_in_the_browser(
         task = next_annotation(store, senior.id, study_id)
         assert task.adjudication and len(task.candidates) == 2
         seen.append(page.content())
-        expect(page.get_by_text("Annotation 1", exact=True)).to_be_visible()
-        expect(page.get_by_text("Annotation 2", exact=True)).to_be_visible()
+        # Both annotations side by side, anonymous, as written.
+        for number, (report, _) in enumerate(task.candidates, start=1):
+            expect(page.locator("strong", has_text=f"Annotation {number}")).to_be_visible()
+            expect(page.get_by_text(report, exact=True)).to_be_visible()
         # The comparison marks the one field the two annotators differ on.
         differing = page.locator("table tbody tr").filter(has_text="differs")
         expect(differing).to_have_count(1)
@@ -270,6 +278,17 @@ def test_an_annotation_study_runs_end_to_end_in_the_browser(
     )
     assert exported.returncode == 0, exported.stderr + exported.stdout
     _pairs_load_in_trl(store, out, tmp_path, tiny_model_dir)
+
+
+def _screenshot(page, tmp_path: Path) -> None:  # noqa: ANN001
+    """The README's picture of the page (written when missing, or always with
+    MEDVISION_UPDATE_SCREENSHOT=1)."""
+    page.wait_for_timeout(300)
+    shot = tmp_path / "annotation-page.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("MEDVISION_UPDATE_SCREENSHOT") or not SCREENSHOT.exists():
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
 
 
 def _copy(findings: dict[str, Any]) -> dict[str, Any]:

@@ -306,7 +306,7 @@ def _findings_editor(slot_key: str, draft: dict[str, Any], where: str = "") -> N
             _field_widget(field, _key(prefix, f"c_{field.key}"), f"{field.label}{tail}")
     for number, lesion in enumerate(draft["lesions"], start=1):
         with st.container(border=True):
-            head, remove = st.columns([5, 1], vertical_alignment="center")
+            head, remove = st.columns([3, 1], vertical_alignment="center")
             head.markdown(f"**Lesion {number}**")
             remove.form_submit_button(
                 f"Remove lesion {number}{tail}",
