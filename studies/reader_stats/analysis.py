@@ -204,7 +204,8 @@ def _agreement_rows(judgments: pd.DataFrame, settings: AnalysisSettings) -> pd.D
     common = {"n_resamples": settings.n_resamples, "seed": settings.seed}
     rows: list[dict[str, Any]] = []
     # Fleiss' kappa and Gwet's AC1/AC2 in Gwet's form: every unit counts, whatever its
-    # number of raters; their intervals are Gwet's linearised ones (no resampling).
+    # number of raters; their intervals are linearised with cases and raters both sampled
+    # (no resampling).
     kappa = agreement.fleiss_kappa(judgments, level=settings.level)
     rows.append({"measure": "Fleiss' kappa", "ratings": "preference", **_pick(kappa, "kappa")})
     for weights, measure in (("identity", AC1), ("quadratic", AC2)):
