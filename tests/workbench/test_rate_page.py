@@ -306,6 +306,33 @@ def test_clips_and_frames_reach_the_form_as_anonymous_data(world, tmp_home: Path
     assert "secret" not in _tree_text(app)  # no file name reaches the browser
 
 
+def test_the_next_case_goes_ahead_only_when_it_can_be_shown(world) -> None:
+    store, raters, _admin, _secrets = world
+    study_id = rater_studies(store, raters[0].id)[0].id
+    app = _acknowledged(_open("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
+    first = next_assignment(store, raters[0].id, study_id)
+    second = next_assignment(store, raters[0].id, study_id, after_position=first.position)
+    assert form_data(app)["next"]["token"] == second.token
+    # The next case's image is broken: it is not sent ahead (its own turn says so).
+    image = second.media[0].path
+    intact = image.read_bytes()
+    image.write_bytes(intact[:40])
+    app.run()
+    assert form_data(app)["next"] is None
+    submit(app, "left")
+    assert not has_form(app) and any("cannot be shown" in e.value for e in app.error)
+    # The last case has nothing after it.
+    app.button(key="rate_skip_flag").click().run()
+    image.write_bytes(intact)  # fixed: the other pairs of that case can be shown again
+    app.run()
+    while form_data(app)["next"] is not None:
+        submit(app, "left")
+    last = form_data(app)["task"]
+    assert last["number"] == last["total"]
+    submit(app, "left")
+    assert not has_form(app) and any("All done" in m.value for m in app.success)
+
+
 def test_log_in_page(world) -> None:
     app = _open("login.py", None)
     app.text_input(key="login_username").input("rater1")
