@@ -365,3 +365,46 @@ def test_paired_differences_use_the_two_way_cluster_robust_mean() -> None:
 
     table = likert.paired_differences(simulate_study(SCENARIOS["rater x system"], seed=4))
     assert table["df"].max() < 8  # t on the 8 raters' clusters, not on the judgments
+
+
+def test_kenward_roger_is_the_exact_anova_t_in_a_balanced_design() -> None:
+    """Kenward and Roger's df and adjusted standard error (pbkrtest's formulas) are exact in
+    a balanced design: 3 systems x 6 cases x 2 readings, random case and case x system
+    effects; a system contrast is t with (S - 1)(C - 1) = 10 df and standard error
+    sqrt(2 MS(case x system) / (C R)) from the cell means (hand computation)."""
+    rng = np.random.default_rng(1)
+    n_systems, n_cases, readings = 3, 6, 2
+    grid_s, grid_c = np.meshgrid(np.arange(n_systems), np.arange(n_cases), indexing="ij")
+    system = np.repeat(grid_s.ravel(), readings)
+    case = np.repeat(grid_c.ravel(), readings)
+    y = (
+        1.0
+        + 0.3 * (system == 1)
+        + rng.normal(0, 1, n_cases)[case]
+        + rng.normal(0, 0.7, (n_cases, n_systems))[case, system]
+        + rng.normal(0, 0.5, len(system))
+    )
+    design = np.column_stack([np.ones(len(y)), system == 1, system == 2]).astype(float)
+    factors = {"case": case, "case:system": case * n_systems + system}
+    estimate, se, df, _ = likert._estimate(y, design, factors, np.eye(3)[1:2], "kenward-roger")
+    cells = np.array(
+        [[y[(system == s) & (case == c)].mean() for c in range(n_cases)] for s in range(n_systems)]
+    )
+    interaction = cells - cells.mean(0) - cells.mean(1)[:, None] + cells.mean()
+    ms = readings * (interaction**2).sum() / ((n_systems - 1) * (n_cases - 1))
+    assert estimate[0] == pytest.approx(cells[1].mean() - cells[0].mean(), abs=1e-9)
+    assert se[0] == pytest.approx(np.sqrt(2 * ms / (n_cases * readings)), rel=1e-6)
+    assert df[0] == pytest.approx(10.0, abs=1e-6)
+
+
+def test_mixed_model_offers_kenward_roger_and_names_the_df_methods() -> None:
+    from studies.reader_stats.simulation import SCENARIOS
+
+    study = simulate_study(SCENARIOS["small"].scaled(criteria=("accuracy",)), seed=2)
+    kr = likert.mixed_model(study, "accuracy", ddf="kenward-roger")
+    satterthwaite = likert.mixed_model(study, "accuracy")
+    assert np.allclose(kr.effects["estimate"], satterthwaite.effects["estimate"])
+    assert (kr.effects["se"] >= satterthwaite.effects["se"] * 0.99).all()
+    assert "Kenward-Roger" in kr.method
+    with pytest.raises(ValueError, match="satterthwaite, kenward-roger, z"):
+        likert.mixed_model(study, "accuracy", ddf="containment")
