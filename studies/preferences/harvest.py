@@ -759,8 +759,8 @@ def harvest_corrections(
 ) -> HarvestResult:
     """On-policy pairs from an annotation study: each clinician's correction of the model's
     report is chosen, the model's own output rejected (source `correction`). `corrections`
-    are studies.readers.annotation.corrections(...) (annotation, case, annotator, system,
-    generation, both texts); a correction equal to the model's text gives no pair."""
+    are studies.readers.annotation_results.corrections(...) (annotation, case, annotator,
+    system, generation, both texts); a correction equal to the model's text gives no pair."""
     policy = policy or HarvestPolicy()
     policy.validate()
     dropped: Counter[str] = Counter()

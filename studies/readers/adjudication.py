@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from studies.readers.design import StudyError
+from studies.readers.design import ANNOTATION_KIND, StudyError, study_kind
 from studies.readers.form import criteria
 from studies.readers.judgments import current_judgments, study_form
 from studies.readers.panel import PanelChange, _account, _amended, _change, _membership, _running
@@ -118,12 +118,13 @@ def queue_adjudication(
 ) -> PanelChange:
     """Send every item that disagrees beyond `rule` (and is not queued yet) to the senior
     rater `adjudicator`, who joins the panel as adjudicator if not on it; one amendment.
-    (An annotation study's cases: studies.readers.annotation.queue_annotation_adjudication.)"""
+    (An annotation study's cases:
+    studies.readers.annotation_results.queue_annotation_adjudication.)"""
     rule = rule or AdjudicationRule()
     rule.check()
 
     def find(session: Session, row: Study) -> dict[int, list[str]]:
-        if ((row.config or {}).get("design") or {}).get("kind") == "annotation":
+        if study_kind(row) == ANNOTATION_KIND:
             raise StudyError(
                 f"study {row.name!r} is an annotation study: its disagreements are between "
                 "annotations (queue them with `medvision studies annotations --adjudicator`)"

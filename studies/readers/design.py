@@ -285,6 +285,11 @@ def find_study(session: Session, study: int | str, *, lock: bool = False) -> Stu
     return found
 
 
+def study_kind(study: Study) -> str:
+    """A stored study's kind as its frozen design names it (one of STUDY_KINDS)."""
+    return ((study.config or {}).get("design") or {}).get("kind", "comparison")
+
+
 def write_lock(session: Session, study_id: int) -> None:
     """Serialise writers of one study. SQLite: take the database write lock now (a no-op
     update), so the reads that follow run inside the write transaction. PostgreSQL: lock

@@ -15,10 +15,7 @@ database itself keeps one current judgment per task (migration 0003). A busy dat
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,8 +40,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
-from model.notice import RESEARCH_NOTICE
-from studies.exports.render import csv_cell
 from studies.readers.accounts import (
     SESSION_EXPIRES,
     SESSION_OWNER,
@@ -72,6 +67,14 @@ from studies.readers.form import (
     likert_columns,
 )
 from studies.readers.judgments import case_label, is_current, judgment_query, study_form
+from studies.readers.study_export import (
+    ANSWER_FIELDS,
+    PROVENANCE_FIELDS,
+    answer_columns,
+    check_format,
+    export_text,
+    study_provenance,
+)
 from studies.readers.writes import (
     AccessDenied,
     DatabaseBusy,
@@ -1226,21 +1229,7 @@ _FIELDS_BEFORE_LIKERT = (
     "winner",
     "winner_system",
 )
-_FIELDS_AFTER_LIKERT = (
-    "comment",
-    "time_on_task_s",
-    "assigned_at",
-    "submitted_at",
-    "supersedes_id",
-    "superseded",
-    "synthetic",
-    "study_config_hash",
-    "study_seed",
-    "study_design_hash",
-    "study_amendments",
-    "exported_at",
-    "export",
-)
+_FIELDS_AFTER_LIKERT = ("comment", *ANSWER_FIELDS, *PROVENANCE_FIELDS)
 
 
 def export_fields(form: dict[str, Any] | None = None) -> list[str]:
@@ -1266,14 +1255,9 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
         row = _study_row(session, study)
         keys = [c.key for c in criteria(study_form(row.config))]
         result = session.execute(judgment_query(row.id, current_only=False)).all()
-        exported_at = now_utc().isoformat()
-        seed = (row.config.get("design") or {}).get("seed")
-        # The design as it was run: the frozen config plus each panel amendment (hash chain).
-        from studies.readers.amendments import amendments_summary, study_amendments
-
-        amendments = study_amendments(session, row.id)
-        design_hash = amendments[-1].hash if amendments else (row.config_hash or "")
-        amended = amendments_summary(amendments)
+        provenance = study_provenance(
+            session, row, f"{EXPORT_VERSION}; all judgments incl. corrections"
+        )
         out = []
         for found in result:
             judgment, assignment, item = found.Judgment, found.Assignment, found.StudyItem
@@ -1302,48 +1286,24 @@ def judgment_rows(store: Store, study: int | str) -> list[dict[str, Any]]:
                 for side in ("a", "b"):
                     value = (judgment.likert.get(side) or {}).get(criterion)
                     record_[f"likert_{side}_{criterion}"] = value
+            record_["comment"] = judgment.comment
             record_.update(
-                {
-                    "comment": judgment.comment,
-                    "time_on_task_s": judgment.time_on_task_s,
-                    "assigned_at": _iso(assignment.created_at),
-                    "submitted_at": _iso(judgment.submitted_at),
-                    "supersedes_id": judgment.supersedes_id,
-                    "superseded": not found.current,
-                    # The label travels with the export: re-analysis reads it back.
-                    "synthetic": case_label([found]),
-                    "study_config_hash": row.config_hash or "",
-                    "study_seed": seed,
-                    "study_design_hash": design_hash,
-                    "study_amendments": amended,
-                    "exported_at": exported_at,
-                    "export": (
-                        f"{EXPORT_VERSION}; all judgments incl. corrections; {RESEARCH_NOTICE}"
-                    ),
-                }
+                answer_columns(
+                    judgment,
+                    assignment,
+                    superseded=not found.current,
+                    synthetic=case_label([found]),
+                )
             )
+            record_.update(provenance)
             out.append(record_)
         return out
 
 
-def _iso(moment: datetime | None) -> str:
-    moment = aware(moment)
-    return moment.isoformat() if moment else ""
-
-
 def export_judgments(store: Store, study: int | str, fmt: str = "csv") -> str:
     """The raw judgments of a study as CSV or JSONL text."""
-    if fmt not in ("csv", "jsonl"):
-        raise StudyError(f"format {fmt!r}: use csv or jsonl")
+    check_format(fmt)
     rows = judgment_rows(store, study)
-    if fmt == "jsonl":
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     with store.session() as session:
         fields = export_fields(study_form(_study_row(session, study).config))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    for r in rows:
-        # A comment such as =HYPERLINK(...) must open as text in a spreadsheet.
-        writer.writerow({k: "" if v is None else csv_cell(v) for k, v in r.items()})
-    return buffer.getvalue()
+    return export_text(rows, fields, fmt)

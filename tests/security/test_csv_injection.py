@@ -126,4 +126,4 @@ def test_every_csv_writer_of_the_workbench_uses_the_guard() -> None:
             if CSV_WRITERS.search(code.replace("`df.to_csv`", "")):
                 writers.append(path.relative_to(ROOT).as_posix())
                 assert "csv_cell(" in code or "csv_rows(" in code, f"{path} writes CSV unguarded"
-    assert "studies/exports/render.py" in writers and "studies/readers/rating.py" in writers
+    assert "studies/exports/render.py" in writers and "studies/readers/study_export.py" in writers

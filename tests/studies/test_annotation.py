@@ -20,21 +20,23 @@ from support.reader_world import build_world
 from studies.readers import accounts
 from studies.readers.adjudication import adjudication_queue, queue_adjudication
 from studies.readers.annotation import (
-    AnnotationRule,
     FindingsError,
-    annotation_agreement,
     annotation_studies,
     check_findings,
-    compare_with_extractor,
     correct_annotation,
+    findings_form,
+    next_annotation,
+    submit_annotation,
+)
+from studies.readers.annotation_results import (
+    AnnotationRule,
+    annotation_agreement,
+    compare_with_extractor,
     corrections,
     expert_references,
     export_annotations,
-    findings_form,
-    next_annotation,
     on_policy_pairs,
     queue_annotation_adjudication,
-    submit_annotation,
     validate_extractor,
     write_expert_references,
 )

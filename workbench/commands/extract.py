@@ -57,7 +57,7 @@ def extract(
 def _validate(study: str, fmt: str) -> None:
     if fmt not in VALIDATION_FORMATS:
         _fail(f"--format {fmt!r}: use {', '.join(VALIDATION_FORMATS)}")
-    from studies.readers.annotation import validate_extractor
+    from studies.readers.annotation_results import validate_extractor
     from studies.readers.design import StudyError
     from studies.store.db import get_store
 

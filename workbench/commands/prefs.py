@@ -88,7 +88,8 @@ def _harvest(study: str, policy: HarvestPolicy) -> Any:  # a HarvestResult
     """A comparison study's judgments, or an annotation study's corrections (on-policy pairs:
     the clinician's correction chosen, the model's report rejected)."""
     from studies.preferences.harvest import harvest_preferences
-    from studies.readers.annotation import is_annotation_study, on_policy_harvest
+    from studies.readers.annotation import is_annotation_study
+    from studies.readers.annotation_results import on_policy_harvest
     from studies.readers.design import StudyError
     from studies.store.db import get_store
 

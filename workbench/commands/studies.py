@@ -339,7 +339,8 @@ def export_command(
             f"{given} names no export format: pass --format {' / '.join(EXPORT_FORMATS)}, "
             "or end the --out file in .csv, .jsonl or .imrmc"
         )
-    from studies.readers.annotation import export_annotations, is_annotation_study
+    from studies.readers.annotation import is_annotation_study
+    from studies.readers.annotation_results import export_annotations
 
     try:
         annotation = is_annotation_study(get_store(), study)
@@ -383,10 +384,10 @@ def adjudicate_command(
     """Send the items (comparison) or cases (annotation) whose raters disagree to a senior
     rater's queue: one recorded, hashed amendment."""
     from studies.readers.adjudication import AdjudicationRule, queue_adjudication
-    from studies.readers.annotation import (
+    from studies.readers.annotation import is_annotation_study
+    from studies.readers.annotation_results import (
         COMPARED_FIELDS,
         AnnotationRule,
-        is_annotation_study,
         queue_annotation_adjudication,
     )
     from studies.readers.design import StudyError
@@ -429,13 +430,13 @@ def agreement_command(
 ) -> None:
     """An annotation study: agreement per findings field between the two annotators of each
     case (percent, Cohen, Fleiss, Gwet AC1 with 95% intervals)."""
-    import csv
-    import io
     import json
 
     from model.notice import RESEARCH_NOTICE
-    from studies.readers.annotation import annotation_agreement, is_annotation_study
+    from studies.readers.annotation import is_annotation_study
+    from studies.readers.annotation_results import annotation_agreement
     from studies.readers.design import StudyError
+    from studies.readers.study_export import export_text
     from studies.store.db import get_store
 
     study = study_name(study, None, "studies agreement")
@@ -462,12 +463,8 @@ def agreement_command(
         typer.echo(json.dumps({"fields": rows, "footer": footer}, indent=2, default=str))
         return
     if chosen == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=[*rows[0], "footer"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "footer": footer})
-        typer.echo(buffer.getvalue(), nl=False)
+        with_footer = [{**row, "footer": footer} for row in rows]
+        typer.echo(export_text(with_footer, [*rows[0], "footer"], "csv"), nl=False)
         return
 
     def cell(value: float, low: float, high: float) -> str:
@@ -505,7 +502,7 @@ def references_command(
     disagreement); with --to, copy the settled ones into a benchmark of their own."""
     import json
 
-    from studies.readers.annotation import expert_references, write_expert_references
+    from studies.readers.annotation_results import expert_references, write_expert_references
     from studies.readers.design import StudyError
     from studies.store.db import get_store
 

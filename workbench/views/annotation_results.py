@@ -14,11 +14,11 @@ from typing import Any
 import streamlit as st
 
 from model.notice import RESEARCH_NOTICE
-from studies.readers.annotation import (
+from studies.readers.annotation import is_annotation_study
+from studies.readers.annotation_results import (
     annotation_agreement,
     expert_references,
     export_annotations,
-    is_annotation_study,
     queue_annotation_adjudication,
     validate_extractor,
 )
