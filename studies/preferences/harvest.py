@@ -35,6 +35,7 @@ from studies.preferences.policy import HarvestPolicy, PreferenceError
 from studies.readers.adjudication import ADJUDICATION_KIND, adjudicated_answers
 from studies.readers.form import WINNERS, criteria
 from studies.readers.judgments import current_judgments, study_form
+from studies.readers.study_export import study_cases_synthetic
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
@@ -414,28 +415,54 @@ def harvest_preferences(
                 )
             )
         # Synthetic is a property of the study's cases, judged or not (an unjudged study too).
-        study_synthetic = session.scalars(
-            select(Benchmark.synthetic)
-            .join(Case, Case.benchmark_id == Benchmark.id)
-            .join(StudyItem, StudyItem.case_id == Case.id)
-            .where(StudyItem.study_id == study.id)
-            .distinct()
-        ).all()
-        synthetic = any(b.synthetic for b in benchmarks.values()) or any(study_synthetic)
+        synthetic = any(b.synthetic for b in benchmarks.values()) or study_cases_synthetic(
+            session, study.id
+        )
         benchmark_names = sorted(b.name for b in benchmarks.values())
         config_hash = study.config_hash
         name_of_study = study.name
 
+    return _result(
+        name_of_study,
+        config_hash,
+        policy,
+        pairs,
+        dropped,
+        items=len(items),
+        items_judged=n_judged,
+        current_judgments=n_votes,
+        human_candidates=n_human,
+        synthetic=synthetic,
+        benchmarks=benchmark_names,
+    )
+
+
+def _result(
+    study: str,
+    config_hash: str | None,
+    policy: HarvestPolicy,
+    pairs: list[PreferencePair],
+    dropped: Counter[str],
+    *,
+    items: int,
+    items_judged: int,
+    current_judgments: int,
+    human_candidates: int,
+    synthetic: bool,
+    benchmarks: list[str],
+) -> HarvestResult:
+    """A harvest's pairs deduplicated and split by case, with the counts its manifest shows
+    (the judgments' harvest and the corrections' alike)."""
     pairs = _deduplicate(pairs, dropped)
     _split_by_case(pairs, policy)
     counts = {
-        "items": len(items),
-        "items_judged": n_judged,
-        "current_judgments": n_votes,
+        "items": items,
+        "items_judged": items_judged,
+        "current_judgments": current_judgments,
         "pairs": len(pairs),
         "human_pairs": sum(1 for p in pairs if p.source != "automatic"),
         "automatic_pairs": sum(1 for p in pairs if p.source == "automatic"),
-        "human_candidates": n_human,
+        "human_candidates": human_candidates,
         "train": sum(1 for p in pairs if p.split == "train"),
         "validation": sum(1 for p in pairs if p.split == "validation"),
         "cases_train": len({p.case_id for p in pairs if p.split == "train"}),
@@ -443,13 +470,13 @@ def harvest_preferences(
         "dropped": dict(sorted(dropped.items())),
     }
     return HarvestResult(
-        study=name_of_study,
+        study=study,
         study_config_hash=config_hash,
         policy=policy,
         pairs=pairs,
         counts=counts,
         synthetic=synthetic,
-        benchmarks=benchmark_names,
+        benchmarks=benchmarks,
     )
 
 
@@ -807,28 +834,17 @@ def harvest_corrections(
             )
         synthetic = any(b.synthetic for b in benchmarks.values())
         config_hash, name = study.config_hash, study.name
-    pairs = _deduplicate(pairs, dropped)
-    _split_by_case(pairs, policy)
-    counts = {
-        "items": len({c.case_id for c in corrections}),
-        "items_judged": len({c.case_id for c in corrections}),
-        "current_judgments": len(corrections),
-        "pairs": len(pairs),
-        "human_pairs": len(pairs),
-        "automatic_pairs": 0,
-        "human_candidates": len(corrections),
-        "train": sum(1 for p in pairs if p.split == "train"),
-        "validation": sum(1 for p in pairs if p.split == "validation"),
-        "cases_train": len({p.case_id for p in pairs if p.split == "train"}),
-        "cases_validation": len({p.case_id for p in pairs if p.split == "validation"}),
-        "dropped": dict(sorted(dropped.items())),
-    }
-    return HarvestResult(
-        study=name,
-        study_config_hash=config_hash,
-        policy=policy,
-        pairs=pairs,
-        counts=counts,
+    cases = len({c.case_id for c in corrections})
+    return _result(
+        name,
+        config_hash,
+        policy,
+        pairs,
+        dropped,
+        items=cases,
+        items_judged=cases,
+        current_judgments=len(corrections),
+        human_candidates=len(corrections),  # every pair a correction: none automatic
         synthetic=synthetic,
         benchmarks=sorted(b.name for b in benchmarks.values()),
     )
