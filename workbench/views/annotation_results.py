@@ -3,7 +3,8 @@ stands, agreement per field between the two annotators of each case, sending the
 disagree on to an adjudicator, and the clinical extractor's validation against the experts'
 own findings (`medvision extract --validate` prints the same table).
 
-Everything shown is computed in `studies.readers.annotation`; this page only lays it out.
+Everything shown is computed in `studies.readers.annotation_results`; this page only lays it
+out.
 """
 
 from __future__ import annotations
