@@ -54,7 +54,13 @@ from studies.readers.rating import (
     _refuse_session,
     _status_text,
 )
-from studies.readers.writes import AccessDenied, DatabaseBusy, RatingError, write_transaction
+from studies.readers.writes import (
+    AccessDenied,
+    DatabaseBusy,
+    RatingError,
+    check_submission_key,
+    write_transaction,
+)
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
@@ -427,19 +433,25 @@ def _build_task(session: Session, assignment: Assignment, study: Study) -> Annot
     )
 
 
-def _open_study(session: Session, rater_id: int, study_id: int) -> Study:
-    study = _enrolled_study(session, rater_id, study_id)
-    _require_annotation_study(study)
+def _refuse_closed(session: Session, study: Study, rater_id: int, then: str = "") -> None:
+    """RatingError (its message, then `then`) when the study is not running or the account
+    left its panel: the rating page's words (studies.readers.rating)."""
     message = _status_text(study.name, study.status)
     if message:
-        raise RatingError(message)
+        raise RatingError(message + then)
     active = session.scalar(
         select(StudyRater.active).where(
             StudyRater.study_id == study.id, StudyRater.account_id == rater_id
         )
     )
     if active is False:
-        raise RatingError(_left_panel_text(study.name))
+        raise RatingError(_left_panel_text(study.name) + then)
+
+
+def _open_study(session: Session, rater_id: int, study_id: int) -> Study:
+    study = _enrolled_study(session, rater_id, study_id)
+    _require_annotation_study(study)
+    _refuse_closed(session, study, rater_id)
     return study
 
 
@@ -542,8 +554,7 @@ def submit_annotation(
     # Every problem at once: the report's first, then each field's.
     missing = [] if report else ["report: write the reference report (it may be short)"]
     checked = check_findings(findings, problems=missing)
-    if not submission_key or len(submission_key) > 100:
-        raise RatingError("The submission key is missing or too long; reload the page.")
+    check_submission_key(submission_key)
     if time_on_task_s is not None and not (math.isfinite(time_on_task_s) and time_on_task_s >= 0):
         raise RatingError("Time on task must be a non-negative number of seconds.")
     for attempt in (1, 2):
@@ -642,16 +653,7 @@ def _submit(
             raise RatingError("This submission key was used for another task; reload.")
         stored = _stored(repeat)
         return AnnotationResult(repeat.id, False, not _same(stored, report, findings), stored)
-    message = _status_text(study.name, study.status)
-    if message:
-        raise RatingError(message + " Nothing was saved.")
-    active = session.scalar(
-        select(StudyRater.active).where(
-            StudyRater.study_id == study.id, StudyRater.account_id == rater_id
-        )
-    )
-    if active is False:
-        raise RatingError(_left_panel_text(study.name) + " Nothing was saved.")
+    _refuse_closed(session, study, rater_id, " Nothing was saved.")
     own = current_annotations([r for r in rows if r.assignment_id == assignment.id])
     current = own[-1] if own else None
     if current is None and supersede:

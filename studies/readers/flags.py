@@ -30,7 +30,13 @@ from studies.readers.calibration import after_calibration_judgment
 from studies.readers.design import find_study
 from studies.readers.panel import _lock_panel, hand_on_flagged
 from studies.readers.rating import refuse_closed_task, task_for_write
-from studies.readers.writes import AccessDenied, DatabaseBusy, RatingError, write_transaction
+from studies.readers.writes import (
+    AccessDenied,
+    DatabaseBusy,
+    RatingError,
+    check_submission_key,
+    write_transaction,
+)
 from studies.store.audit import record
 from studies.store.db import Store
 from studies.store.schema import (
@@ -121,8 +127,7 @@ def flag_task(
     """Flag the rater's open task as one they cannot assess (RatingError, nothing written,
     otherwise); the study's flag policy says what happens to it (see the module)."""
     note = check_flag(reason, note)
-    if not submission_key or len(submission_key) > 100:
-        raise RatingError("The submission key is missing or too long; reload the page.")
+    check_submission_key(submission_key)
     try:
         with write_transaction(store) as connection, Session(bind=connection) as session:
             result = _flag(session, rater_id, token, submission_key, reason, note, session_token)

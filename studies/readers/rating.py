@@ -79,6 +79,7 @@ from studies.readers.writes import (
     AccessDenied,
     DatabaseBusy,
     RatingError,
+    check_submission_key,
 )
 from studies.readers.writes import (
     write_transaction as _write_transaction,
@@ -689,8 +690,7 @@ def submit_judgment(
     if preference_shown not in PREFERENCES:
         raise RatingError(f"Choose a preference: one of {', '.join(PREFERENCES)}.")
     comment = (comment or "").strip()
-    if not submission_key or len(submission_key) > 100:
-        raise RatingError("The submission key is missing or too long; reload the page.")
+    check_submission_key(submission_key)
     if time_on_task_s is not None and (time_on_task_s < 0 or time_on_task_s != time_on_task_s):
         raise RatingError("Time on task must be a non-negative number of seconds.")
     # A second try only when the database refused a judgment that another writer (past this

@@ -34,6 +34,13 @@ class DatabaseBusy(RatingError):
         super().__init__(message)
 
 
+def check_submission_key(submission_key: str) -> None:
+    """RatingError unless a submit carries its page's submission key (what makes a repeated
+    submit idempotent), at most 100 characters."""
+    if not submission_key or len(submission_key) > 100:
+        raise RatingError("The submission key is missing or too long; reload the page.")
+
+
 # One process serves many raters: its SQLite writers queue on a lock here, handed over at
 # once, instead of polling SQLite's busy handler (which sleeps up to 100 ms per try).
 # Other processes still meet SQLite's own lock and busy timeout.
