@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, update
 from streamlit.testing.v1 import AppTest
+from support.app_pages import APP, VIEWS, open_page, page_elements
 from support.rating_form import form_data, has_form, submit
 from support.reader_world import build_world
 
@@ -29,9 +30,7 @@ from workbench.access import SESSION_KEY
 from workbench.navigation import PAGES as PAGE_SPECS
 from workbench.ui import PAGE_ERROR
 
-VIEWS = Path(__file__).resolve().parents[2] / "workbench" / "views"
 FORM_SCRIPT = VIEWS.parent / "components" / "rating_form.js"
-APP = str(VIEWS.parent / "app.py")
 PASSWORD = "rater-password-1"
 PHISHING = (
     "Findings: one 6 mm polyp in the sigmoid colon.\n\n"
@@ -84,31 +83,6 @@ def sqlite_world(tmp_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN2
     made[0].dispose()
 
 
-def _open(page: str, token: str | None) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    if token:
-        app.session_state[SESSION_KEY] = token
-    app.run()
-    app.switch_page(str(VIEWS / page)).run()
-    assert not app.exception, app.exception
-    return app
-
-
-def _elements(app: AppTest) -> list[tuple[str, str]]:
-    """(element type, its proto as text) of every rendered element."""
-    found: list[tuple[str, str]] = []
-
-    def walk(node) -> None:  # noqa: ANN001
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            found.append((getattr(node, "type", "?"), str(proto)))
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    walk(app._tree)
-    return found
-
-
 def _set_texts(store, text: str) -> None:  # noqa: ANN001
     with store.session() as session:
         session.execute(update(Generation).values(text=text))
@@ -145,8 +119,8 @@ def test_row04_row05_report_text_and_question_are_plain_text(sqlite_world, paylo
     text and question reach the page only inside Text elements, never as Markdown/HTML."""
     store, _raters, _study = sqlite_world
     _set_texts(store, payload)
-    app = _open("rate.py", accounts.log_in(store, "rater1", PASSWORD))
-    elements = _elements(app)
+    app = open_page("rate.py", accounts.log_in(store, "rater1", PASSWORD))
+    elements = page_elements(app)
     texts = [proto for kind, proto in elements if kind == "text"]
     # Question, Report A, Report B: each the whole payload, paragraphs kept, sent to the
     # rating form as data, which its script sets as text (never as HTML).
@@ -199,13 +173,13 @@ def test_row03_rater_pages_name_no_system(sqlite_world) -> None:
         secrets = list(session.scalars(select(System.name)))
         secrets += [f[:12] for f in session.scalars(select(System.fingerprint))]
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("rate.py", token)
+    app = open_page("rate.py", token)
     pages = [app]
     _fill(app, "left")
     pages.append(_submit(app))
-    pages.append(_open("home.py", token))
+    pages.append(open_page("home.py", token))
     for page in pages:
-        text = "\n".join(proto for _kind, proto in _elements(page))
+        text = "\n".join(proto for _kind, proto in page_elements(page))
         assert "Report A" in text or "Home" in text or "Med-Vision" in text
         for secret in [*secrets, "system_a", "generation_id", "fingerprint"]:
             assert secret not in text, f"{secret!r} leaked onto a rater page"
@@ -216,7 +190,7 @@ def test_row19_second_tab_answer_is_shown_and_can_replace_the_first(world) -> No
     sees both answers and its comment, and can replace the stored answer; nothing lost."""
     store, *_ = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    tab1, tab2 = _open("rate.py", token), _open("rate.py", token)
+    tab1, tab2 = open_page("rate.py", token), open_page("rate.py", token)
     _fill(tab2, "right", "A misses the 20 mm polyp")
     _fill(tab1, "left")
     _submit(tab1)
@@ -246,7 +220,7 @@ def test_d2_pause_and_expired_session_keep_the_raters_input(world) -> None:
     happened; the answer comes back filled in and is saved once the rater can go on."""
     store, _raters, study_id = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("rate.py", token)
+    app = open_page("rate.py", token)
     _fill(app, "both_bad", "both miss the lesion at 30 cm")
     set_study_status(store, study_id, "pause")
     _submit(app)
@@ -273,7 +247,7 @@ def test_d10_busy_database_keeps_the_form_and_the_retry_saves(world) -> None:
     """D10 (page side): the database is busy past its timeout: the rater reads "busy, not
     saved, press Submit again", the form keeps the answer, and pressing Submit again saves it."""
     store, *_ = world
-    app = _open("rate.py", accounts.log_in(store, "rater1", PASSWORD))
+    app = open_page("rate.py", accounts.log_in(store, "rater1", PASSWORD))
     _fill(app, "tie", "close call")
     hold, release = threading.Event(), threading.Event()
 
@@ -314,10 +288,10 @@ def test_row32_unreadable_media_is_flagged_and_the_rater_goes_on(world, tmp_home
     task = next_assignment(store, raters[0].id, study_id)
     image = task.media[0].path
     image.write_bytes(image.read_bytes()[: len(image.read_bytes()) // 2])
-    app = _open("rate.py", token)
+    app = open_page("rate.py", token)
     assert not app.exception
     assert any("cannot be shown" in e.value for e in app.error)
-    assert "Traceback" not in "\n".join(p for _k, p in _elements(app))
+    assert "Traceback" not in "\n".join(p for _k, p in page_elements(app))
     assert not has_form(app)
     [problem] = media_problems(store, study_id)
     assert problem.rater == "rater1" and problem.position == task.position
@@ -328,7 +302,7 @@ def test_row32_unreadable_media_is_flagged_and_the_rater_goes_on(world, tmp_home
     _fill(app, "left")
     _submit(app)
     assert len(_judgments(store)) == 1
-    admin = _open("studies_admin.py", accounts.log_in(store, "chief", PASSWORD))
+    admin = open_page("studies_admin.py", accounts.log_in(store, "chief", PASSWORD))
     admin.selectbox(key="admin_study").set_value("Blind round").run()
     assert any("Media problems (1)" in s.value for s in admin.subheader)
 
@@ -352,7 +326,7 @@ def test_d6_a_page_that_raises_shows_a_message_not_a_traceback(
     [error] = app.error
     reference = error.value.split("reference ")[-1].rstrip(".")
     assert error.value == PAGE_ERROR.format(reference=reference)
-    assert "/srv/data" not in "\n".join(p for _k, p in _elements(app))
+    assert "/srv/data" not in "\n".join(p for _k, p in page_elements(app))
     with store.session() as session:
         [event] = events(session, action="page.error")
         assert event.detail == {"reference": reference, "error": "OSError"}
@@ -362,7 +336,7 @@ def test_d6_a_page_that_raises_shows_a_message_not_a_traceback(
     token = accounts.log_in(store, "rater1", PASSWORD)
     with store.engine.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE judgments RENAME TO judgments_moved")
-    app = _open("rate.py", token)
+    app = open_page("rate.py", token)
     assert [e.value for e in app.error][-1].startswith("Something went wrong on this page")
-    assert "judgments" not in "\n".join(p for _k, p in _elements(app))
+    assert "judgments" not in "\n".join(p for _k, p in page_elements(app))
     assert any(b.key == "account_log_out" for b in app.button)

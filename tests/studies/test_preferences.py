@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.dpo import export_trains
 
 from studies.preferences.harvest import (
     REFERENCE_SYSTEM,
@@ -434,12 +435,6 @@ def test_export_writes_dataset_jsonl_images_and_card(
 def test_export_goes_straight_into_dpo_trainer(
     sqlite_store: Store, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    import torch
-    from datasets import load_from_disk
-    from peft import LoraConfig
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-    from trl import DPOConfig, DPOTrainer
-
     builder = StudyBuilder(sqlite_store, tmp_path / "bench", n_cases=3)
     for case in range(3):
         builder.judge(builder.item(case), 0, "a")
@@ -447,27 +442,5 @@ def test_export_goes_straight_into_dpo_trainer(
     export_preferences(
         harvest_preferences(sqlite_store, "study-1", HarvestPolicy(validation_fraction=0.0)), out
     )
-    processor = AutoProcessor.from_pretrained(tiny_model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    args = DPOConfig(
-        output_dir=str(tmp_path / "dpo"),
-        max_steps=2,
-        per_device_train_batch_size=2,
-        max_length=None,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=True,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=1,
-    )
-    trainer = DPOTrainer(
-        model=model,
-        args=args,
-        train_dataset=load_from_disk(str(out / "hf"))["train"],
-        processing_class=processor,
-        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
-    )
-    trainer.train()
-    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    losses = export_trains(tiny_model_dir, out, tmp_path / "dpo")
     assert len(losses) == 2 and all(np.isfinite(losses))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
+from support.app_pages import APP, VIEWS, open_page, tree_text
 from support.reader_world import build_world
 
 from studies.readers import accounts
@@ -25,8 +26,6 @@ from studies.store.schema import Annotation, Generation, System
 from workbench.access import SESSION_KEY
 from workbench.navigation import landing_page, visible_pages
 
-PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
-APP = str(PAGES.parent / "app.py")
 PASSWORD = "rater-password-1"
 
 
@@ -68,31 +67,8 @@ def world(tmp_home: Path):
     return store, (anna, ben, carl), admin, study_id, secrets
 
 
-def _open(page: str, token: str) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state[SESSION_KEY] = token
-    app.run()
-    app.switch_page(str(PAGES / page)).run()
-    assert not app.exception, app.exception
-    return app
-
-
 def _token(username: str) -> str:
     return accounts.log_in(get_store(), username, PASSWORD, session_hours=1)
-
-
-def _tree_text(app: AppTest) -> str:
-    parts: list[str] = []
-
-    def walk(node) -> None:  # noqa: ANN001
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    walk(app._tree)
-    return "\n".join(parts)
 
 
 def _button(app: AppTest, label: str):  # noqa: ANN202
@@ -112,15 +88,15 @@ def test_the_menu_offers_the_annotation_page_to_its_panel_only(world) -> None:
     assert landing_page(anna) == "annotate.py"
     assert landing_page(carl) == "rate.py"
     # The rating page does not offer the annotation study.
-    app = _open("rate.py", _token("anna"))
+    app = open_page("rate.py", _token("anna"))
     assert any("no reader study to rate" in i.value for i in app.info)
 
 
 def test_a_refused_submit_keeps_the_draft_and_the_page_names_no_system(world) -> None:
     store, (anna, _ben, _carl), _admin, study_id, secrets = world
     task = next_annotation(store, anna.id, study_id)
-    app = _open("annotate.py", _token("anna"))
-    tree = _tree_text(app)
+    app = open_page("annotate.py", _token("anna"))
+    tree = tree_text(app)
     for secret in secrets:
         assert secret not in tree, f"{secret!r} reached the annotation page"
     assert any("SYNTHETIC data" in w.value for w in app.warning)
@@ -186,7 +162,7 @@ def test_the_results_page_sends_disagreements_and_shows_the_validation(world) ->
             submit_annotation(
                 store, rater.id, task.token, f"{rater.id}-{task.token}", task.draft_report, findings
             )
-    app = _open("annotation_results.py", _token("chief"))
+    app = open_page("annotation_results.py", _token("chief"))
     assert any("1 case(s) in disagreement" in m.value for m in app.markdown)
     assert any("Extractor validation" in h.value for h in app.subheader)
     app.text_input(key="annres_senior").input("senior")
@@ -217,7 +193,7 @@ def test_home_opens_the_annotation_study_it_names(world) -> None:
     app.session_state[SESSION_KEY] = _token("anna")
     app.run()
     app.session_state["rate_open_study"] = second  # what Home's "Go annotating" sets
-    app.switch_page(str(PAGES / "annotate.py")).run()
+    app.switch_page(str(VIEWS / "annotate.py")).run()
     assert not app.exception, app.exception
     assert app.selectbox(key="annot_study").value == 1  # the second study, by its place
     task = next_annotation(store, anna.id, second)
@@ -244,12 +220,12 @@ def test_written_from_scratch_every_problem_at_once(world) -> None:
     app.session_state[SESSION_KEY] = _token("anna")
     app.run()
     app.session_state["rate_open_study"] = scratch
-    app.switch_page(str(PAGES / "annotate.py")).run()
+    app.switch_page(str(VIEWS / "annotate.py")).run()
     # A blank page: no model report, no drafted findings, and nothing naming the model.
     (report,) = [t for t in app.text_area if t.label == "Report (write the reference report)"]
     assert report.value == ""
     assert not any(s.label.endswith("(lesion 1)") for s in app.selectbox)
-    tree = _tree_text(app)
+    tree = tree_text(app)
     assert not any(secret in tree for secret in secrets)
     _button(app, "Add lesion").click().run()
     next(s for s in app.selectbox if s.label == "No polyps").set_value(True)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from support.dpo import export_trains
 from support.reader_world import build_world
 from typer.testing import CliRunner
 
@@ -128,12 +129,6 @@ def test_an_annotation_study_from_the_command_line(tmp_home: Path) -> None:
 
 
 def test_on_policy_pairs_train_in_trl(tmp_home: Path, tiny_model_dir: Path) -> None:
-    import torch
-    from datasets import load_from_disk
-    from peft import LoraConfig
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-    from trl import DPOConfig, DPOTrainer
-
     _annotated_study(tmp_home)
     out = tmp_home / "on-policy"
     printed = _run(
@@ -147,29 +142,7 @@ def test_on_policy_pairs_train_in_trl(tmp_home: Path, tiny_model_dir: Path) -> N
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["synthetic"] is True and manifest["study"] == STUDY
 
-    processor = AutoProcessor.from_pretrained(tiny_model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    args = DPOConfig(
-        output_dir=str(tmp_home / "dpo"),
-        max_steps=2,
-        per_device_train_batch_size=2,
-        max_length=None,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=True,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=1,
-    )
-    trainer = DPOTrainer(
-        model=model,
-        args=args,
-        train_dataset=load_from_disk(str(out / "hf"))["train"],
-        processing_class=processor,
-        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
-    )
-    trainer.train()
-    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    losses = export_trains(tiny_model_dir, out, tmp_home / "dpo")
     assert len(losses) == 2 and all(np.isfinite(losses))
 
 

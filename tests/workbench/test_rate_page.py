@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
+from support.app_pages import APP, VIEWS, open_page, tree_text
 from support.rating_form import form_data, has_form, send, submit
 from support.reader_world import build_world
 
@@ -23,8 +24,6 @@ from studies.store.db import get_store
 from studies.store.schema import Case, CaseFlag, Generation, Judgment, System
 from workbench.access import SESSION_KEY
 
-PAGES = Path(__file__).resolve().parents[2] / "workbench" / "views"
-APP = str(PAGES.parent / "app.py")
 PASSWORD = "rater-password-1"
 
 
@@ -48,31 +47,6 @@ def world(tmp_home: Path):
     return store, raters, admin, secrets
 
 
-def _open(page: str, token: str | None) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    if token:
-        app.session_state[SESSION_KEY] = token
-    app.run()
-    app.switch_page(str(PAGES / page)).run()
-    assert not app.exception, app.exception
-    return app
-
-
-def _tree_text(app: AppTest) -> str:
-    """Every proto of the rendered page as text: labels, help, ids, keys, media URLs."""
-    parts: list[str] = []
-
-    def walk(node) -> None:  # noqa: ANN001
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    walk(app._tree)
-    return "\n".join(parts)
-
-
 def _judgments(store) -> int:  # noqa: ANN001
     with store.session() as session:
         return session.scalar(select(func.count()).select_from(Judgment))
@@ -88,14 +62,14 @@ def _acknowledged(app: AppTest) -> AppTest:
 def test_rater_rates_resumes_and_never_sees_a_system(world) -> None:
     store, raters, _admin, secrets = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _acknowledged(_open("rate.py", token))
+    app = _acknowledged(open_page("rate.py", token))
     texts = []
     first = form_data(app)
     assert first["data_label"].startswith("SYNTHETIC") and first["task"]["done"] == 0
     assert [c["key"] for c in first["form"]["criteria"]] == ["accuracy", "completeness", "safety"]
     for n in range(3):
         data = form_data(app)
-        texts.append(_tree_text(app))
+        texts.append(tree_text(app))
         assert data["task"]["position"] == n + 1 and data["mode"] == "rate"
         assert (
             "Synthetic case" in data["task"]["left"] and "Synthetic case" in data["task"]["right"]
@@ -110,14 +84,14 @@ def test_rater_rates_resumes_and_never_sees_a_system(world) -> None:
     # The drafts of the saved answers may go from the browser.
     assert form_data(app)["clear_drafts"] == [] or len(form_data(app)["clear_drafts"]) == 1
     # A fresh browser session with the same log-in lands on the fourth task.
-    resumed = _open("rate.py", token)
+    resumed = open_page("rate.py", token)
     assert form_data(resumed)["task"]["position"] == 4
     assert not form_data(resumed)["guidelines_required"]  # acknowledged once, recorded
     # Home is the only other page a rater reaches; log-in and invite are for visitors.
-    texts.append(_tree_text(_open("home.py", token)))
+    texts.append(tree_text(open_page("home.py", token)))
     for page in ("login.py", "invite.py"):
-        texts.append(_tree_text(_open(page, None)))
-    texts.append(_tree_text(resumed))
+        texts.append(tree_text(open_page(page, None)))
+    texts.append(tree_text(resumed))
     for text in texts:
         for secret in secrets:
             assert secret not in text, f"{secret!r} leaked onto a rater page"
@@ -127,7 +101,7 @@ def test_rater_rates_resumes_and_never_sees_a_system(world) -> None:
 def test_guidelines_come_first_and_are_acknowledged_once(world) -> None:
     store, raters, _admin, _secrets = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("rate.py", token)
+    app = open_page("rate.py", token)
     data = form_data(app)
     assert data["guidelines_required"] and "Report A" in data["guidelines"]
     study_id = rater_studies(store, raters[0].id)[0].id
@@ -141,7 +115,7 @@ def test_guidelines_come_first_and_are_acknowledged_once(world) -> None:
 def test_every_missing_answer_is_refused_by_the_server_too(world) -> None:
     store, *_ = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _acknowledged(_open("rate.py", token))
+    app = _acknowledged(open_page("rate.py", token))
     submit(app, "both_bad")
     assert "needs a comment" in form_data(app)["message"]["text"]
     assert form_data(app)["message"]["kind"] == "error"
@@ -156,7 +130,7 @@ def test_every_missing_answer_is_refused_by_the_server_too(world) -> None:
 def test_rater_flags_a_case_they_cannot_assess(world) -> None:
     store, raters, _admin, _secrets = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _acknowledged(_open("rate.py", token))
+    app = _acknowledged(open_page("rate.py", token))
     data = form_data(app)
     assert {r["key"] for r in data["flag_reasons"]} == {"image_quality", "media_broken", "other"}
     send(app, "flag", {"token": data["task"]["token"], "reason": "other", "note": ""})
@@ -186,7 +160,7 @@ def test_rater_flags_a_case_they_cannot_assess(world) -> None:
 def test_both_unacceptable_needs_a_comment(world) -> None:
     store, *_ = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _acknowledged(_open("rate.py", token))
+    app = _acknowledged(open_page("rate.py", token))
     submit(app, "both_bad")
     assert "needs a comment" in form_data(app)["message"]["text"]
     assert _judgments(store) == 0
@@ -197,12 +171,12 @@ def test_both_unacceptable_needs_a_comment(world) -> None:
 def test_rater_cannot_open_the_admin_page_and_public_cannot_rate(world) -> None:
     store, *_ = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    direct = AppTest.from_file(str(PAGES / "studies_admin.py"), default_timeout=60)
+    direct = AppTest.from_file(str(VIEWS / "studies_admin.py"), default_timeout=60)
     direct.session_state[SESSION_KEY] = token
     direct.run()
     assert any("may not open this page" in e.value for e in direct.error)
-    assert not direct.dataframe and "Download" not in _tree_text(direct)
-    anonymous = AppTest.from_file(str(PAGES / "rate.py"), default_timeout=60).run()
+    assert not direct.dataframe and "Download" not in tree_text(direct)
+    anonymous = AppTest.from_file(str(VIEWS / "rate.py"), default_timeout=60).run()
     assert any("log in" in i.value.lower() for i in anonymous.info)
     assert not has_form(anonymous)
 
@@ -211,7 +185,7 @@ def test_expired_session_is_refused(world) -> None:
     store, *_ = world
     token = accounts.log_in(store, "rater1", PASSWORD)
     accounts.log_out(store, token)
-    page = AppTest.from_file(str(PAGES / "rate.py"), default_timeout=60)
+    page = AppTest.from_file(str(VIEWS / "rate.py"), default_timeout=60)
     page.session_state[SESSION_KEY] = token
     page.run()
     assert any("expired" in w.value for w in page.warning)
@@ -221,7 +195,7 @@ def test_expired_session_is_refused(world) -> None:
 def test_a_submit_after_the_session_expired_says_so_and_keeps_the_answer(world) -> None:
     store, *_ = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _acknowledged(_open("rate.py", token))
+    app = _acknowledged(open_page("rate.py", token))
     accounts.log_out(store, token)  # expired (or revoked) while the rater was rating
     submit(app, "tie", comment="close call")
     assert not has_form(app) and _judgments(store) == 0
@@ -231,7 +205,7 @@ def test_a_submit_after_the_session_expired_says_so_and_keeps_the_answer(world) 
     # Logged in again, the same case comes back with the answer kept for the form.
     app.session_state[SESSION_KEY] = accounts.log_in(store, "rater1", PASSWORD)
     app.run()
-    app.switch_page(str(PAGES / "rate.py")).run()
+    app.switch_page(str(VIEWS / "rate.py")).run()
     data = form_data(app)
     assert data["answer"]["choice"] == "tie" and data["answer"]["comment"] == "close call"
     submit(app, "tie", comment="close call")
@@ -259,7 +233,7 @@ def test_a_training_case_shows_its_reference_answer_and_the_training_status(
     for name in ("rater1", "rater2"):
         enrol_rater(store, study_id, name)
     start_study(store, study_id)
-    app = _acknowledged(_open("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
+    app = _acknowledged(open_page("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
     assert form_data(app)["feedback"] is None and form_data(app)["calibration"] is None
     submit(app, "left")
     after = form_data(app)
@@ -294,7 +268,7 @@ def test_clips_and_frames_reach_the_form_as_anonymous_data(world, tmp_home: Path
                 .values(modality=modality, media=[{"path": path, "kind": modality}])
             )
     assert task is not None
-    app = _acknowledged(_open("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
+    app = _acknowledged(open_page("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
     shown = [form_data(app)["task"]]
     submit(app, "left")
     shown.append(form_data(app)["task"])
@@ -303,13 +277,13 @@ def test_clips_and_frames_reach_the_form_as_anonymous_data(world, tmp_home: Path
     assert kinds["video"][0]["src"].startswith("data:video/mp4;base64,")
     assert len(kinds["frames"][0]["frames"]) == 10  # evenly spaced, at most 12
     assert all(f.startswith("data:image/png;base64,") for f in kinds["frames"][0]["frames"])
-    assert "secret" not in _tree_text(app)  # no file name reaches the browser
+    assert "secret" not in tree_text(app)  # no file name reaches the browser
 
 
 def test_the_next_case_goes_ahead_only_when_it_can_be_shown(world) -> None:
     store, raters, _admin, _secrets = world
     study_id = rater_studies(store, raters[0].id)[0].id
-    app = _acknowledged(_open("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
+    app = _acknowledged(open_page("rate.py", accounts.log_in(store, "rater1", PASSWORD)))
     first = next_assignment(store, raters[0].id, study_id)
     second = next_assignment(store, raters[0].id, study_id, after_position=first.position)
     assert form_data(app)["next"]["token"] == second.token
@@ -334,7 +308,7 @@ def test_the_next_case_goes_ahead_only_when_it_can_be_shown(world) -> None:
 
 
 def test_log_in_page(world) -> None:
-    app = _open("login.py", None)
+    app = open_page("login.py", None)
     app.text_input(key="login_username").input("rater1")
     app.text_input(key="login_password").input("wrong password!")
     app.button[0].click().run()
@@ -348,21 +322,21 @@ def test_log_in_page(world) -> None:
 def test_admin_page_shows_progress_and_downloads(world) -> None:
     store, _raters, admin, _secrets = world
     token = accounts.log_in(store, "chief", PASSWORD)
-    app = _open("studies_admin.py", token)
-    text = _tree_text(app)
+    app = open_page("studies_admin.py", token)
+    text = tree_text(app)
     assert "Progress per rater" in text and "Progress per pair" in text
     assert "rater1" in text and "sys-alpha" in text  # the admin sees systems
     assert "Download CSV" in text and "Download JSONL" in text
     app.button(key="admin_pause").click().run()
     assert not app.exception
-    assert "paused" in _tree_text(app)
+    assert "paused" in tree_text(app)
 
 
 def test_invite_page_creates_an_account(world) -> None:
     store, *_ = world
     token = accounts.create_invite(store, role="rater")
     app = AppTest.from_file(APP, default_timeout=60).run()
-    app.switch_page(str(PAGES / "invite.py"))
+    app.switch_page(str(VIEWS / "invite.py"))
     app.query_params["token"] = token
     app.run()
     assert not app.exception, app.exception
@@ -378,7 +352,7 @@ def test_invite_page_creates_an_account(world) -> None:
 def test_rater_corrects_an_earlier_answer_ratings_included(world) -> None:
     store, raters, _admin, _secrets = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _acknowledged(_open("rate.py", token))
+    app = _acknowledged(open_page("rate.py", token))
     for _ in range(3):
         submit(app, "left", score=4)
     assert form_data(app)["earlier"] is None  # the list is sent only when asked (key P)
@@ -413,7 +387,7 @@ def test_rater_corrects_an_earlier_answer_ratings_included(world) -> None:
 def test_admin_creates_enrols_and_starts_a_study(world) -> None:
     store, *_ = world
     token = accounts.log_in(store, "chief", PASSWORD)
-    app = _open("studies_admin.py", token)
+    app = open_page("studies_admin.py", token)
     app.text_input(key="new_name").input("Second round")
     app.multiselect(key="new_systems").set_value(["sys-alpha", "sys-beta"])
     app.number_input(key="new_sample").set_value(3)
@@ -442,7 +416,7 @@ def test_admin_manages_accounts(world) -> None:
     store, *_ = world
     token = accounts.log_in(store, "chief", PASSWORD)
     rater_token = accounts.log_in(store, "rater2", PASSWORD)
-    app = _open("studies_admin.py", token)
+    app = open_page("studies_admin.py", token)
     app.selectbox(key="acc_target").set_value("rater2")
     app.radio(key="acc_action").set_value("deactivate")
     app.checkbox(key="acc_confirm").check()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from streamlit.testing.v1 import AppTest
+from support.app_pages import open_page, tree_text
 from support.reader_world import build_world
 
 from studies.readers import accounts
@@ -20,10 +20,8 @@ from studies.readers.lifecycle import pause_study, start_study
 from studies.readers.rating import next_assignment
 from studies.store.db import get_store
 from studies.store.schema import System
-from workbench.access import EXPIRED_MESSAGE, SESSION_KEY
+from workbench.access import EXPIRED_MESSAGE
 
-VIEWS = Path(__file__).resolve().parents[2] / "workbench" / "views"
-APP = str(VIEWS.parent / "app.py")
 PASSWORD = "rater-password-1"
 
 
@@ -48,46 +46,22 @@ def world(tmp_home: Path):  # noqa: ANN201
     store.dispose()
 
 
-def _open(page: str, token: str | None) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
-    if token:
-        app.session_state[SESSION_KEY] = token
-    app.run()
-    app.switch_page(str(VIEWS / page)).run()
-    assert not app.exception, app.exception
-    return app
-
-
-def _text(app: AppTest) -> str:
-    parts: list[str] = []
-
-    def walk(node) -> None:  # noqa: ANN001
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    walk(app._tree)
-    return "\n".join(parts)
-
-
 def test_an_ended_session_says_so_wherever_the_rater_lands(world) -> None:
     store, raters, _studies = world
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("home.py", token)
+    app = open_page("home.py", token)
     assert not any(EXPIRED_MESSAGE in w.value for w in app.warning)
     accounts.log_out(store, token)  # revoked (a re-seed, an admin) or past its 12 hours
     app.run()
     assert not app.exception, app.exception
     assert [w.value for w in app.warning if w.value == EXPIRED_MESSAGE] == [EXPIRED_MESSAGE]
-    assert "Log in again" in _text(app)
+    assert "Log in again" in tree_text(app)
     # Said once; the next run is the plain logged-out page.
     app.run()
     assert not any(EXPIRED_MESSAGE in w.value for w in app.warning)
     # A log-out the rater asked for is not an expiry.
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("home.py", token)
+    app = open_page("home.py", token)
     app.button(key="account_log_out").click().run()
     app.run()
     assert not any(EXPIRED_MESSAGE in w.value for w in app.warning)
@@ -100,8 +74,8 @@ def test_rater_home_lists_studies_with_progress_neutrally(world) -> None:
     flag_task(store, rater.id, first.token, "home-flag", "image_quality")
     pause_study(store, studies[0])
     token = accounts.log_in(store, "rater1", PASSWORD)
-    app = _open("home.py", token)
-    text = _text(app)
+    app = open_page("home.py", token)
+    text = tree_text(app)
     assert [s.value for s in app.subheader] == ["Polyp round", "Second round"]
     total = first.total
     # The flagged case left the count: nothing done, one fewer remaining.
@@ -122,7 +96,7 @@ def test_rater_home_lists_studies_with_progress_neutrally(world) -> None:
 
 
 def test_visitors_home_is_neutral_too(world) -> None:
-    app = _open("home.py", None)
-    text = _text(app).lower()
+    app = open_page("home.py", None)
+    text = tree_text(app).lower()
     assert "ai-written" not in text and "against baselines" not in text
     assert "log in to rate reports" in text
