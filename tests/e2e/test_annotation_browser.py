@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from support.browser import ADMIN_PASSWORD, app_server, chromium, idle, log_in
+from support.dpo import dpo_train
 from support.reader_world import build_world
 
 from studies.readers import accounts
@@ -310,10 +311,7 @@ def _case_key(store: Store, token: str) -> str:
 
 
 def _pairs_load_in_trl(store: Store, out: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
-    import torch
     from datasets import load_from_disk
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-    from trl import DPOConfig, DPOTrainer
 
     train = load_from_disk(str(out / "hf"))["train"]
     with store.session() as session:
@@ -328,19 +326,5 @@ def _pairs_load_in_trl(store: Store, out: Path, tmp_path: Path, tiny_model_dir: 
     for row in train:
         assert row["rejected"][0]["content"][0]["text"] in model_reports
         assert "Checked by" in row["chosen"][0]["content"][0]["text"]
-    processor = AutoProcessor.from_pretrained(tiny_model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    args = DPOConfig(
-        output_dir=str(tmp_path / "dpo"),
-        max_steps=1,
-        per_device_train_batch_size=2,
-        max_length=None,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=True,
-        report_to=[],
-        save_strategy="no",
-    )
-    trainer = DPOTrainer(model=model, args=args, train_dataset=train, processing_class=processor)
-    trainer.train()
+    trainer = dpo_train(tiny_model_dir, train, tmp_path / "dpo", steps=1, lora=False)
     assert trainer.state.global_step == 1

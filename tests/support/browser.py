@@ -30,9 +30,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
-def app_server(home: Path, log_path: Path, *, timeout_s: float = 120) -> Iterator[str]:
-    """The app over `home` (SQLite in it), its console in `log_path`; yields the base URL."""
+class AppDidNotStart(RuntimeError):
+    """The app exited, or did not answer its health check in time; the message has its log."""
+
+
+def start_app(
+    home: Path, log_path: Path, *, timeout_s: float = 120
+) -> tuple[subprocess.Popen, str]:
+    """`streamlit run workbench/app.py` over `home` (SQLite in it) on a free local port, its
+    console in `log_path`; returns the process and the base URL once the app answers."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -41,50 +47,64 @@ def app_server(home: Path, log_path: Path, *, timeout_s: float = 120) -> Iterato
         PYTHONPATH=str(ROOT),
     )
     env.pop("MEDVISION_DATABASE_URL", None)
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "workbench" / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "workbench" / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_app(process)
+            raise AppDidNotStart(f"the app did not start: {log_path.read_text()}")
+        time.sleep(0.5)
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    """Stop the app: terminate, then kill if it has not ended within 20 s."""
+    process.terminate()
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the app did not start: {log_path.read_text()}")
-            time.sleep(0.5)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@contextmanager
+def app_server(home: Path, log_path: Path, *, timeout_s: float = 120) -> Iterator[str]:
+    """The app over `home` (SQLite in it), its console in `log_path`; yields the base URL."""
+    try:
+        process, base = start_app(home, log_path, timeout_s=timeout_s)
+    except AppDidNotStart as exc:
+        pytest.fail(str(exc))
+    try:
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop_app(process)
 
 
 def require_chromium() -> None:
