@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
+from model.notice import RESEARCH_NOTICE
 from studies.benchmarks import loader_names
 from studies.readers import accounts
 from studies.store.db import get_store
@@ -73,7 +74,7 @@ def test_home_page_hides_systems_from_visitors(demo_home: Path) -> None:
     page = AppTest.from_file(APP, default_timeout=60).run()
     assert not page.exception
     text = " ".join(e.value for e in [*page.markdown, *page.error, *page.text])
-    assert "Not a medical device" in text
+    assert RESEARCH_NOTICE in text
     assert "tiny-qwen3-vl" not in text and "retrieval-baseline" not in text
     assert "Log in" in " ".join(e.value for e in page.info)
 
@@ -83,7 +84,7 @@ def test_home_page_shows_disclaimer_database_and_benchmarks(demo_home: Path) -> 
     assert not page.exception
     # Benchmark and system names are data: plain Text elements.
     text = " ".join(e.value for e in [*page.markdown, *page.error, *page.text])
-    assert "Not a medical device" in text
+    assert RESEARCH_NOTICE in text
     assert "SQLite" in text
     assert "synthetic-colon" in text
     assert "SYNTHETIC" in text
