@@ -48,11 +48,11 @@ from studies.readers.adjudication import ADJUDICATION_KIND
 from studies.readers.design import ANNOTATION_KIND, find_study, study_kind
 from studies.readers.rating import (
     TaskMedia,
-    _check_session,
-    _enrolled_study,
-    _left_panel_text,
-    _refuse_session,
-    _status_text,
+    check_session,
+    enrolled_study,
+    left_panel_text,
+    refuse_session,
+    status_text,
 )
 from studies.readers.writes import (
     AccessDenied,
@@ -61,12 +61,12 @@ from studies.readers.writes import (
     check_submission_key,
     write_transaction,
 )
+from studies.store.audit import record
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
     Annotation,
     Assignment,
-    AuditEvent,
     Benchmark,
     Case,
     Generation,
@@ -436,7 +436,7 @@ def _build_task(session: Session, assignment: Assignment, study: Study) -> Annot
 def _refuse_closed(session: Session, study: Study, rater_id: int, then: str = "") -> None:
     """RatingError (its message, then `then`) when the study is not running or the account
     left its panel: the rating page's words (studies.readers.rating)."""
-    message = _status_text(study.name, study.status)
+    message = status_text(study.name, study.status)
     if message:
         raise RatingError(message + then)
     active = session.scalar(
@@ -445,11 +445,11 @@ def _refuse_closed(session: Session, study: Study, rater_id: int, then: str = ""
         )
     )
     if active is False:
-        raise RatingError(_left_panel_text(study.name) + then)
+        raise RatingError(left_panel_text(study.name) + then)
 
 
 def _open_study(session: Session, rater_id: int, study_id: int) -> Study:
-    study = _enrolled_study(session, rater_id, study_id)
+    study = enrolled_study(session, rater_id, study_id)
     _require_annotation_study(study)
     _refuse_closed(session, study, rater_id)
     return study
@@ -462,7 +462,7 @@ def next_annotation(
     done). RatingError with a readable message when the study is paused, closed or not an
     annotation study; AccessDenied for an expired session or a study they are not in."""
     with store.session() as session:
-        _check_session(session, rater_id, session_token)
+        check_session(session, rater_id, session_token)
         study = _open_study(session, rater_id, study_id)
         assignment = session.scalar(
             select(Assignment)
@@ -485,11 +485,11 @@ def annotation_task(
 ) -> tuple[AnnotationTask, StoredAnnotation | None]:
     """One of the annotator's tasks by token (to correct it) with its current annotation."""
     with store.session() as session:
-        _check_session(session, rater_id, session_token)
+        check_session(session, rater_id, session_token)
         assignment = session.scalar(select(Assignment).where(Assignment.token == token))
         if assignment is None or assignment.rater_id != rater_id:
             raise AccessDenied("This task is not one of yours.")
-        study = _enrolled_study(session, rater_id, assignment.study_id)
+        study = enrolled_study(session, rater_id, assignment.study_id)
         _require_annotation_study(study)
         rows = list(
             session.scalars(
@@ -508,8 +508,8 @@ def last_annotated_task(
 ) -> tuple[AnnotationTask, StoredAnnotation] | None:
     """The annotator's most recently annotated task and its current annotation (or None)."""
     with store.session() as session:
-        _check_session(session, rater_id, session_token)
-        study = _enrolled_study(session, rater_id, study_id)
+        check_session(session, rater_id, session_token)
+        study = enrolled_study(session, rater_id, study_id)
         token = session.scalar(
             select(Assignment.token)
             .join(Annotation, Annotation.assignment_id == Assignment.id)
@@ -625,7 +625,7 @@ def _submit(
         query = query.with_for_update()
     assignment = session.scalar(query)
     connection = session.connection()
-    _refuse_session(rater_id, session_token, session_account_id(connection, session_token))
+    refuse_session(rater_id, session_token, session_account_id(connection, session_token))
     if assignment is None:
         raise AccessDenied(
             "This task link is not valid (changed, handed to another annotator, or unknown); "
@@ -686,15 +686,8 @@ def _submit(
                 annotations_of_items(session, [item.adjudicates_id]).get(item.adjudicates_id, [])
             )
         ]
-    session.add(
-        AuditEvent(
-            actor_id=rater_id,
-            action="annotation.correct" if supersede else "annotation.submit",
-            entity="annotation",
-            entity_id=str(annotation.id),
-            detail=detail,
-        )
-    )
+    action = "annotation.correct" if supersede else "annotation.submit"
+    record(session, rater_id, action, "annotation", annotation.id, detail)
     return AnnotationResult(annotation.id, True)
 
 

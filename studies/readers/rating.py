@@ -84,6 +84,7 @@ from studies.readers.writes import (
 from studies.readers.writes import (
     write_transaction as _write_transaction,
 )
+from studies.store.audit import record
 from studies.store.db import Store
 from studies.store.media import MediaPathError, resolve_media
 from studies.store.schema import (
@@ -174,17 +175,17 @@ class SubmitResult:
     feedback: str | None = None
 
 
-def _check_session(session: Session, rater_id: int, session_token: str | None) -> None:
+def check_session(session: Session, rater_id: int, session_token: str | None) -> None:
+    """AccessDenied when a given session token is not a live session of this rater (read
+    through the ORM session; `refuse_session` when the owner is already known)."""
     if session_token is None:
         return
     account = session_account(session, session_token)
-    if account is None:
-        raise AccessDenied("Your session has expired. Log in again; nothing was saved.")
-    if account.id != rater_id:
-        raise AccessDenied("This session belongs to another account; nothing was saved.")
+    refuse_session(rater_id, session_token, account.id if account is not None else None)
 
 
-def _enrolled_study(session: Session, rater_id: int, study_id: int) -> Study:
+def enrolled_study(session: Session, rater_id: int, study_id: int) -> Study:
+    """The study, AccessDenied unless the account is on its panel (active or not)."""
     study = session.scalar(
         select(Study)
         .join(StudyRater, StudyRater.study_id == Study.id)
@@ -196,10 +197,11 @@ def _enrolled_study(session: Session, rater_id: int, study_id: int) -> Study:
 
 
 def _status_message(study: Study) -> str | None:
-    return _status_text(study.name, study.status)
+    return status_text(study.name, study.status)
 
 
-def _status_text(name: str, status: str) -> str | None:
+def status_text(name: str, status: str) -> str | None:
+    """What a rater is told when the study is not running (None while it runs)."""
     if status == "paused":
         return f"The study '{name}' is paused by its admin; please come back later."
     if status == "closed":
@@ -209,7 +211,8 @@ def _status_text(name: str, status: str) -> str | None:
     return None
 
 
-def _left_panel_text(name: str) -> str:
+def left_panel_text(name: str) -> str:
+    """What a rater taken off the panel is told."""
     return (
         f"Your place on the panel of the study '{name}' has ended (its admin changed the "
         "panel); thank you for your judgments, which are kept."
@@ -559,7 +562,7 @@ _BY_KEY = select(
 )
 
 
-def _refuse_session(rater_id: int, session_token: str | None, owner: int | None) -> None:
+def refuse_session(rater_id: int, session_token: str | None, owner: int | None) -> None:
     """AccessDenied when a given session token is not a live session of this rater."""
     if session_token is None:
         return
@@ -604,15 +607,15 @@ def next_assignment(
         if row is None:
             # Not enrolled (or no such study); an expired session is still said first.
             owner = session_account_id(connection, session_token)
-            _refuse_session(rater_id, session_token, owner)
+            refuse_session(rater_id, session_token, owner)
             raise AccessDenied("You are not a rater in this study.")
     owner = live_session_owner(row.session_account_id, row.session_expires_at)
-    _refuse_session(rater_id, session_token, owner)
-    message = _status_text(row.name, row.status)
+    refuse_session(rater_id, session_token, owner)
+    message = status_text(row.name, row.status)
     if message:
         raise RatingError(message)
     if not row.panel_active:
-        raise RatingError(_left_panel_text(row.name))
+        raise RatingError(left_panel_text(row.name))
     _refuse_annotation_study(row)
     if row.token is None:
         threshold = _washout_days(row.calibration_threshold)
@@ -640,11 +643,11 @@ def get_task(
 ) -> RatingTask:
     """One assignment by token, only for the rater it belongs to (AccessDenied otherwise)."""
     with store.session() as session:
-        _check_session(session, rater_id, session_token)
+        check_session(session, rater_id, session_token)
         assignment = session.scalar(select(Assignment).where(Assignment.token == token))
         if assignment is None or assignment.rater_id != rater_id:
             raise AccessDenied("This task is not one of yours.")
-        row = _enrolled_study(session, rater_id, assignment.study_id)
+        row = enrolled_study(session, rater_id, assignment.study_id)
         done, total = _counts(session, rater_id, row.id)
         return _task(session, assignment, row, done, total)
 
@@ -765,13 +768,13 @@ def task_for_write(
         context, {"token": assignment_token, "token_hash": _session_hash(session_token)}
     ).first()
     if row is None:
-        _refuse_session(rater_id, session_token, session_account_id(connection, session_token))
+        refuse_session(rater_id, session_token, session_account_id(connection, session_token))
         raise AccessDenied(
             "This task link is not valid (changed, handed to another rater, or unknown); "
             "nothing was saved. Reload for your next task."
         )
     owner = live_session_owner(row.session_account_id, row.session_expires_at)
-    _refuse_session(rater_id, session_token, owner)
+    refuse_session(rater_id, session_token, owner)
     if row.rater_id != rater_id:
         raise AccessDenied("This task is not one of yours; nothing was saved.")
     return row
@@ -788,11 +791,11 @@ def _refuse_annotation_study(row: Any, then: str = "") -> None:
 
 def refuse_closed_task(row: Any) -> None:
     """RatingError when the task's study is not running or its rater left the panel."""
-    message = _status_text(row.name, row.status)
+    message = status_text(row.name, row.status)
     if message:
         raise RatingError(message + " Nothing was saved.")
     if row.panel_active is False:
-        raise RatingError(_left_panel_text(row.name) + " Nothing was saved.")
+        raise RatingError(left_panel_text(row.name) + " Nothing was saved.")
 
 
 def _submit(
@@ -983,8 +986,8 @@ def last_judged_task(
 ) -> RatingTask | None:
     """The rater's most recently judged task (to correct it), or None."""
     with store.session() as session:
-        _check_session(session, rater_id, session_token)
-        row = _enrolled_study(session, rater_id, study)
+        check_session(session, rater_id, session_token)
+        row = enrolled_study(session, rater_id, study)
         assignment = _last_judged_assignment(session, rater_id, row.id)
         if assignment is None:
             return None
@@ -1007,8 +1010,8 @@ def previous_answer(
 ) -> PreviousAnswer | None:
     """The current judgment of the rater's most recently judged task, or None."""
     with store.session() as session:
-        _check_session(session, rater_id, session_token)
-        row = _enrolled_study(session, rater_id, study)
+        check_session(session, rater_id, session_token)
+        row = enrolled_study(session, rater_id, study)
         assignment = _last_judged_assignment(session, rater_id, row.id)
         if assignment is None:
             return None
@@ -1045,8 +1048,8 @@ def answered_tasks(
     """Every task the rater answered in the study, in their order, with its current answer:
     any of them can be corrected with `correct_judgment` (a new judgment that supersedes)."""
     with store.session() as session:
-        _check_session(session, rater_id, session_token)
-        study = _enrolled_study(session, rater_id, study_id)
+        check_session(session, rater_id, session_token)
+        study = enrolled_study(session, rater_id, study_id)
         form = study_form(study.config)
         done, total = _counts(session, rater_id, study.id)
         rows = session.execute(
@@ -1178,19 +1181,12 @@ def acknowledge_guidelines(
 ) -> None:
     """Record (once, an audit event) that the rater read the study's guidelines."""
     with store.session() as session:
-        _check_session(session, rater_id, session_token)
-        study = _enrolled_study(session, rater_id, study_id)
+        check_session(session, rater_id, session_token)
+        study = enrolled_study(session, rater_id, study_id)
         if not _acknowledged(session, rater_id, study.id):
             digest = hashlib.sha256((study.guidelines or "").encode("utf-8")).hexdigest()
-            session.add(
-                AuditEvent(
-                    actor_id=rater_id,
-                    action=GUIDELINES_ACTION,
-                    entity="study",
-                    entity_id=str(study.id),
-                    detail={"guidelines_sha256": digest},
-                )
-            )
+            detail = {"guidelines_sha256": digest}
+            record(session, rater_id, GUIDELINES_ACTION, "study", study.id, detail)
     _ACKNOWLEDGED.setdefault(store.engine, set()).add((rater_id, study_id))
 
 
