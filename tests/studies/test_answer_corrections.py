@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from support.reader_world import build_world
+from support.started_study import LIKERT
 
 from studies.readers import accounts
 from studies.readers.design import StudyDesign, create_study
@@ -29,10 +30,7 @@ from studies.readers.rating import (
 from studies.store.db import Store
 from studies.store.schema import Assignment, AuditEvent, Judgment, System
 
-FIRST = {
-    "left": {"accuracy": 4, "completeness": 4, "safety": 4},
-    "right": {"accuracy": 2, "completeness": 3, "safety": 2},
-}
+FIRST = LIKERT  # the first answer; CHANGED corrects it
 CHANGED = {
     "left": {"accuracy": 1, "completeness": 2, "safety": 1},
     "right": {"accuracy": 5, "completeness": 5, "safety": 5},

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from support.reader_world import build_world
+from support.started_study import LIKERT
 
 from studies.readers import accounts
 from studies.readers.amendments import verify_amendments
@@ -31,11 +32,6 @@ from studies.readers.rating import (
 )
 from studies.store.db import Store
 from studies.store.schema import Assignment, CaseFlag, Judgment, Study, StudyAmendment, StudyItem
-
-LIKERT = {
-    "left": {"accuracy": 4, "completeness": 4, "safety": 4},
-    "right": {"accuracy": 2, "completeness": 3, "safety": 2},
-}
 
 
 def _study(
