@@ -51,6 +51,7 @@ from studies.readers.rating import (
     check_session,
     enrolled_study,
     left_panel_text,
+    member_studies,
     refuse_session,
     status_text,
 )
@@ -700,14 +701,5 @@ def is_annotation_study(store: Store, study: int | str) -> bool:
 def annotation_studies(store: Store, rater_id: int) -> list[int]:
     """Ids of the started annotation studies the account is an active member of."""
     with store.session() as session:
-        rows = session.execute(
-            select(Study)
-            .join(StudyRater, StudyRater.study_id == Study.id)
-            .where(
-                StudyRater.account_id == rater_id,
-                StudyRater.active.is_(True),
-                Study.status != "draft",
-            )
-            .order_by(Study.id)
-        ).scalars()
+        rows = session.scalars(member_studies(rater_id))
         return [s.id for s in rows if study_kind(s) == ANNOTATION_KIND]

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     String,
     and_,
     bindparam,
@@ -219,19 +220,24 @@ def left_panel_text(name: str) -> str:
     )
 
 
+def member_studies(rater_id: int) -> Select:
+    """The started studies (not drafts) the account is an active panel member of, by id."""
+    return (
+        select(Study)
+        .join(StudyRater, StudyRater.study_id == Study.id)
+        .where(
+            StudyRater.account_id == rater_id,
+            StudyRater.active.is_(True),
+            Study.status != "draft",
+        )
+        .order_by(Study.id)
+    )
+
+
 def rater_studies(store: Store, rater_id: int) -> list[RaterStudy]:
     """The started studies a rater is an active member of, with their own progress."""
     with store.session() as session:
-        studies = session.scalars(
-            select(Study)
-            .join(StudyRater, StudyRater.study_id == Study.id)
-            .where(
-                StudyRater.account_id == rater_id,
-                StudyRater.active.is_(True),
-                Study.status != "draft",
-            )
-            .order_by(Study.id)
-        )
+        studies = session.scalars(member_studies(rater_id))
         out = []
         for study in studies:
             done, total = _counts(session, rater_id, study.id)
