@@ -244,9 +244,10 @@ def chance_corrected(
     items of a case show the same reports) or a rater count as correlated: the two-way
     cluster-robust variance for ratings made by pairs of raters (`_two_way_parts`), t on
     Satterthwaite's df of the case and the rater part. "units": raters fixed, units
-    independent, irrCAC's variance on n - 1 df, which covered 0.86-0.92 with rater x system
-    or report effects in bench/coverage.py. A rater jackknife (Gwet 2008) counts each
-    rater's share of the unit sampling again and covered 1.0 there.
+    independent, irrCAC's variance on n - 1 df, which covered 0.89 (AC1) with rater x
+    system effects or unequal workloads and 0.93 with report effects in bench/coverage.py.
+    A rater jackknife (Gwet 2008) counts each rater's share of the unit sampling again and
+    covered 1.0 there.
     """
     if coefficient not in ("fleiss", "gwet"):
         raise ValueError(f"coefficient must be 'fleiss' or 'gwet', not {coefficient!r}")
