@@ -247,6 +247,21 @@ def _case_images(benchmark: Benchmark, case: Case) -> list[Path]:
     return paths
 
 
+def _case_fields(benchmark: Benchmark, case: Case, policy: HarvestPolicy) -> dict[str, Any]:
+    """What every pair of an image case carries of it: the case, its images, and the prompt
+    (the policy's, else the benchmark task's) as the model was asked."""
+    images = _case_images(benchmark, case)
+    template = get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
+    return {
+        "case_id": case.id,
+        "case_key": case.case_key,
+        "benchmark": benchmark.name,
+        "images": images,
+        "question": case.question,
+        "prompt": prompt_messages(template, len(images), case.question),
+    }
+
+
 # --- harvesting -----------------------------------------------------------------------
 
 
@@ -328,23 +343,13 @@ def harvest_preferences(
             if case.modality != "image":
                 dropped["not_an_image_case"] += 1
                 continue
-            images = _case_images(benchmark, case)
-            template = (
-                get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
-            )
-            prompt = prompt_messages(template, len(images), case.question)
             text = {"a": text_of(item.generation_a_id), "b": text_of(item.generation_b_id)}
             name = {
                 "a": systems.get(item.system_a_id, "?"),
                 "b": systems.get(item.system_b_id, "?"),
             }
             common = {
-                "case_id": case.id,
-                "case_key": case.case_key,
-                "benchmark": benchmark.name,
-                "images": images,
-                "question": case.question,
-                "prompt": prompt,
+                **_case_fields(benchmark, case, policy),
                 "n_raters": len(votes),
                 "agreement": round(agreement, 6),
                 "votes": {w: tally.get(w, 0) for w in WINNERS},
@@ -505,15 +510,8 @@ def _automatic_pair(
         return None
     if score.significant_errors < 1:
         return None
-    images = _case_images(benchmark, case)
-    template = get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
     return PreferencePair(
-        case_id=case.id,
-        case_key=case.case_key,
-        benchmark=benchmark.name,
-        images=images,
-        question=case.question,
-        prompt=prompt_messages(template, len(images), case.question),
+        **_case_fields(benchmark, case, policy),
         chosen=reference,
         rejected=report,
         chosen_system=REFERENCE_SYSTEM,
@@ -803,18 +801,9 @@ def harvest_corrections(
             if case.modality != "image":
                 dropped["not_an_image_case"] += 1
                 continue
-            images = _case_images(benchmark, case)
-            template = (
-                get_prompt(policy.prompt) if policy.prompt else prompt_for_task(benchmark.task)
-            )
             pairs.append(
                 PreferencePair(
-                    case_id=case.id,
-                    case_key=case.case_key,
-                    benchmark=benchmark.name,
-                    images=images,
-                    question=case.question,
-                    prompt=prompt_messages(template, len(images), case.question),
+                    **_case_fields(benchmark, case, policy),
                     chosen=correction.corrected_report,
                     rejected=correction.model_report,
                     chosen_system=CORRECTION_SYSTEM,
