@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 from sqlalchemy import func, select
-from support.reader_world import build_world
+from support.reader_world import build_world, case_key_of
 
 from studies.readers import accounts
 from studies.readers.adjudication import adjudication_queue, queue_adjudication
@@ -47,11 +47,9 @@ from studies.readers.writes import AccessDenied, RatingError
 from studies.store.db import Store
 from studies.store.schema import (
     Annotation,
-    Assignment,
     AuditEvent,
     Benchmark,
     Case,
-    StudyItem,
 )
 
 
@@ -75,22 +73,12 @@ def _annotation_study(store: Store, tmp_path: Path, *, n_cases: int = 4, overlap
     return study_id, annotators, world
 
 
-def _case_of(store: Store, token: str) -> str:
-    with store.session() as session:
-        return session.scalar(
-            select(Case.case_key)
-            .join(StudyItem, StudyItem.case_id == Case.id)
-            .join(Assignment, Assignment.item_id == StudyItem.id)
-            .where(Assignment.token == token)
-        )
-
-
 def _annotate(store: Store, rater, study_id: int, change) -> dict[str, int]:  # noqa: ANN001
     """Submit every task of `rater`: the draft report and findings, as `change` edits them
     (case key, findings) -> findings. Returns case key -> annotation id."""
     ids = {}
     while (task := next_annotation(store, rater.id, study_id)) is not None:
-        case = _case_of(store, task.token)
+        case = case_key_of(store, task.token)
         findings = change(case, json.loads(json.dumps(task.draft_findings)))
         result = submit_annotation(
             store,
@@ -299,7 +287,7 @@ def test_double_annotation_adjudication_references_and_export(store: Store, tmp_
         result = submit_annotation(
             store, senior.id, task.token, f"{task.token}:s", "Settled. " + report, findings
         )
-        settled[_case_of(store, task.token)] = result.annotation_id
+        settled[case_key_of(store, task.token)] = result.annotation_id
     assert set(settled) == disagreeing
     assert adjudication_queue(store, study_id)[0].done == 2
 

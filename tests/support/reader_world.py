@@ -17,7 +17,7 @@ from sqlalchemy import select
 from metrics.clinical.vocab import HISTOLOGIES, location_phrase, size_class, subset
 from metrics.clinical.vocab import LOCATIONS as SITES
 from studies.store.db import Store
-from studies.store.schema import Benchmark, Case, Generation, System
+from studies.store.schema import Assignment, Benchmark, Case, Generation, StudyItem, System
 
 # Values of the one findings vocabulary; a report names a site as a reader writes it.
 LOCATIONS = tuple(
@@ -155,3 +155,14 @@ def set_report(store: Store, system: str, case_key: str, text: str) -> None:
             .where(System.name == system, Case.case_key == case_key)
         )
         generation.text = text
+
+
+def case_key_of(store: Store, token: str) -> str:
+    """The case key behind a task's token (which case a rater was given)."""
+    with store.session() as session:
+        return session.scalar(
+            select(Case.case_key)
+            .join(StudyItem, StudyItem.case_id == Case.id)
+            .join(Assignment, Assignment.item_id == StudyItem.id)
+            .where(Assignment.token == token)
+        )
