@@ -15,13 +15,16 @@ VIEWS = Path(__file__).resolve().parents[2] / "workbench" / "views"
 APP = str(VIEWS.parent / "app.py")
 
 
-def open_page(page: str, token: str | None) -> AppTest:
+def open_page(page: str, token: str | None, state: dict[str, Any] | None = None) -> AppTest:
     """The app run once with `token`'s session (none: logged out), then switched to `page`
-    (a file of workbench/views); a page that raised fails the test here."""
+    (a file of workbench/views) with `state` set in the session as another page would set
+    it (e.g. Home's study to open); a page that raised fails the test here."""
     app = AppTest.from_file(APP, default_timeout=60)
     if token:
         app.session_state[SESSION_KEY] = token
     app.run()
+    for key, value in (state or {}).items():
+        app.session_state[key] = value
     app.switch_page(str(VIEWS / page)).run()
     assert not app.exception, app.exception
     return app

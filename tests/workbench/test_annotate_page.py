@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
-from support.app_pages import APP, VIEWS, open_page, tree_text
+from support.app_pages import open_page, tree_text
 from support.reader_world import build_world
 
 from studies.readers import accounts
@@ -23,7 +23,6 @@ from studies.readers.enrolment import enrol_rater
 from studies.readers.lifecycle import pause_study, resume_study, start_study
 from studies.store.db import get_store
 from studies.store.schema import Annotation, Generation, System
-from workbench.access import SESSION_KEY
 from workbench.navigation import landing_page, visible_pages
 
 PASSWORD = "rater-password-1"
@@ -189,12 +188,8 @@ def test_home_opens_the_annotation_study_it_names(world) -> None:
     for rater in (anna, ben):
         enrol_rater(store, second, rater.username)
     start_study(store, second)
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state[SESSION_KEY] = _token("anna")
-    app.run()
-    app.session_state["rate_open_study"] = second  # what Home's "Go annotating" sets
-    app.switch_page(str(VIEWS / "annotate.py")).run()
-    assert not app.exception, app.exception
+    # What Home's "Go annotating" sets.
+    app = open_page("annotate.py", _token("anna"), {"rate_open_study": second})
     assert app.selectbox(key="annot_study").value == 1  # the second study, by its place
     task = next_annotation(store, anna.id, second)
     assert app.text_area[0].value == task.draft_report
@@ -216,11 +211,7 @@ def test_written_from_scratch_every_problem_at_once(world) -> None:
     )
     enrol_rater(store, scratch, anna.username)
     start_study(store, scratch)
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state[SESSION_KEY] = _token("anna")
-    app.run()
-    app.session_state["rate_open_study"] = scratch
-    app.switch_page(str(VIEWS / "annotate.py")).run()
+    app = open_page("annotate.py", _token("anna"), {"rate_open_study": scratch})
     # A blank page: no model report, no drafted findings, and nothing naming the model.
     (report,) = [t for t in app.text_area if t.label == "Report (write the reference report)"]
     assert report.value == ""
