@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 from sqlalchemy import func, select
 from support.reader_world import build_world, case_key_of
+from support.started_study import start_with
 
 from studies.readers import accounts
 from studies.readers.adjudication import adjudication_queue, queue_adjudication
@@ -66,10 +67,7 @@ def _annotation_study(store: Store, tmp_path: Path, *, n_cases: int = 4, overlap
         overlap=overlap,
         seed=5,
     )
-    study_id = create_study(store, design)
-    for annotator in annotators:
-        enrol_rater(store, study_id, annotator.username)
-    start_study(store, study_id)
+    study_id = start_with(store, design, annotators)
     return study_id, annotators, world
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 from support.reader_world import build_world
+from support.started_study import start_with
 
 from studies.readers import accounts
 from studies.readers.annotation import next_annotation, submit_annotation
-from studies.readers.design import StudyDesign, create_study
-from studies.readers.enrolment import enrol_rater
-from studies.readers.lifecycle import start_study
+from studies.readers.design import StudyDesign
 from studies.readers.progress import list_studies, study_progress
 from studies.readers.rating import RatingError, next_assignment, rater_studies, submit_judgment
 from studies.store.db import Store
@@ -29,7 +28,7 @@ def test_annotation_tasks_count_when_annotated_and_are_not_rated(
 ) -> None:
     world = build_world(store, tmp_path / "bench", n_cases=3)
     annotator = accounts.create_account(store, "anna", "rater", "rater-password-1")
-    study_id = create_study(
+    study_id = start_with(
         store,
         StudyDesign(
             name="Expert round",
@@ -38,9 +37,8 @@ def test_annotation_tasks_count_when_annotated_and_are_not_rated(
             kind="annotation",
             overlap=1,
         ),
+        [annotator],
     )
-    enrol_rater(store, study_id, annotator.username)
-    start_study(store, study_id)
     task = next_annotation(store, annotator.id, study_id)
     submit_annotation(
         store, annotator.id, task.token, "a1", "Normal colonoscopy.", {"no_polyps": True}
@@ -71,7 +69,7 @@ def test_an_annotation_study_panel_changes_keep_its_overlap(store: Store, tmp_pa
     annotators = [
         accounts.create_account(store, f"anna{i}", "rater", "rater-password-1") for i in range(3)
     ]
-    study_id = create_study(
+    study_id = start_with(
         store,
         StudyDesign(
             name="Expert round",
@@ -80,10 +78,8 @@ def test_an_annotation_study_panel_changes_keep_its_overlap(store: Store, tmp_pa
             kind="annotation",
             overlap=2,
         ),
+        annotators,
     )
-    for annotator in annotators:
-        enrol_rater(store, study_id, annotator.username)
-    start_study(store, study_id)
     leaving = annotators[0]
     done = next_annotation(store, leaving.id, study_id)
     submit_annotation(

@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from support.reader_world import build_world
-from support.started_study import LIKERT
+from support.started_study import LIKERT, start_with
 
 from studies.readers import accounts
-from studies.readers.design import StudyDesign, create_study
-from studies.readers.enrolment import enrol_rater
-from studies.readers.lifecycle import start_study
+from studies.readers.design import StudyDesign
 from studies.readers.rating import (
     GUIDELINES_ACTION,
     AccessDenied,
@@ -42,7 +40,7 @@ def _study(store: Store, tmp_path: Path) -> tuple[int, list[accounts.AccountInfo
     raters = [
         accounts.create_account(store, f"rater{i}", "rater", "rater-password-1") for i in (1, 2)
     ]
-    study_id = create_study(
+    study_id = start_with(
         store,
         StudyDesign(
             name="Corrections",
@@ -50,10 +48,8 @@ def _study(store: Store, tmp_path: Path) -> tuple[int, list[accounts.AccountInfo
             systems=world.systems[:2],
             duplicate_fraction=0.0,
         ),
+        raters,
     )
-    for rater in raters:
-        enrol_rater(store, study_id, rater.username)
-    start_study(store, study_id)
     return study_id, raters
 
 
@@ -167,7 +163,7 @@ def test_calibration_status_says_passed_or_not_yet(store: Store, tmp_path: Path)
         accounts.create_account(store, f"rater{i}", "rater", "rater-password-1") for i in (1, 2)
     ]
     alpha, beta = world.systems[0], world.systems[1]
-    study_id = create_study(
+    study_id = start_with(
         store,
         StudyDesign(
             name="Trained",
@@ -177,10 +173,8 @@ def test_calibration_status_says_passed_or_not_yet(store: Store, tmp_path: Path)
             calibration=[GoldSpec(k, alpha, beta) for k in world.case_keys[:2]],
             calibration_threshold=1.0,
         ),
+        raters,
     )
-    for rater in raters:
-        enrol_rater(store, study_id, rater.username)
-    start_study(store, study_id)
     status = calibration_status(store, raters[0].id, study_id)
     assert (status.judged, status.total, status.passed) == (0, 2, False)
     assert status.text() == "Training: 0 of 2 cases answered."

@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from support.reader_world import build_world
-from support.started_study import LIKERT
+from support.started_study import LIKERT, start_with
 
 from studies.readers import accounts
 from studies.readers.amendments import verify_amendments
-from studies.readers.design import StudyDesign, StudyError, create_study
-from studies.readers.enrolment import enrol_rater
+from studies.readers.design import StudyDesign, StudyError
 from studies.readers.flags import flag_task, study_flags
-from studies.readers.lifecycle import pause_study, resume_study, start_study
+from studies.readers.lifecycle import pause_study, resume_study
 from studies.readers.panel import add_rater, deactivate_rater
 from studies.readers.progress import study_progress
 from studies.readers.rating import (
@@ -57,10 +56,7 @@ def _study(
         duplicate_fraction=duplicates,
         flag_policy=policy,
     )
-    study_id = create_study(store, design)
-    for rater in raters:
-        enrol_rater(store, study_id, rater.username)
-    start_study(store, study_id)
+    study_id = start_with(store, design, raters)
     return study_id, raters
 
 
@@ -267,7 +263,7 @@ def test_a_flagged_training_case_does_not_hold_the_rater_back(store: Store, tmp_
     world = build_world(store, tmp_path / "bench", n_cases=5)
     rater = accounts.create_account(store, "trainee", "rater", "rater-password-1")
     alpha, beta = world.systems[:2]
-    study_id = create_study(
+    study_id = start_with(
         store,
         StudyDesign(
             name="Trained",
@@ -278,9 +274,8 @@ def test_a_flagged_training_case_does_not_hold_the_rater_back(store: Store, tmp_
             calibration=[GoldSpec(k, alpha, beta) for k in world.case_keys[:2]],
             calibration_threshold=1.0,
         ),
+        [rater],
     )
-    enrol_rater(store, study_id, rater.username)
-    start_study(store, study_id)
     first = next_assignment(store, rater.id, study_id)
     flag_task(store, rater.id, first.token, "k1", "media_broken")
     second = next_assignment(store, rater.id, study_id)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +51,18 @@ def make_started_study(
         )
         for i in range(n_raters)
     ]
-    study_id = create_study(
-        store,
-        StudyDesign(name=name, benchmark=world.benchmark, systems=world.systems, seed=3),
-    )
+    design = StudyDesign(name=name, benchmark=world.benchmark, systems=world.systems, seed=3)
+    study_id = start_with(store, design, raters, start=start)
+    return StartedStudy(store, study_id, raters, world)
+
+
+def start_with(
+    store: Store, design: StudyDesign, raters: Iterable[AccountInfo], *, start: bool = True
+) -> int:
+    """Create the study, enrol each account on its panel, and start it (if `start`)."""
+    study_id = create_study(store, design)
     for rater in raters:
         enrol_rater(store, study_id, rater.username)
     if start:
         start_study(store, study_id)
-    return StartedStudy(store, study_id, raters, world)
+    return study_id

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from support.app_pages import open_page, tree_text
 from support.reader_world import build_world
+from support.started_study import start_with
 
 from studies.readers import accounts
 from studies.readers.annotation import check_findings, next_annotation, submit_annotation
-from studies.readers.design import StudyDesign, create_study
-from studies.readers.enrolment import enrol_rater
-from studies.readers.lifecycle import pause_study, resume_study, start_study
+from studies.readers.design import StudyDesign
+from studies.readers.lifecycle import pause_study, resume_study
 from studies.store.db import get_store
 from studies.store.schema import Annotation, Generation, System
 from workbench.navigation import landing_page, visible_pages
@@ -36,7 +36,7 @@ def world(tmp_home: Path):
         accounts.create_account(store, name, "rater", PASSWORD) for name in ("anna", "ben", "carl")
     )
     admin = accounts.create_account(store, "chief", "admin", PASSWORD)
-    study_id = create_study(
+    study_id = start_with(
         store,
         StudyDesign(
             name="Expert round",
@@ -46,19 +46,16 @@ def world(tmp_home: Path):
             overlap=2,
             seed=3,
         ),
+        (anna, ben),
     )
-    for rater in (anna, ben):
-        enrol_rater(store, study_id, rater.username)
-    start_study(store, study_id)
     # carl rates in a comparison study only.
-    other = create_study(
+    start_with(
         store,
         StudyDesign(
             name="Pairs", benchmark=data.benchmark, systems=data.systems, overlap=1, seed=4
         ),
+        [carl],
     )
-    enrol_rater(store, other, carl.username)
-    start_study(store, other)
     with store.session() as session:
         secrets = list(session.scalars(select(System.name)))
         secrets += list(session.scalars(select(System.fingerprint)))
@@ -174,7 +171,7 @@ def test_the_results_page_sends_disagreements_and_shows_the_validation(world) ->
 
 def test_home_opens_the_annotation_study_it_names(world) -> None:
     store, (anna, ben, _carl), _admin, _study_id, _secrets = world
-    second = create_study(
+    second = start_with(
         store,
         StudyDesign(
             name="Second round",
@@ -184,10 +181,8 @@ def test_home_opens_the_annotation_study_it_names(world) -> None:
             overlap=2,
             seed=9,
         ),
+        (anna, ben),
     )
-    for rater in (anna, ben):
-        enrol_rater(store, second, rater.username)
-    start_study(store, second)
     # What Home's "Go annotating" sets.
     app = open_page("annotate.py", _token("anna"), {"rate_open_study": second})
     assert app.selectbox(key="annot_study").value == 1  # the second study, by its place
@@ -197,7 +192,7 @@ def test_home_opens_the_annotation_study_it_names(world) -> None:
 
 def test_written_from_scratch_every_problem_at_once(world) -> None:
     store, (anna, _ben, _carl), _admin, _study_id, secrets = world
-    scratch = create_study(
+    scratch = start_with(
         store,
         StudyDesign(
             name="From scratch",
@@ -208,9 +203,8 @@ def test_written_from_scratch_every_problem_at_once(world) -> None:
             overlap=1,
             seed=2,
         ),
+        [anna],
     )
-    enrol_rater(store, scratch, anna.username)
-    start_study(store, scratch)
     app = open_page("annotate.py", _token("anna"), {"rate_open_study": scratch})
     # A blank page: no model report, no drafted findings, and nothing naming the model.
     (report,) = [t for t in app.text_area if t.label == "Report (write the reference report)"]

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 from support.app_pages import open_page, tree_text
 from support.reader_world import build_world
+from support.started_study import start_with
 
 from studies.readers import accounts
-from studies.readers.design import StudyDesign, create_study
-from studies.readers.enrolment import enrol_rater
+from studies.readers.design import StudyDesign
 from studies.readers.flags import flag_task
-from studies.readers.lifecycle import pause_study, start_study
+from studies.readers.lifecycle import pause_study
 from studies.readers.rating import next_assignment
 from studies.store.db import get_store
 from studies.store.schema import System
@@ -32,15 +32,13 @@ def world(tmp_home: Path):  # noqa: ANN201
     raters = [accounts.create_account(store, f"rater{i}", "rater", PASSWORD) for i in (1, 2)]
     studies = []
     for name in ("Polyp round", "Second round"):
-        study_id = create_study(
+        study_id = start_with(
             store,
             StudyDesign(
                 name=name, benchmark=data.benchmark, systems=data.systems[:2], seed=len(name)
             ),
+            raters,
         )
-        for rater in raters:
-            enrol_rater(store, study_id, rater.username)
-        start_study(store, study_id)
         studies.append(study_id)
     yield store, raters, studies
     store.dispose()
