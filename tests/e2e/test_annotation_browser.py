@@ -23,16 +23,15 @@ import pytest
 from sqlalchemy import select
 from support.browser import ADMIN_PASSWORD, app_server, chromium, idle, log_in
 from support.dpo import dpo_train
-from support.reader_world import build_world
+from support.reader_world import build_world, case_key_of
+from support.started_study import start_with
 
 from studies.readers import accounts
 from studies.readers.annotation import (
     check_findings,
     next_annotation,
 )
-from studies.readers.design import StudyDesign, create_study
-from studies.readers.enrolment import enrol_rater
-from studies.readers.lifecycle import start_study
+from studies.readers.design import StudyDesign
 from studies.store.db import Store
 from studies.store.schema import Annotation, Assignment, Case, Generation, StudyItem, System
 
@@ -54,7 +53,7 @@ def seeded(tmp_path: Path):
         accounts.create_account(store, name, "rater", PASSWORD) for name in ("anna", "ben")
     ]
     senior = accounts.create_account(store, "senior", "rater", PASSWORD)
-    study_id = create_study(
+    study_id = start_with(
         store,
         StudyDesign(
             name=STUDY,
@@ -64,10 +63,8 @@ def seeded(tmp_path: Path):
             overlap=2,
             seed=5,
         ),
+        annotators,
     )
-    for account in annotators:
-        enrol_rater(store, study_id, account.username)
-    start_study(store, study_id)
     with store.session() as session:
         secrets = list(session.scalars(select(System.name)))
         secrets += list(session.scalars(select(System.fingerprint)))
@@ -123,7 +120,7 @@ def test_an_annotation_study_runs_end_to_end_in_the_browser(
             expect(page.get_by_text("SYNTHETIC data")).to_be_visible()
             for n in range(N_CASES):
                 task = next_annotation(store, annotator.id, study_id)
-                case_key = _case_key(store, task.token)
+                case_key = case_key_of(store, task.token)
                 expect(page.get_by_text(f"Case {task.position} of {task.total}")).to_be_visible()
                 report_box = page.get_by_role("textbox", name="Report (correct the draft)")
                 expect(report_box).to_have_value(task.draft_report)
@@ -298,16 +295,6 @@ def _copy(findings: dict[str, Any]) -> dict[str, Any]:
         "resection": list(findings.get("resection") or []),
         "lesions": [dict(lesion) for lesion in findings.get("lesions") or []],
     }
-
-
-def _case_key(store: Store, token: str) -> str:
-    with store.session() as session:
-        return session.scalar(
-            select(Case.case_key)
-            .join(StudyItem, StudyItem.case_id == Case.id)
-            .join(Assignment, Assignment.item_id == StudyItem.id)
-            .where(Assignment.token == token)
-        )
 
 
 def _pairs_load_in_trl(store: Store, out: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
