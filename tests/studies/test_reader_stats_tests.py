@@ -192,3 +192,7 @@ def test_a_design_effect_below_one_does_not_narrow_the_win_share_interval() -> N
     assert row["deff_wins_a"] < 1.0
     assert row["share_a_low"] <= row["share_a_wilson_low"] + 1e-12
     assert row["share_a_high"] >= row["share_a_wilson_high"] - 1e-12
+    # No excess over the binomial variance: Satterthwaite's df are the binomial n - 1 (not
+    # the few clusters'), so the interval is Wilson's with t on 23 df.
+    low, high = wilson_interval(row["wins_a"], row["n"], 0.95, df=row["n"] - 1)
+    assert (row["share_a_low"], row["share_a_high"]) == pytest.approx((float(low), float(high)))
