@@ -290,6 +290,12 @@ def study_kind(study: Study) -> str:
     return ((study.config or {}).get("design") or {}).get("kind", "comparison")
 
 
+def flag_policy(study: Study) -> str:
+    """What a stored study does with a flagged task (one of FLAG_POLICIES; "reassign" when
+    its design predates the setting)."""
+    return ((study.config or {}).get("design") or {}).get("flag_policy") or "reassign"
+
+
 def write_lock(session: Session, study_id: int) -> None:
     """Serialise writers of one study. SQLite: take the database write lock now (a no-op
     update), so the reads that follow run inside the write transaction. PostgreSQL: lock

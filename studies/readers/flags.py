@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from studies.readers.accounts import session_account_id
 from studies.readers.calibration import after_calibration_judgment
-from studies.readers.design import find_study
+from studies.readers.design import find_study, flag_policy
 from studies.readers.panel import _lock_panel, hand_on_flagged
 from studies.readers.rating import refuse_closed_task, task_for_write
 from studies.readers.writes import (
@@ -188,7 +188,7 @@ def _flag(
     index = session.scalar(select(Assignment.order_index).where(Assignment.id == row.id))
     flag_id = _insert(session, row.id, rater_id, submission_key, reason, note)
     study = session.get(Study, row.study_id)
-    policy = ((study.config or {}).get("design") or {}).get("flag_policy") or "reassign"
+    policy = flag_policy(study)
     twin = _unjudged_twin(session, rater_id, row.item_id, row.id)
     outcome = "excluded"
     if policy == "reassign" and row.item_kind == "regular" and not row.is_duplicate:
@@ -262,7 +262,7 @@ def _kept_outcome(session: Session, assignment_id: int) -> str:
         .join(Assignment, Assignment.study_id == Study.id)
         .where(Assignment.id == assignment_id)
     )
-    policy = ((study.config or {}).get("design") or {}).get("flag_policy") or "reassign"
+    policy = flag_policy(study)
     kind, is_duplicate = session.execute(
         select(StudyItem.kind, Assignment.is_duplicate)
         .join(Assignment, Assignment.item_id == StudyItem.id)
@@ -278,7 +278,7 @@ def study_flags(store: Store, study: int | str) -> list[CaseFlagInfo]:
     what became of the task (admin only: it names raters)."""
     with store.session() as session:
         row = find_study(session, study)
-        policy = ((row.config or {}).get("design") or {}).get("flag_policy") or "reassign"
+        policy = flag_policy(row)
         judged = select(Judgment.id).where(Judgment.assignment_id == Assignment.id).exists()
         holder = Account.__table__.alias("holder")
         flagger = Account.__table__.alias("flagger")

@@ -30,7 +30,7 @@ from studies.readers.amendments import (
     amendment_hash,
 )
 from studies.readers.calibration import WAITS_FOR_CALIBRATION, calibration_score, gate_uncalibrated
-from studies.readers.design import StudyError, find_study
+from studies.readers.design import StudyError, find_study, flag_policy
 from studies.readers.writes import write_transaction as _write_transaction
 from studies.store.audit import record
 from studies.store.db import Store
@@ -233,7 +233,7 @@ class _Panel:
         ).all()
         self.flagged: set[int] = {a for a, r in flags if self.holder.get(a) == r}
         self.holds |= {(r, self.rows[a].item_id) for a, r in flags if a in self.rows}
-        self.policy = ((study.config or {}).get("design") or {}).get("flag_policy") or "reassign"
+        self.policy = flag_policy(study)
         self.remaining: Counter[int] = Counter(
             r.rater_id for r in rows if not r.judged and r.id not in self.flagged
         )
