@@ -287,15 +287,6 @@ def win_tie_loss(
             table[share] = counts / n
         deff = table.get(f"deff_{name}", pd.Series(np.ones(len(table)))).to_numpy(dtype=float)
         df = table.get(f"df_{name}", pd.Series(np.full(len(table), np.inf))).to_numpy(float)
-        # A design effect below one is the noise of a few clusters' variance, not judgments
-        # worth more than independent ones: it does not narrow the interval (with it, the
-        # interval covered 0.92 with independent judgments, bench/coverage.py). The t df
-        # are Satterthwaite's for the binomial part (n - 1) plus the clusters' excess
-        # (fewest effective clusters - 1): t on the clusters alone made the interval of a
-        # study with 5 raters and no excess cover 0.99.
-        deff = np.maximum(deff, 1.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            df = deff**2 / (1.0 / np.maximum(n - 1.0, 1.0) + (deff - 1.0) ** 2 / df)
         low, high = wilson_interval(counts / deff, n / deff, level, df=df)
         table[f"{share}_low"], table[f"{share}_high"] = low, high
         low, high = wilson_interval(counts, n, level)
