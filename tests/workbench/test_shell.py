@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from model.notice import RESEARCH_NOTICE
+from model.notice import RESEARCH_NOTICE, RESEARCH_WARNING
 from studies.benchmarks import loader_names
 from studies.readers import accounts
 from studies.store.db import get_store
@@ -84,7 +84,7 @@ def test_home_page_shows_disclaimer_database_and_benchmarks(demo_home: Path) -> 
     assert not page.exception
     # Benchmark and system names are data: plain Text elements.
     text = " ".join(e.value for e in [*page.markdown, *page.error, *page.text])
-    assert RESEARCH_NOTICE in text
+    assert RESEARCH_WARNING in text
     assert "SQLite" in text
     assert "synthetic-colon" in text
     assert "SYNTHETIC" in text
