@@ -65,6 +65,23 @@ PG_TRIGGERS = [
 ]
 
 
+# The statements that undo the triggers, names from the constant tuples above.
+SQLITE_DROPS = [
+    *(
+        f"DROP TRIGGER IF EXISTS {table}_no_{verb}"
+        for table in APPEND_ONLY
+        for verb in ("update", "delete")
+    ),
+    "DROP TRIGGER IF EXISTS annotations_supersede_same_task",
+]
+PG_DROPS = [
+    *(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}" for table in APPEND_ONLY),
+    *(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}" for table in APPEND_ONLY),
+    "DROP TRIGGER IF EXISTS annotations_supersede_same_task ON annotations",
+    "DROP FUNCTION IF EXISTS medvision_annotation_same_task()",
+]
+
+
 def upgrade() -> None:
     op.create_table(
         "annotations",
@@ -118,17 +135,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for table in APPEND_ONLY:
-            for verb in ("update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
-        op.execute("DROP TRIGGER IF EXISTS annotations_supersede_same_task")
-    else:
-        for table in APPEND_ONLY:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        op.execute("DROP TRIGGER IF EXISTS annotations_supersede_same_task ON annotations")
-        op.execute("DROP FUNCTION IF EXISTS medvision_annotation_same_task()")
+    dialect = op.get_bind().dialect.name
+    for statement in SQLITE_DROPS if dialect == "sqlite" else PG_DROPS:
+        op.execute(statement)
     op.drop_table("case_flags")
     op.drop_index("uq_annotations_supersedes", table_name="annotations")
     op.drop_index("uq_annotations_first", table_name="annotations")
