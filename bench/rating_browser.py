@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the synthetic reader world lives with the tests
 
-import httpx  # noqa: E402
 from sqlalchemy import select  # noqa: E402
+from support.browser import AppDidNotStart, start_app, stop_app  # noqa: E402
 from support.reader_world import build_world  # noqa: E402
 
 from studies.readers import accounts  # noqa: E402
@@ -183,62 +183,6 @@ def seed_study(home: Path, n_cases: int, seed: int) -> tuple[Store, int, int]:
     enrol_rater(store, study_id, rater.username)
     start_study(store, study_id)
     return store, rater.id, study_id
-
-
-def start_server(home: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ)
-    env.update(
-        MEDVISION_HOME=str(home), MEDVISION_ADMIN_PASSWORD="admin-password-1", PYTHONPATH=str(ROOT)
-    )
-    env.pop("MEDVISION_DATABASE_URL", None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "workbench" / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit(f"the app did not start:\n{log_path.read_text()}")
-        time.sleep(0.5)
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 # ---------------------------------------------------------------- the two pages
@@ -553,7 +497,10 @@ def run(args: argparse.Namespace) -> Results:
     with tempfile.TemporaryDirectory(prefix="rating-bench-") as tmp:
         home = Path(tmp) / "home"
         store, rater_id, study_id = seed_study(home, total, args.seed)
-        process, base = start_server(home, Path(tmp) / "streamlit.log")
+        try:
+            process, base = start_app(home, Path(tmp) / "streamlit.log")
+        except AppDidNotStart as exc:
+            raise SystemExit(str(exc)) from exc
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
@@ -565,7 +512,7 @@ def run(args: argparse.Namespace) -> Results:
                 results = drive(page, base, store, rater_id, study_id, keys, total, args)
                 browser.close()
         finally:
-            stop_server(process)
+            stop_app(process)
             store.dispose()
     return results
 
