@@ -153,15 +153,27 @@ def clustered_mean(
     """(mean, standard error, t degrees of freedom) of `values` with cases and raters as
     crossed clusters: the two-way cluster-robust variance of the mean with the small-sample
     correction, t on the fewest effective clusters - 1 (the rule of the Bradley-Terry
-    sandwich and the sign test)."""
+    sandwich and the sign test).
+
+    The variance is floored at the heteroskedasticity-robust one of independent judgments
+    (HC1: n / (n - 1) times the sum of squared deviations), as Cameron, Gelbach and Miller
+    advise: a two-way sum below it is the noise of a few clusters' totals, not judgments
+    worth more than independent ones (as estimated, the Holm family-wise rejection of a
+    true null of paired Likert differences was 0.090 with independent judgments, 0.037
+    with the floor, 300 studies of bench/coverage.py). Where the floor binds, the interval
+    is that of independent judgments: t on n - 1 degrees of freedom (keeping t on the
+    clusters there made it cover 0.987-0.989 without case or rater effects).
+    """
     values = np.asarray(values, dtype=float)
     n = len(values)
     if n < 2:
         return (float(values.mean()) if n else float("nan")), float("nan"), float("nan")
     mean = float(values.mean())
-    variance, n_cases, n_raters = two_way_sum_of_squares(
-        values - mean, case, rater, small_sample=True
-    )
+    deviations = values - mean
+    variance, n_cases, n_raters = two_way_sum_of_squares(deviations, case, rater, small_sample=True)
+    independent = n / (n - 1) * float(deviations @ deviations)
+    if independent > variance:
+        return mean, float(np.sqrt(independent) / n), float(n - 1)
     return mean, float(np.sqrt(variance) / n), max(min(n_cases, n_raters) - 1.0, 1.0)
 
 

@@ -361,10 +361,42 @@ def test_paired_differences_use_the_two_way_cluster_robust_mean() -> None:
     )
     assert mean == pytest.approx(fit.params[0]) and se == pytest.approx(fit.bse[0], rel=1e-9)
     assert 1 <= df < 7  # the fewest effective clusters (7 raters, unequal workloads) - 1
+    independent = sm.OLS(values, np.ones((n, 1))).fit(cov_type="HC1")
+    assert se > independent.bse[0]  # the floor does not bind: the two-way variance as estimated
     from studies.reader_stats.simulation import SCENARIOS
 
     table = likert.paired_differences(simulate_study(SCENARIOS["rater x system"], seed=4))
     assert table["df"].max() < 8  # t on the 8 raters' clusters, not on the judgments
+
+
+def test_a_two_way_variance_below_the_independent_one_gives_the_independent_interval() -> None:
+    """Case i read by raters i and i + 1 (of 12, in a ring) with opposite differences of
+    nearly equal size: the case and rater totals nearly cancel, so the two-way variance
+    falls below that of independent judgments. The floor (Cameron, Gelbach and Miller)
+    gives the heteroskedasticity-robust (HC1) standard error of statsmodels and t on
+    n - 1 degrees of freedom: the interval of independent judgments, not a narrower one
+    (as estimated, the Holm family-wise rejection of a true null was 0.075 with
+    independent judgments, bench/coverage.py)."""
+    import statsmodels.api as sm
+
+    from studies.reader_stats.pairwise import clustered_mean, two_way_sum_of_squares
+
+    k = 12
+    size = 1.0 + 0.01 * np.arange(k)
+    case = np.repeat(np.arange(k), 2)
+    rater = np.column_stack([np.arange(k), (np.arange(k) + 1) % k]).ravel()
+    values = 0.2 + np.column_stack([size, -size]).ravel()
+    n = len(values)
+    two_way, _, _ = two_way_sum_of_squares(values - values.mean(), case, rater, small_sample=True)
+    independent = sm.OLS(values, np.ones((n, 1))).fit(cov_type="HC1")
+    assert np.sqrt(two_way) / n < independent.bse[0]  # the floor binds
+    mean, se, df = clustered_mean(values, case, rater)
+    assert mean == pytest.approx(values.mean())
+    assert se == pytest.approx(independent.bse[0], rel=1e-9) and df == n - 1
+    group = pd.DataFrame({"case": case, "rater": rater})
+    _, _, _, low, high, _ = likert._mean_of_differences(group, values, 0.95, "cluster")
+    half = stats.t.ppf(0.975, n - 1) * independent.bse[0]
+    assert (low, high) == pytest.approx((mean - half, mean + half), rel=1e-9)
 
 
 def test_kenward_roger_is_the_exact_anova_t_in_a_balanced_design() -> None:
