@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+from support.agreement_tables import likert_judgments
 
 from studies.reader_stats import agreement
 from studies.reader_stats.data import prepare_judgments
@@ -66,27 +67,6 @@ def test_fleiss_kappa_equals_statsmodels(judged: pd.DataFrame) -> None:
     assert likert_result["kappa"] == pytest.approx(statsmodels_fleiss(likert_counts), abs=1e-12)
 
 
-def _likert_judgments(table: pd.DataFrame) -> pd.DataFrame:
-    """Units x raters ratings (NaN: not rated) as judgments of one Likert criterion: each
-    unit one report (the a side of an item)."""
-    rows = [
-        {
-            "rater": str(rater),
-            "case": f"u{unit}",
-            "item": f"u{unit}",
-            "system_a": "x",
-            "system_b": "y",
-            "winner": "tie",
-            "likert_a_accuracy": float(value),
-            "likert_b_accuracy": np.nan,
-        }
-        for unit, row in table.iterrows()
-        for rater, value in row.items()
-        if pd.notna(value)
-    ]
-    return prepare_judgments(pd.DataFrame(rows))
-
-
 def test_fleiss_kappa_and_ac1_match_irrcac_with_unequal_raters_per_unit() -> None:
     # irrCAC (Gwet), README: cac.raw4raters (inst/extdata/cac.raw4raters.csv), 12 units
     # rated by 1 to 4 of 4 raters. fleiss.kappa.raw: 0.76117, se 0.15302, CI (0.424, 1);
@@ -94,7 +74,7 @@ def test_fleiss_kappa_and_ac1_match_irrcac_with_unequal_raters_per_unit() -> Non
     # Defect (ebb17df): Fleiss' kappa kept only the units with the most common number of
     # raters (here 4 of the 12) and said nothing.
     raw = pd.read_csv(DATA / "irrcac_cac_raw4raters.csv").set_index("Units")
-    judgments = _likert_judgments(raw)
+    judgments = likert_judgments(raw)
     # irrCAC's variance treats the raters as fixed: variance="units" (the default adds the
     # raters' sampling, tests/studies/test_reader_stats_agreement_variance.py).
     kappa = agreement.fleiss_kappa(judgments, ratings="accuracy", variance="units")
@@ -134,10 +114,10 @@ def test_fleiss_kappa_keeps_a_unit_that_lost_one_rating() -> None:
             for row in counts
         ]
     )
-    full = agreement.fleiss_kappa(_likert_judgments(table), ratings="accuracy")
+    full = agreement.fleiss_kappa(likert_judgments(table), ratings="accuracy")
     assert full["kappa"] == pytest.approx(0.20993, abs=1e-5)
     table.iloc[0, 13] = np.nan
-    fewer = agreement.fleiss_kappa(_likert_judgments(table), ratings="accuracy")
+    fewer = agreement.fleiss_kappa(likert_judgments(table), ratings="accuracy")
     assert fewer["n_units"] == 10 and fewer["min_raters"] == 13.0
     assert fewer["kappa"] == pytest.approx(full["kappa"], abs=0.02)
 

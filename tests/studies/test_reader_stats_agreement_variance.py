@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from support.agreement_tables import likert_judgments
 
 from studies.reader_stats import agreement
 from studies.reader_stats.data import prepare_judgments
@@ -157,22 +158,7 @@ def test_units_only_variance_is_irrcac_and_the_default_adds_the_raters() -> None
     # irrCAC (Gwet), README: cac.raw4raters, 12 units rated by 1 to 4 of 4 raters:
     # fleiss.kappa.raw 0.76117, se 0.15302; gwet.ac1.raw 0.77544, se 0.14295.
     raw = pd.read_csv(DATA / "irrcac_cac_raw4raters.csv").set_index("Units")
-    rows = [
-        {
-            "rater": str(rater),
-            "case": f"u{unit}",
-            "item": f"u{unit}",
-            "system_a": "x",
-            "system_b": "y",
-            "winner": "tie",
-            "likert_a_accuracy": float(value),
-            "likert_b_accuracy": np.nan,
-        }
-        for unit, row in raw.iterrows()
-        for rater, value in row.items()
-        if pd.notna(value)
-    ]
-    judgments = prepare_judgments(pd.DataFrame(rows))
+    judgments = likert_judgments(raw)
     fixed = agreement.fleiss_kappa(judgments, ratings="accuracy", variance="units")
     assert fixed["se"] == pytest.approx(0.15302, abs=1e-5) and fixed["df"] == 11
     ac1 = agreement.gwet_ac(judgments, ratings="accuracy", variance="units")
