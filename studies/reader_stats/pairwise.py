@@ -203,7 +203,16 @@ def design_effect(
     indicator: np.ndarray, case: np.ndarray, rater: np.ndarray
 ) -> tuple[float, float]:
     """(Design effect, t degrees of freedom) of a share: the two-way cluster variance of the
-    indicator's centred sum over its binomial variance."""
+    indicator's centred sum over its binomial variance, floored at one.
+
+    A two-way variance below the binomial one is the noise of a few clusters' totals, not
+    judgments worth more than independent ones (the floor of `clustered_mean`, Cameron,
+    Gelbach and Miller's guard): there the interval is the plain Wilson interval of
+    independent judgments, design effect 1 on the normal quantile (infinite df). As
+    estimated, the cluster-aware interval covered 0.921 without any case or rater effect,
+    with the floor 0.952 (400 studies of bench/coverage.py, 'independent'); keeping t on
+    the fewest clusters - 1 where the floor binds covered 0.983 there.
+    """
     indicator = np.asarray(indicator, dtype=float)
     n = len(indicator)
     share = indicator.mean() if n else np.nan
@@ -211,6 +220,8 @@ def design_effect(
     if n == 0 or binomial <= 0:
         return 1.0, float("nan") if n == 0 else float(max(n - 1, 1))
     variance, n_cases, n_raters = two_way_sum_of_squares(indicator - share, case, rater)
+    if variance <= binomial:
+        return 1.0, float("inf")
     return variance / binomial, max(min(n_cases, n_raters) - 1.0, 1.0)
 
 
@@ -230,7 +241,9 @@ def win_tie_loss(
     All are adjusted over the comparisons with `correction`.
 
     Shares: `share_x_low/high` is the cluster-aware Wilson interval (effective sample size
-    n / design effect, t quantile with the fewest effective clusters - 1 df); `share_x_wilson_*` and
+    n / design effect, t quantile with the fewest effective clusters - 1 df; the plain
+    Wilson interval where the design effect is floored at one, `design_effect`);
+    `share_x_wilson_*` and
     `share_x_cp_*` the plain Wilson and Clopper-Pearson intervals (judgments independent),
     the Clopper-Pearson one to read when n is small.
     """

@@ -188,7 +188,8 @@ def pairwise_table(analysis: PairwiseAnalysis) -> SignificanceTable:
     )
     notes = [
         "A win share: cluster-aware Wilson interval (effective n = n / design effect, with "
-        "cases and raters as clusters); exact CI: Clopper-Pearson, judgments independent (for "
+        "cases and raters as clusters; a design effect below one is taken as one, judgments "
+        "no better than independent); exact CI: Clopper-Pearson, judgments independent (for "
         "small n). Sign test with ties and 'both unacceptable' excluded, clustered on case and "
         "rater (two-way variance of the signs, t with the fewest clusters - 1 df). The raw "
         "numbers add the exact binomial sign test and its ties-split sensitivity analysis "
