@@ -14,16 +14,20 @@ Sections are modules next to this file: coverage_bt.py (Bradley-Terry, win rates
 tests), coverage_likert.py (Likert means, paired tests, the mixed model, harm
 non-inferiority, agreement), coverage_mrmc.py (MRMC and power). Each exposes
 `section_rows(scenario, null, n_studies, seed) -> list[dict]` with the keys "method",
-"default", "quantity", "coverage", "rejection" (a float or None when it does not apply).
+"default", "quantity", "coverage", "rejection" (a float or None when it does not apply) and
+"coverage_se", "rejection_se": their Monte Carlo standard errors (`montecarlo.pooled`, each
+study a cluster). A verdict outside a target by less than 1.96 standard errors says
+"within Monte Carlo error": more studies, not another method, would settle it.
 
 Usage: python bench/coverage.py [--studies 200] [--section bt] [--scenario NAME] [--only PART]
-[--write-docs]
+[--write-docs] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import math
 import os
 import sys
@@ -60,20 +64,42 @@ def _fmt(value: float | None) -> str:
     )
 
 
+def _known(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+
+
 def verdict(row: dict[str, Any]) -> str:
-    """'ok' when the row is within the targets, else what fails (for defaults and alternatives)."""
+    """'ok' when the row is within the targets, else what fails (for defaults and
+    alternatives), with "(within Monte Carlo error)" when every failing rate is less than
+    1.96 of its Monte Carlo standard errors from its target."""
     problems = []
+    distances = []  # how far past its target each failing rate is, in standard errors
     coverage, rejection = row.get("coverage"), row.get("rejection")
-    if coverage is not None and not math.isnan(coverage):
+
+    def distance(value: float, bound: float, se: float | None) -> float:
+        return abs(value - bound) / se if _known(se) and se else math.inf
+
+    if _known(coverage):
         if coverage < COVERAGE_BAND[0]:
             problems.append("undercovers")
+            distances.append(distance(coverage, COVERAGE_BAND[0], row.get("coverage_se")))
         elif coverage > COVERAGE_BAND[1]:
             problems.append("conservative")
+            distances.append(distance(coverage, COVERAGE_BAND[1], row.get("coverage_se")))
     # A one-sided test at 0.025 (row "nominal") is held to the target scaled alike: 0.03.
     limit = MAX_REJECTION * float(row.get("nominal", 0.05)) / 0.05
-    if rejection is not None and not math.isnan(rejection) and rejection > limit:
+    if _known(rejection) and rejection > limit:
         problems.append("type-I too high")
-    return "ok" if not problems else ", ".join(problems)
+        distances.append(distance(rejection, limit, row.get("rejection_se")))
+    if not problems:
+        return "ok"
+    noise = " (within Monte Carlo error)" if max(distances) < 1.96 else ""
+    return ", ".join(problems) + noise
+
+
+def _cell(value: float | None, se: float | None) -> str:
+    text = _fmt(value)
+    return f"{text} ± {se:.3f}" if text and _known(se) else text
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -86,8 +112,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         lines.append(
             f"| {row['section']} | {row['scenario']} | {row['method']} | {row.get('quantity', '')} "
-            f"| {'yes' if row.get('default') else ''} | {_fmt(row.get('coverage'))} "
-            f"| {_fmt(row.get('rejection'))} | {verdict(row)} |"
+            f"| {'yes' if row.get('default') else ''} "
+            f"| {_cell(row.get('coverage'), row.get('coverage_se'))} "
+            f"| {_cell(row.get('rejection'), row.get('rejection_se'))} | {verdict(row)} |"
         )
     return "\n".join(lines)
 
@@ -105,6 +132,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     args = parser.parse_args()
     scenarios = args.scenario or list(SCENARIOS)
     rows: list[dict[str, Any]] = []
@@ -131,7 +159,11 @@ def main() -> None:
     table = markdown(rows)
     print(table)
     failing = [r for r in rows if r.get("default") and verdict(r) != "ok"]
-    summary = f"{len(rows)} rows; defaults outside the targets: {len(failing)}" + (
+    beyond = [r for r in failing if "Monte Carlo" not in verdict(r)]
+    summary = (
+        f"{len(rows)} rows; defaults outside the targets: {len(failing)}, "
+        f"{len(beyond)} of them by more than Monte Carlo error"
+    ) + (
         ""
         if not failing
         else " ("
@@ -139,6 +171,8 @@ def main() -> None:
         + ")"
     )
     print(summary)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=float) + "\n")
     if args.write_docs:
         chosen = "".join(f"--section {name} " for name in args.section or [])
         chosen += "".join(f"--scenario '{name}' " for name in args.scenario or [])
@@ -151,10 +185,9 @@ def main() -> None:
             "studies with every system equally strong in which the method rejects at 5% "
             "(family-wise for corrected families). Targets for a default: coverage "
             f"{COVERAGE_BAND[0]}-{COVERAGE_BAND[1]}, null rejection at most {MAX_REJECTION}. "
-            "With this many studies, a coverage of 0.95 is measured to about +-"
-            f"{1.96 * math.sqrt(0.95 * 0.05 / max(args.studies, 1)):.3f} and a 5% rejection "
-            f"rate to about +-{1.96 * math.sqrt(0.05 * 0.95 / max(args.studies, 1)):.3f}, so a "
-            "verdict within that distance of a target is noise. Pairwise judgments do not "
+            "'±': the Monte Carlo standard error, each study a cluster (its intervals share "
+            "cases and raters); a verdict 'within Monte Carlo error' is less than 1.96 of them "
+            "past its target. Pairwise judgments do not "
             "depend on case difficulty or rater leniency (those shift Likert scores only), so "
             "the 'independent' and 'case+rater' scenarios give the same pairwise studies.\n\n"
             f"{table}\n\n{summary}\n"

@@ -29,6 +29,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from montecarlo import pooled  # noqa: E402
+
 from studies.reader_stats.bradley_terry import (  # noqa: E402
     DEFAULT_CLUSTER,
     DEFAULT_INTERVAL,
@@ -116,55 +118,64 @@ def section_rows(
     gc.freeze()
     tie_model = _tie_model(scenario)
     truth, true_shares = _population_of(scenario)
-    covered = {m: [] for m in BT_METHODS}
-    separated_null = {m: [] for m in BT_METHODS}
-    share_covered: dict[str, list[bool]] = {name: [] for name, _, _ in SHARE_METHODS}
-    fwer = {"clustered": [], "exact": []}
+    # One list of outcomes per study (`montecarlo.pooled` clusters on studies).
+    covered: dict[tuple[str, str], list[list[bool]]] = {m: [] for m in BT_METHODS}
+    separated_null: dict[tuple[str, str], list[list[bool]]] = {m: [] for m in BT_METHODS}
+    share_covered: dict[str, list[list[bool]]] = {name: [] for name, _, _ in SHARE_METHODS}
+    fwer: dict[str, list[list[bool]]] = {"clustered": [], "exact": []}
     for i in range(n_studies):
         study = _study(simulate_study(scenario, seed=seed + i), tie_model)
         baseline = _study(simulate_study(null, seed=seed + 500_000 + i), tie_model)
         for method in BT_METHODS:
             low, high, _ = study[method]
-            covered[method].extend(((low <= truth) & (truth <= high)).tolist())
-            separated_null[method].append(baseline[method][2])
+            covered[method].append(((low <= truth) & (truth <= high)).tolist())
+            separated_null[method].append([baseline[method][2]])
         pairs = study["pairs"]
         for name, suffix, _ in SHARE_METHODS:
             low = pairs[f"share_a{suffix}_low"] if suffix else pairs["share_a_low"]
             high = pairs[f"share_a{suffix}_high"] if suffix else pairs["share_a_high"]
             target = true_shares.reindex(pairs.index).to_numpy()
-            share_covered[name].extend(((low <= target) & (target <= high)).tolist())
+            share_covered[name].append(((low <= target) & (target <= high)).tolist())
         null_pairs = baseline["pairs"]
-        fwer["clustered"].append(bool((null_pairs["p_sign_adj"] < ALPHA).any()))
-        fwer["exact"].append(bool((null_pairs["p_sign_exact_adj"] < ALPHA).any()))
+        fwer["clustered"].append([bool((null_pairs["p_sign_adj"] < ALPHA).any())])
+        fwer["exact"].append([bool((null_pairs["p_sign_exact_adj"] < ALPHA).any())])
     rows: list[dict[str, Any]] = []
     for method in BT_METHODS:
+        coverage, coverage_se = pooled(covered[method])
+        rejection, rejection_se = pooled(separated_null[method])
         rows.append(
             {
                 "method": _bt_label(*method),
                 "default": method == (DEFAULT_INTERVAL, DEFAULT_CLUSTER),
                 "quantity": "strengths; null: any strict rank",
-                "coverage": float(np.mean(covered[method])),
-                "rejection": float(np.mean(separated_null[method])),
+                "coverage": coverage,
+                "coverage_se": coverage_se,
+                "rejection": rejection,
+                "rejection_se": rejection_se,
             }
         )
     for name, _, default in SHARE_METHODS:
+        coverage, coverage_se = pooled(share_covered[name])
         rows.append(
             {
                 "method": name,
                 "default": default,
                 "quantity": "share of a pair won",
-                "coverage": float(np.mean(share_covered[name])),
+                "coverage": coverage,
+                "coverage_se": coverage_se,
                 "rejection": None,
             }
         )
     for name, default in (("clustered", True), ("exact", False)):
+        rejection, rejection_se = pooled(fwer[name])
         rows.append(
             {
                 "method": f"sign test {name}, Holm",
                 "default": default,
                 "quantity": "any pair, family-wise",
                 "coverage": None,
-                "rejection": float(np.mean(fwer[name])),
+                "rejection": rejection,
+                "rejection_se": rejection_se,
             }
         )
     return rows

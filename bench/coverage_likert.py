@@ -46,6 +46,8 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from montecarlo import pooled  # noqa: E402
+
 from studies.reader_stats import agreement, likert  # noqa: E402
 from studies.reader_stats.pairwise import adjust_pvalues  # noqa: E402
 from studies.reader_stats.simulation import (  # noqa: E402
@@ -396,19 +398,20 @@ def section_rows(
     margin = float(harm[REFERENCE] - harm[WORST])
     # statsmodels' Holm adjustment runs gc.collect(); frozen objects make that cheap.
     gc.freeze()
-    covered: dict[str, list[float]] = {}
-    rejected: dict[str, list[float]] = {}
+    # Per method, one list of outcomes per study (`montecarlo.pooled` clusters on studies).
+    covered: dict[str, list[list[float]]] = {}
+    rejected: dict[str, list[list[float]]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for k in range(n_studies):
             for key, values in _study_rows(
                 simulate_study(scenario, seed + k), means, harm, margin, agreeing
             ).items():
-                covered.setdefault(key, []).extend(values)
+                covered.setdefault(key, []).append(values)
             if not (_wanted("paired") or _wanted("mixed") or _wanted("mixed-kr")):
                 continue  # the other parts measure nothing on null studies
             for key, values in _null_rows(simulate_study(null, seed + 100_000 + k)).items():
-                rejected.setdefault(key, []).extend(values)
+                rejected.setdefault(key, []).append(values)
     rows = []
     for method, quantity, default, cover_key, reject_key in METHODS:
         if not _wanted(_part(quantity, method)):
@@ -418,13 +421,17 @@ def section_rows(
             rejection = covered.get(reject_key)
         else:
             rejection = rejected.get(reject_key) if reject_key else None
+        coverage_rate, coverage_se = pooled(coverage) if coverage else (None, None)
+        rejection_rate, rejection_se = pooled(rejection) if rejection else (None, None)
         rows.append(
             {
                 "method": method,
                 "default": default,
                 "quantity": quantity,
-                "coverage": float(np.mean(coverage)) if coverage else None,
-                "rejection": float(np.mean(rejection)) if rejection else None,
+                "coverage": coverage_rate,
+                "coverage_se": coverage_se,
+                "rejection": rejection_rate,
+                "rejection_se": rejection_se,
                 "nominal": HARM_NOMINAL if quantity == HARM_QUANTITY else ALPHA,
             }
         )
