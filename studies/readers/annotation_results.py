@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -679,7 +678,6 @@ def _accuracy(
         # Cases as clusters: the case term of the two-way sum with each lesion its own
         # "rater" (that term and the cell term cancel).
         deff, df = design_effect(np.asarray(correct, float), np.asarray(cases), np.arange(n))
-        deff = deff if deff > 0 and math.isfinite(deff) else 1.0
         low, high = wilson_interval(k / deff, n / deff, df=df)
     else:
         low, high = wilson_interval(k, n)
