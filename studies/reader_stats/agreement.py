@@ -243,8 +243,8 @@ def chance_corrected(
     share of each rating, and contributions that share a case (`Ratings.cluster`: the
     items of a case show the same reports) or a rater count as correlated: the two-way
     cluster-robust variance for ratings made by pairs of raters (`_two_way_parts`), t on
-    Satterthwaite's df of the case and the rater part. "units": raters fixed, units
-    independent, irrCAC's variance on n - 1 df, which covered 0.89 (AC1) with rater x
+    Satterthwaite's df for the parts it is made of (`_two_way_variance`). "units": raters
+    fixed, units independent, irrCAC's variance on n - 1 df, which covered 0.89 (AC1) with rater x
     system effects or unequal workloads and 0.93 with report effects in bench/coverage.py.
     A rater jackknife (Gwet 2008) counts each rater's share of the unit sampling again and
     covered 1.0 there.
@@ -325,20 +325,45 @@ def _two_way_variance(
     """(variance, df) of a chance-corrected coefficient with cases (units) and raters
     sampled (`_two_way_parts`): the case part plus the rater part where that is positive
     (a study's few raters estimate it poorly and a negative estimate would narrow the
-    interval below the one with raters fixed); t on Satterthwaite's df for that sum, the
-    case part on C - 1 df and the rater part on R - 1 for R raters. With fewer than four
-    raters, or nothing to estimate, irrCAC's units-only variance on n - 1 df."""
+    interval below the one with raters fixed). The rater part is a difference of two
+    sums of products, the rater mean square (terms sharing a rater) less its noise (terms
+    sharing a case and a rater, and the centring expectation), so t is on Satterthwaite's
+    df for case part + mean square - noise (Satterthwaite 1946): the case part and the
+    noise on C - 1 df, the mean square on R_eff - 1 for R_eff = (sum n_j)^2 / sum n_j^2
+    effective raters of n_j ratings each. With the rater part's own R - 1 df, the
+    interval of AC1 covered 0.91-0.93 with rater x system effects in bench/coverage.py:
+    its estimate's spread across studies was 2.3 times its mean there, the precision of
+    less than one df, not of seven. With fewer
+    than four raters, or nothing to estimate, irrCAC's units-only variance on n - 1 df."""
     n = len(raters)
     parts = _two_way_parts(ratings, raters, several, weights, chance, pa, pe, value)
     if parts is None:
         return unit_part, float(n - 1)
-    case_part, n_cases, rater_part, n_raters = parts
-    if not (np.isfinite(case_part) and case_part > 0):
+    if not (np.isfinite(parts.case) and parts.case > 0):
         return unit_part, float(n - 1)
-    extra = max(rater_part, 0.0) if np.isfinite(rater_part) else 0.0
-    total = case_part + extra
-    df = total**2 / (case_part**2 / max(n_cases - 1, 1) + extra**2 / max(n_raters - 1, 1))
+    rater_part = parts.mean_square - parts.noise
+    if not (np.isfinite(rater_part) and rater_part > 0):
+        return float(parts.case), float(max(parts.n_cases - 1, 1))
+    total = parts.case + rater_part
+    df = total**2 / (
+        parts.case**2 / max(parts.n_cases - 1, 1)
+        + parts.mean_square**2 / max(parts.effective_raters - 1.0, 1.0)
+        + parts.noise**2 / max(parts.n_cases - 1, 1)
+    )
     return float(total), float(df)
+
+
+@dataclass(frozen=True)
+class TwoWayParts:
+    """The pieces of a two-way variance (`_two_way_parts`): the case part on
+    `n_cases` - 1 df; the rater part is `mean_square` - `noise`."""
+
+    case: float
+    n_cases: int
+    mean_square: float
+    noise: float
+    n_raters: int
+    effective_raters: float
 
 
 def _two_way_parts(
@@ -350,8 +375,8 @@ def _two_way_parts(
     pa: float,
     pe: float,
     value: float,
-) -> tuple[float, int, float, int] | None:
-    """(case part, cases, rater part, raters) of the variance, or None below four raters.
+) -> TwoWayParts | None:
+    """The case and rater parts of the variance (`TwoWayParts`), or None below four raters.
 
     The unit's linearised contribution psi_u (`chance_corrected`) is the sum of
     - one term per pair of its raters j, k: (n / n2) 2 (w(c_j, c_k) - pa) / (m (m - 1) (1 - pe)),
@@ -408,18 +433,14 @@ def _two_way_parts(
     case_part = n_cases / max(n_cases - 1.0, 1.0) * by_case / n**2
     first_rater, second_rater = rater[i], rater[j]
     dyad = first_rater * r + second_rater
-    shared = (
-        squares(
-            np.concatenate([rater, first_rater, second_rater]), np.concatenate([own, pair, pair])
-        )
-        - squares(dyad, pair)
-        - squares(
-            np.concatenate([case, pair_case, pair_case]) * r
-            + np.concatenate([rater, first_rater, second_rater]),
-            np.concatenate([own, pair, pair]),
-        )
-        + squares(pair_case * r * r + dyad, pair)
-    )
+    with_a_rater = squares(
+        np.concatenate([rater, first_rater, second_rater]), np.concatenate([own, pair, pair])
+    ) - squares(dyad, pair)
+    within_cases = squares(
+        np.concatenate([case, pair_case, pair_case]) * r
+        + np.concatenate([rater, first_rater, second_rater]),
+        np.concatenate([own, pair, pair]),
+    ) - squares(pair_case * r * r + dyad, pair)
     # Terms of two cases share a rater after random relabelling with probability 1/R (two
     # ratings), 2/R (a rating and a pair) or (4R - 6) / (R (R - 1)) (two pairs).
     chance_of = {(1, 1): 1.0 / r, (1, 2): 2.0 / r, (2, 2): (4.0 * r - 6.0) / (r * (r - 1.0))}
@@ -433,8 +454,16 @@ def _two_way_parts(
         * (totals[a].sum() * totals[b].sum() - float(totals[a] @ totals[b]))
         for (a, b), probability in chance_of.items()
     )
-    rater_part = groups / (groups - 1.0) * (shared - expected) / n**2
-    return float(case_part), n_cases, float(rater_part), groups
+    factor = groups / (groups - 1.0) / n**2
+    workload = np.bincount(rater).astype(float)
+    return TwoWayParts(
+        case=float(case_part),
+        n_cases=n_cases,
+        mean_square=float(factor * with_a_rater),
+        noise=float(factor * (within_cases + expected)),
+        n_raters=groups,
+        effective_raters=float(workload.sum() ** 2 / (workload @ workload)),
+    )
 
 
 def fleiss_counts(judgments: pd.DataFrame, ratings: str = "preference") -> np.ndarray:

@@ -83,11 +83,14 @@ def _definition(
     for u, _, e in terms:
         per_case[cases[u]] += e
     case_part = n_cases / (n_cases - 1) * float(per_case @ per_case) / n**2
-    shared = sum(
+    # Products of terms with a rater in common (each term with itself too): over any two
+    # units (the rater mean square) and within a case (its noise).
+    with_a_rater = sum(e1 * e2 for _, s1, e1 in terms for _, s2, e2 in terms if s1 & s2)
+    within_cases = sum(
         e1 * e2
         for u1, s1, e1 in terms
         for u2, s2, e2 in terms
-        if cases[u1] != cases[u2] and s1 & s2
+        if cases[u1] == cases[u2] and s1 & s2
     )
     # Expectation over independent uniform relabellings of each unit's raters.
     everyone = list(range(n_raters))
@@ -103,11 +106,19 @@ def _definition(
                 for p2 in relabellings
             )
             expected += e1 * e2 * hits / len(relabellings) ** 2
-    rater_part = n_raters / (n_raters - 1) * (shared - expected) / n**2
+    mean_square = n_raters / (n_raters - 1) * with_a_rater / n**2
+    noise = n_raters / (n_raters - 1) * (within_cases + expected) / n**2
     # A negative rater part (sampling noise) does not narrow the interval.
-    extra = max(rater_part, 0.0)
-    total = case_part + extra
-    df = total**2 / (case_part**2 / (n_cases - 1) + extra**2 / (n_raters - 1))
+    if mean_square - noise <= 0:
+        return value, case_part, float(n_cases - 1)
+    total = case_part + mean_square - noise
+    workload = np.array([sum(len(s) == 1 and j in s for _, s, _ in terms) for j in everyone])
+    effective = workload.sum() ** 2 / (workload @ workload)
+    df = total**2 / (
+        case_part**2 / (n_cases - 1)
+        + mean_square**2 / max(effective - 1, 1)
+        + noise**2 / (n_cases - 1)
+    )
     return value, total, df
 
 
@@ -190,3 +201,4 @@ def test_fewer_than_four_raters_keep_the_units_variance() -> None:
     both = agreement.chance_corrected(counts, w, "gwet", ratings=codes)
     fixed = agreement.chance_corrected(counts, w, "gwet", variance="units")
     assert (both["se"], both["df"]) == (fixed["se"], fixed["df"])
+
