@@ -362,7 +362,6 @@ class TwoWayParts:
     n_cases: int
     mean_square: float
     noise: float
-    n_raters: int
     effective_raters: float
 
 
@@ -461,7 +460,6 @@ def _two_way_parts(
         n_cases=n_cases,
         mean_square=float(factor * with_a_rater),
         noise=float(factor * (within_cases + expected)),
-        n_raters=groups,
         effective_raters=float(workload.sum() ** 2 / (workload @ workload)),
     )
 
