@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studies.reader_stats.pairwise import adjust_pvalues, wilson_interval
+from studies.reader_stats.pairwise import adjust_pvalues, effective_clusters, wilson_interval
 
 PREFERENCE_CODE = {"b": 0, "tie": 1, "both_bad": 1, "a": 2}
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
@@ -244,8 +244,9 @@ def chance_corrected(
     items of a case show the same reports) or a rater count as correlated: the two-way
     cluster-robust variance for ratings made by pairs of raters (`_two_way_parts`), t on
     Satterthwaite's df for the parts it is made of (`_two_way_variance`). "units": raters
-    fixed, units independent, irrCAC's variance on n - 1 df, which covered 0.89 (AC1) with rater x
-    system effects or unequal workloads and 0.93 with report effects in bench/coverage.py.
+    fixed, units independent, irrCAC's variance on n - 1 df, which covered 0.89 (AC1) with
+    rater x system effects or unequal workloads and 0.93 with report effects in
+    bench/coverage.py.
     A rater jackknife (Gwet 2008) counts each rater's share of the unit sampling again and
     covered 1.0 there.
     """
@@ -329,12 +330,12 @@ def _two_way_variance(
     sums of products, the rater mean square (terms sharing a rater) less its noise (terms
     sharing a case and a rater, and the centring expectation), so t is on Satterthwaite's
     df for case part + mean square - noise (Satterthwaite 1946): the case part and the
-    noise on C - 1 df, the mean square on R_eff - 1 for R_eff = (sum n_j)^2 / sum n_j^2
-    effective raters of n_j ratings each. With the rater part's own R - 1 df, the
+    noise on C - 1 df, the mean square on R_eff - 1 for the effective number of raters of
+    the workloads (`pairwise.effective_clusters`). With the rater part's own R - 1 df, the
     interval of AC1 covered 0.91-0.93 with rater x system effects in bench/coverage.py:
     its estimate's spread across studies was 2.3 times its mean there, the precision of
-    less than one df, not of seven. With fewer
-    than four raters, or nothing to estimate, irrCAC's units-only variance on n - 1 df."""
+    less than one df, not of seven. With fewer than four raters, or nothing to estimate,
+    irrCAC's units-only variance on n - 1 df."""
     n = len(raters)
     parts = _two_way_parts(ratings, raters, several, weights, chance, pa, pe, value)
     if parts is None:
@@ -454,13 +455,12 @@ def _two_way_parts(
         for (a, b), probability in chance_of.items()
     )
     factor = groups / (groups - 1.0) / n**2
-    workload = np.bincount(rater).astype(float)
     return TwoWayParts(
         case=float(case_part),
         n_cases=n_cases,
         mean_square=float(factor * with_a_rater),
         noise=float(factor * (within_cases + expected)),
-        effective_raters=float(workload.sum() ** 2 / (workload @ workload)),
+        effective_raters=effective_clusters(np.bincount(rater)),
     )
 
 
