@@ -2,8 +2,9 @@
 against statsmodels' MixedLM with the same variance components, in the same process, on
 synthetic studies of 6 raters x 60 cases x 3 systems (3 readers per item).
 
-Prints seconds per fit and the ratio statsmodels / crossed_reml, for the full model (rater,
-case, rater x system, report) and the ebb17df one (rater and case intercepts).
+Prints seconds per fit and the ratio statsmodels / crossed_reml, for the default model
+(rater x system and report random, rater and case as fixed blocks), lme4's full model (rater,
+case, rater x system, report random) and the ebb17df one (rater and case intercepts).
 
 Usage: python bench/likert_reml.py [--repeats 3] [--write-docs]
 """
@@ -32,7 +33,11 @@ from studies.reader_stats.likert import ModelFit, mixed_model  # noqa: E402
 from studies.reader_stats.simulation import StudyScenario, simulate_study  # noqa: E402
 
 SECTION = "## Likert mixed model: REML speed"
-LABELS = {"full": "rater, case, rater x system, report", "intercepts": "rater, case (ebb17df)"}
+LABELS = {
+    "within": "rater x system, report; rater and case fixed (default)",
+    "full": "rater, case, rater x system, report",
+    "intercepts": "rater, case (ebb17df)",
+}
 SCENARIO = StudyScenario(
     "6 raters x 60 cases x 3 systems",
     {"A": 0.4, "B": 0.0, "C": -0.4},
@@ -63,9 +68,11 @@ def deviance(study: pd.DataFrame, random: str, variance: dict[str, float]) -> fl
     design = np.column_stack(
         [np.ones(len(long))] + [(long["system"] == s).to_numpy(float) for s in others]
     )
+    fixed = likert.FIXED_BLOCKS.get(random, ())
+    blocks = likert.random_factors(long, fixed)
     factors = likert.random_factors(long, likert.RANDOM_EFFECTS[random])
-    system = likert._Henderson(long["score"].to_numpy(float), design, factors)
-    varpar = np.array([max(variance[n], 1e-12) for n in system.names] + [variance["residual"]])
+    system = likert._Henderson(long["score"].to_numpy(float), design, factors, blocks)
+    varpar = np.array([max(variance[n], 1e-12) for n in system.free] + [variance["residual"]])
     return system.deviance(varpar)
 
 
@@ -76,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     study = simulate_study(SCENARIO, seed=7)
     rows = []
-    for random in ("full", "intercepts"):
+    for random in ("within", "full", "intercepts"):
         ours, fast = seconds(
             lambda r=random: mixed_model(study, "accuracy", random=r), args.repeats
         )
