@@ -5,8 +5,10 @@ for harm). The criteria are the table's `likert_a_<key>` / `likert_b_<key>` colu
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,9 +67,10 @@ RANDOM_EFFECTS: dict[str, tuple[str, ...]] = {
 # blocks, its standard errors fall 5% short and it rejects a true null 0.066.
 FIXED_BLOCKS: dict[str, tuple[str, ...]] = {"within": ("rater", "case")}
 # A fixed block enters Henderson's equations as a random factor with this variance ratio
-# (component / residual), held, not estimated: near the limit of an unpenalised effect, within
-# 1e-4 (relative) of the fit with the blocks' indicators in the design (tests check it);
-# 1e6 loses more to rounding in the Cholesky factors than it gains.
+# (component / residual), held, not estimated, less a reference level: near the limit of an
+# unpenalised effect, about 1e-6 (relative) from the fit with the blocks' indicators in the
+# design (a test checks 1e-4). With 1e6, 1 in 200 'ties+position' fits stopped elsewhere
+# on a flat likelihood; with 1e4, none.
 BLOCK_RATIO = 1e4
 DF_METHODS = ("satterthwaite", "kenward-roger", "z")
 # Kenward-Roger works on the dense n x n covariance of the ratings: above this many ratings
@@ -130,6 +133,27 @@ def _block_parameters(design: np.ndarray, blocks: dict[str, np.ndarray]) -> int:
     return rank(gram) - rank(design.T @ design)
 
 
+def _reference_levels_out(
+    design: np.ndarray, blocks: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The blocks' codes with a reference level (the first) coded -1, no indicator: for
+    every block where the design has an intercept, for all but the first otherwise. Then
+    the blocks and the design do not alias, and X'H^-1 X holds no difference of two nearly
+    equal numbers (with the intercept aliased, the REML criterion carries their rounding
+    noise, and the held ratio shrinks the overall level)."""
+    if not blocks:
+        return {}
+    ones = np.ones(design.shape[0])
+    constant = np.linalg.lstsq(design, ones, rcond=None)[0] if design.shape[1] else None
+    drop = constant is not None and bool(np.allclose(design @ constant, ones))
+    reduced = {}
+    for name, codes in blocks.items():
+        codes = np.asarray(codes)
+        reduced[name] = codes - 1 if drop else codes
+        drop = True
+    return reduced
+
+
 class _Henderson:
     """Henderson's mixed-model equations for y = X b + sum_k Z_k u_k + e with crossed random
     intercepts, evaluated for given variance ratios (component / residual).
@@ -150,20 +174,22 @@ class _Henderson:
     ):
         self.y = np.asarray(y, dtype=float)
         self.n, self.p = design.shape
-        factors = {**factors, **(blocks or {})}
+        self.block_parameters = _block_parameters(design, blocks or {})
+        factors = {**factors, **_reference_levels_out(design, blocks or {})}
         self.names = sorted(factors, key=lambda name: -(int(np.max(factors[name])) + 1))
         self.sizes = [int(np.max(factors[name])) + 1 for name in self.names]
         self.held = np.array([name in (blocks or {}) for name in self.names], dtype=bool)
         self.free = [name for name, held in zip(self.names, self.held, strict=True) if not held]
         self.block_ratio = BLOCK_RATIO
-        self.block_parameters = _block_parameters(design, blocks or {})
         # The residual df: the blocks' parameters are spent like the design's.
         self.residual_df = self.n - self.p - self.block_parameters
         n = self.n
 
         def onehot(codes: np.ndarray, levels: int) -> np.ndarray:
             matrix = np.zeros((n, levels))
-            matrix[np.arange(n), np.asarray(codes)] = 1.0
+            codes = np.asarray(codes)
+            rows = codes >= 0  # -1: a block's reference level, no indicator
+            matrix[np.flatnonzero(rows), codes[rows]] = 1.0
             return matrix
 
         if self.names:
@@ -246,7 +272,9 @@ class _Henderson:
             schur = linalg.cho_factor(block - self.cross.T @ scaled, lower=True, check_finite=False)
             logdet_m += 2.0 * float(np.log(np.diag(schur[0])).sum())
             inverse = linalg.cho_solve(schur, np.eye(self.dense), check_finite=False)
-            second = inverse @ (self.rhs2 - self.cross.T @ first)
+            # Solved, not multiplied by the inverse: the value stays the one `evaluate`
+            # gives to rounding, which the line search needs with fixed blocks.
+            second = linalg.cho_solve(schur, self.rhs2 - self.cross.T @ first, check_finite=False)
             solution = np.vstack([first - scaled @ second, second])
             spread = scaled @ inverse
             m_diagonal = np.concatenate(
@@ -433,23 +461,28 @@ def _crossed_reml(
     converged = True
     if names:
         bounds = [(-18.0, 6.0)] * len(names)
+
+        def minimise(start: np.ndarray) -> optimize.OptimizeResult:
+            return optimize.minimize(
+                system.profiled_gradient,
+                start,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"ftol": 1e-10, "gtol": 1e-6, "maxiter": 500},
+            )
+
         best = None
         # A second start guards against a local optimum at the boundary: tried when the
         # first fit puts a component at zero.
         for start in (-1.0, 0.5):
             if best is not None and np.all(best.x > -15.0):
                 break
-            result = optimize.minimize(
-                system.profiled_gradient,
-                np.full(len(names), start),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=bounds,
-                options={"ftol": 1e-10, "gtol": 1e-6, "maxiter": 500},
-            )
+            result = minimise(np.full(len(names), start))
             if best is None or result.fun < best.fun:
                 best = result
         assert best is not None
+        best = _leave_false_boundaries(system, best, minimise)
         best_x, converged = best.x, bool(best.success)
     _, rss, beta, inner = system.evaluate(np.exp(best_x))
     sigma2 = max(rss / system.residual_df, 1e-300)
@@ -475,6 +508,39 @@ def _crossed_reml(
     return fit
 
 
+# Log variance ratios tried for a component the optimiser left at zero.
+_BOUNDARY_PROBES = (-8.0, -6.0, -4.5, -3.5, -2.5, -1.5, -0.5, 0.5)
+
+
+def _leave_false_boundaries(
+    system: _Henderson, best: Any, minimise: Callable[[np.ndarray], Any]
+) -> Any:
+    """The fit with no component held at zero that the likelihood wants positive.
+
+    On the log scale the criterion is flat towards zero variance, so a step that lands
+    there stays (bench/coverage.py 'ties+position': the report variance at zero with a
+    REML deviance 4-16 above a positive one, in about 1 study in 10). Each component at
+    the bound is probed at `_BOUNDARY_PROBES` with the others held; from the best point
+    that lowers the deviance, the optimiser starts again."""
+    for _ in range(len(best.x)):
+        trials = []
+        for k in np.flatnonzero(best.x < -15.0):
+            for value in _BOUNDARY_PROBES:
+                trial = best.x.copy()
+                trial[k] = value
+                trials.append((system.profiled(trial), trial))
+        if not trials:
+            break
+        value, start = min(trials, key=lambda pair: pair[0])
+        if value >= best.fun - 1e-6:
+            break
+        result = minimise(start)
+        if result.fun >= best.fun - 1e-6:
+            break
+        best = result
+    return best
+
+
 def _add_satterthwaite(
     fit: CrossedREML,
     y: np.ndarray,
@@ -487,7 +553,9 @@ def _add_satterthwaite(
     active = {name: factors[name] for name, value in fit.components.items() if value > 0}
     system = _Henderson(y, design, active, blocks)
     varpar = np.array([fit.components[name] for name in system.free] + [fit.residual])
-    steps = 1e-4 * varpar
+    # 1e-3: central differences stay exact to about 1e-6, and above the rounding noise
+    # that fixed blocks (a held variance ratio of 1e4) leave in the deviance.
+    steps = 1e-3 * varpar
     k = len(varpar)
     hessian = np.zeros((k, k))
     base = system.deviance(varpar)
@@ -533,16 +601,21 @@ def _add_kenward_roger(
     Phi_A = Phi + 2 Phi U Phi, U = sum_ij W_ij (Q_ij - P_i Phi P_j), W twice the inverse of
     the expected information of the variance parameters (the components with a positive
     estimate, then the residual), held in `fit` for `CrossedREML.kenward_roger`. The blocks
-    enter as indicators (all levels but the first) after the design's columns."""
+    enter as indicators after the design's columns: every level of the first block where
+    the design has no intercept, all levels but the first otherwise."""
     from scipy import linalg
 
     n = design.shape[0]
     if n > KENWARD_ROGER_MAX_N or fit.residual <= 0:
         return
-    indicators = [
-        (np.asarray(codes)[:, None] == np.arange(1, int(np.max(codes)) + 1)).astype(float)
-        for codes in (blocks or {}).values()
-    ]
+    ones = np.ones(n)
+    constant = np.linalg.lstsq(design, ones, rcond=None)[0]
+    first_level = 1 if np.allclose(design @ constant, ones) else 0
+    indicators = []
+    for codes in (blocks or {}).values():
+        levels = np.arange(first_level, int(np.max(codes)) + 1)
+        indicators.append((np.asarray(codes)[:, None] == levels).astype(float))
+        first_level = 1
     design = np.column_stack([design, *indicators])
     p = design.shape[1]
     if indicators and np.linalg.matrix_rank(design) < p:

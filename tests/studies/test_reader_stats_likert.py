@@ -491,7 +491,7 @@ def test_rater_by_system_variance_is_not_lost_to_a_rater_effect_held_at_zero() -
     # rater x system variance into rater main effects (held at zero where the data pull them
     # below), 0.049 on average against 0.056; its standard errors fell 5% short and its
     # contrasts rejected a true null 0.066 on 3600 studies. On these 40 null studies its mean
-    # rater x system estimate is 0.0480; the within-rater model's 0.0530.
+    # rater x system estimate is 0.0483; the within-rater model's 0.0545.
     from studies.reader_stats.simulation import SCENARIOS, null_version
 
     scenario = null_version(SCENARIOS["ties+position"]).scaled(criteria=("accuracy",))
@@ -500,7 +500,7 @@ def test_rater_by_system_variance_is_not_lost_to_a_rater_effect_held_at_zero() -
         study = simulate_study(scenario, seed)
         within.append(likert.mixed_model(study, "accuracy").variance["rater:system"])
         full.append(likert.mixed_model(study, "accuracy", random="full").variance["rater:system"])
-    assert np.mean(within) > np.mean(full) + 0.0025
+    assert np.mean(within) > np.mean(full) + 0.003
 
 
 def test_systems_never_compared_within_a_case_fall_back_to_random_rater_and_case() -> None:
@@ -527,3 +527,26 @@ def test_systems_never_compared_within_a_case_fall_back_to_random_rater_and_case
     )
     blocks = likert.random_factors(long, ("rater", "case"))
     assert likert.estimable_within(design, blocks, np.eye(4)[1:]).tolist() == [True, False, False]
+
+
+def test_reml_does_not_stop_at_a_zero_variance_the_likelihood_does_not_want() -> None:
+    # Defect (f86f848): on the log scale the REML criterion is flat towards zero variance,
+    # and the optimiser stopped there: on this null study (seed 17) the full model put the
+    # report variance at 0 with a REML deviance 2.4 above that at 0.029, and in about 1
+    # study in 10 of 'ties+position' (the default model's, 4-16 above).
+    from studies.reader_stats.simulation import SCENARIOS, null_version
+
+    scenario = null_version(SCENARIOS["ties+position"]).scaled(criteria=("accuracy",))
+    long = _accuracy_long(simulate_study(scenario, 17))
+    y = long["score"].to_numpy(float)
+    design = np.column_stack(
+        [np.ones(len(long))] + [(long["system"] == s).to_numpy(float) for s in "AC"]
+    )
+    factors = likert.random_factors(long, likert.RANDOM_EFFECTS["full"])
+    fit = likert.crossed_reml(y, design, factors, ddf=False)
+    assert fit.components["case:system"] > 0.02
+    system = likert._Henderson(y, design, factors)
+    at_fit = np.array([fit.components[name] for name in system.free] + [fit.residual])
+    at_zero = at_fit.copy()
+    at_zero[system.free.index("case:system")] = 1e-10
+    assert system.deviance(at_fit) < system.deviance(at_zero) - 2.0
