@@ -64,7 +64,8 @@ RANDOM_EFFECTS: dict[str, tuple[str, ...]] = {
 # held at zero when the data pull them below it, take variance from rater x system and
 # report: with no rater or case effects (bench/coverage.py 'ties+position', 3600 null
 # studies) the full model estimates rater x system at 0.049 against 0.056 with fixed
-# blocks, its standard errors fall 5% short and it rejects a true null 0.066.
+# blocks, its standard errors fall 5% short and it rejects a true null 0.061 (this model
+# 0.049; docs/benchmarks.md).
 FIXED_BLOCKS: dict[str, tuple[str, ...]] = {"within": ("rater", "case")}
 # A fixed block enters Henderson's equations as a random factor with this variance ratio
 # (component / residual), held, not estimated, less a reference level: near the limit of an
@@ -1017,7 +1018,7 @@ def mixed_model(
     and each report (case x system) as random effects, comparing systems within rater and
     within case: score ~ system + rater + case + (1|rater:system) + (1|case:system), rater
     and case as fixed blocks (`FIXED_BLOCKS`; bench/coverage.py: the full model below
-    rejected a true null 0.066 without rater or case effects, this one 0.054).
+    rejected a true null 0.061 without rater or case effects, this one 0.049).
     random="full": rater and case as random effects too, score ~ system + (1|rater) +
     (1|case) + (1|rater:system) + (1|case:system), lme4's model (and the default's fallback,
     with a warning, where a contrast is not estimable within rater and case);
