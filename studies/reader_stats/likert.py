@@ -344,7 +344,8 @@ class CrossedREML:
     vcov_varpar: np.ndarray | None = None
     jacobian: list[np.ndarray] = field(default_factory=list)
     # The fixed blocks (factors fitted as fixed effects, `crossed_reml`'s `blocks`) and the
-    # parameters they add beyond b (levels - 1 each): the residual df are n - p - those.
+    # parameters they add beyond b (their rank beyond the design's): the residual df are
+    # n - p - those.
     blocks: tuple[str, ...] = ()
     block_parameters: int = 0
     # Kenward-Roger (`kenward_roger`): the adjusted cov(b), each P_i and W (pbkrtest's), and
@@ -602,21 +603,17 @@ def _add_kenward_roger(
     Phi_A = Phi + 2 Phi U Phi, U = sum_ij W_ij (Q_ij - P_i Phi P_j), W twice the inverse of
     the expected information of the variance parameters (the components with a positive
     estimate, then the residual), held in `fit` for `CrossedREML.kenward_roger`. The blocks
-    enter as indicators after the design's columns: every level of the first block where
-    the design has no intercept, all levels but the first otherwise."""
+    enter as indicators after the design's columns, less their reference levels
+    (`_reference_levels_out`)."""
     from scipy import linalg
 
     n = design.shape[0]
     if n > KENWARD_ROGER_MAX_N or fit.residual <= 0:
         return
-    ones = np.ones(n)
-    constant = np.linalg.lstsq(design, ones, rcond=None)[0]
-    first_level = 1 if np.allclose(design @ constant, ones) else 0
-    indicators = []
-    for codes in (blocks or {}).values():
-        levels = np.arange(first_level, int(np.max(codes)) + 1)
-        indicators.append((np.asarray(codes)[:, None] == levels).astype(float))
-        first_level = 1
+    indicators = [
+        (codes[:, None] == np.arange(int(np.max(codes)) + 1)).astype(float)
+        for codes in _reference_levels_out(design, blocks or {}).values()
+    ]
     design = np.column_stack([design, *indicators])
     p = design.shape[1]
     if indicators and np.linalg.matrix_rank(design) < p:
