@@ -343,10 +343,8 @@ class CrossedREML:
     n: int = 0
     vcov_varpar: np.ndarray | None = None
     jacobian: list[np.ndarray] = field(default_factory=list)
-    # The fixed blocks (factors fitted as fixed effects, `crossed_reml`'s `blocks`) and the
-    # parameters they add beyond b (their rank beyond the design's): the residual df are
-    # n - p - those.
-    blocks: tuple[str, ...] = ()
+    # The parameters that fixed blocks (`crossed_reml`'s `blocks`) add beyond b, their rank
+    # beyond the design's: the residual df are n - p - those.
     block_parameters: int = 0
     # Kenward-Roger (`kenward_roger`): the adjusted cov(b), each P_i and W (pbkrtest's), and
     # cov(b) itself, over b and the blocks' indicators where there are blocks.
@@ -502,7 +500,6 @@ def _crossed_reml(
         residual=sigma2,
         converged=converged,
         n=n,
-        blocks=tuple(blocks),
         block_parameters=system.block_parameters,
     )
     if ddf and system.residual_df > 0 and sigma2 > 1e-12:
